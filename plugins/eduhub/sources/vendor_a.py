@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import requests
 
-from eduhub.sources.http import request_json
+from eduhub.sources.transport import request_json
 
 SOURCE = "sms_vendor_a"
 PAGE_SIZE = 500

@@ -1,0 +1,35 @@
+"""
+### Biến đổi kho dữ liệu (dbt: staging → marts)
+
+Runs the dbt project through astronomer-cosmos, one Airflow task per model (and its
+tests), whenever the landing DAGs publish new raw data.
+
+- **Profile**: from the Airflow connection `eduhub_warehouse`.
+- **Rendering**: from `dbt_project/target/manifest.json` (made by `eduhub dbt parse`),
+  so loading this DAG runs no dbt command and touches no database.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag
+from cosmos import DbtTaskGroup
+
+from eduhub import dag_support, transform
+from eduhub.dag_support import DEFAULT_ARGS, START_DATE
+
+
+@dag(
+    dag_id="transform_warehouse",
+    schedule=[dag_support.RAW_SMS_VENDOR_A_SCHOOLS, dag_support.RAW_SMS_VENDOR_A_LEARNERS],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["eduhub", "transformation", "dbt"],
+    doc_md=__doc__,
+)
+def transform_warehouse():
+    DbtTaskGroup(group_id="dbt", **transform.cosmos_arguments())
+
+
+transform_warehouse()

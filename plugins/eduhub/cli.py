@@ -1,0 +1,109 @@
+"""`eduhub`: the platform's command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from eduhub import settings
+
+
+def _warehouse(args) -> int:
+    from eduhub import warehouse
+
+    if args.action == "stop":
+        warehouse.EmbeddedPostgres(settings.STATE_DIR / "warehouse").stop()
+        return 0
+    url = warehouse.url()
+    if args.action == "url":
+        print(warehouse.WarehouseUrl.parse(url).masked() if args.masked else url)
+    elif args.action == "start":
+        warehouse.ensure_schemas(url)
+        print(warehouse.WarehouseUrl.parse(url).masked())
+    return 0
+
+
+def _sandbox(args) -> int:
+    from eduhub.sandbox import generator
+
+    if args.action == "generate":
+        manifest = generator.write(generator.generate(scale=args.scale, seed=args.seed),
+                                   Path(args.out))
+        print(f"{manifest['counts']} written to {args.out} "
+              f"({len(manifest['defects'])} injected defects in manifest.json)")
+        return 0
+    from eduhub.sandbox import server
+    from eduhub.sandbox.process import CLIENT_ID_ENV, CLIENT_SECRET_ENV
+
+    client_id = os.environ.get(CLIENT_ID_ENV)
+    secret = os.environ.get(CLIENT_SECRET_ENV)
+    if not (client_id and secret):
+        print(f"set {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV}: the credentials clients must present",
+              file=sys.stderr)
+        return 2
+    server.serve(Path(args.data), server.Credentials(client_id, secret), port=args.port)
+    return 0
+
+
+def _tool(args, extra: list[str]) -> int:
+    """Run airflow or dbt with the platform's environment (warehouse, Airflow home, no telemetry)."""
+    from eduhub import runtime, warehouse
+
+    env = runtime.environment(warehouse.url())
+    if args.command == "airflow":
+        runtime.ensure_airflow_db(env)
+        cmd = ["airflow", *extra]
+    else:
+        cmd = runtime.dbt_args(extra) if extra else ["dbt", "--help"]
+    return subprocess.run([runtime.tool(cmd[0]), *cmd[1:]], env=env).returncode
+
+
+def _demo(args) -> int:
+    from eduhub import demo
+
+    return demo.main(scale=args.scale, seed=args.seed, logical_date=args.date)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="eduhub", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    w = sub.add_parser("warehouse", help="the PostgreSQL warehouse (embedded unless "
+                       f"{settings.WAREHOUSE_URL_ENV} is set)")
+    w.add_argument("action", choices=["url", "start", "stop"])
+    w.add_argument("--masked", action="store_true", help="hide the password")
+
+    s = sub.add_parser("sandbox", help="synthetic province and source simulators")
+    ssub = s.add_subparsers(dest="action", required=True)
+    g = ssub.add_parser("generate", help="write a synthetic province")
+    g.add_argument("--scale", type=int, default=2000, help="number of learners")
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--out", default=str(settings.SANDBOX_DIR))
+    sv = ssub.add_parser("serve", help="serve a generated province over HTTP on 127.0.0.1")
+    sv.add_argument("--data", default=str(settings.SANDBOX_DIR))
+    sv.add_argument("--port", type=int, default=8800, help="0 picks a free port")
+
+    sub.add_parser("airflow", help="run the airflow CLI in the platform's environment",
+                   add_help=False)
+    sub.add_parser("dbt", help="run dbt on dbt_project/ against the warehouse", add_help=False)
+
+    d = sub.add_parser("demo", help="run the main job end to end on the sandbox")
+    d.add_argument("--scale", type=int, default=2000)
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--date", help="logical date of the DAG runs (default: today)")
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("airflow", "dbt"):
+        return _tool(argparse.Namespace(command=argv[0]), argv[1:])
+    args = parser.parse_args(argv)
+    handlers = {"warehouse": _warehouse, "sandbox": _sandbox, "demo": _demo}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Start the sandbox simulators as a separate process on a free loopback port."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from eduhub import settings
+from eduhub.runtime import SourceEndpoint, new_sandbox_credentials
+
+CLIENT_ID_ENV = "EDUHUB_SANDBOX_CLIENT_ID"
+CLIENT_SECRET_ENV = "EDUHUB_SANDBOX_CLIENT_SECRET"
+
+
+@contextlib.contextmanager
+def running_simulators(data_dir: Path) -> Iterator[dict[str, SourceEndpoint]]:
+    """Serve `data_dir` over HTTP; yields the endpoints by Airflow connection id."""
+    client_id, secret = new_sandbox_credentials()
+    env = {**os.environ, CLIENT_ID_ENV: client_id, CLIENT_SECRET_ENV: secret}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eduhub.cli", "sandbox", "serve", "--data", str(data_dir),
+         "--port", "0"],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        if not match:
+            raise RuntimeError(f"the sandbox did not start (exit code {proc.poll()})")
+        port = int(match.group(1))
+        yield {
+            settings.SMS_VENDOR_A_CONN_ID: SourceEndpoint(
+                "127.0.0.1", port, "http", "/vendor-a/api/v1", client_id, secret),
+        }
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
