@@ -41,7 +41,7 @@ def sync_school_management():
         return school_management.land_vendor_a_schools(
             SmsVendorAHook().get_client(), dag_support.warehouse_url(), run_id)
 
-    @task(max_active_tis_per_dagrun=4)
+    @task(multiple_outputs=False, max_active_tis_per_dagrun=4)
     def land_vendor_a_learners(school_code: str) -> dict:
         from eduhub.hooks import SmsVendorAHook
         from eduhub.pipelines import school_management
@@ -51,7 +51,7 @@ def sync_school_management():
             SmsVendorAHook().get_client(), dag_support.warehouse_url(), run_id, school_code)
         return result.__dict__
 
-    @task(outlets=[dag_support.RAW_SMS_VENDOR_A_LEARNERS])
+    @task(multiple_outputs=False, outlets=[dag_support.RAW_SMS_VENDOR_A_LEARNERS])
     def validate_vendor_a_learners() -> dict:
         from eduhub import validation
 

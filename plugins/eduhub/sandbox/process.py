@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 from eduhub import settings
@@ -18,7 +18,7 @@ CLIENT_SECRET_ENV = "EDUHUB_SANDBOX_CLIENT_SECRET"
 
 
 @contextlib.contextmanager
-def running_simulators(data_dir: Path) -> Iterator[dict[str, SourceEndpoint]]:
+def running_simulators(data_dir: Path) -> Generator[dict[str, SourceEndpoint]]:
     """Serve `data_dir` over HTTP; yields the endpoints by Airflow connection id."""
     client_id, secret = new_sandbox_credentials()
     env = {**os.environ, CLIENT_ID_ENV: client_id, CLIENT_SECRET_ENV: secret}

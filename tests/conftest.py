@@ -1,0 +1,88 @@
+"""Shared fixtures: a fresh test database, a sandbox province, its simulators, Airflow's env.
+
+Everything is real: PostgreSQL (embedded unless EDUHUB_WAREHOUSE_URL names a server whose
+role may create databases), HTTP simulators in their own process, Airflow and dbt as CLIs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+# Nothing a test imports may touch the user's ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="eduhub-airflow-"))
+
+from eduhub import runtime, warehouse  # noqa: E402
+from eduhub.sandbox import generator, server  # noqa: E402
+from eduhub.sandbox.process import running_simulators  # noqa: E402
+
+TEST_SCALE = 1500
+TEST_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    return warehouse.url()
+
+
+@pytest.fixture(scope="session")
+def warehouse_url(server_url) -> str:
+    """A database of its own for the test session, re-created from nothing."""
+    url = warehouse.create_database("eduhub_test", server_url, replace=True)
+    warehouse.ensure_schemas(url)
+    return url
+
+
+@pytest.fixture
+def fresh_db(server_url, request) -> str:
+    """An empty database for one test (name derived from the test)."""
+    name = "eduhub_t_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
+    url = warehouse.create_database(name, server_url, replace=True)
+    warehouse.ensure_schemas(url)
+    yield url
+    with warehouse.connect(warehouse.WarehouseUrl.parse(server_url).with_dbname("postgres").url(),
+                           autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def sandbox_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sandbox")
+    generator.write(generator.generate(scale=TEST_SCALE, seed=TEST_SEED), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ground_truth(sandbox_dir) -> dict[str, list[dict]]:
+    return generator.load(sandbox_dir)
+
+
+@pytest.fixture(scope="session")
+def simulators(sandbox_dir):
+    with running_simulators(sandbox_dir) as endpoints:
+        yield endpoints
+
+
+@pytest.fixture
+def vendor_a_server(sandbox_dir):
+    """The simulator in a thread of the test process, for client-level tests."""
+    credentials = server.Credentials("test-client", "test-secret-value")
+    srv = server.SandboxServer(sandbox_dir, credentials)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv, credentials
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="session")
+def airflow_env(tmp_path_factory, warehouse_url, simulators) -> dict[str, str]:
+    env = runtime.environment(warehouse_url, simulators,
+                              airflow_home=tmp_path_factory.mktemp("airflow_home"))
+    runtime.ensure_airflow_db(env)
+    runtime.ensure_dbt_manifest(env)
+    return env

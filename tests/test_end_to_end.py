@@ -1,0 +1,80 @@
+"""The slice through every layer, run by Airflow: sandbox → raw → GX → dbt (cosmos) → mart."""
+
+from __future__ import annotations
+
+import pytest
+
+from eduhub import runtime, warehouse
+from eduhub.sandbox.server import VendorA
+
+pytestmark = pytest.mark.slow
+
+
+def _dags_test(env, dag_id, logical_date):
+    runtime.run(["airflow", "dags", "test", dag_id, logical_date], env)
+
+
+def _vendor_a_truth(ground_truth):
+    codes = {s["school_code"] for s in ground_truth["schools"] if s["vendor"] == "vendor_a"}
+    return codes, [VendorA.learner_view(x) for x in ground_truth["learners"]
+                   if x["school_code"] in codes]
+
+
+def _snapshot(url):
+    with warehouse.connect(url) as conn:
+        return {
+            "raw": conn.execute("select natural_key, payload_hash, record_id from "
+                                "raw.sms_vendor_a__learners order by record_id").fetchall(),
+            "mart": conn.execute("select * from marts.school_learner_id_coverage "
+                                 "order by school_code").fetchall(),
+        }
+
+
+@pytest.fixture(scope="module")
+def first_run(airflow_env, warehouse_url):
+    _dags_test(airflow_env, "sync_school_management", "2026-11-20")
+    _dags_test(airflow_env, "transform_warehouse", "2026-11-20")
+    return _snapshot(warehouse_url)
+
+
+def test_raw_holds_exactly_the_generated_learners(first_run, warehouse_url, ground_truth):
+    _codes, expected = _vendor_a_truth(ground_truth)
+    with warehouse.connect(warehouse_url) as conn:
+        landed = conn.execute("select natural_key, payload from raw.sms_vendor_a__learners"
+                              ).fetchall()
+        quarantined = conn.execute("select count(*) from ops.quarantine").fetchone()[0]
+    assert len(landed) == len(expected)
+    assert {k: p for k, p in landed} == {x["learner_id"]: x for x in expected}
+    assert quarantined == 0
+
+
+def test_batch_was_validated(first_run, warehouse_url):
+    with warehouse.connect(warehouse_url) as conn:
+        rows = conn.execute("""
+            select count(*), count(*) filter (where severity = 'critical' and not success)
+            from quality.validation_results where suite = 'sms_vendor_a__learners'""").fetchone()
+    assert rows[0] > 0 and rows[1] == 0
+
+
+def test_mart_matches_the_ground_truth(first_run, ground_truth):
+    codes, expected = _vendor_a_truth(ground_truth)
+    by_school = {c: [0, 0] for c in codes}
+    for x in expected:
+        by_school[x["school_code"]][0] += 1
+        by_school[x["school_code"]][1] += x["national_id"] is not None
+    mart = {row[0]: (row[5], row[6], row[7]) for row in first_run["mart"]}
+    assert set(mart) == codes
+    for code, (total, with_id) in by_school.items():
+        share = round(with_id / total, 4) if total else None
+        assert mart[code][:2] == (total, with_id)
+        assert (float(mart[code][2]) if mart[code][2] is not None else None) == share
+
+
+def test_second_run_changes_nothing(first_run, airflow_env, warehouse_url):
+    _dags_test(airflow_env, "sync_school_management", "2026-11-21")
+    _dags_test(airflow_env, "transform_warehouse", "2026-11-21")
+    assert _snapshot(warehouse_url) == first_run
+
+
+def test_dbt_build_passes(first_run, airflow_env):
+    runtime.run(runtime.dbt_args(["build"]), airflow_env)
