@@ -1,65 +1,173 @@
-"""The synthetic province: deterministic, plausible, and its manifest tells the truth."""
+"""The synthetic province: deterministic, plausible, and its manifest tells the whole truth."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from datetime import date
 
+import pytest
+
 from eduhub.sandbox import generator
+from eduhub.sandbox.generator import LEVELS, TERM_START, strip_accents
+
+OFFICIAL_ETHNIC = {"Kinh", "Khmer", "Hoa", "Chăm"}
 
 
-def test_same_seed_same_bytes_other_seed_other_province(tmp_path):
+@pytest.fixture(scope="module")
+def late_term(tmp_path_factory):
+    """Day 140 (late January): term-1 results are due, so missing ones are defects."""
+    out = tmp_path_factory.mktemp("late")
+    manifest = generator.write(generator.generate(scale=6000, seed=11, day=140), out)
+    return generator.load(out), manifest
+
+
+def test_same_seed_same_bytes_other_seed_or_day_differs(tmp_path):
     digests = []
-    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        generator.write(generator.generate(scale=800, seed=seed), tmp_path / name)
+    for name, seed, day in (("a", 3, 0), ("b", 3, 0), ("c", 4, 0), ("d", 3, 30)):
+        generator.write(generator.generate(scale=800, seed=seed, day=day), tmp_path / name)
         digests.append(generator.digest(tmp_path / name))
     assert digests[0] == digests[1]
-    assert digests[0] != digests[2]
+    assert len(set(digests)) == 3
 
 
-def test_communes_are_real_tay_ninh_wards():
+def test_communes_are_real_tay_ninh_wards_with_legacy_districts():
     communes = generator.official_communes()
     assert len(communes) == 96
     assert sum(c.division_type == "phường" for c in communes) == 14
+    assert {c.legacy_province_code for c in communes} == {"72", "80"}
+    assert next(c for c in communes if c.name == "Phường Tân An").legacy_district_code == "794"
     province = generator.generate(scale=3000, seed=1)
-    assert {c.commune_code for c in province.communes} <= {c.commune_code for c in communes}
+    assert {c["commune_code"] for c in province.communes} <= {c.commune_code for c in communes}
 
 
-def test_personal_ids_agree_with_birth_year_and_sex(ground_truth):
-    learners = [x for x in ground_truth["learners"] if x["personal_id"]]
-    assert learners
-    for x in learners:
-        pid, born = x["personal_id"], date.fromisoformat(x["date_of_birth"])
+def _observed_learner_defects(data: dict, day: int) -> set[tuple[str, str]]:
+    """Every defect of a declared kind visible in the files, found independently of the manifest."""
+    registry = {p["person_key"]: p for p in data["registry"]}
+    ids = Counter(p["personal_id"] for p in data["registry"])
+    assert max(ids.values()) == 1  # the registry itself is clean
+    found = set()
+    profiles = Counter(x["person_key"] for x in data["learners"])
+    in_pcgd = {r["personal_id"] for r in data["pcgd_residents"]}
+    hk1 = {r["moet_id"] for r in data["results"]
+           if r["term"] == "hk1" and r["school_year"] == generator.SCHOOL_YEAR}
+    for x in data["learners"]:
+        key, truth = x["learner_key"], registry[x["person_key"]]
+        pid = x["personal_id"]
+        if pid is None:
+            found.add(("missing_personal_id", key))
+        elif pid != truth["personal_id"]:
+            diff = [i for i in range(12) if pid[i] != truth["personal_id"][i]]
+            kind = ("id_century_sex_mismatch" if diff == [3] else
+                    "id_year_mismatch" if set(diff) <= {4, 5} else "shared_personal_id")
+            found.add((kind, key))
+        if x["full_name"] != truth["full_name"]:
+            kind = ("name_accents_dropped" if x["full_name"] == strip_accents(truth["full_name"])
+                    else "name_typo")
+            found.add((kind, key))
+        if x["date_of_birth"] is None or x["sex"] is None:
+            found.add(("missing_required_field", key))
+        elif x["date_of_birth"] != truth["date_of_birth"]:
+            found.add(("wrong_birth_date", key))
+        if x["ethnicity"] not in OFFICIAL_ETHNIC:
+            found.add(("unknown_code", key))
+        if x["updated_at"] < TERM_START.isoformat():
+            found.add(("stale_record", key))
+        if profiles[x["person_key"]] > 1 and key.endswith("D"):
+            found.add(("duplicate_enrolment", key))
+        if truth["personal_id"] not in in_pcgd:
+            found.add(("enrolled_missing_from_pcgd", key))
+        if day >= 130 and x["grade"] >= 1 and x["moet_id"] not in hk1 and x["status"] == "dang_hoc":
+            found.add(("missing_term_results", key))
+    return found
+
+
+def test_manifest_lists_exactly_the_learner_defects(late_term):
+    data, manifest = late_term
+    declared = {(d["defect"], d["record"]) for d in manifest["defects"] if d["entity"] == "learner"}
+    assert _observed_learner_defects(data, day=140) == declared
+    kinds = {k for k, _ in declared}
+    assert kinds == {"missing_personal_id", "id_century_sex_mismatch", "id_year_mismatch",
+                     "name_typo", "name_accents_dropped", "wrong_birth_date",
+                     "duplicate_enrolment", "shared_personal_id", "stale_record",
+                     "missing_term_results", "missing_required_field", "unknown_code",
+                     "enrolled_missing_from_pcgd"}
+
+
+def test_manifest_lists_exactly_the_other_defects(late_term):
+    data, manifest = late_term
+    declared = {(d["defect"], d["entity"], d["record"]) for d in manifest["defects"]
+                if d["entity"] != "learner"}
+    official = {c.commune_code for c in generator.official_communes()}
+    found = {("unknown_code", "school", s["school_code"]) for s in data["schools"]
+             if s["commune_code"] not in official}
+    found |= {("staff_without_qualification", "staff", s["staff_key"]) for s in data["staff"]
+              if s["qualification"] is None}
+    found |= {("missing_personal_id", "staff", s["staff_key"]) for s in data["staff"]
+              if s["personal_id"] is None}
+    found |= {("school_age_not_enrolled", "pcgd_resident", r["resident_id"])
+              for r in data["pcgd_residents"]
+              if r["education_status"] == "khong_di_hoc"
+              and 6 <= 2026 - int(r["date_of_birth"][:4]) <= 14}
+    assert found == declared
+    assert {k for k, _, _ in declared} == {"unknown_code", "staff_without_qualification",
+                                          "missing_personal_id", "school_age_not_enrolled"}
+
+
+def test_clean_personal_ids_agree_with_birth_year_and_sex(late_term):
+    data, _ = late_term
+    for p in data["registry"]:
+        pid, born = p["personal_id"], date.fromisoformat(p["date_of_birth"])
         assert len(pid) == 12 and pid.isdigit()
-        century_sex = int(pid[3])
-        assert century_sex // 2 == born.year // 100 - 19
-        assert century_sex % 2 == (1 if x["sex"] == "nu" else 0)
+        assert int(pid[3]) // 2 == born.year // 100 - 19
+        assert int(pid[3]) % 2 == (1 if p["sex"] == "nu" else 0)
         assert pid[4:6] == f"{born.year % 100:02d}"
-    assert len({x["personal_id"] for x in learners}) == len(learners)
-    assert len({x["moet_id"] for x in ground_truth["learners"]}) == len(ground_truth["learners"])
+    prefixes = Counter(p["personal_id"][:3] for p in data["registry"])
+    assert (prefixes["072"] + prefixes["080"]) / sum(prefixes.values()) > 0.8
 
 
-def test_age_fits_grade(ground_truth):
-    for x in ground_truth["learners"]:
-        age = 2026 - date.fromisoformat(x["date_of_birth"]).year
-        if x["grade"] == 0:
-            assert 3 <= age <= 5
-        else:
-            assert age == x["grade"] + 5
+def test_distributions_within_bounds(late_term):
+    data, _ = late_term
+    registry = {p["person_key"]: p for p in data["registry"]}
+    learners = [x for x in data["learners"] if not x["learner_key"].endswith("D")]
+    by_school = {s["school_code"]: s for s in data["schools"]}
+    levels = Counter(by_school[x["school_code"]]["level"] for x in learners)
+    for level, (_grades, share, _) in LEVELS.items():
+        assert abs(levels[level] / len(learners) - share) < 0.03, level
+    girls = sum(registry[x["person_key"]]["sex"] == "nu" for x in learners) / len(learners)
+    assert 0.45 < girls < 0.53
+    for x in learners:
+        age = 2026 - int(registry[x["person_key"]]["date_of_birth"][:4])
+        assert (3 <= age <= 5) if x["grade"] == 0 else age == x["grade"] + 5
+    ethnic = Counter(registry[x["person_key"]]["ethnicity"] for x in learners)
+    assert ethnic["Kinh"] / len(learners) > 0.93 and set(ethnic) <= OFFICIAL_ETHNIC
+    for s in data["schools"]:
+        assert s["managing_unit"] == ("SO" if s["level"] in ("thpt", "gdtx") else s["managing_unit"])
+    assert {s["vendor"] for s in data["schools"]} == {"vendor_a", "vendor_b", "file_export"}
 
 
-def test_manifest_lists_exactly_the_missing_ids(sandbox_dir, ground_truth):
-    import json
+def test_a_later_day_differs_by_exactly_that_days_changes(tmp_path):
+    def snapshot(day):
+        generator.write(generator.generate(scale=3000, seed=5, day=day), tmp_path / str(day))
+        return generator.load(tmp_path / str(day))
 
+    before, after = snapshot(104), snapshot(105)
+    day_105 = "2026-12-19"  # 5 September + 105 days
+    keys = {"learners": ("learner_key",), "results": ("moet_id", "school_year", "term"),
+            "health": ("moet_id",), "staff": ("staff_key",)}
+    changed_total = 0
+    for entity, key in keys.items():
+        old = {tuple(r[k] for k in key): r for r in before[entity]}
+        new = {tuple(r[k] for k in key): r for r in after[entity]}
+        assert set(old) <= set(new), entity  # nothing disappears
+        changed = {k for k, r in new.items() if old.get(k) != r}
+        stamped = {k for k, r in new.items() if r["updated_at"].startswith(day_105)}
+        assert changed == stamped, entity
+        changed_total += len(changed)
+    assert changed_total > 0
+
+
+def test_manifest_is_consistent_with_counts(sandbox_dir, ground_truth):
     manifest = json.loads((sandbox_dir / "manifest.json").read_text(encoding="utf-8"))
-    declared = {d["record"] for d in manifest["defects"] if d["defect"] == "missing_personal_id"}
-    actual = {x["learner_key"] for x in ground_truth["learners"] if x["personal_id"] is None}
-    assert declared == actual and declared
-    assert manifest["counts"]["learners"] == len(ground_truth["learners"])
-
-
-def test_every_level_has_schools_with_its_managing_unit(ground_truth):
-    levels = {s["level"] for s in ground_truth["schools"]}
-    assert levels == set(generator.LEVELS)
-    for s in ground_truth["schools"]:
-        expected = "SO" if s["level"] in ("thpt", "gdtx") else s["commune_code"]
-        assert s["managing_unit"] == expected
+    for entity, n in manifest["counts"].items():
+        assert len(ground_truth[entity]) == n

@@ -1,86 +1,112 @@
-"""A deterministic synthetic province: communes, schools and learners, with known defects.
+"""A deterministic synthetic province with known defects (docs/sandbox.md).
 
-Same seed and scale give byte-identical files. Every injected defect is written to
-`manifest.json`, so tests can assert that the warehouse finds exactly those.
+The whole timeline of the term is drawn first from one seeded random stream (enrolments,
+transfers, drop-outs, grades entered), then the state on `day` is written. So the same
+seed gives the same province on every day, and day D+1 differs from day D by exactly
+the events of day D+1. Every injected defect is listed in `manifest.json`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
-from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from eduhub.sandbox import names
 
 PROVINCE_CODE = 80  # new Tây Ninh (Tây Ninh + Long An since 1 July 2025)
 SCHOOL_YEAR = "2026-2027"
-TERM_START = date(2026, 9, 5)
+PAST_YEARS = ("2024-2025", "2025-2026")
+TERM_START = date(2026, 9, 5)  # day 0
+HK1_ENTRY_DAYS = (95, 130)  # term-1 results are entered in December and January
+HEALTH_CHECK_DAYS = (20, 60)
+PROVINCE_SCALE = 600_000
+STAFF_PER_LEARNER = 40_000 / 600_000
 
-# Birth-registration prefixes of learners living in new Tây Ninh: mostly old Tây Ninh and
-# Long An, some from neighbouring provinces.
+# Birth-registration prefixes of people living in new Tây Ninh: mostly old Tây Ninh (072)
+# and Long An (080), some from neighbouring provinces.
 BIRTH_PREFIXES = [("072", 55), ("080", 35), ("079", 4), ("082", 3), ("074", 2), ("070", 1)]
 
+# level: grades, share of learners, schools per 1,000 learners
 LEVELS = {
-    # level: (grades, share of learners, schools per commune on average)
-    "mam_non": ((0,), 0.17, 1.5),
-    "tieu_hoc": ((1, 2, 3, 4, 5), 0.40, 1.6),
-    "thcs": ((6, 7, 8, 9), 0.28, 1.0),
-    "thpt": ((10, 11, 12), 0.13, 0.35),
-    "gdtx": ((10, 11, 12), 0.02, 0.1),
+    "mam_non": ((0,), 0.17, 0.65),
+    "tieu_hoc": ((1, 2, 3, 4, 5), 0.40, 0.56),
+    "thcs": ((6, 7, 8, 9), 0.28, 0.40),
+    "thpt": ((10, 11, 12), 0.13, 0.13),
+    "gdtx": ((10, 11, 12), 0.02, 0.06),
 }
 LEVEL_NAMES = {
     "mam_non": "Trường Mầm non", "tieu_hoc": "Trường Tiểu học", "thcs": "Trường THCS",
     "thpt": "Trường THPT", "gdtx": "Trung tâm GDNN-GDTX",
 }
 VENDORS = [("vendor_a", 55), ("vendor_b", 35), ("file_export", 10)]
+CLASS_SIZE = {"mam_non": 28, "tieu_hoc": 33, "thcs": 38, "thpt": 40, "gdtx": 35}
+SUBJECTS = {
+    "thcs": ["toan", "ngu_van", "tieng_anh", "khoa_hoc_tu_nhien", "lich_su_dia_ly", "gdcd",
+             "tin_hoc", "cong_nghe"],
+    "thpt": ["toan", "ngu_van", "tieng_anh", "lich_su", "vat_ly", "hoa_hoc", "sinh_hoc",
+             "tin_hoc"],
+}
+SUBJECTS["gdtx"] = SUBJECTS["thpt"]
+QUALIFICATIONS = {
+    "mam_non": [("trung_cap", 10), ("cao_dang", 30), ("dai_hoc", 58), ("thac_si", 2)],
+    "default": [("cao_dang", 5), ("dai_hoc", 80), ("thac_si", 14), ("tien_si", 1)],
+}
+OCCUPATIONS_EDUCATION = ["dang_hoc_tieu_hoc", "dang_hoc_thcs", "dang_hoc_thpt"]
 
-DEFAULT_DEFECT_RATES = {"missing_personal_id": 0.05}
+# Defect kinds and their default rates (share of learners, staff or schools).
+DEFAULT_DEFECT_RATES = {
+    "missing_personal_id": 0.02,
+    "id_century_sex_mismatch": 0.004,
+    "id_year_mismatch": 0.004,
+    "name_typo": 0.006,
+    "name_accents_dropped": 0.006,
+    "wrong_birth_date": 0.004,
+    "duplicate_enrolment": 0.003,
+    "shared_personal_id": 0.002,
+    "stale_record": 0.006,
+    "missing_term_results": 0.01,
+    "missing_required_field": 0.004,
+    "unknown_code": 0.003,
+    "enrolled_missing_from_pcgd": 0.005,
+    "school_age_not_enrolled": 0.005,
+    "staff_missing_personal_id": 0.01,
+    "staff_without_qualification": 0.02,
+    "school_legacy_commune_code": 0.02,
+}
+# At most one of these per learner record, so the ground truth stays unambiguous.
+LEARNER_DEFECTS = [
+    "missing_personal_id", "id_century_sex_mismatch", "id_year_mismatch", "name_typo",
+    "name_accents_dropped", "wrong_birth_date", "duplicate_enrolment", "shared_personal_id",
+    "stale_record", "missing_term_results", "missing_required_field", "unknown_code",
+    "enrolled_missing_from_pcgd",
+]
 
+# Old districts (before 1 July 2025) by ranges of ward codes: legacy codes kept on
+# historical records. Approximate: ward codes were numbered district by district.
+LEGACY_DISTRICTS = [
+    (25459, "72", "703", "Thành phố Tây Ninh"), (25486, "72", "705", "Huyện Tân Biên"),
+    (25516, "72", "706", "Huyện Tân Châu"), (25552, "72", "707", "Huyện Dương Minh Châu"),
+    (25585, "72", "708", "Huyện Châu Thành"), (25630, "72", "709", "Thị xã Hòa Thành"),
+    (25654, "72", "710", "Huyện Gò Dầu"), (25681, "72", "711", "Huyện Bến Cầu"),
+    (25708, "72", "712", "Thị xã Trảng Bàng"),
+    (27694, "80", "794", "Thành phố Tân An"), (27721, "80", "796", "Huyện Tân Hưng"),
+    (27748, "80", "797", "Huyện Vĩnh Hưng"), (27787, "80", "795", "Thị xã Kiến Tường"),
+    (27811, "80", "798", "Huyện Mộc Hóa"), (27826, "80", "800", "Huyện Tân Thạnh"),
+    (27865, "80", "801", "Huyện Thạnh Hóa"), (27925, "80", "802", "Huyện Đức Huệ"),
+    (27931, "80", "803", "Huyện Đức Hòa"), (27991, "80", "804", "Huyện Bến Lức"),
+    (28036, "80", "805", "Huyện Thủ Thừa"), (28072, "80", "806", "Huyện Tân Trụ"),
+    (28108, "80", "807", "Huyện Cần Đước"), (28159, "80", "808", "Huyện Cần Giuộc"),
+    (28210, "80", "809", "Huyện Châu Thành"),
+]
 
-@dataclass(frozen=True)
-class Commune:
-    commune_code: str
-    name: str
-    division_type: str
-
-
-@dataclass(frozen=True)
-class School:
-    school_code: str
-    name: str
-    level: str
-    commune_code: str
-    managing_unit: str  # the commune for mầm non, tiểu học, THCS; the Sở for THPT, GDTX
-    vendor: str
-
-
-@dataclass(frozen=True)
-class Learner:
-    learner_key: str  # the sandbox's own identity of the person, never served by a source
-    moet_id: str
-    personal_id: str | None
-    full_name: str
-    date_of_birth: str
-    sex: str  # "nam" | "nu"
-    ethnicity: str
-    school_code: str
-    class_name: str
-    grade: int
-    status: str
-    updated_at: str
-
-
-@dataclass
-class Province:
-    seed: int
-    scale: int
-    communes: list[Commune] = field(default_factory=list)
-    schools: list[School] = field(default_factory=list)
-    learners: list[Learner] = field(default_factory=list)
-    defects: list[dict] = field(default_factory=list)
+ENTITIES = ("communes", "schools", "classes", "learners", "staff", "facilities", "results",
+            "health", "transcripts", "registry", "pcgd_households", "pcgd_residents")
 
 
 def _weighted(rng: random.Random, pairs):
@@ -88,14 +114,18 @@ def _weighted(rng: random.Random, pairs):
     return rng.choices(values, weights=weights, k=1)[0]
 
 
-def official_communes() -> list[Commune]:
-    from vietnam_provinces import Ward
+def _stamp(day: int, minute: int) -> str:
+    """A time on a day of the term, in Vietnam's time zone."""
+    moment = datetime(2026, 9, 5, 7, 0) + timedelta(days=day, minutes=minute)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S+07:00")
 
-    wards = [w for w in Ward.iter_all() if int(w.province_code) == PROVINCE_CODE]
-    return sorted(
-        (Commune(f"{int(w.code):05d}", w.name, w.division_type.value) for w in wards),
-        key=lambda c: c.commune_code,
-    )
+
+def strip_accents(text: str) -> str:
+    """Vietnamese without tones or marks; Đ needs its own rule (it does not decompose)."""
+    text = text.replace("Đ", "D").replace("đ", "d")
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize("NFC", "".join(c for c in decomposed
+                                                if unicodedata.category(c) != "Mn"))
 
 
 def personal_id(prefix: str, sex: str, birth_year: int, serial: int) -> str:
@@ -105,114 +135,587 @@ def personal_id(prefix: str, sex: str, birth_year: int, serial: int) -> str:
     return f"{prefix}{century_sex}{birth_year % 100:02d}{serial:06d}"
 
 
-def _birth_date(rng: random.Random, grade: int) -> date:
-    # Grade 1 in 2026-2027 means born in 2020; preschool (grade 0) spans ages 3-5.
-    year = 2020 - (grade - 1) if grade > 0 else rng.choice((2021, 2022, 2023))
-    return date(year, 1, 1) + timedelta(days=rng.randrange(365))
+@dataclass(frozen=True)
+class Commune:
+    commune_code: str
+    name: str
+    division_type: str
+    legacy_province_code: str
+    legacy_district_code: str
+    legacy_district_name: str
 
 
-def _full_name(rng: random.Random, sex: str) -> str:
-    family = _weighted(rng, names.FAMILY_NAMES)
-    return f"{family} {rng.choice(names.MIDDLE_NAMES[sex])} {rng.choice(names.GIVEN_NAMES[sex])}"
+def official_communes() -> list[Commune]:
+    from vietnam_provinces import Ward
+
+    communes = []
+    for w in Ward.iter_all():
+        if int(w.province_code) != PROVINCE_CODE:
+            continue
+        code = int(w.code)
+        legacy = [d for d in LEGACY_DISTRICTS if d[0] <= code][-1]
+        communes.append(Commune(f"{code:05d}", w.name, w.division_type.value, *legacy[1:]))
+    return sorted(communes, key=lambda c: c.commune_code)
 
 
-def generate(scale: int = 2000, seed: int = 1, communes: int | None = None,
-             defect_rates: dict[str, float] | None = None) -> Province:
-    """Generate `scale` learners. `communes` limits how many communes are populated."""
-    rng = random.Random(seed)
-    rates = {**DEFAULT_DEFECT_RATES, **(defect_rates or {})}
-    province = Province(seed=seed, scale=scale)
-    all_communes = official_communes()
-    if communes is None:
-        communes = max(3, min(len(all_communes), scale // 600))
-    province.communes = sorted(rng.sample(all_communes, communes), key=lambda c: c.commune_code)
+@dataclass
+class Person:
+    person_key: str
+    personal_id: str
+    full_name: str
+    date_of_birth: date
+    sex: str
+    ethnicity: str
+    commune_code: str
 
-    serial = 0
-    for commune in province.communes:
-        for level, (_grades, _share, per_commune) in LEVELS.items():
-            count = int(per_commune) + (1 if rng.random() < per_commune % 1 else 0)
-            for n in range(count):
-                serial += 1
-                suffix = f" số {n + 1}" if count > 1 else ""
-                managing = commune.commune_code if level in ("mam_non", "tieu_hoc", "thcs") else "SO"
-                province.schools.append(School(
-                    school_code=f"{PROVINCE_CODE}{serial:06d}",
-                    name=f"{LEVEL_NAMES[level]} {commune.name.split(' ', 1)[1]}{suffix}",
-                    level=level, commune_code=commune.commune_code, managing_unit=managing,
-                    vendor=_weighted(rng, VENDORS),
-                ))
-    # Every level exists at least once, whatever the draw.
-    present = {s.level for s in province.schools}
-    for level in LEVELS:
-        if level not in present:
-            serial += 1
-            commune = province.communes[0]
-            province.schools.append(School(
-                f"{PROVINCE_CODE}{serial:06d}",
-                f"{LEVEL_NAMES[level]} {commune.name.split(' ', 1)[1]}", level,
-                commune.commune_code, "SO" if level in ("thpt", "gdtx") else commune.commune_code,
-                "vendor_a",
-            ))
 
-    by_level: dict[str, list[School]] = {}
-    for school in province.schools:
-        by_level.setdefault(school.level, []).append(school)
+@dataclass
+class Province:
+    seed: int
+    scale: int
+    day: int
+    rates: dict
+    rows: dict[str, list[dict]] = field(default_factory=dict)
+    defects: list[dict] = field(default_factory=list)
 
-    used_ids: set[str] = set()
-    used_moet: set[str] = set()
-    for i in range(scale):
-        level = _weighted(rng, [(lv, spec[1]) for lv, spec in LEVELS.items()])
-        school = rng.choice(by_level[level])
-        grade = rng.choice(LEVELS[level][0])
-        sex = "nu" if rng.random() < 0.487 else "nam"
-        dob = _birth_date(rng, grade)
+    # Compatibility views used by the simulators and tests.
+    @property
+    def schools(self) -> list[dict]:
+        return self.rows["schools"]
+
+    @property
+    def learners(self) -> list[dict]:
+        return self.rows["learners"]
+
+    @property
+    def communes(self) -> list[dict]:
+        return self.rows["communes"]
+
+
+class _Builder:
+    def __init__(self, scale: int, seed: int, day: int, rates: dict, communes: int | None):
+        self.rng = random.Random(seed)
+        self.scale, self.seed, self.day, self.rates = scale, seed, day, rates
+        self.used_ids: set[str] = set()
+        self.used_moet: set[str] = set()
+        self.defects: list[dict] = []
+        self.registry: list[Person] = []
+        all_communes = official_communes()
+        if communes is None:
+            communes = len(all_communes) if scale >= 60_000 else max(3, scale // 700)
+        self.communes = sorted(self.rng.sample(all_communes, min(communes, len(all_communes))),
+                               key=lambda c: c.commune_code)
+        self.official_codes = {c.commune_code for c in all_communes}
+
+    # identities -------------------------------------------------------------------
+    def new_person(self, prefix_key: str, birth: date, sex: str, commune: str) -> Person:
+        rng = self.rng
         prefix = _weighted(rng, BIRTH_PREFIXES)
         while True:
-            pid = personal_id(prefix, sex, dob.year, rng.randrange(1_000_000))
-            if pid not in used_ids:
-                used_ids.add(pid)
+            pid = personal_id(prefix, sex, birth.year, rng.randrange(1_000_000))
+            if pid not in self.used_ids:
+                self.used_ids.add(pid)
                 break
+        family = _weighted(rng, names.FAMILY_NAMES)
+        name = f"{family} {rng.choice(names.MIDDLE_NAMES[sex])} {rng.choice(names.GIVEN_NAMES[sex])}"
+        person = Person(f"{prefix_key}{len(self.registry) + 1:08d}", pid, name, birth, sex,
+                        _weighted(rng, names.ETHNIC_GROUPS), commune)
+        self.registry.append(person)
+        return person
+
+    def new_moet_id(self) -> str:
         while True:
-            moet = f"{rng.randrange(10**9, 10**10)}"
-            if moet not in used_moet:
-                used_moet.add(moet)
-                break
-        key = f"L{i + 1:07d}"
-        served_id: str | None = pid
-        if rng.random() < rates["missing_personal_id"]:
-            served_id = None
-            province.defects.append({"defect": "missing_personal_id", "entity": "learner",
-                                     "record": key, "school_code": school.school_code})
-        class_letter = "ABCDEFGH"[rng.randrange(4)]
-        class_name = f"{'Lá' if grade == 0 else grade}{class_letter}"  # "Lá": oldest preschool group
-        province.learners.append(Learner(
-            learner_key=key, moet_id=moet, personal_id=served_id, full_name=_full_name(rng, sex),
-            date_of_birth=dob.isoformat(), sex=sex,
-            ethnicity=_weighted(rng, names.ETHNIC_GROUPS), school_code=school.school_code,
-            class_name=class_name, grade=grade, status="dang_hoc",
-            updated_at=(TERM_START - timedelta(days=rng.randrange(21))).isoformat() + "T08:00:00+07:00",
-        ))
-    return province
+            moet = str(self.rng.randrange(10**9, 10**10))
+            if moet not in self.used_moet:
+                self.used_moet.add(moet)
+                return moet
+
+    def birth_for_grade(self, grade: int) -> date:
+        # Grade 1 in 2026-2027 means born in 2020; preschool spans ages 3-5.
+        year = 2020 - (grade - 1) if grade > 0 else self.rng.choice((2021, 2022, 2023))
+        return date(year, 1, 1) + timedelta(days=self.rng.randrange(365))
+
+    def defect(self, kind: str, entity: str, record: str, **details) -> None:
+        self.defects.append({"defect": kind, "entity": entity, "record": record, **details})
+
+    # the province -----------------------------------------------------------------
+    def build(self) -> Province:
+        province = Province(self.seed, self.scale, self.day, self.rates)
+        rows = province.rows
+        rows["communes"] = [vars(c).copy() for c in self.communes]
+
+        schools = self.build_schools()
+        rows["schools"] = schools
+        by_level: dict[str, list[dict]] = {}
+        for s in schools:
+            by_level.setdefault(s["level"], []).append(s)
+
+        learners = self.build_learners(by_level)
+        learners += self.duplicate_profiles(learners)
+        staff = self.build_staff(schools, learners)
+        classes = self.assign_classes(schools, learners, staff)
+        rows["classes"] = classes
+        rows["learners"] = [self.learner_view(x) for x in learners if x["_enrol_day"] <= self.day]
+        rows["staff"] = staff
+        rows["facilities"] = self.build_facilities(schools, classes)
+        rows["results"], rows["health"], rows["transcripts"] = self.build_school_records(learners)
+        rows["pcgd_households"], rows["pcgd_residents"] = self.build_pcgd(learners)
+        rows["registry"] = [
+            {"person_key": p.person_key, "personal_id": p.personal_id, "full_name": p.full_name,
+             "date_of_birth": p.date_of_birth.isoformat(), "sex": p.sex,
+             "ethnicity": p.ethnicity, "permanent_commune_code": p.commune_code}
+            for p in sorted(self.registry, key=lambda p: p.personal_id)
+        ]
+        # Defects of records that do not exist yet on this day are not in the files.
+        present = {
+            "learner": {x["learner_key"] for x in rows["learners"]},
+            "staff": {x["staff_key"] for x in staff},
+            "school": {s["school_code"] for s in schools},
+            "pcgd_resident": {r["resident_id"] for r in rows["pcgd_residents"]},
+        }
+        province.defects = [d for d in self.defects if d["record"] in present[d["entity"]]]
+        return province
+
+    def build_schools(self) -> list[dict]:
+        rng = self.rng
+        schools = []
+        serial = 0
+        n_communes = len(self.communes)
+        for level, (_grades, _share, per_thousand) in LEVELS.items():
+            # a small sandbox still needs a few schools of each level to be interesting
+            count = max(3 if level in ("mam_non", "tieu_hoc", "thcs") else 1,
+                        round(self.scale * per_thousand / 1000))
+            for i in range(count):
+                serial += 1
+                commune = self.communes[(i * 7 + serial) % n_communes] if i >= n_communes \
+                    else self.communes[i]
+                place = commune.name.split(" ", 1)[1]
+                same = sum(1 for s in schools if s["level"] == level
+                           and s["commune_code"] == commune.commune_code)
+                managing = "SO" if level in ("thpt", "gdtx") else commune.commune_code
+                school = {
+                    "school_code": f"{PROVINCE_CODE}{serial:06d}",
+                    "name": f"{LEVEL_NAMES[level]} {place}" + (f" số {same + 1}" if same else ""),
+                    "level": level, "commune_code": commune.commune_code,
+                    "managing_unit": managing, "vendor": _weighted(rng, VENDORS),
+                    "updated_at": _stamp(0, rng.randrange(600)),
+                }
+                schools.append(school)
+        # Some schools still report a pre-2025 commune code (at least one when the rate is > 0).
+        rate = self.rates["school_legacy_commune_code"]
+        n_legacy = max(1, round(rate * len(schools))) if rate > 0 else 0
+        for school in rng.sample(schools, n_legacy):
+            current = school["commune_code"]
+            school["commune_code"] = self.legacy_code(current)
+            self.defect("unknown_code", "school", school["school_code"], field="commune_code",
+                        value=school["commune_code"], current_code=current)
+        # every vendor serves at least one school, whatever the draw
+        for i, (vendor, _weight) in enumerate(VENDORS):
+            if not any(s["vendor"] == vendor for s in schools):
+                schools[i * 3 % len(schools)]["vendor"] = vendor
+        return schools
+
+    def legacy_code(self, current: str) -> str:
+        """A pre-2025 ward code (merged away on 1 July 2025) near a current one."""
+        code = int(current)
+        for step in range(3, 40, 3):
+            candidate = f"{code + step:05d}"
+            if candidate not in self.official_codes:
+                return candidate
+        return f"{code + 1:05d}"
+
+    def build_learners(self, by_level: dict[str, list[dict]]) -> list[dict]:
+        rng = self.rng
+        rates = self.rates
+        learners: list[dict] = []
+        thresholds = []
+        cumulative = 0.0
+        for kind in LEARNER_DEFECTS:
+            cumulative += rates[kind]
+            thresholds.append((cumulative, kind))
+        n_new = int(self.scale * 0.004)  # enrolments during the term
+        for i in range(self.scale + n_new):
+            level = _weighted(rng, [(lv, spec[1]) for lv, spec in LEVELS.items()])
+            school = rng.choice(by_level[level])
+            grade = rng.choice(LEVELS[level][0])
+            sex = "nu" if rng.random() < 0.487 else "nam"
+            home = school["commune_code"] if school["commune_code"] in self.official_codes \
+                else rng.choice(self.communes).commune_code
+            person = self.new_person("P", self.birth_for_grade(grade), sex, home)
+            enrol_day = 0 if i < self.scale else rng.randrange(1, 120)
+            x = {
+                "learner_key": f"L{i + 1:07d}", "person_key": person.person_key,
+                "moet_id": self.new_moet_id(), "personal_id": person.personal_id,
+                "full_name": person.full_name, "date_of_birth": person.date_of_birth.isoformat(),
+                "sex": sex, "ethnicity": person.ethnicity, "school_code": school["school_code"],
+                "level": level, "grade": grade, "status": "dang_hoc",
+                "residence_commune_code": home,
+                "phone": f"09{rng.randrange(10**8):08d}",
+                "_enrol_day": enrol_day, "_updated_day": enrol_day,
+                "_minute": rng.randrange(600), "_hk1_day": rng.randrange(*HK1_ENTRY_DAYS),
+                "_health_day": rng.randrange(*HEALTH_CHECK_DAYS), "_flags": set(),
+            }
+            # Term events: drop-outs and transfers out of the province's records.
+            event = rng.random()
+            if event < 0.004:
+                x["_dropout_day"] = rng.randrange(10, 150)
+            elif event < 0.010:
+                x["_transfer_day"] = rng.randrange(10, 150)
+            draw = rng.random()
+            kind = next((k for t, k in thresholds if draw < t), None)
+            if kind:
+                self.apply_learner_defect(kind, x, person, learners, by_level)
+            learners.append(x)
+        return learners
+
+    def apply_learner_defect(self, kind, x, person, learners, by_level) -> None:
+        rng = self.rng
+        key = x["learner_key"]
+        if kind == "missing_personal_id":
+            x["personal_id"] = None
+        elif kind == "id_century_sex_mismatch":
+            pid = x["personal_id"]
+            x["personal_id"] = pid[:3] + str(int(pid[3]) ^ 1) + pid[4:]
+        elif kind == "id_year_mismatch":
+            pid = x["personal_id"]
+            wrong = (int(pid[4:6]) + rng.choice((1, 2, 3, -1, -2))) % 100
+            x["personal_id"] = f"{pid[:4]}{wrong:02d}{pid[6:]}"
+        elif kind == "name_typo":
+            x["full_name"] = self.typo(x["full_name"])
+        elif kind == "name_accents_dropped":
+            stripped = strip_accents(x["full_name"])
+            if stripped == x["full_name"]:
+                return
+            x["full_name"] = stripped
+        elif kind == "wrong_birth_date":
+            born = person.date_of_birth
+            shifted = born + timedelta(days=rng.choice((-1, 1)) * rng.randrange(20, 200))
+            if shifted.year != born.year:  # keep the year: the ID's year digits stay right
+                shifted = born - timedelta(days=rng.randrange(20, 200)) if born.month > 6 \
+                    else born + timedelta(days=rng.randrange(20, 160))
+            x["date_of_birth"] = shifted.isoformat()
+        elif kind == "duplicate_enrolment":
+            # Another school opened a second profile for the same person (a new MOET ID).
+            others = [s for s in by_level[x["level"]] if s["school_code"] != x["school_code"]]
+            if not others:
+                return
+            x["_duplicate_of_school"] = rng.choice(others)["school_code"]
+        elif kind == "shared_personal_id":
+            donors = [y for y in learners[-500:] if y["personal_id"] and not y["_flags"]]
+            if not donors:
+                return
+            donor = rng.choice(donors)
+            x["personal_id"] = donor["personal_id"]
+            x["_shared_with"] = donor["learner_key"]
+        elif kind == "stale_record":
+            if x["_enrol_day"] > 0 or "_dropout_day" in x or "_transfer_day" in x:
+                return
+            x["_stale"] = rng.choice(("chuyen_truong", "bo_hoc"))
+        elif kind == "missing_term_results":
+            if x["grade"] == 0:
+                return
+        elif kind == "missing_required_field":
+            field_name = rng.choice(("date_of_birth", "sex"))
+            x[field_name] = None
+            self.defect(kind, "learner", key, field=field_name)
+            x["_flags"].add(kind)
+            return
+        elif kind == "unknown_code":
+            x["ethnicity"] = rng.choice(("Kinh Hoa", "Khơ me", "Việt"))
+            self.defect(kind, "learner", key, field="ethnicity", value=x["ethnicity"])
+            x["_flags"].add(kind)
+            return
+        elif kind == "enrolled_missing_from_pcgd":
+            pass
+        x["_flags"].add(kind)
+        if kind == "duplicate_enrolment":
+            return  # recorded on the second profile, see duplicate_profiles()
+        details = {"shared_with": x["_shared_with"]} if kind == "shared_personal_id" else {}
+        self.defect(kind, "learner", key, **details)
+
+    def typo(self, name: str) -> str:
+        rng = self.rng
+        parts = name.split(" ")
+        i = rng.randrange(1, len(parts))
+        word = parts[i]
+        pos = rng.randrange(len(word))
+        pool = "aăâeêioôơuưy" if word[pos].lower() in "aăâeêioôơuưy" else "bcdghklmnpqrstvx"
+        replacement = rng.choice([c for c in pool if c != word[pos].lower()])
+        parts[i] = word[:pos] + replacement + word[pos + 1:]
+        return unicodedata.normalize("NFC", " ".join(parts))
+
+    def duplicate_profiles(self, learners: list[dict]) -> list[dict]:
+        """Second profiles of duplicate enrolments: same person, another school, new MOET ID."""
+        extra = []
+        for x in learners:
+            school = x.get("_duplicate_of_school")
+            if not school:
+                continue
+            dup = {**x, "learner_key": x["learner_key"] + "D", "moet_id": self.new_moet_id(),
+                   "school_code": school, "_flags": {"duplicate_profile"},
+                   "_duplicate_of_school": None}
+            extra.append(dup)
+            self.defect("duplicate_enrolment", "learner", dup["learner_key"],
+                        duplicate_of=x["learner_key"])
+        return extra
+
+    def build_staff(self, schools: list[dict], learners: list[dict]) -> list[dict]:
+        rng = self.rng
+        per_school: dict[str, int] = {}
+        for x in learners:
+            per_school[x["school_code"]] = per_school.get(x["school_code"], 0) + 1
+        staff = []
+        for school in schools:
+            n = max(3, round(per_school.get(school["school_code"], 0) * STAFF_PER_LEARNER))
+            for j in range(n):
+                role = "can_bo_quan_ly" if j < 2 else _weighted(
+                    rng, [("giao_vien", 86), ("nhan_vien", 14)])
+                sex = "nu" if rng.random() < (0.9 if school["level"] == "mam_non" else 0.7) else "nam"
+                birth = date(rng.randrange(1966, 2003), 1, 1) + timedelta(days=rng.randrange(365))
+                person = self.new_person("S", birth, sex, school["commune_code"]
+                                         if school["commune_code"] in self.official_codes
+                                         else self.communes[0].commune_code)
+                quals = QUALIFICATIONS.get(school["level"], QUALIFICATIONS["default"])
+                key = f"S{len(staff) + 1:07d}"
+                record = {
+                    "staff_key": key, "person_key": person.person_key,
+                    "moet_id": self.new_moet_id(), "personal_id": person.personal_id,
+                    "full_name": person.full_name, "date_of_birth": birth.isoformat(),
+                    "sex": sex, "ethnicity": person.ethnicity,
+                    "school_code": school["school_code"], "role": role,
+                    "qualification": _weighted(rng, quals) if role != "nhan_vien"
+                    else _weighted(rng, [("trung_cap", 50), ("cao_dang", 30), ("dai_hoc", 20)]),
+                    "subject": rng.choice(SUBJECTS[school["level"]])
+                    if role == "giao_vien" and school["level"] in SUBJECTS else None,
+                    "updated_at": _stamp(0, rng.randrange(600)),
+                }
+                draw = rng.random()
+                if draw < self.rates["staff_without_qualification"]:
+                    record["qualification"] = None
+                    self.defect("staff_without_qualification", "staff", key)
+                elif draw < (self.rates["staff_without_qualification"]
+                             + self.rates["staff_missing_personal_id"]):
+                    record["personal_id"] = None
+                    self.defect("missing_personal_id", "staff", key)
+                staff.append(record)
+        return staff
+
+    def assign_classes(self, schools, learners, staff) -> list[dict]:
+        by_school_grade: dict[tuple[str, int], list[dict]] = {}
+        for x in learners:
+            by_school_grade.setdefault((x["school_code"], x["grade"]), []).append(x)
+        teachers: dict[str, list[dict]] = {}
+        for s in staff:
+            if s["role"] == "giao_vien":
+                teachers.setdefault(s["school_code"], []).append(s)
+        level_of = {s["school_code"]: s["level"] for s in schools}
+        classes = []
+        for (school_code, grade), members in sorted(by_school_grade.items()):
+            n = max(1, math.ceil(len(members) / CLASS_SIZE[level_of[school_code]]))
+            pool = teachers.get(school_code, [])
+            for c in range(n):
+                label = f"{'Lá' if grade == 0 else grade}{'ABCDEFGHIKLMNOPQRSTUVXY'[c % 23]}"
+                label += str(c // 23 + 1) if c >= 23 else ""
+                class_id = f"{school_code}-{SCHOOL_YEAR}-{label}"
+                homeroom = pool[(len(classes) + c) % len(pool)]["moet_id"] if pool else None
+                classes.append({"class_id": class_id, "school_code": school_code,
+                                "school_year": SCHOOL_YEAR, "class_name": label, "grade": grade,
+                                "homeroom_staff_id": homeroom, "updated_at": _stamp(0, 0)})
+            for k, x in enumerate(members):
+                label = classes[-n + k % n]["class_name"]
+                x["class_name"] = label
+                x["class_id"] = f"{school_code}-{SCHOOL_YEAR}-{label}"
+        return classes
+
+    def learner_view(self, x: dict) -> dict:
+        """The school's record of a learner on `self.day` (events after it not yet happened)."""
+        status, updated = "dang_hoc", x["_enrol_day"]
+        for event, new_status in (("_dropout_day", "bo_hoc"), ("_transfer_day", "chuyen_truong")):
+            if x.get(event) is not None and x[event] <= self.day:
+                status, updated = new_status, x[event]
+        record = {k: v for k, v in x.items() if not k.startswith("_") and k != "level"}
+        record["status"] = status
+        record["updated_at"] = _stamp(updated, x["_minute"])
+        if x.get("_stale"):
+            # Left the school last year; never updated since.
+            record["updated_at"] = "2026-05-20T10:00:00+07:00"
+        return record
+
+    def build_facilities(self, schools, classes) -> list[dict]:
+        rng = self.rng
+        n_classes: dict[str, int] = {}
+        for c in classes:
+            n_classes[c["school_code"]] = n_classes.get(c["school_code"], 0) + 1
+        rows = []
+        for s in schools:
+            for year in (*PAST_YEARS, SCHOOL_YEAR):
+                rooms = n_classes.get(s["school_code"], 1) + rng.randrange(0, 3)
+                rows.append({
+                    "school_code": s["school_code"], "school_year": year, "classrooms": rooms,
+                    "solid_classrooms": rooms - rng.randrange(0, max(1, rooms // 4)),
+                    "clean_water": rng.random() < 0.97, "toilets": max(2, rooms // 3),
+                    "minimum_equipment": rng.random() < 0.85,
+                    "teacher_housing": rng.randrange(0, 4) if s["level"] != "thpt" else 0,
+                    "updated_at": _stamp(0, rng.randrange(600)) if year == SCHOOL_YEAR
+                    else f"{year[5:]}-06-15T09:00:00+07:00",
+                })
+        return rows
+
+    def record_rng(self, *parts) -> random.Random:
+        """A stream of its own per record, so what exists on one day does not shift another's draws."""
+        return random.Random(":".join(map(str, (self.seed, *parts))))
+
+    def build_school_records(self, learners):
+        results, health, transcripts = [], [], []
+        for x in learners:
+            if x["_enrol_day"] > self.day:
+                continue
+            grade, level, code = x["grade"], x["level"], x["school_code"]
+            moet = x["moet_id"]
+            for k, year in enumerate(reversed(PAST_YEARS), start=1):
+                past_grade = grade - k
+                if past_grade < 1 or past_grade not in LEVELS[level][0]:
+                    continue
+                stamp = f"{year[5:]}-05-25T10:00:00+07:00"
+                results.append(self.result(moet, code, year, "ca_nam", level, stamp))
+                signed = self.record_rng(moet, year, "transcript").random() < 0.93
+                transcripts.append({"moet_id": moet, "school_code": code, "school_year": year,
+                                    "status": "da_ky_so" if signed else "chua_ky_so",
+                                    "updated_at": stamp})
+            if grade >= 1:
+                entered = x["_hk1_day"] <= self.day and "missing_term_results" not in x["_flags"]
+                if entered:
+                    results.append(self.result(moet, code, SCHOOL_YEAR, "hk1", level,
+                                               _stamp(x["_hk1_day"], x["_minute"])))
+                transcripts.append({"moet_id": moet, "school_code": code,
+                                    "school_year": SCHOOL_YEAR, "status": "chua_tao",
+                                    "updated_at": _stamp(0, x["_minute"])})
+            if x["_health_day"] <= self.day:
+                h = self.health(moet, code, grade, x["_health_day"])
+                health.append(h)
+        return results, health, transcripts
+
+    def result(self, moet, school_code, year, term, level, stamp) -> dict:
+        rng = self.record_rng(moet, year, term)
+        record = {"moet_id": moet, "school_code": school_code, "school_year": year, "term": term,
+                  "conduct": _weighted(rng, [("tot", 70), ("kha", 22), ("dat", 7), ("chua_dat", 1)]),
+                  "updated_at": stamp}
+        if level in SUBJECTS:
+            record["scores"] = {s: round(min(10, max(0, rng.gauss(7, 1.4))) * 4) / 4
+                                for s in SUBJECTS[level]}
+        else:
+            record["assessment"] = _weighted(
+                rng, [("hoan_thanh_tot", 35), ("hoan_thanh", 62), ("chua_hoan_thanh", 3)])
+        return record
+
+    def health(self, moet, school_code, grade, check_day) -> dict:
+        rng = self.record_rng(moet, SCHOOL_YEAR, "health")
+        age = 5 + max(grade, 0)
+        height = round(rng.gauss(95 + 6 * age, 6), 1)
+        bmi = rng.gauss(16.5, 2.2)
+        weight = round(bmi * (height / 100) ** 2, 1)
+        status = "suy_dinh_duong" if bmi < 13.5 else "thua_can" if bmi > 20.5 else "binh_thuong"
+        return {"moet_id": moet, "school_code": school_code, "school_year": SCHOOL_YEAR,
+                "check_date": (TERM_START + timedelta(days=check_day)).isoformat(),
+                "height_cm": height, "weight_kg": weight, "nutrition_status": status,
+                "updated_at": _stamp(check_day, 0)}
+
+    def build_pcgd(self, learners):
+        """Households of the communes: the learners (one record per person), their parents,
+        and school-age children who are in no school (each a defect)."""
+        rng = self.rng
+        households, residents = [], []
+        seen_person: set[str] = set()
+        # The census counts residents, enrolled yet or not: it does not depend on the day.
+        candidates = learners
+        people = {p.person_key: p for p in self.registry}
+        by_commune: dict[str, list[dict]] = {}
+        for x in candidates:
+            if x["person_key"] in seen_person or "enrolled_missing_from_pcgd" in x["_flags"]:
+                continue
+            seen_person.add(x["person_key"])
+            by_commune.setdefault(x["residence_commune_code"], []).append(x)
+        n_unenrolled = round(self.scale * self.rates["school_age_not_enrolled"])
+        unenrolled_at = set(rng.sample(range(max(1, len(candidates))),
+                                       min(n_unenrolled, len(candidates))))
+        counter = 0
+        for commune in sorted(by_commune):
+            kids = by_commune[commune]
+            i = 0
+            while i < len(kids):
+                size = min(len(kids) - i, _weighted(rng, [(1, 45), (2, 40), (3, 15)]))
+                members = kids[i:i + size]
+                i += size
+                counter += 1
+                hid = f"HG{commune}{counter:07d}"
+                head_sex = "nam" if rng.random() < 0.7 else "nu"
+                head = self.new_person("A", date(rng.randrange(1972, 1996), 1, 1)
+                                       + timedelta(days=rng.randrange(365)), head_sex, commune)
+                hamlet = rng.randrange(1, 12)
+                households.append({"household_id": hid, "commune_code": commune,
+                                   "head_name": head.full_name, "address": f"Ấp {hamlet}",
+                                   "updated_at": _stamp(0, 0)})
+                adults = [head]
+                if rng.random() < 0.8:
+                    spouse_sex = "nu" if head_sex == "nam" else "nam"
+                    adults.append(self.new_person("A", date(rng.randrange(1972, 1998), 1, 1)
+                                                  + timedelta(days=rng.randrange(365)),
+                                                  spouse_sex, commune))
+                for adult in adults:
+                    residents.append(self.resident(hid, commune, adult, self.adult_status()))
+                for x in members:
+                    p = people[x["person_key"]]
+                    residents.append(self.resident(hid, commune, p, self.enrolled_status(x)))
+                if counter in unenrolled_at:
+                    age = rng.randrange(6, 15)
+                    child = self.new_person("C", date(2026 - age, 1, 1)
+                                            + timedelta(days=rng.randrange(240)),
+                                            rng.choice(("nam", "nu")), commune)
+                    r = self.resident(hid, commune, child, "khong_di_hoc")
+                    residents.append(r)
+                    self.defect("school_age_not_enrolled", "pcgd_resident", r["resident_id"])
+        return households, residents
+
+    def resident(self, hid, commune, person: Person, status: str) -> dict:
+        return {"resident_id": f"R{person.person_key}", "household_id": hid,
+                "commune_code": commune, "personal_id": person.personal_id,
+                "full_name": person.full_name, "date_of_birth": person.date_of_birth.isoformat(),
+                "sex": person.sex, "education_status": status, "updated_at": _stamp(0, 0)}
+
+    def adult_status(self) -> str:
+        return _weighted(self.rng, [("tot_nghiep_thpt", 40), ("tot_nghiep_thcs", 35),
+                                    ("tot_nghiep_tieu_hoc", 20), ("biet_chu", 4), ("mu_chu", 1)])
+
+    @staticmethod
+    def enrolled_status(x: dict) -> str:
+        return {"mam_non": "dang_hoc_mam_non", "tieu_hoc": "dang_hoc_tieu_hoc",
+                "thcs": "dang_hoc_thcs", "thpt": "dang_hoc_thpt",
+                "gdtx": "dang_hoc_gdtx"}[x["level"]]
 
 
-def _write_jsonl(path: Path, rows) -> None:
-    with path.open("w", encoding="utf-8", newline="\n") as f:
-        for row in rows:
-            f.write(json.dumps(asdict(row), ensure_ascii=False, sort_keys=True) + "\n")
+def generate(scale: int = 2000, seed: int = 1, day: int = 0, communes: int | None = None,
+             defect_rates: dict[str, float] | None = None) -> Province:
+    """Generate the province with `scale` learners as it stands on `day` of the term."""
+    rates = {**DEFAULT_DEFECT_RATES, **(defect_rates or {})}
+    unknown = set(rates) - set(DEFAULT_DEFECT_RATES)
+    if unknown:
+        raise ValueError(f"unknown defect kinds: {sorted(unknown)}")
+    return _Builder(scale, seed, day, rates, communes).build()
 
 
 def write(province: Province, out: Path) -> dict:
     """Write the province as JSON Lines plus the ground-truth manifest; returns the manifest."""
     out.mkdir(parents=True, exist_ok=True)
-    _write_jsonl(out / "communes.jsonl", province.communes)
-    _write_jsonl(out / "schools.jsonl", province.schools)
-    _write_jsonl(out / "learners.jsonl", province.learners)
+    for entity in ENTITIES:
+        with (out / f"{entity}.jsonl").open("w", encoding="utf-8", newline="\n") as f:
+            for row in province.rows[entity]:
+                f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
     manifest = {
-        "seed": province.seed,
-        "scale": province.scale,
+        "seed": province.seed, "scale": province.scale, "day": province.day,
+        "date": (TERM_START + timedelta(days=province.day)).isoformat(),
         "school_year": SCHOOL_YEAR,
-        "counts": {"communes": len(province.communes), "schools": len(province.schools),
-                   "learners": len(province.learners)},
+        "counts": {entity: len(province.rows[entity]) for entity in ENTITIES},
+        "rates": province.rates,
         "defects": province.defects,
     }
     (out / "manifest.json").write_text(
@@ -230,9 +733,11 @@ def digest(out: Path) -> str:
 
 
 def load(data_dir: Path) -> dict[str, list[dict]]:
-    """Read a generated province back as plain dicts, by entity."""
+    """Read a generated province back as plain dicts, by entity (file stem)."""
     result = {}
-    for entity in ("communes", "schools", "learners"):
-        with (data_dir / f"{entity}.jsonl").open(encoding="utf-8") as f:
-            result[entity] = [json.loads(line) for line in f]
+    for entity in ENTITIES:
+        path = Path(data_dir) / f"{entity}.jsonl"
+        if path.exists():
+            with path.open(encoding="utf-8") as f:
+                result[entity] = [json.loads(line) for line in f]
     return result
