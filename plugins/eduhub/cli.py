@@ -12,6 +12,12 @@ from pathlib import Path
 from eduhub import settings
 
 
+def _scale(value: str) -> int:
+    from eduhub.sandbox.generator import PROVINCE_SCALE
+
+    return PROVINCE_SCALE if value == "province" else int(value)
+
+
 def _warehouse(args) -> int:
     from eduhub import warehouse
 
@@ -31,8 +37,8 @@ def _sandbox(args) -> int:
     from eduhub.sandbox import generator
 
     if args.action == "generate":
-        manifest = generator.write(generator.generate(scale=args.scale, seed=args.seed),
-                                   Path(args.out))
+        manifest = generator.write(
+            generator.generate(scale=args.scale, seed=args.seed, day=args.day), Path(args.out))
         print(f"{manifest['counts']} written to {args.out} "
               f"({len(manifest['defects'])} injected defects in manifest.json)")
         return 0
@@ -81,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("sandbox", help="synthetic province and source simulators")
     ssub = s.add_subparsers(dest="action", required=True)
     g = ssub.add_parser("generate", help="write a synthetic province")
-    g.add_argument("--scale", type=int, default=2000, help="number of learners")
+    g.add_argument("--scale", type=_scale, default=2000,
+                   help="number of learners, or 'province' (about 600,000)")
+    g.add_argument("--day", type=int, default=0,
+                   help="day of the term (0 = 5 September 2026) whose state to write")
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--out", default=str(settings.SANDBOX_DIR))
     sv = ssub.add_parser("serve", help="serve a generated province over HTTP on 127.0.0.1")
