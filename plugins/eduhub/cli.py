@@ -42,6 +42,13 @@ def _sandbox(args) -> int:
         print(f"{manifest['counts']} written to {args.out} "
               f"({len(manifest['defects'])} injected defects in manifest.json)")
         return 0
+    if args.action == "export":
+        from eduhub.sandbox import exports
+
+        written = exports.write_class_exports(generator.load(Path(args.data)), Path(args.out),
+                                              seed=exports.manifest_seed(Path(args.data)))
+        print(f"{len(written)} class exports written to {args.out}")
+        return 0
     from eduhub.sandbox import server
     from eduhub.sandbox.process import CLIENT_ID_ENV, CLIENT_SECRET_ENV
 
@@ -51,7 +58,8 @@ def _sandbox(args) -> int:
         print(f"set {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV}: the credentials clients must present",
               file=sys.stderr)
         return 2
-    server.serve(Path(args.data), server.Credentials(client_id, secret), port=args.port)
+    server.serve(Path(args.data), server.Credentials(client_id, secret), port=args.port,
+                 faults=args.faults, seed=args.seed)
     return 0
 
 
@@ -96,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     sv = ssub.add_parser("serve", help="serve a generated province over HTTP on 127.0.0.1")
     sv.add_argument("--data", default=str(settings.SANDBOX_DIR))
     sv.add_argument("--port", type=int, default=8800, help="0 picks a free port")
+    sv.add_argument("--faults", default="none",
+                    help="fault profile: none, flaky, hostile (docs/sources/faults.md)")
+    sv.add_argument("--seed", type=int, default=0, help="seed of the injected faults")
+    ex = ssub.add_parser("export", help="write the file-export schools' class lists as xlsx")
+    ex.add_argument("--data", default=str(settings.SANDBOX_DIR))
+    ex.add_argument("--out", required=True, help="the drop folder")
 
     sub.add_parser("airflow", help="run the airflow CLI in the platform's environment",
                    add_help=False)

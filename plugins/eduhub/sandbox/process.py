@@ -16,15 +16,27 @@ from eduhub.runtime import SourceEndpoint, new_sandbox_credentials
 CLIENT_ID_ENV = "EDUHUB_SANDBOX_CLIENT_ID"
 CLIENT_SECRET_ENV = "EDUHUB_SANDBOX_CLIENT_SECRET"
 
+# Airflow connection ids of the other simulated sources (vendor A's lives in settings).
+SMS_VENDOR_B_CONN_ID = "sms_vendor_b"
+POPULATION_CONN_ID = "population_verification"
+PCGD_CONN_ID = "pcgd_xmc"
+
 
 @contextlib.contextmanager
-def running_simulators(data_dir: Path) -> Generator[dict[str, SourceEndpoint]]:
-    """Serve `data_dir` over HTTP; yields the endpoints by Airflow connection id."""
+def running_simulators(data_dir: Path, faults: str = "none",
+                       seed: int = 0) -> Generator[dict[str, SourceEndpoint]]:
+    """Serve `data_dir` over HTTP; yields the endpoints by Airflow connection id.
+
+    Vendor A authenticates with login/password (client id and secret); the API-key sources
+    carry their key as the connection's password, with an empty login.
+    """
+    from eduhub.sandbox.server import Credentials
+
     client_id, secret = new_sandbox_credentials()
     env = {**os.environ, CLIENT_ID_ENV: client_id, CLIENT_SECRET_ENV: secret}
     proc = subprocess.Popen(
         [sys.executable, "-m", "eduhub.cli", "sandbox", "serve", "--data", str(data_dir),
-         "--port", "0"],
+         "--port", "0", "--faults", faults, "--seed", str(seed)],
         stdout=subprocess.PIPE, text=True, env=env,
     )
     try:
@@ -33,9 +45,18 @@ def running_simulators(data_dir: Path) -> Generator[dict[str, SourceEndpoint]]:
         if not match:
             raise RuntimeError(f"the sandbox did not start (exit code {proc.poll()})")
         port = int(match.group(1))
+        credentials = Credentials(client_id, secret)
+
+        def keyed(service: str, base_path: str) -> SourceEndpoint:
+            return SourceEndpoint("127.0.0.1", port, "http", base_path, "",
+                                  credentials.api_key(service))
+
         yield {
             settings.SMS_VENDOR_A_CONN_ID: SourceEndpoint(
                 "127.0.0.1", port, "http", "/vendor-a/api/v1", client_id, secret),
+            SMS_VENDOR_B_CONN_ID: keyed("vendor_b", "/vendor-b/api"),
+            POPULATION_CONN_ID: keyed("population", "/population/api/v1"),
+            PCGD_CONN_ID: keyed("pcgd", "/pcgd/api/v1"),
         }
     finally:
         proc.terminate()

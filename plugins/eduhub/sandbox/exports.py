@@ -1,0 +1,201 @@
+"""File drops of schools without an API: the sector database's class lists as xlsx.
+
+`<drop folder>/<school code>/<school year>/<class name>.xlsx`, first sheet, one header row
+with the real export's Vietnamese headers (CONTEXT section 2), one row per learner of the
+class. Columns the sandbox does not model (parents, ID card issue, hometown) are derived
+from the learner and a seed, so the same province and seed give byte-identical files.
+Contract: docs/sources/file_exports.md.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import re
+import unicodedata
+import zipfile
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.writer.excel import ExcelWriter
+
+from eduhub.sandbox import names
+from eduhub.sandbox.server import SEX_LABELS, STATUS_LABELS, label, vn_date
+
+HEADERS = [
+    "STT", "Mã định danh Bộ GD&ĐT", "Họ tên", "Ngày sinh", "Giới tính", "Dân tộc", "Trạng thái",
+    "SĐT liên hệ", "Nơi sinh chi tiết", "Tổ/thôn hộ khẩu thường trú", "Tỉnh thành quê quán",
+    "Phường xã quê quán", "Chỗ ở hiện nay", "Số CMND", "Ngày cấp", "Nơi cấp", "Họ tên cha",
+    "Nghề nghiệp cha", "Năm sinh cha", "Họ tên mẹ", "Nghề nghiệp mẹ", "Năm sinh mẹ", "Lớp học",
+    "Khối học", "Số định danh cá nhân",
+]
+SHEET_TITLE = "Danh sách học sinh"
+CURRENT_SCHOOL_YEAR = "2026-2027"
+# Fixed stamps: openpyxl writes "now" into docProps/core.xml and zip entries carry write times.
+FIXED_STAMP = datetime(2026, 9, 5, 7, 0, 0)
+ZIP_STAMP = (2026, 9, 5, 7, 0, 0)
+
+# Birth-registration prefix -> province at birth (before 1 July 2025) and the province today.
+BIRTH_PROVINCE = {"072": "tỉnh Tây Ninh", "080": "tỉnh Long An", "079": "Thành phố Hồ Chí Minh",
+                  "074": "tỉnh Bình Dương", "082": "tỉnh Tiền Giang", "070": "tỉnh Bình Phước"}
+HOME_PROVINCE = {"072": "Tây Ninh", "080": "Tây Ninh", "079": "Thành phố Hồ Chí Minh",
+                 "074": "Thành phố Hồ Chí Minh", "082": "Đồng Tháp", "070": "Đồng Nai"}
+ID_CARD_ISSUER = "Cục Cảnh sát quản lý hành chính về trật tự xã hội"
+OCCUPATIONS = [("Làm ruộng", 24), ("Công nhân", 22), ("Buôn bán", 14), ("Lao động tự do", 14),
+               ("Nội trợ", 8), ("Kinh doanh", 6), ("Công chức", 5), ("Giáo viên", 3), ("Tài xế", 4)]
+
+
+def _weighted(rng: random.Random, pairs):
+    values, weights = zip(*pairs, strict=True)
+    return rng.choices(values, weights=weights, k=1)[0]
+
+
+def _sort_name(name: str) -> str:
+    """Unaccented, for ordering a class list by given name as the sector database does."""
+    text = (name or "").replace("Đ", "D").replace("đ", "d")
+    return "".join(c for c in unicodedata.normalize("NFD", text)
+                   if unicodedata.category(c) != "Mn").casefold()
+
+
+def _file_name(class_name: str) -> str:
+    return re.sub(r'[\\/:*?"<>|]', "-", unicodedata.normalize("NFC", class_name)).strip() or "lop"
+
+
+def manifest_seed(data_dir: Path) -> int:
+    """The generator's seed from manifest.json (0 if absent): the export derives from it."""
+    path = Path(data_dir) / "manifest.json"
+    if not path.exists():
+        return 0
+    return int(json.loads(path.read_text(encoding="utf-8")).get("seed", 0))
+
+
+class _Context:
+    """Look-ups shared by every row: communes, households (for the address)."""
+
+    def __init__(self, data: dict[str, list[dict]]):
+        self.communes = {c["commune_code"]: c for c in data.get("communes", [])}
+        households = {h["household_id"]: h for h in data.get("pcgd_households", [])}
+        # The census addresses a person's household; link it by the person where the sandbox can.
+        self.address_of_resident = {r["resident_id"]: households[r["household_id"]]["address"]
+                                    for r in data.get("pcgd_residents", [])
+                                    if r["household_id"] in households}
+
+
+def learner_row(x: dict, stt: int, ctx: _Context, seed: int) -> list:
+    """One row of the class export for learner record `x`."""
+    rng = random.Random(f"{seed}:export:{x['moet_id']}")
+    pid = x.get("personal_id") or ""
+    prefix = pid[:3] if pid else _weighted(rng, [("072", 60), ("080", 40)])
+    born = date.fromisoformat(x["date_of_birth"]) if x.get("date_of_birth") else None
+    birth_year = born.year if born else 2020 - max(x.get("grade") or 0, 0)
+    commune = ctx.communes.get(x.get("residence_commune_code") or "", {})
+    commune_name = commune.get("name", "")
+    hamlet = ctx.address_of_resident.get(f"R{x.get('person_key')}")
+    if not hamlet:
+        n = rng.randrange(1, 12)
+        hamlet = f"Khu phố {n}" if commune.get("division_type") == "phường" else f"Ấp {n}"
+
+    birth_province = BIRTH_PROVINCE.get(prefix, "tỉnh Tây Ninh")
+    places = [(f"Bệnh viện Đa khoa {birth_province}", 50), (f"Bệnh viện Sản Nhi {birth_province}", 25)]
+    if commune.get("legacy_district_name") and prefix == f"0{commune.get('legacy_province_code')}":
+        places.append((f"Trung tâm Y tế {commune['legacy_district_name']}, {birth_province}", 25))
+    birth_place = _weighted(rng, places)
+    home_province = HOME_PROVINCE.get(prefix, "Tây Ninh")
+    home_commune = commune_name if home_province == "Tây Ninh" else ""
+    residence = ", ".join(p for p in (hamlet, commune_name, "tỉnh Tây Ninh") if p)
+
+    # The legacy "Số CMND" column: filled for learners of 14 and more who have an ID card.
+    id_card, issued, issuer = "", "", ""
+    if pid and born and 2026 - born.year >= 14 and rng.random() < 0.85:
+        fourteen = date(born.year + 14, born.month, min(born.day, 28))
+        span = max(1, (date(2026, 8, 31) - fourteen).days)
+        id_card = pid
+        issued = (fourteen + timedelta(days=rng.randrange(span))).strftime("%d/%m/%Y")
+        issuer = ID_CARD_ISSUER
+
+    family = (x.get("full_name") or "Nguyễn").split(" ")[0]
+    father = f"{family} {rng.choice(names.MIDDLE_NAMES['nam'])} {rng.choice(names.GIVEN_NAMES['nam'])}"
+    mother_family = _weighted(rng, names.FAMILY_NAMES)
+    mother_middle = "Thị" if rng.random() < 0.6 else rng.choice(names.MIDDLE_NAMES["nu"])
+    mother = f"{mother_family} {mother_middle} {rng.choice(names.GIVEN_NAMES['nu'])}"
+    father_job, mother_job = _weighted(rng, OCCUPATIONS), _weighted(rng, OCCUPATIONS)
+    father_year, mother_year = birth_year - rng.randint(23, 42), birth_year - rng.randint(20, 38)
+    if rng.random() < 0.04:  # single-parent families: the father's columns stay empty
+        father, father_job, father_year = "", "", None
+
+    grade = x.get("grade")
+    return [
+        stt, x["moet_id"], x.get("full_name") or "", vn_date(x.get("date_of_birth")) or "",
+        label(SEX_LABELS, x.get("sex")) or "", x.get("ethnicity") or "",
+        label(STATUS_LABELS, x.get("status")) or "", x.get("phone") or "", birth_place, hamlet,
+        home_province, home_commune, residence, id_card, issued, issuer, father, father_job,
+        father_year, mother, mother_job, mother_year, x.get("class_name") or "",
+        "Mẫu giáo" if grade == 0 else f"Khối {grade}", pid,
+    ]
+
+
+def workbook_bytes(rows: list[list]) -> bytes:
+    """An xlsx of one sheet: the header row, then `rows`; the same rows give the same bytes."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = SHEET_TITLE
+    ws.append(HEADERS)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append(row)
+    wb.properties.creator = "eduhub sandbox"
+    wb.properties.created = FIXED_STAMP
+    wb.properties.modified = FIXED_STAMP
+    raw = io.BytesIO()
+    # ExcelWriter rather than wb.save(): save() stamps `modified` with the current time.
+    ExcelWriter(wb, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED)).save()
+    # Re-pack with fixed entry times and attributes (writestr stamps the clock).
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=ZIP_STAMP)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.create_system = 0
+            entry.external_attr = 0
+            dst.writestr(entry, src.read(info.filename))
+    return out.getvalue()
+
+
+def class_lists(data: dict[str, list[dict]]) -> dict[tuple[str, str, str], list[dict]]:
+    """(school code, school year, class name) -> learners, for the file-export schools.
+
+    Every class of the current year is listed, even one without learners (an empty list)."""
+    schools = {s["school_code"] for s in data.get("schools", []) if s.get("vendor") == "file_export"}
+    classes = {c["class_id"]: c for c in data.get("classes", []) if c["school_code"] in schools}
+    years = sorted({c["school_year"] for c in classes.values()})
+    current = years[-1] if years else CURRENT_SCHOOL_YEAR
+    groups: dict[tuple[str, str, str], list[dict]] = {
+        (c["school_code"], c["school_year"], c["class_name"]): []
+        for c in classes.values() if c["school_year"] == current}
+    for x in data.get("learners", []):
+        if x["school_code"] not in schools:
+            continue
+        c = classes.get(x.get("class_id") or "")
+        year = c["school_year"] if c else current
+        groups.setdefault((x["school_code"], year, x.get("class_name") or ""), []).append(x)
+    return groups
+
+
+def write_class_exports(data: dict[str, list[dict]], drop_dir: Path, seed: int = 0) -> list[Path]:
+    """Write every class list of the file-export schools; returns the paths written, sorted."""
+    ctx = _Context(data)
+    written = []
+    for (school, year, class_name), learners in sorted(class_lists(data).items()):
+        ordered = sorted(learners, key=lambda x: (_sort_name((x.get("full_name") or " ").split(" ")[-1]),
+                                                  _sort_name(x.get("full_name") or ""), x["moet_id"]))
+        rows = [learner_row(x, i, ctx, seed) for i, x in enumerate(ordered, start=1)]
+        path = Path(drop_dir) / school / year / f"{_file_name(class_name)}.xlsx"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(workbook_bytes(rows))
+        written.append(path)
+    return sorted(written)
