@@ -10,12 +10,16 @@ Daily sync of the school management vendors into `raw`, one mapped task per scho
   `expectations/sms_vendor_a__learners.json`; results in `quality.validation_results`.
 - **Emits** the raw assets that `transform_warehouse` is scheduled on.
 
-Re-running any task or the whole run is safe: landing adds only records that changed.
+**Incremental** by watermark per school (`ops.watermarks`); a **full refresh** (param
+`full_refresh`, and every Sunday) re-reads everything and marks what the source no
+longer lists as deleted. Re-running any task or the whole run is safe: landing adds only
+records that changed. Counts, drift and quarantine: `ops.source_counts`,
+`ops.schema_drift`, `ops.quarantine`.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 from eduhub import dag_support
 from eduhub.dag_support import DEFAULT_ARGS, START_DATE
@@ -30,6 +34,8 @@ from eduhub.dag_support import DEFAULT_ARGS, START_DATE
     default_args=DEFAULT_ARGS,
     tags=["eduhub", "ingestion", "school-management"],
     doc_md=__doc__,
+    params={"full_refresh": Param(False, type="boolean",
+                                  description="Đọc lại toàn bộ dữ liệu (phát hiện bản ghi bị xóa)")},
 )
 def sync_school_management():
     @task(outlets=[dag_support.RAW_SMS_VENDOR_A_SCHOOLS])
@@ -46,10 +52,13 @@ def sync_school_management():
         from eduhub.hooks import SmsVendorAHook
         from eduhub.pipelines import school_management
 
-        run_id = get_current_context()["run_id"]
+        context = get_current_context()
         result = school_management.land_vendor_a_learners(
-            SmsVendorAHook().get_client(), dag_support.warehouse_url(), run_id, school_code)
-        return result.__dict__
+            SmsVendorAHook().get_client(), dag_support.warehouse_url(), context["run_id"],
+            school_code, full_refresh=dag_support.is_full_refresh(context))
+        return {"received": result.received, "landed": result.landed,
+                "quarantined": result.quarantined, "deleted": result.deleted,
+                "drift": len(result.drift)}
 
     @task(multiple_outputs=False, outlets=[dag_support.RAW_SMS_VENDOR_A_LEARNERS])
     def validate_vendor_a_learners() -> dict:

@@ -44,7 +44,8 @@ def test_raw_holds_exactly_the_generated_learners(first_run, warehouse_url, grou
                               ).fetchall()
         quarantined = conn.execute("select count(*) from ops.quarantine").fetchone()[0]
     assert len(landed) == len(expected)
-    assert {k: p for k, p in landed} == {x["learner_id"]: x for x in expected}
+    assert {k: p for k, p in landed} == {f"{x['school_code']}|{x['learner_id']}": x
+                                         for x in expected}
     assert quarantined == 0
 
 

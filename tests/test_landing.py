@@ -1,26 +1,30 @@
-"""Landing into raw through COPY: idempotent, versioned by payload, nothing dropped."""
+"""Landing into raw through COPY: idempotent, versioned, bookkept in ops, nothing dropped."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from eduhub import warehouse
-from eduhub.landing import land_records
+from eduhub.landing import EntitySpec, detect_drift, get_watermark, land_partition
 
 AT = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+SPEC = EntitySpec("test_src", "things", ("id",), frozenset({"id", "v", "updated_at"}))
 
 
-def _land(url, records, batch="b1", partition="p1"):
+def _land(url, records, batch="b1", partition="p1", full=True, total=None, spec=SPEC):
     with warehouse.connect(url) as conn:
-        return land_records(conn, source="test_src", entity="things", key_field="id",
-                            records=records, batch_id=batch, partition=partition, extracted_at=AT)
+        return land_partition(conn, spec, records, batch_id=batch, partition=partition,
+                              extracted_at=AT, full=full, reported_total=total)
 
 
 def _rows(url):
     with warehouse.connect(url) as conn:
-        return conn.execute(
-            "select natural_key, payload, batch_id from raw.test_src__things order by record_id"
-        ).fetchall()
+        return conn.execute("select natural_key, payload, batch_id, is_deleted "
+                            "from raw.test_src__things order by record_id").fetchall()
+
+
+def _rec(i, v=0, at="2026-11-01T08:00:00+07:00"):
+    return {"id": str(i), "v": v, "updated_at": at}
 
 
 def test_lands_payload_unchanged_with_metadata(fresh_db):
@@ -34,8 +38,14 @@ def test_lands_payload_unchanged_with_metadata(fresh_db):
     assert row[3:] == ("b1", "p1", AT)
 
 
+def test_composite_natural_key(fresh_db):
+    spec = EntitySpec("test_src", "things", ("school", "id"))
+    _land(fresh_db, [{"school": "S1", "id": "7"}, {"school": "S2", "id": "7"}], spec=spec)
+    assert sorted(r[0] for r in _rows(fresh_db)) == ["S1|7", "S2|7"]
+
+
 def test_rerun_and_unchanged_records_add_nothing(fresh_db):
-    records = [{"id": str(i), "v": i} for i in range(100)]
+    records = [_rec(i, i) for i in range(100)]
     assert _land(fresh_db, records).landed == 100
     assert _land(fresh_db, records).landed == 0  # same batch again
     assert _land(fresh_db, records, batch="b2").landed == 0  # next day, nothing changed
@@ -43,30 +53,90 @@ def test_rerun_and_unchanged_records_add_nothing(fresh_db):
 
 
 def test_changed_record_adds_a_version(fresh_db):
-    _land(fresh_db, [{"id": "1", "v": 1}, {"id": "2", "v": 2}])
-    assert _land(fresh_db, [{"id": "1", "v": 10}, {"id": "2", "v": 2}], batch="b2").landed == 1
+    _land(fresh_db, [_rec(1, 1), _rec(2, 2)])
+    assert _land(fresh_db, [_rec(1, 10), _rec(2, 2)], batch="b2").landed == 1
     # changing back to an earlier payload is a change too
-    assert _land(fresh_db, [{"id": "1", "v": 1}], batch="b3").landed == 1
-    assert [(k, p["v"], b) for k, p, b in _rows(fresh_db)] == [
+    assert _land(fresh_db, [_rec(1, 1)], batch="b3", full=False).landed == 1
+    assert [(k, p["v"], b) for k, p, b, _ in _rows(fresh_db)] == [
         ("1", 1, "b1"), ("2", 2, "b1"), ("1", 10, "b2"), ("1", 1, "b3")]
 
 
+def test_full_refresh_marks_keys_the_source_no_longer_lists(fresh_db):
+    _land(fresh_db, [_rec(1), _rec(2), _rec(3)])
+    assert _land(fresh_db, [_rec(1)], batch="b2", full=False).deleted == 0  # incremental: no
+    result = _land(fresh_db, [_rec(1), _rec(3)], batch="b3")
+    assert result.deleted == 1
+    assert [(k, d) for k, _, b, d in _rows(fresh_db) if b == "b3"] == [("2", True)]
+    assert _land(fresh_db, [_rec(1), _rec(3)], batch="b4").deleted == 0  # already marked
+    assert _land(fresh_db, [_rec(1), _rec(2), _rec(3)], batch="b5").landed == 1  # back again
+
+
+def test_key_moving_to_another_partition_is_not_deleted(fresh_db):
+    spec = EntitySpec("test_src", "things", ("id",))
+    _land(fresh_db, [{"id": "1", "school": "A"}], partition="A", spec=spec)
+    _land(fresh_db, [{"id": "1", "school": "B"}], partition="B", spec=spec, batch="b2")
+    assert _land(fresh_db, [], partition="A", spec=spec, batch="b3").deleted == 0
+
+
 def test_malformed_records_are_quarantined_not_dropped(fresh_db):
-    result = _land(fresh_db, [{"id": "1"}, {"v": "no key"}, ["not", "an", "object"], {"id": " "}])
+    result = _land(fresh_db, [_rec(1), {"v": "no key"}, ["not", "an", "object"], {"id": " "}])
     assert (result.received, result.landed, result.quarantined) == (4, 1, 3)
     with warehouse.connect(fresh_db) as conn:
         quarantined = conn.execute(
             "select reason, raw_text from ops.quarantine order by quarantine_id").fetchall()
     assert [q[1] for q in quarantined] == ['{"v":"no key"}', '["not","an","object"]', '{"id":" "}']
-    assert "no natural key 'id'" in quarantined[0][0] and "record 1" in quarantined[0][0]
+    assert "record 1 of partition p1 has no natural key (missing id)" == quarantined[0][0]
     assert "not a JSON object" in quarantined[1][0]
     # re-running the batch quarantines nothing twice
-    assert _land(fresh_db, [{"v": "no key"}]).quarantined == 0
+    assert _land(fresh_db, [{"v": "no key"}], full=False).quarantined == 0
 
 
-def test_batch_is_recorded_in_ops(fresh_db):
-    _land(fresh_db, [{"id": "1"}, {"x": 1}])
+def test_quarantined_record_no_longer_served_is_resolved(fresh_db):
+    _land(fresh_db, [_rec(1), {"v": "bad"}])
+    _land(fresh_db, [_rec(1), {"v": "bad"}], batch="b2")
     with warehouse.connect(fresh_db) as conn:
-        batch = conn.execute("select status, received, landed, quarantined from ops.batches "
-                             "where batch_id = 'b1'").fetchone()
-    assert batch == ("landed", 2, 1, 1)
+        assert conn.execute("select times_seen, resolved_at from ops.quarantine").fetchone() == (
+            2, None)
+    _land(fresh_db, [_rec(1), _rec(2)], batch="b3")  # the source fixed it
+    with warehouse.connect(fresh_db) as conn:
+        assert conn.execute("select resolution, resolved_by_batch from ops.quarantine"
+                            ).fetchone() == ("no longer served by the source", "b3")
+
+
+def test_schema_drift_is_recorded_and_the_load_goes_on(fresh_db):
+    records = [{"id": "1", "v": 1, "updated_at": "x"},
+               {"id": "2", "value": 2, "updated_at": "x", "extra": True}]
+    result = _land(fresh_db, records)
+    assert result.landed == 2
+    assert {(f.change, f.field, f.renamed_to, f.records_affected) for f in result.drift} == {
+        ("renamed_field", "v", "value", 1), ("new_field", "extra", None, 1)}
+    with warehouse.connect(fresh_db) as conn:
+        drift = conn.execute("select change, field, renamed_to from ops.schema_drift "
+                             "order by field").fetchall()
+    assert drift == [("new_field", "extra", None), ("renamed_field", "v", "value")]
+
+
+def test_detect_drift_missing_field():
+    findings = detect_drift([{"id": "1"}], frozenset({"id", "v"}))
+    assert [(f.change, f.field) for f in findings] == [("missing_field", "v")]
+
+
+def test_watermark_advances_with_the_landing(fresh_db):
+    assert _land(fresh_db, [_rec(1, at="2026-11-01T08:00:00+07:00"),
+                            _rec(2, at="2026-11-03T08:00:00+07:00")]).watermark \
+        == "2026-11-03T08:00:00+07:00"
+    _land(fresh_db, [_rec(1, at="2026-10-01T08:00:00+07:00")], batch="b2", full=False)
+    with warehouse.connect(fresh_db) as conn:
+        assert get_watermark(conn, SPEC, "p1") == "2026-11-03T08:00:00+07:00"  # never goes back
+        assert get_watermark(conn, SPEC, "other") is None
+
+
+def test_source_counts_and_batch_bookkeeping(fresh_db):
+    _land(fresh_db, [_rec(1), _rec(2), {"x": 1}], total=4)
+    with warehouse.connect(fresh_db) as conn:
+        counts = conn.execute("select reported_total, received, distinct_keys, current_keys, "
+                              "difference from ops.source_counts").fetchone()
+        batch = conn.execute("select mode, status, received, landed, quarantined from ops.batches"
+                             ).fetchone()
+    assert counts == (4, 3, 2, 2, 1)  # one record the source reported never arrived
+    assert batch == ("full", "landed", 3, 2, 1)

@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 import pytest
 
 from eduhub import validation, warehouse
-from eduhub.landing import land_records
+from eduhub.landing import land_partition
 from eduhub.sandbox.server import VendorA
+from eduhub.sources.vendor_a import LEARNERS
 
 
 def _land(url, records, batch):
     with warehouse.connect(url) as conn:
-        land_records(conn, source="sms_vendor_a", entity="learners", key_field="learner_id",
-                     records=records, batch_id=batch, partition="p",
-                     extracted_at=datetime(2026, 11, 20, tzinfo=UTC))
+        land_partition(conn, LEARNERS, records, batch_id=batch, partition="p",
+                       extracted_at=datetime(2026, 11, 20, tzinfo=UTC))
 
 
 def test_clean_batch_passes_and_is_recorded(fresh_db, ground_truth):

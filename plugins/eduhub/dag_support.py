@@ -29,6 +29,17 @@ RAW_SMS_VENDOR_A_LEARNERS = Asset(name="raw.sms_vendor_a__learners",
 MARTS = Asset(name="marts", uri="eduhub://warehouse/marts")
 
 
+FULL_REFRESH_WEEKDAY = 6  # Sunday: a weekly full read catches deletions
+
+
+def is_full_refresh(context) -> bool:
+    """Asked for by the run's params, or the weekly full read (by logical date, so a backfill
+    of a past Sunday does what that Sunday did)."""
+    logical = context.get("logical_date")
+    weekly = logical is not None and logical.in_timezone(TIMEZONE).weekday() == FULL_REFRESH_WEEKDAY
+    return bool(context["params"].get("full_refresh")) or weekly
+
+
 def warehouse_url() -> str:
     """The warehouse, from the Airflow connection (only ever called inside a task)."""
     return WarehouseHook(settings.WAREHOUSE_CONN_ID).url()

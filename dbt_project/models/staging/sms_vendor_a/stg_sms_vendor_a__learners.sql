@@ -13,7 +13,8 @@ latest as (
 
 final as (
     select
-        natural_key as moet_id,
+        natural_key as learner_record_key,
+        payload ->> 'learner_id' as moet_id,
         nullif(trim(payload ->> 'national_id'), '') as personal_id,
         normalize(trim(payload ->> 'full_name'), nfc) as full_name,
         case
@@ -29,7 +30,7 @@ final as (
         (payload ->> 'updated_at')::timestamptz as source_updated_at,
         extracted_at
     from latest
-    where version_rank = 1
+    where version_rank = 1 and not is_deleted
 )
 
 select * from final

@@ -20,7 +20,7 @@ final as (
         payload ->> 'managing_unit' as managing_unit,
         extracted_at
     from latest
-    where version_rank = 1
+    where version_rank = 1 and not is_deleted
 )
 
 select * from final
