@@ -206,6 +206,21 @@ def test_vendor_b_cursor_is_opaque_and_bound_to_its_query(server, data):
     assert missing.status_code == 400 and "ma_truong" in missing.json()["error"]
 
 
+def test_school_year_filters_apply_where_there_is_a_school_year(server, data):
+    session = _vendor_a_session(server.base_url)
+    with_results = Counter(r["school_code"] for r in data["results"] if r["school_year"] == "2025-2026")
+    code_a = max(_codes(data, "vendor_a"), key=lambda c: with_results[c])
+    got = _page_a(session, server.base_url, f"/schools/{code_a}/results", school_year="2025-2026")
+    expected = [VendorA.result_view(r) for r in data["results"]
+                if r["school_code"] == code_a and r["school_year"] == "2025-2026"]
+    assert expected and _canon(got) == _canon(expected)
+    staff = _page_a(session, server.base_url, f"/schools/{code_a}/staff", school_year="2025-2026")
+    assert len(staff) == sum(s["school_code"] == code_a for s in data["staff"])  # no year: ignored
+    code_b = _codes(data, "vendor_b")[0]
+    facilities = _page_b(server.base_url, "/co-so-vat-chat", ma_truong=code_b, nam_hoc="2024-2025")
+    assert [f["nam_hoc"] for f in facilities] == ["2024-2025"]
+
+
 def test_pcgd_pages_every_household_once_with_its_residents(server, data):
     residents = Counter(r["household_id"] for r in data["pcgd_residents"])
     got = [h for c in data["communes"] for h in _page_pcgd(server.base_url, c["commune_code"])]

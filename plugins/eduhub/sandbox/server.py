@@ -48,6 +48,8 @@ DEFAULT_PAGE_SIZE = 100
 MAX_VERIFY_BATCH = 100
 VN_TZ = timezone(timedelta(hours=7))
 GENDER_CODES = {"nam": "M", "nu": "F"}
+# Entities that have a school year: the only ones a school-year filter applies to.
+YEAR_ENTITIES = {"classes", "facilities", "results", "health", "transcripts"}
 
 # Vietnamese labels as vendor B and the sector database's exports show them.
 SEX_LABELS = {"nam": "Nam", "nu": "Nữ"}
@@ -310,7 +312,7 @@ class VendorA:
                 raise HttpError(HTTPStatus.NOT_FOUND, f"unknown school {parts[1]}")
             rows = _changed_since(rows, since)
             year = _param(query, "school_year")
-            if year and entity != "learners":
+            if year and entity in YEAR_ENTITIES:
                 rows = [r for r in rows if r.get("school_year") == year]
             views = [self.views[entity](r) for r in rows]
             if entity == "learners" and self.hostile.shifts(self.source, entity, parts[1]):
@@ -491,7 +493,7 @@ class VendorB:
         since = parse_since(since_text, vietnamese=True) if since_text else None
         year = _param(query, "nam_hoc")
         rows = _changed_since(self.rows[entity][group], since, lambda pair: pair[1]["updated_at"])
-        if year:
+        if year and self.ENTITIES[entity][0] in YEAR_ENTITIES:
             rows = [p for p in rows if p[1].get("school_year") == year]
         # The cursor is bound to its query: reusing it with other filters is an error.
         fingerprint = hashlib.sha256("|".join(
