@@ -49,8 +49,14 @@ def _sandbox(args) -> int:
                                               seed=exports.manifest_seed(Path(args.data)))
         print(f"{len(written)} class exports written to {args.out}")
         return 0
-    from eduhub.sandbox import server
+    from eduhub.sandbox import faults, server
     from eduhub.sandbox.process import CLIENT_ID_ENV, CLIENT_SECRET_ENV
+
+    try:
+        faults.profile(args.faults)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
     client_id = os.environ.get(CLIENT_ID_ENV)
     secret = os.environ.get(CLIENT_SECRET_ENV)
