@@ -16,10 +16,10 @@ from eduhub.runtime import SourceEndpoint, new_sandbox_credentials
 CLIENT_ID_ENV = "EDUHUB_SANDBOX_CLIENT_ID"
 CLIENT_SECRET_ENV = "EDUHUB_SANDBOX_CLIENT_SECRET"
 
-# Airflow connection ids of the other simulated sources (vendor A's lives in settings).
-SMS_VENDOR_B_CONN_ID = "sms_vendor_b"
-POPULATION_CONN_ID = "population_verification"
-PCGD_CONN_ID = "pcgd_xmc"
+# Airflow connection ids of the other simulated sources (settings holds them once it names them).
+SMS_VENDOR_B_CONN_ID = getattr(settings, "SMS_VENDOR_B_CONN_ID", "sms_vendor_b")
+POPULATION_CONN_ID = getattr(settings, "POPULATION_CONN_ID", "population_verification")
+PCGD_CONN_ID = getattr(settings, "PCGD_CONN_ID", "pcgd_xmc")
 
 
 @contextlib.contextmanager
