@@ -1,20 +1,22 @@
 """
 ### Đồng bộ phần mềm quản trị nhà trường (school management systems)
 
-Daily sync of the school management vendors into `raw`, one mapped task per school.
+Daily sync of the school management systems into `raw`, one mapped task per school.
 
-- **Sources**: vendor A (connection `sms_vendor_a`).
-- **Lands** `raw.sms_vendor_a__schools`, `raw.sms_vendor_a__learners` (batch id = run id);
-  malformed records go to `ops.quarantine`.
-- **Validates** the batch with the Great Expectations suite
-  `expectations/sms_vendor_a__learners.json`; results in `quality.validation_results`.
-- **Emits** the raw assets that `transform_warehouse` is scheduled on.
+- **Vendor A** (connection `sms_vendor_a`) and **vendor B** (`sms_vendor_b`): the school
+  list, then per school learners, classes, staff, facilities, results, health and digital
+  transcripts → `raw.sms_vendor_<a|b>__<entity>`.
+- **File drops**: xlsx class exports of schools without an API, from the drop folder
+  (`EDUHUB_DROP_DIR`) → `raw.file_exports__learners`; each file once (`ops.files`).
+- **Incremental** by watermark per school and entity (`ops.watermarks`); a **full
+  refresh** (param `full_refresh`, and every Sunday) re-reads everything and marks what the
+  source no longer lists as deleted.
+- Bookkeeping: `ops.batches`, `ops.source_counts` (reported vs landed), `ops.schema_drift`,
+  `ops.quarantine` (malformed records, never dropped).
+- **Validates** the run's batch with Great Expectations (`expectations/`), then emits the
+  asset `raw.school_management` that `transform_warehouse` is scheduled on.
 
-**Incremental** by watermark per school (`ops.watermarks`); a **full refresh** (param
-`full_refresh`, and every Sunday) re-reads everything and marks what the source no
-longer lists as deleted. Re-running any task or the whole run is safe: landing adds only
-records that changed. Counts, drift and quarantine: `ops.source_counts`,
-`ops.schema_drift`, `ops.quarantine`.
+Re-running any task or the whole run is safe: landing adds only records that changed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from eduhub import dag_support
 from eduhub.dag_support import DEFAULT_ARGS, START_DATE
+
+SUITES = ("sms_vendor_a__learners", "sms_vendor_b__learners")
 
 
 @dag(
@@ -38,40 +42,53 @@ from eduhub.dag_support import DEFAULT_ARGS, START_DATE
                                   description="Đọc lại toàn bộ dữ liệu (phát hiện bản ghi bị xóa)")},
 )
 def sync_school_management():
-    @task(outlets=[dag_support.RAW_SMS_VENDOR_A_SCHOOLS])
-    def land_vendor_a_schools() -> list[str]:
-        from eduhub.hooks import SmsVendorAHook
+    @task
+    def list_schools(vendor: str) -> list[dict]:
         from eduhub.pipelines import school_management
 
-        run_id = get_current_context()["run_id"]
-        return school_management.land_vendor_a_schools(
-            SmsVendorAHook().get_client(), dag_support.warehouse_url(), run_id)
+        client = dag_support.source_client(vendor)
+        codes = school_management.land_schools(vendor, client, dag_support.warehouse_url(),
+                                               get_current_context()["run_id"])
+        return [{"vendor": vendor, "school_code": code} for code in codes]
 
     @task(multiple_outputs=False, max_active_tis_per_dagrun=4)
-    def land_vendor_a_learners(school_code: str) -> dict:
-        from eduhub.hooks import SmsVendorAHook
+    def sync_school(target: dict) -> dict:
         from eduhub.pipelines import school_management
 
         context = get_current_context()
-        result = school_management.land_vendor_a_learners(
-            SmsVendorAHook().get_client(), dag_support.warehouse_url(), context["run_id"],
-            school_code, full_refresh=dag_support.is_full_refresh(context))
-        return {"received": result.received, "landed": result.landed,
-                "quarantined": result.quarantined, "deleted": result.deleted,
-                "drift": len(result.drift)}
+        results = school_management.land_school(
+            target["vendor"], dag_support.source_client(target["vendor"]),
+            dag_support.warehouse_url(), context["run_id"], target["school_code"],
+            full_refresh=dag_support.is_full_refresh(context))
+        return school_management.summary(results)
 
-    @task(multiple_outputs=False, outlets=[dag_support.RAW_SMS_VENDOR_A_LEARNERS])
-    def validate_vendor_a_learners() -> dict:
+    @task(multiple_outputs=False)
+    def land_file_drops() -> dict:
+        from eduhub import settings
+        from eduhub.pipelines import file_drops
+
+        summary = file_drops.land_file_drops(settings.DROP_DIR, dag_support.warehouse_url(),
+                                             get_current_context()["run_id"])
+        return {"landed": len(summary.landed), "skipped": len(summary.skipped),
+                "rejected": summary.rejected}
+
+    @task(multiple_outputs=False, outlets=[dag_support.RAW_SCHOOL_MANAGEMENT])
+    def validate_batch() -> dict:
         from eduhub import validation
 
         run_id = get_current_context()["run_id"]
-        result = validation.validate_batch("sms_vendor_a__learners", dag_support.warehouse_url(),
-                                           run_id)
-        validation.raise_on_critical(result)
-        return {"expectations": len(result.outcomes), "warnings": len(result.warnings)}
+        results = [validation.validate_batch(suite, dag_support.warehouse_url(), run_id)
+                   for suite in SUITES]
+        for result in results:
+            validation.raise_on_critical(result)
+        return {r.suite: {"expectations": len(r.outcomes), "warnings": len(r.warnings)}
+                for r in results}
 
-    landed = land_vendor_a_learners.expand(school_code=land_vendor_a_schools())
-    landed >> validate_vendor_a_learners()
+    vendor_a = sync_school.override(task_id="sync_vendor_a_school").expand(
+        target=list_schools.override(task_id="list_vendor_a_schools")("vendor_a"))
+    vendor_b = sync_school.override(task_id="sync_vendor_b_school").expand(
+        target=list_schools.override(task_id="list_vendor_b_schools")("vendor_b"))
+    [vendor_a, vendor_b, land_file_drops()] >> validate_batch()
 
 
 sync_school_management()

@@ -11,7 +11,7 @@ tests), whenever the landing DAGs publish new raw data.
 
 from __future__ import annotations
 
-from airflow.sdk import dag
+from airflow.sdk import dag, task
 from cosmos import DbtTaskGroup
 
 from eduhub import dag_support, transform
@@ -20,7 +20,9 @@ from eduhub.dag_support import DEFAULT_ARGS, START_DATE
 
 @dag(
     dag_id="transform_warehouse",
-    schedule=[dag_support.RAW_SMS_VENDOR_A_SCHOOLS, dag_support.RAW_SMS_VENDOR_A_LEARNERS],
+    # any landing DAG's new data triggers a run
+    schedule=(dag_support.RAW_SCHOOL_MANAGEMENT | dag_support.RAW_UNIVERSAL_EDUCATION
+              | dag_support.RAW_POPULATION),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -29,7 +31,11 @@ from eduhub.dag_support import DEFAULT_ARGS, START_DATE
     doc_md=__doc__,
 )
 def transform_warehouse():
-    DbtTaskGroup(group_id="dbt", **transform.cosmos_arguments())
+    @task(outlets=[dag_support.MARTS, dag_support.SCHOOL_PERSONS])
+    def publish() -> None:
+        """Marks the models as refreshed: the population verification follows on from here."""
+
+    DbtTaskGroup(group_id="dbt", **transform.cosmos_arguments()) >> publish()
 
 
 transform_warehouse()

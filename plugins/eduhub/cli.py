@@ -85,7 +85,7 @@ def _tool(args, extra: list[str]) -> int:
 def _demo(args) -> int:
     from eduhub import demo
 
-    return demo.main(scale=args.scale, seed=args.seed, logical_date=args.date)
+    return demo.main(scale=args.scale, seed=args.seed, logical_date=args.date, faults=args.faults)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--scale", type=int, default=2000)
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--date", help="logical date of the DAG runs (default: today)")
+    d.add_argument("--faults", default="none", help="fault profile of the simulators: "
+                   "none, flaky or hostile")
 
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("airflow", "dbt"):

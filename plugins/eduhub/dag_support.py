@@ -21,11 +21,14 @@ DEFAULT_ARGS = {
     "max_retry_delay": timedelta(minutes=10),
 }
 
-# One asset per landed source entity: the transformation DAG is scheduled on them.
-RAW_SMS_VENDOR_A_SCHOOLS = Asset(name="raw.sms_vendor_a__schools",
-                                 uri="eduhub://warehouse/raw/sms_vendor_a__schools")
-RAW_SMS_VENDOR_A_LEARNERS = Asset(name="raw.sms_vendor_a__learners",
-                                  uri="eduhub://warehouse/raw/sms_vendor_a__learners")
+# One asset per landing DAG: the transformation DAG is scheduled on any of them, and the
+# population verification on the persons the transformation publishes.
+RAW_SCHOOL_MANAGEMENT = Asset(name="raw.school_management",
+                              uri="eduhub://warehouse/raw/school_management")
+RAW_UNIVERSAL_EDUCATION = Asset(name="raw.pcgd", uri="eduhub://warehouse/raw/pcgd")
+RAW_POPULATION = Asset(name="raw.population", uri="eduhub://warehouse/raw/population")
+SCHOOL_PERSONS = Asset(name="intermediate.int_school_persons",
+                       uri="eduhub://warehouse/intermediate/int_school_persons")
 MARTS = Asset(name="marts", uri="eduhub://warehouse/marts")
 
 
@@ -38,6 +41,14 @@ def is_full_refresh(context) -> bool:
     logical = context.get("logical_date")
     weekly = logical is not None and logical.in_timezone(TIMEZONE).weekday() == FULL_REFRESH_WEEKDAY
     return bool(context["params"].get("full_refresh")) or weekly
+
+
+def source_client(source: str):
+    """A client of a source system, from its Airflow connection (only inside a task)."""
+    from eduhub import hooks
+
+    return {"vendor_a": hooks.SmsVendorAHook, "vendor_b": hooks.SmsVendorBHook,
+            "population": hooks.PopulationHook, "pcgd": hooks.PcgdHook}[source]().get_client()
 
 
 def warehouse_url() -> str:

@@ -7,32 +7,44 @@ from datetime import date
 from pathlib import Path
 
 from eduhub import runtime, settings, warehouse
-from eduhub.sandbox import generator
+from eduhub.sandbox import exports, generator
 from eduhub.sandbox.process import running_simulators
 
+DEMO_DATABASE = "eduhub_demo"
 SUMMARY_TABLES = [
-    ("raw", "sms_vendor_a__schools"),
     ("raw", "sms_vendor_a__learners"),
+    ("raw", "sms_vendor_b__learners"),
+    ("raw", "file_exports__learners"),
+    ("raw", "pcgd__households"),
+    ("raw", "population__verifications"),
     ("ops", "quarantine"),
+    ("ops", "schema_drift"),
     ("quality", "validation_results"),
-    ("staging", "stg_sms_vendor_a__learners"),
+    ("intermediate", "int_school_persons"),
     ("marts", "school_learner_id_coverage"),
 ]
+# The daily order: landings, the models, the verification of new persons, the models again.
+DAG_SEQUENCE = ("sync_school_management", "sync_universal_education", "transform_warehouse",
+                "sync_population_verification", "transform_warehouse")
 
 
 def step(message: str) -> None:
     print(f"\n==> {message}", flush=True)
 
 
-def prepare_sandbox(data_dir: Path, scale: int, seed: int) -> dict:
+def prepare_sandbox(data_dir: Path, drop_dir: Path, scale: int, seed: int) -> dict:
+    """A fresh province, and the class exports its file-drop schools leave in the drop folder."""
     province = generator.generate(scale=scale, seed=seed)
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
-    return generator.write(province, data_dir)
+    for folder in (data_dir, drop_dir):
+        if folder.exists():
+            shutil.rmtree(folder)
+    manifest = generator.write(province, data_dir)
+    exports.write_class_exports(province.rows, drop_dir, seed=seed)
+    return manifest
 
 
 def run_dags(env: dict[str, str], logical_date: str) -> None:
-    for dag_id in ("sync_school_management", "transform_warehouse"):
+    for dag_id in DAG_SEQUENCE:
         step(f"Airflow: dags test {dag_id} {logical_date}")
         runtime.run(["airflow", "dags", "test", dag_id, logical_date], env)
 
@@ -48,15 +60,17 @@ def table_counts(conninfo: str) -> list[tuple[str, int | None]]:
     return counts
 
 
-def main(scale: int = 2000, seed: int = 1, logical_date: str | None = None) -> int:
+def main(scale: int = 2000, seed: int = 1, logical_date: str | None = None,
+         faults: str = "none") -> int:
     logical_date = logical_date or date.today().isoformat()
     step("Warehouse")
-    url = warehouse.url()
+    # A database of its own, new each time: the demo never touches the `eduhub` database.
+    url = warehouse.create_database(DEMO_DATABASE, warehouse.url(), replace=True)
     warehouse.ensure_schemas(url)
     print(f"    {warehouse.WarehouseUrl.parse(url).masked()}")
 
     step(f"Sandbox: synthetic province, {scale} learners, seed {seed}")
-    manifest = prepare_sandbox(settings.SANDBOX_DIR, scale, seed)
+    manifest = prepare_sandbox(settings.SANDBOX_DIR, settings.DROP_DIR, scale, seed)
     print(f"    {manifest['counts']} in {settings.SANDBOX_DIR}")
 
     env = runtime.environment(url)
@@ -64,13 +78,13 @@ def main(scale: int = 2000, seed: int = 1, logical_date: str | None = None) -> i
     runtime.ensure_airflow_db(env)
     runtime.ensure_dbt_manifest(env)
 
-    with running_simulators(settings.SANDBOX_DIR) as sources:
+    with running_simulators(settings.SANDBOX_DIR, faults=faults, seed=seed) as sources:
         print(f"    simulators on 127.0.0.1:{next(iter(sources.values())).port}")
         run_dags(runtime.environment(url, sources), logical_date)
 
     step("Done. Results")
     print(f"    warehouse: {warehouse.WarehouseUrl.parse(url).masked()}")
-    print("    (full URL for psql or a BI tool: eduhub warehouse url)")
+    print(f"    (for psql or a BI tool: the URL of `eduhub warehouse url`, database {DEMO_DATABASE})")
     for name, n in table_counts(url):
         print(f"    {name:<40} {'-' if n is None else n:>8} rows")
     print(f"    Airflow home: {settings.AIRFLOW_HOME}")

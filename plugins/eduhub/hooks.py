@@ -4,6 +4,8 @@ Connections (ids in eduhub.settings; fields documented in the README):
 - `eduhub_warehouse` (postgres): the warehouse.
 - `sms_vendor_a` (http): host, port, schema = http|https, login = client id,
   password = client secret, extra {"base_path": "/vendor-a/api/v1"}.
+- `sms_vendor_b`, `population_verification`, `pcgd_xmc` (http): host, port, schema,
+  password = API key, extra {"base_path": ...}.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 from airflow.sdk import BaseHook
 
 from eduhub import settings
-from eduhub.sources.vendor_a import VendorAClient
 from eduhub.warehouse import WarehouseUrl
 
 
@@ -31,20 +32,64 @@ class WarehouseHook(BaseHook):
                             conn.schema or "postgres").url(driver)
 
 
-class SmsVendorAHook(BaseHook):
-    conn_name_attr = "vendor_a_conn_id"
-    default_conn_name = settings.SMS_VENDOR_A_CONN_ID
+class SourceHook(BaseHook):
+    """An HTTP source: base URL from host, port, schema and extra.base_path."""
+
+    conn_name_attr = "source_conn_id"
     conn_type = "http"
+    default_base_path = "/api/v1"
+
+    def __init__(self, source_conn_id: str | None = None):
+        super().__init__()
+        self.source_conn_id = source_conn_id or self.default_conn_name
+
+    def connection(self):
+        return self.get_connection(self.source_conn_id)
+
+    def base_url(self) -> str:
+        conn = self.connection()
+        port = f":{conn.port}" if conn.port else ""
+        base_path = conn.extra_dejson.get("base_path", self.default_base_path)
+        return f"{conn.schema or 'https'}://{conn.host}{port}{base_path}"
+
+
+class SmsVendorAHook(SourceHook):
+    default_conn_name = settings.SMS_VENDOR_A_CONN_ID
     hook_name = "School management vendor A"
 
-    def __init__(self, vendor_a_conn_id: str = default_conn_name):
-        super().__init__()
-        self.vendor_a_conn_id = vendor_a_conn_id
+    def get_client(self):
+        from eduhub.sources.vendor_a import VendorAClient
 
-    def get_client(self) -> VendorAClient:
-        conn = self.get_connection(self.vendor_a_conn_id)
-        scheme = conn.schema or "https"
-        port = f":{conn.port}" if conn.port else ""
-        base_path = conn.extra_dejson.get("base_path", "/api/v1")
-        return VendorAClient(f"{scheme}://{conn.host}{port}{base_path}", conn.login or "",
-                             conn.password or "")
+        conn = self.connection()
+        return VendorAClient(self.base_url(), conn.login or "", conn.password or "")
+
+
+class SmsVendorBHook(SourceHook):
+    default_conn_name = settings.SMS_VENDOR_B_CONN_ID
+    hook_name = "School management vendor B"
+    default_base_path = "/api"
+
+    def get_client(self):
+        from eduhub.sources.vendor_b import VendorBClient
+
+        return VendorBClient(self.base_url(), self.connection().password or "")
+
+
+class PopulationHook(SourceHook):
+    default_conn_name = settings.POPULATION_CONN_ID
+    hook_name = "Population database verification (CSDLQG về dân cư)"
+
+    def get_client(self):
+        from eduhub.sources.population import PopulationClient
+
+        return PopulationClient(self.base_url(), self.connection().password or "")
+
+
+class PcgdHook(SourceHook):
+    default_conn_name = settings.PCGD_CONN_ID
+    hook_name = "PCGD-XMC (phổ cập giáo dục, xóa mù chữ)"
+
+    def get_client(self):
+        from eduhub.sources.pcgd import PcgdClient
+
+        return PcgdClient(self.base_url(), self.connection().password or "")

@@ -19,7 +19,7 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from difflib import SequenceMatcher
@@ -116,6 +116,8 @@ class EntitySpec:
     key_fields: tuple[str, ...]
     expected_fields: frozenset[str] = field(default_factory=frozenset)
     watermark_field: str | None = "updated_at"
+    # turns the source's timestamp into ISO 8601, so that watermarks compare as text
+    watermark_parser: Callable[[str], str] = str
 
     @property
     def table(self) -> str:
@@ -197,6 +199,9 @@ def ensure_raw_table(conn: psycopg.Connection, name: str) -> None:
             is_deleted boolean not null default false,
             loaded_at timestamptz not null default now()
         )""").format(t=table))
+    # tables landed before deletions were tracked
+    conn.execute(sql.SQL("alter table {t} add column if not exists is_deleted boolean not null "
+                         "default false").format(t=table))
     conn.execute(sql.SQL("create index if not exists {i} on {t} (natural_key, record_id desc)")
                  .format(i=sql.Identifier(f"{name}_key_idx"), t=table))
     conn.execute(sql.SQL("create index if not exists {i} on {t} (batch_id)")
@@ -287,7 +292,13 @@ def land_partition(
     drift = detect_drift(good_records, spec.expected_fields)
     watermark = None
     if spec.watermark_field:
-        marks = [str(r[spec.watermark_field]) for r in good_records if r.get(spec.watermark_field)]
+        marks = []
+        for r in good_records:
+            if r.get(spec.watermark_field):
+                try:
+                    marks.append(spec.watermark_parser(str(r[spec.watermark_field])))
+                except ValueError:
+                    pass  # a malformed stamp does not move the watermark; GX reports it
         watermark = max(marks) if marks else None
     params = {"batch": batch_id, "partition": partition, "at": extracted_at,
               "source": spec.source, "entity": spec.entity}

@@ -69,6 +69,7 @@ def airflow_env(airflow_home: Path | None = None) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "EDUHUB_DROP_DIR": str(settings.DROP_DIR),
         **NO_TELEMETRY,
     }
 
@@ -101,6 +102,10 @@ def ensure_airflow_db(env: dict[str, str]) -> None:
     if not marker.exists():
         print(f"eduhub: preparing Airflow's metadata database in {home}", flush=True)
         run(["airflow", "db", "migrate"], env, stdout=subprocess.DEVNULL)
+        # one request stream at a time to the population service (its rate limit)
+        run(["airflow", "pools", "set", settings.POPULATION_POOL, "1",
+             "Xác thực CSDLQG về dân cư: giới hạn tốc độ của dịch vụ"], env,
+            stdout=subprocess.DEVNULL)
         marker.touch()
 
 

@@ -23,5 +23,14 @@ DATA_DOCS_DIR = Path(os.environ.get("EDUHUB_DATA_DOCS_DIR", STATE_DIR / "data_do
 # Airflow connection ids: the only names DAG code uses to reach the outside.
 WAREHOUSE_CONN_ID = "eduhub_warehouse"
 SMS_VENDOR_A_CONN_ID = "sms_vendor_a"
+SMS_VENDOR_B_CONN_ID = "sms_vendor_b"
+POPULATION_CONN_ID = "population_verification"
+PCGD_CONN_ID = "pcgd_xmc"
+
+# Airflow pool that keeps the population service's rate limit (one request stream at a time).
+POPULATION_POOL = "population_verification"
+
+# Where schools without an API drop their xlsx class exports.
+DROP_DIR = Path(os.environ.get("EDUHUB_DROP_DIR", STATE_DIR / "drops"))
 
 WAREHOUSE_URL_ENV = "EDUHUB_WAREHOUSE_URL"

@@ -106,7 +106,11 @@ def validate_batch(suite_name: str, conninfo: str, batch_id: str) -> SuiteResult
     import great_expectations as gx
 
     definition = load_suite_definition(suite_name)
+    table = f"raw.{raw_table_name(definition['source'], definition['entity'])}"
     with psycopg.connect(conninfo) as conn:
+        if conn.execute("select to_regclass(%s)", (table,)).fetchone()[0] is None:
+            log.info("suite %s: %s has not landed yet, nothing to validate", suite_name, table)
+            return SuiteResult(suite_name, batch_id, [])
         query = batch_query(definition, batch_id, conn)
 
     from great_expectations.data_context.types.base import ProgressBarsConfig

@@ -88,6 +88,9 @@ def url() -> str:
 
 
 def connect(conninfo: str | None = None, **kwargs) -> psycopg.Connection:
+    """Autocommit by default: each `with conn.transaction()` block is then a real transaction
+    (not a savepoint inside an implicit one), which is what makes a landing atomic."""
+    kwargs.setdefault("autocommit", True)
     return psycopg.connect(conninfo or url(), **kwargs)
 
 

@@ -1,34 +1,53 @@
-"""Sync of the school management systems into `raw`: what the DAG's tasks call."""
+"""Sync of the school management systems into `raw`: what the DAG's tasks call.
+
+Both vendors land the same way: the school list (always a full read), then per school
+every entity, incrementally from each entity's watermark (a full read when there is none
+or when a full refresh is asked for).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from eduhub import warehouse
-from eduhub.landing import LandingResult, get_watermark, land_partition
-from eduhub.sources import vendor_a
-from eduhub.sources.vendor_a import VendorAClient
+from eduhub.landing import EntitySpec, LandingResult, get_watermark, land_partition
+from eduhub.sources import vendor_a, vendor_b
+
+# vendor -> (schools spec, per-school specs)
+VENDORS: dict[str, tuple[EntitySpec, dict[str, EntitySpec]]] = {
+    "vendor_a": (vendor_a.SCHOOLS, vendor_a.PER_SCHOOL),
+    "vendor_b": (vendor_b.SCHOOLS, vendor_b.PER_SCHOOL),
+}
 
 
-def land_vendor_a_schools(client: VendorAClient, conninfo: str, batch_id: str) -> list[str]:
-    """Land vendor A's school list (always a full read); returns the school codes."""
+def land_schools(vendor: str, client, conninfo: str, batch_id: str) -> list[str]:
+    """Land a vendor's school list; returns the school codes to sync."""
+    spec = VENDORS[vendor][0]
     extracted_at = datetime.now(UTC)
     listing = client.schools_listing()
     with warehouse.connect(conninfo) as conn:
-        land_partition(conn, vendor_a.SCHOOLS, listing.records, batch_id=batch_id,
-                       partition="all", extracted_at=extracted_at, full=True,
-                       reported_total=listing.total)
-    return sorted({str(s["school_code"]) for s in listing.records if isinstance(s, dict) and
-                   s.get("school_code")})
+        land_partition(conn, spec, listing.records, batch_id=batch_id, partition="all",
+                       extracted_at=extracted_at, full=True, reported_total=listing.total)
+    key = spec.key_fields[0]
+    return sorted({str(s[key]) for s in listing.records if isinstance(s, dict) and s.get(key)})
 
 
-def land_vendor_a_learners(client: VendorAClient, conninfo: str, batch_id: str,
-                           school_code: str, full_refresh: bool = False) -> LandingResult:
-    with warehouse.connect(conninfo) as conn:
-        since = None if full_refresh else get_watermark(conn, vendor_a.LEARNERS, school_code)
-    extracted_at = datetime.now(UTC)
-    listing = client.learners_listing(school_code, updated_since=since)
-    with warehouse.connect(conninfo) as conn:
-        return land_partition(conn, vendor_a.LEARNERS, listing.records, batch_id=batch_id,
-                              partition=school_code, extracted_at=extracted_at,
-                              full=since is None, reported_total=listing.total)
+def land_school(vendor: str, client, conninfo: str, batch_id: str, school_code: str,
+                full_refresh: bool = False) -> dict[str, LandingResult]:
+    """Every per-school entity of one school, each in its own transaction."""
+    results = {}
+    for entity, spec in VENDORS[vendor][1].items():
+        with warehouse.connect(conninfo) as conn:
+            since = None if full_refresh else get_watermark(conn, spec, school_code)
+            extracted_at = datetime.now(UTC)
+            listing = client.school_listing(entity, school_code, updated_since=since)
+            results[entity] = land_partition(
+                conn, spec, listing.records, batch_id=batch_id, partition=school_code,
+                extracted_at=extracted_at, full=since is None, reported_total=listing.total)
+    return results
+
+
+def summary(results: dict[str, LandingResult]) -> dict[str, dict[str, int]]:
+    """What a task returns (XCom): counts only, never records."""
+    return {entity: {"received": r.received, "landed": r.landed, "quarantined": r.quarantined,
+                     "deleted": r.deleted, "drift": len(r.drift)} for entity, r in results.items()}

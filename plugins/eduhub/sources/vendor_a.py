@@ -6,12 +6,9 @@ Contract: docs/sources/vendor_a.md.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-
-import requests
 
 from eduhub.landing import EntitySpec, canonical_json
-from eduhub.sources.transport import request_json
+from eduhub.sources.base import Listing, SourceClient
 
 SOURCE = "sms_vendor_a"
 PAGE_SIZE = 500
@@ -23,30 +20,41 @@ SCHOOLS = EntitySpec(SOURCE, "schools", ("school_code",), frozenset({
 LEARNERS = EntitySpec(SOURCE, "learners", ("school_code", "learner_id"), frozenset({
     "learner_id", "national_id", "full_name", "birth_date", "gender", "ethnicity", "school_code",
     "class_name", "grade", "enrollment_status", "updated_at"}))
+# Per-school entities: landed name -> (endpoint under /schools/{code}/, spec)
+PER_SCHOOL = {
+    "learners": LEARNERS,
+    "classes": EntitySpec(SOURCE, "classes", ("class_id",), frozenset({
+        "class_id", "school_code", "school_year", "class_name", "grade", "homeroom_teacher_id",
+        "updated_at"})),
+    "staff": EntitySpec(SOURCE, "staff", ("school_code", "staff_id"), frozenset({
+        "staff_id", "national_id", "full_name", "birth_date", "gender", "ethnicity",
+        "school_code", "role", "qualification", "subject", "updated_at"})),
+    "facilities": EntitySpec(SOURCE, "facilities", ("school_code", "school_year"), frozenset({
+        "school_code", "school_year", "classrooms", "solid_classrooms", "clean_water", "toilets",
+        "minimum_equipment", "teacher_housing", "updated_at"})),
+    "results": EntitySpec(SOURCE, "results", ("school_code", "learner_id", "school_year", "term"),
+                          frozenset({"learner_id", "school_code", "school_year", "term", "scores",
+                                     "assessment", "conduct", "updated_at"})),
+    "health": EntitySpec(SOURCE, "health", ("school_code", "learner_id", "school_year"), frozenset({
+        "learner_id", "school_code", "school_year", "check_date", "height_cm", "weight_kg",
+        "nutrition_status", "updated_at"})),
+    "transcripts": EntitySpec(SOURCE, "transcripts", ("school_code", "learner_id", "school_year"),
+                              frozenset({"learner_id", "school_code", "school_year", "status",
+                                         "updated_at"})),
+}
 
 
-@dataclass(frozen=True)
-class Listing:
-    """Everything one listing returned, and the total the source said it holds."""
+class VendorAClient(SourceClient):
+    source = SOURCE
 
-    records: list
-    total: int | None
-    passes: int
-
-
-class VendorAClient:
     def __init__(self, base_url: str, client_id: str, client_secret: str,
                  page_size: int = PAGE_SIZE, **retry_options):
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, **retry_options)
         self._credentials = {"client_id": client_id, "client_secret": client_secret}
         self.page_size = page_size
-        self.retry_options = retry_options
-        self.session = requests.Session()
-        self.session.headers["Accept"] = "application/json"
 
     def _login(self) -> None:
-        body = request_json(self.session, "POST", f"{self.base_url}/auth/token", source=SOURCE,
-                            endpoint="/auth/token", json=self._credentials, **self.retry_options)
+        body = self.request("POST", "/auth/token", json=self._credentials)
         self.session.headers["Authorization"] = f"Bearer {body['access_token']}"
 
     def _pages(self, endpoint: str, params: dict | None = None) -> Iterator[dict]:
@@ -54,12 +62,9 @@ class VendorAClient:
             self._login()
         offset = 0
         while True:
-            body = request_json(
-                self.session, "GET", f"{self.base_url}{endpoint}", source=SOURCE,
-                endpoint=endpoint, page=str(offset // self.page_size + 1),
-                params={**(params or {}), "offset": offset, "limit": self.page_size},
-                **self.retry_options,
-            )
+            body = self.request(
+                "GET", endpoint, page=str(offset // self.page_size + 1),
+                params={**(params or {}), "offset": offset, "limit": self.page_size})
             yield body
             offset += len(body["data"])
             if not body["data"] or offset >= body["total"]:
@@ -90,9 +95,13 @@ class VendorAClient:
     def schools_listing(self) -> Listing:
         return self.listing("/schools", SCHOOLS)
 
-    def learners_listing(self, school_code: str, updated_since: str | None = None) -> Listing:
+    def school_listing(self, entity: str, school_code: str,
+                       updated_since: str | None = None) -> Listing:
         params = {"updated_since": updated_since} if updated_since else None
-        return self.listing(f"/schools/{school_code}/learners", LEARNERS, params)
+        return self.listing(f"/schools/{school_code}/{entity}", PER_SCHOOL[entity], params)
+
+    def learners_listing(self, school_code: str, updated_since: str | None = None) -> Listing:
+        return self.school_listing("learners", school_code, updated_since)
 
     def schools(self) -> list:
         return self.schools_listing().records

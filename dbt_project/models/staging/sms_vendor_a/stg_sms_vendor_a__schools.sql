@@ -1,14 +1,7 @@
 with
 
-source as (
-    select * from {{ source('sms_vendor_a', 'schools') }}
-),
-
 latest as (
-    select
-        *,
-        row_number() over (partition by natural_key order by record_id desc) as version_rank
-    from source
+    {{ latest_version(source('sms_vendor_a', 'schools')) }}
 ),
 
 final as (
@@ -20,7 +13,6 @@ final as (
         payload ->> 'managing_unit' as managing_unit,
         extracted_at
     from latest
-    where version_rank = 1 and not is_deleted
 )
 
 select * from final

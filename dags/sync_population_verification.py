@@ -1,0 +1,57 @@
+"""
+### Xác thực số định danh cá nhân với CSDLQG về dân cư
+
+Verifies the personal IDs of new and changed persons of the school records (learners and
+staff) against the population database's verification service, in batches of 100,
+sharded into mapped tasks that share the pool `population_verification` (the service's
+rate limit; 429 answers are honoured through Retry-After). Answers land in
+`raw.population__verifications`, keyed by a fingerprint of (ID, name, birth date, sex), so
+unchanged persons are never asked about twice.
+
+Scheduled on the persons that `transform_warehouse` publishes; when nobody is pending, the
+run is skipped and emits nothing. Connection: `population_verification`.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, get_current_context, task
+
+from eduhub import dag_support, settings
+from eduhub.dag_support import DEFAULT_ARGS, START_DATE
+
+
+@dag(
+    dag_id="sync_population_verification",
+    schedule=[dag_support.SCHOOL_PERSONS],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["eduhub", "ingestion", "population"],
+    doc_md=__doc__,
+)
+def sync_population_verification():
+    @task
+    def plan_shards() -> list[dict]:
+        from eduhub.pipelines import population_verification as pv
+
+        shards = pv.shard_count(len(pv.pending_persons(dag_support.warehouse_url())))
+        return [{"shard": i, "shards": shards} for i in range(shards)]
+
+    @task(multiple_outputs=False, pool=settings.POPULATION_POOL)
+    def verify_shard(plan: dict) -> dict:
+        from eduhub.pipelines import population_verification as pv
+
+        return pv.verify_shard(dag_support.source_client("population"),
+                               dag_support.warehouse_url(), get_current_context()["run_id"],
+                               plan["shard"], plan["shards"])
+
+    @task(multiple_outputs=False, outlets=[dag_support.RAW_POPULATION])
+    def publish(results: list[dict]) -> dict:
+        return {key: sum(r.get(key, 0) for r in results)
+                for key in ("verified", "match", "mismatch", "not_found")}
+
+    publish(verify_shard.expand(plan=plan_shards()))
+
+
+sync_population_verification()

@@ -1,0 +1,55 @@
+"""
+### Đồng bộ hệ thống phổ cập giáo dục, xóa mù chữ (PCGD-XMC)
+
+Daily sync of the PCGD-XMC household census into `raw.pcgd__households` (residents
+nested), one mapped task per commune, incremental by watermark per commune (full refresh
+with the param `full_refresh` and every Sunday). Emits `raw.pcgd`, on which
+`transform_warehouse` is scheduled. Connection: `pcgd_xmc`.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from eduhub import dag_support
+from eduhub.dag_support import DEFAULT_ARGS, START_DATE
+
+
+@dag(
+    dag_id="sync_universal_education",
+    schedule="30 1 * * *",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["eduhub", "ingestion", "pcgd-xmc"],
+    doc_md=__doc__,
+    params={"full_refresh": Param(False, type="boolean",
+                                  description="Đọc lại toàn bộ dữ liệu (phát hiện bản ghi bị xóa)")},
+)
+def sync_universal_education():
+    @task
+    def list_communes() -> list[str]:
+        from eduhub.pipelines import universal_education
+
+        return universal_education.commune_codes(dag_support.source_client("pcgd"))
+
+    @task(multiple_outputs=False, max_active_tis_per_dagrun=4)
+    def sync_commune(commune_code: str) -> dict:
+        from eduhub.pipelines import universal_education
+
+        context = get_current_context()
+        result = universal_education.land_commune(
+            dag_support.source_client("pcgd"), dag_support.warehouse_url(), context["run_id"],
+            commune_code, full_refresh=dag_support.is_full_refresh(context))
+        return {"received": result.received, "landed": result.landed,
+                "quarantined": result.quarantined, "deleted": result.deleted}
+
+    @task(multiple_outputs=False, outlets=[dag_support.RAW_UNIVERSAL_EDUCATION])
+    def publish(results: list[dict]) -> dict:
+        return {key: sum(r[key] for r in results) for key in ("received", "landed", "quarantined")}
+
+    publish(sync_commune.expand(commune_code=list_communes()))
+
+
+sync_universal_education()

@@ -1,0 +1,51 @@
+{#- The latest, not deleted, version of every record of a landed (raw) table. -#}
+{% macro latest_version(relation) -%}
+    select *
+    from (
+        select
+            *,
+            row_number() over (partition by natural_key order by record_id desc) as version_rank
+        from {{ relation }}
+    ) as versions
+    where version_rank = 1 and not is_deleted
+{%- endmacro %}
+
+{#- dd/mm/yyyy text to a date; anything else to null (the GX contract reports it). -#}
+{% macro vn_date(expression) -%}
+    case
+        when {{ expression }} ~ '^\d{2}/\d{2}/\d{4}$' then to_date({{ expression }}, 'DD/MM/YYYY')
+    end
+{%- endmacro %}
+
+{#- yyyy-mm-dd text to a date; anything else to null. -#}
+{% macro iso_date(expression) -%}
+    case
+        when {{ expression }} ~ '^\d{4}-\d{2}-\d{2}$' then ({{ expression }})::date
+    end
+{%- endmacro %}
+
+{#- The sources' ways of writing sex, to the warehouse's codes nam / nu. -#}
+{% macro sex_code(expression) -%}
+    case normalize(trim({{ expression }}), nfc)
+        when 'M' then 'nam'
+        when 'Nam' then 'nam'
+        when 'F' then 'nu'
+        when 'Nữ' then 'nu'
+    end
+{%- endmacro %}
+
+{#- Enrolment status labels (vendor B, file exports) to codes; codes pass through. -#}
+{% macro status_code(expression) -%}
+    case normalize(trim({{ expression }}), nfc)
+        when 'Đang học' then 'dang_hoc'
+        when 'Chuyển trường' then 'chuyen_truong'
+        when 'Bỏ học' then 'bo_hoc'
+        when 'Tốt nghiệp' then 'tot_nghiep'
+        else trim({{ expression }})
+    end
+{%- endmacro %}
+
+{#- dd/mm/yyyy HH:MM:SS in Vietnam time (UTC+7) to a timestamptz. -#}
+{% macro vn_timestamp(expression) -%}
+    to_timestamp({{ expression }} || ' +07', 'DD/MM/YYYY HH24:MI:SS TZH')
+{%- endmacro %}

@@ -1,0 +1,28 @@
+with
+
+latest as (
+    {{ latest_version(source('file_exports', 'learners')) }}
+),
+
+final as (
+    select
+        natural_key as learner_record_key,
+        payload ->> 'Mã định danh Bộ GD&ĐT' as moet_id,
+        nullif(trim(payload ->> 'Số định danh cá nhân'), '') as personal_id,
+        normalize(trim(payload ->> 'Họ tên'), nfc) as full_name,
+        {{ vn_date("payload ->> 'Ngày sinh'") }} as date_of_birth,
+        {{ sex_code("payload ->> 'Giới tính'") }} as sex,
+        normalize(trim(payload ->> 'Dân tộc'), nfc) as ethnicity,
+        payload ->> '_school_code' as school_code,
+        payload ->> 'Lớp học' as class_name,
+        case
+            when payload ->> 'Khối học' = 'Mẫu giáo' then 0
+            else nullif(regexp_replace(payload ->> 'Khối học', '\D', '', 'g'), '')::integer
+        end as grade,
+        {{ status_code("payload ->> 'Trạng thái'") }} as enrolment_status,
+        payload ->> '_file' as source_file,
+        extracted_at
+    from latest
+)
+
+select * from final

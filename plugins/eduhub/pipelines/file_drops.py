@@ -1,0 +1,82 @@
+"""File drops into `raw`: each xlsx class export once, through the common landing path.
+
+`ops.files` remembers every file by path and content hash: a file already landed is not
+read again; a changed file is. A rejected file is recorded with its message and the
+other files still land.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from eduhub import warehouse
+from eduhub.landing import ensure_ops, land_partition
+from eduhub.sources import file_exports
+
+log = logging.getLogger(__name__)
+
+FILES_DDL = """
+create table if not exists ops.files (
+    source text not null,
+    relative_path text not null,
+    sha256 text not null,
+    status text not null,
+    message text,
+    rows integer,
+    batch_id text not null,
+    processed_at timestamptz not null,
+    primary key (source, relative_path, sha256)
+)
+"""
+
+
+@dataclass(frozen=True)
+class FileDropSummary:
+    landed: list[str]
+    skipped: list[str]
+    rejected: dict[str, str]
+
+
+def land_file_drops(drop_dir: Path, conninfo: str, batch_id: str) -> FileDropSummary:
+    landed, skipped, rejected = [], [], {}
+    with warehouse.connect(conninfo) as conn:
+        ensure_ops(conn)
+        conn.execute(FILES_DDL)
+        for drop in file_exports.scan(drop_dir):
+            digest = drop.sha256
+            seen = conn.execute(
+                "select status from ops.files where source = %s and relative_path = %s "
+                "and sha256 = %s", (file_exports.SOURCE, drop.relative, digest)).fetchone()
+            if seen and seen[0] == "landed":
+                skipped.append(drop.relative)
+                continue
+            try:
+                records = file_exports.read_rows(drop)
+            except file_exports.RejectedFile as exc:
+                rejected[drop.relative] = str(exc)
+                log.error("file drop rejected: %s", exc)
+                _record(conn, drop.relative, digest, "rejected", str(exc), None, batch_id)
+                continue
+            # The file is the partition: a learner missing from a new version of the class
+            # list is marked deleted there (unless listed in another class meanwhile).
+            land_partition(conn, file_exports.LEARNERS, records, batch_id=batch_id,
+                           partition=drop.relative, extracted_at=datetime.now(UTC), full=True,
+                           reported_total=len(records))
+            _record(conn, drop.relative, digest, "landed", None, len(records), batch_id)
+            landed.append(drop.relative)
+    return FileDropSummary(landed, skipped, rejected)
+
+
+def _record(conn, relative, digest, status, message, rows, batch_id) -> None:
+    with conn.transaction():
+        conn.execute("""
+            insert into ops.files (source, relative_path, sha256, status, message, rows,
+                                   batch_id, processed_at)
+            values (%s, %s, %s, %s, %s, %s, %s, clock_timestamp())
+            on conflict (source, relative_path, sha256) do update set
+                status = excluded.status, message = excluded.message, rows = excluded.rows,
+                batch_id = excluded.batch_id, processed_at = excluded.processed_at""",
+            (file_exports.SOURCE, relative, digest, status, message, rows, batch_id))

@@ -1,0 +1,41 @@
+"""Client of PCGD-XMC (phổ cập giáo dục, xóa mù chữ): households per commune, residents
+nested, page/page_size paging. Contract: docs/sources/pcgd.md."""
+
+from __future__ import annotations
+
+from eduhub.landing import EntitySpec
+from eduhub.sources.base import Listing, SourceClient
+
+SOURCE = "pcgd"
+PAGE_SIZE = 200
+
+HOUSEHOLDS = EntitySpec(SOURCE, "households", ("household_id",), frozenset({
+    "household_id", "commune_code", "head_name", "address", "updated_at", "residents"}))
+
+
+class PcgdClient(SourceClient):
+    source = SOURCE
+
+    def __init__(self, base_url: str, api_key: str, page_size: int = PAGE_SIZE, **retry_options):
+        super().__init__(base_url, **retry_options)
+        self.session.headers["X-API-Key"] = api_key
+        self.page_size = page_size
+
+    def _listing(self, endpoint: str, params: dict | None = None) -> Listing:
+        records: list = []
+        page, total = 1, None
+        while True:
+            body = self.request("GET", endpoint, page=str(page),
+                                params={**(params or {}), "page": page, "page_size": self.page_size})
+            records.extend(body["data"])
+            total = body.get("total", total)
+            if page >= body.get("total_pages", 0) or not body["data"]:
+                return Listing(records, total)
+            page += 1
+
+    def communes(self) -> list[dict]:
+        return self._listing("/communes").records
+
+    def households_listing(self, commune_code: str, updated_since: str | None = None) -> Listing:
+        params = {"updated_since": updated_since} if updated_since else None
+        return self._listing(f"/communes/{commune_code}/households", params)
