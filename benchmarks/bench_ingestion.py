@@ -1,0 +1,351 @@
+"""Benchmark of ingestion (issue 4): full and day-to-day incremental sync of every source,
+and the landing throughput set against plain COPY and pandas `to_sql` on the same rows.
+
+    .venv/bin/python benchmarks/bench_ingestion.py --scale province
+    .venv/bin/python benchmarks/bench_ingestion.py --scale 20000      # a quick run
+
+The pipeline functions the DAG tasks call are called directly, on a thread pool of 4
+workers (what mapped tasks with max_active_tis_per_dagrun=4 run at once): Airflow's own
+overhead (scheduling, task start-up) is not measured. Works in its own database
+`eduhub_bench` on the warehouse of `eduhub.warehouse.url()`, re-created on every run.
+Prints figures only: no record, no credential.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench_sandbox import (
+    base_url,
+    common_args,
+    generate_in_child,
+    print_machine,
+    retry_options,
+    vendor_client,
+)
+
+from eduhub import landing, settings, warehouse
+from eduhub.landing import EntitySpec
+from eduhub.pipelines import file_drops, school_management, universal_education
+from eduhub.sandbox import exports, generator
+from eduhub.sandbox.process import running_simulators
+from eduhub.sandbox.server import VendorA
+from eduhub.sources import vendor_a
+from eduhub.sources.pcgd import PcgdClient
+
+DATABASE = "eduhub_bench"
+PCGD_CONN = getattr(settings, "PCGD_CONN_ID", "pcgd_xmc")
+SOURCES = ("sms_vendor_a", "sms_vendor_b", "pcgd", "file_exports")
+# the columns a vendor A learner is served with, in the contract's order
+LEARNER_COLUMNS = ("learner_id", "national_id", "full_name", "birth_date", "gender", "ethnicity",
+                   "school_code", "class_name", "grade", "enrollment_status", "updated_at")
+BENCH_LEARNERS = EntitySpec("bench", "vendor_a_learners", vendor_a.LEARNERS.key_fields,
+                            vendor_a.LEARNERS.expected_fields)
+
+
+def load(data_dir: Path, entities: tuple[str, ...]) -> dict[str, list[dict]]:
+    """Only the files needed (the whole province would hold the registry in memory too)."""
+    data = {}
+    for name in entities:
+        with (data_dir / f"{name}.jsonl").open(encoding="utf-8") as f:
+            data[name] = [json.loads(line) for line in f]
+    return data
+
+
+def changed_on(data_dir: Path, day: int) -> int:
+    """Records of the generated files stamped on `day`: what a day's sync should pick up."""
+    stamp = (generator.TERM_START + timedelta(days=day)).isoformat()
+    n = 0
+    for name in ("schools", "classes", "learners", "staff", "facilities", "results", "health",
+                 "transcripts", "pcgd_households", "pcgd_residents"):
+        with (data_dir / f"{name}.jsonl").open(encoding="utf-8") as f:
+            n += sum(1 for line in f if f'"updated_at": "{stamp}' in line)
+    return n
+
+
+# --- 1 and 2: full and incremental sync -------------------------------------------------------
+
+def pcgd_client(sources: dict) -> PcgdClient:
+    e = sources[PCGD_CONN]
+    return PcgdClient(base_url(e), e.password, **retry_options(e))
+
+
+def run_mapped(fn: Callable, items: list, workers: int) -> None:
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in pool.map(fn, items):
+            pass  # re-raises the first failure
+
+
+def sync_all(sources: dict, url: str, batch_id: str, drop_dir: Path, workers: int) -> dict:
+    """Every source one after the other, each as its DAG would run it; seconds per source."""
+    seconds = {}
+    for vendor, source in (("vendor_a", "sms_vendor_a"), ("vendor_b", "sms_vendor_b")):
+        started = time.perf_counter()
+        codes = school_management.land_schools(vendor, vendor_client(vendor, sources), url,
+                                               batch_id)
+        # one client per mapped task, as each task builds its own from the connection
+        run_mapped(lambda code, v=vendor: school_management.land_school(
+            v, vendor_client(v, sources), url, batch_id, code), codes, workers)
+        seconds[source] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    communes = universal_education.commune_codes(pcgd_client(sources))
+    run_mapped(lambda code: universal_education.land_commune(
+        pcgd_client(sources), url, batch_id, code), communes, workers)
+    seconds["pcgd"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    summary = file_drops.land_file_drops(drop_dir, url, batch_id)  # one task in the DAG
+    seconds["file_exports"] = time.perf_counter() - started
+    files = (len(summary.landed), len(summary.skipped), len(summary.rejected))
+    return {"seconds": seconds, "files": files, "rows": batch_rows(url, batch_id)}
+
+
+def batch_rows(url: str, batch_id: str) -> dict[str, tuple[int, int, int, int]]:
+    with warehouse.connect(url) as conn:
+        rows = conn.execute("""
+            select source, sum(received), sum(landed), sum(quarantined), sum(deleted)
+            from ops.batches where batch_id = %s group by source""", (batch_id,)).fetchall()
+    return {r[0]: tuple(int(v) for v in r[1:]) for r in rows}
+
+
+def print_sync(title: str, result: dict) -> None:
+    print(f"   {title}")
+    total_s = 0.0
+    for source in SOURCES:
+        received, landed, quarantined, deleted = result["rows"].get(source, (0, 0, 0, 0))
+        s = result["seconds"][source]
+        total_s += s
+        print(f"     {source:<14} {s:7.1f} s  received {received:>9}  landed {landed:>9}  "
+              f"quarantined {quarantined}  deleted {deleted}")
+    landed, skipped, rejected = result["files"]
+    print(f"     {'total':<14} {total_s:7.1f} s  (files: {landed} landed, {skipped} skipped, "
+          f"{rejected} rejected)", flush=True)
+
+
+# --- 3: landing throughput against COPY and to_sql --------------------------------------------
+
+def timed(fn: Callable[[], object], repeat: int, before: Callable[[], None]) -> list[float]:
+    runs = []
+    for _ in range(repeat):
+        before()
+        started = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - started)
+    return runs
+
+
+def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> list[tuple]:
+    """(method, rows, runs in seconds) for each way of loading the same learners."""
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    at = datetime.now(UTC)
+    conn = warehouse.connect(url)
+    conn.execute("create schema if not exists bench")
+    landing.ensure_ops(conn)
+    flat_ddl = ("create table bench.copy_flat (" + ", ".join(
+        f"{c} {'bigint' if c == 'grade' else 'text'}" for c in LEARNER_COLUMNS) + ")")
+    results = []
+
+    def recreate(ddl: str, table: str) -> Callable[[], None]:
+        def before() -> None:
+            conn.execute(f"drop table if exists {table}")
+            conn.execute(ddl)
+        return before
+
+    def copy_flat() -> None:
+        with conn.transaction(), conn.cursor().copy(
+                f"copy bench.copy_flat ({', '.join(LEARNER_COLUMNS)}) from stdin") as copy:
+            for r in rows:
+                copy.write_row(tuple(r.get(c) for c in LEARNER_COLUMNS))
+
+    runs = timed(copy_flat, repeat, recreate(flat_ddl, "bench.copy_flat"))
+    results.append(("COPY, one column per field (the limit)", len(rows), runs))
+    print(f"   COPY flat: {_fmt(len(rows), runs)}", flush=True)
+
+    # The landing table's shape, payload serialised and hashed as landing does: what is
+    # left between this and land_partition is the dedup insert and the bookkeeping.
+    landing_ddl = ("create table bench.copy_payload (natural_key text, payload jsonb, "
+                   "payload_hash text, batch_id text, partition text, extracted_at timestamptz)")
+
+    def copy_payload() -> None:
+        with conn.transaction(), conn.cursor().copy(
+                "copy bench.copy_payload from stdin") as copy:
+            for r in rows:
+                text = landing.canonical_json(r)
+                copy.write_row((BENCH_LEARNERS.natural_key(r), text, landing.payload_hash(text),
+                                "bench", r["school_code"], at))
+
+    runs = timed(copy_payload, repeat, recreate(landing_ddl, "bench.copy_payload"))
+    results.append(("COPY, landing's columns (JSONB payload + hash), no dedup", len(rows), runs))
+    print(f"   COPY payload: {_fmt(len(rows), runs)}", flush=True)
+
+    def drop_landed() -> None:
+        conn.execute(f"drop table if exists raw.{BENCH_LEARNERS.table}")
+        conn.execute("delete from ops.batches where source = 'bench'")
+        conn.execute("delete from ops.source_counts where source = 'bench'")
+        conn.execute("delete from ops.watermarks where source = 'bench'")
+        conn.execute("delete from ops.schema_drift where source = 'bench'")
+
+    def land_one_partition() -> None:
+        landing.land_partition(conn, BENCH_LEARNERS, rows, batch_id="bench-1", partition="all",
+                               extracted_at=at, full=True, reported_total=len(rows))
+
+    runs = timed(land_one_partition, repeat, drop_landed)
+    results.append(("land_partition, all rows in one partition", len(rows), runs))
+    print(f"   land_partition, one partition: {_fmt(len(rows), runs)}", flush=True)
+
+    by_school: dict[str, list[dict]] = {}
+    for r in rows:
+        by_school.setdefault(r["school_code"], []).append(r)
+
+    def land_by_school(batch: str = "bench-1") -> Callable[[], None]:
+        def run() -> None:
+            for code, part in by_school.items():
+                landing.land_partition(conn, BENCH_LEARNERS, part, batch_id=batch,
+                                       partition=code, extracted_at=at, full=True,
+                                       reported_total=len(part))
+        return run
+
+    runs = timed(land_by_school(), repeat, drop_landed)
+    results.append((f"land_partition, one partition per school ({len(by_school)})", len(rows),
+                    runs))
+    print(f"   land_partition, per school: {_fmt(len(rows), runs)}", flush=True)
+    # the table now holds every row: a daily full read of unchanged data lands nothing
+    runs = timed(land_by_school("bench-2"), repeat, lambda: None)
+    results.append(("land_partition again, unchanged rows (adds nothing)", len(rows), runs))
+    print(f"   land_partition, unchanged: {_fmt(len(rows), runs)}", flush=True)
+
+    sample = rows[:to_sql_rows] if to_sql_rows else rows
+    engine = create_engine(warehouse.WarehouseUrl.parse(url).url("psycopg"))
+
+    def to_sql() -> None:
+        # the naive way: records -> DataFrame -> to_sql with pandas' defaults
+        frame = pd.DataFrame.from_records(sample, columns=list(LEARNER_COLUMNS))
+        frame.to_sql("to_sql_flat", engine, schema="bench", if_exists="append", index=False)
+
+    with engine.begin() as c:
+        c.exec_driver_sql("select 1")  # connect once before timing
+    runs = timed(to_sql, repeat, lambda: conn.execute("drop table if exists bench.to_sql_flat"))
+    results.append(("pandas DataFrame.to_sql (SQLAlchemy 2, psycopg), defaults", len(sample),
+                    runs))
+    print(f"   to_sql: {_fmt(len(sample), runs)}", flush=True)
+    engine.dispose()
+    conn.close()
+    return results
+
+
+def _fmt(n: int, runs: list[float]) -> str:
+    best = min(runs)
+    return (f"{n} rows, best {best:.2f} s of {', '.join(f'{r:.2f}' for r in runs)} = "
+            f"{n / best:,.0f} rows/s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common_args(parser)
+    parser.add_argument("--workers", type=int, default=4,
+                        help="parallel tasks (max_active_tis_per_dagrun), default 4")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each throughput measurement; the best counts (default 3)")
+    parser.add_argument("--to-sql-rows", type=int, default=0,
+                        help="measure to_sql on the first N rows only (default 0: all rows)")
+    parser.add_argument("--skip-sync", action="store_true", help="only the throughput part")
+    args = parser.parse_args(argv)
+    day, next_day = args.day, args.day + 1
+    print(f"bench_ingestion: scale {args.scale}, seed {args.seed}, days {day} and {next_day}, "
+          f"{args.workers} workers")
+    print_machine()
+
+    work = args.work / f"ingestion-{args.scale}-{args.seed}"
+    drop_dir = work / "drops"
+    dirs = {d: work / f"day{d}" for d in (day, next_day)}
+    print("\n0. preparation (not measured as sync)", flush=True)
+    for d, out in dirs.items():
+        seconds, _rss, counts = generate_in_child(args.scale, args.seed, d, out)
+        print(f"   day {d}: generated in {seconds:.1f} s: learners {counts['learners']}, "
+              f"results {counts['results']}, pcgd_households {counts['pcgd_households']}")
+    if drop_dir.exists():
+        shutil.rmtree(drop_dir)
+    exports_needed = ("communes", "schools", "classes", "learners", "pcgd_households",
+                      "pcgd_residents")
+    started = time.perf_counter()
+    written = exports.write_class_exports(load(dirs[day], exports_needed), drop_dir,
+                                          seed=args.seed)
+    print(f"   day {day}: {len(written)} xlsx class exports written in "
+          f"{time.perf_counter() - started:.1f} s", flush=True)
+
+    url = warehouse.create_database(DATABASE, warehouse.url(), replace=True)
+    warehouse.ensure_schemas(url)
+    print(f"   warehouse: {warehouse.WarehouseUrl.parse(url).masked()}")
+    with warehouse.connect(url) as conn:
+        server = conn.execute("select version()").fetchone()[0].split(" on ")[0]
+        buffers = conn.execute("show shared_buffers").fetchone()[0]
+    print(f"   {server}, shared_buffers {buffers}")
+
+    full = incremental = None
+    if not args.skip_sync:
+        print(f"\n1. full sync of every source, day {day}", flush=True)
+        with running_simulators(dirs[day], faults="none") as sources:
+            full = sync_all(sources, url, f"bench-full-day{day}", drop_dir, args.workers)
+        print_sync("full sync", full)
+
+        print(f"\n2. incremental sync, day {next_day}", flush=True)
+        written = exports.write_class_exports(load(dirs[next_day], exports_needed), drop_dir,
+                                              seed=args.seed)
+        print(f"   records stamped on day {next_day} in the generated files: "
+              f"{changed_on(dirs[next_day], next_day)}")
+        with running_simulators(dirs[next_day], faults="none") as sources:
+            incremental = sync_all(sources, url, f"bench-incr-day{next_day}", drop_dir,
+                                   args.workers)
+        print_sync("incremental sync", incremental)
+
+    print("\n3. landing throughput on the same rows: vendor A learners as served", flush=True)
+    data = load(dirs[day], ("schools", "learners"))
+    vendor_a_schools = {s["school_code"] for s in data["schools"] if s["vendor"] == "vendor_a"}
+    rows = [VendorA.learner_view(x) for x in data["learners"] if x["school_code"] in vendor_a_schools]
+    del data
+    loads = throughput(url, rows, args.to_sql_rows, args.repeat)
+
+    print("\nFigures")
+    if full and incremental:
+        print(f"| source | full sync (day {day}) | rows landed | incremental (day {next_day}) "
+              "| rows landed |")
+        print("|---|---|---|---|---|")
+        for source in (*SOURCES, "total"):
+            cells = []
+            for result in (full, incremental):
+                if source == "total":
+                    s = sum(result["seconds"].values())
+                    n = sum(v[1] for v in result["rows"].values())
+                else:
+                    s = result["seconds"][source]
+                    n = result["rows"].get(source, (0, 0, 0, 0))[1]
+                cells += [f"{s:.1f} s", str(n)]
+            print(f"| {source} | " + " | ".join(cells) + " |")
+        print()
+    print("| load of vendor A learners | rows | best time | rows/s |")
+    print("|---|---|---|---|")
+    rates = {}
+    for method, n, runs in loads:
+        rates[method] = n / min(runs)
+        print(f"| {method} | {n} | {min(runs):.2f} s | {rates[method]:,.0f} |")
+    copy_rate = rates[loads[0][0]]
+    to_sql_rate = rates[loads[-1][0]]
+    for method, _n, _runs in loads[2:5]:
+        print(f"{method}: {rates[method] / copy_rate:.2f} x COPY, "
+              f"{rates[method] / to_sql_rate:.1f} x to_sql")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

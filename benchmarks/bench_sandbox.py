@@ -1,0 +1,210 @@
+"""Benchmark of the sandbox (issue 3): generating the province, and paging through every
+learner of both school management simulators with the platform's own clients.
+
+    .venv/bin/python benchmarks/bench_sandbox.py --scale province
+    .venv/bin/python benchmarks/bench_sandbox.py --scale 20000      # a quick run
+
+Prints figures only (counts, seconds, MiB, records per second): no record, no credential.
+Not a test: nothing is asserted but that every learner was served once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from eduhub import settings
+from eduhub.sandbox import generator
+from eduhub.sandbox.process import running_simulators
+from eduhub.sources.vendor_a import VendorAClient
+from eduhub.sources.vendor_b import VendorBClient
+
+VENDOR_A_CONN = settings.SMS_VENDOR_A_CONN_ID
+VENDOR_B_CONN = getattr(settings, "SMS_VENDOR_B_CONN_ID", "sms_vendor_b")
+DEFAULT_WORK = settings.STATE_DIR / "bench"
+
+
+def scale_arg(value: str) -> int:
+    return generator.PROVINCE_SCALE if value == "province" else int(value)
+
+
+def common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scale", type=scale_arg, default=20_000,
+                        help="learners, or 'province' (about 600,000); default 20000")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--day", type=int, default=100,
+                        help="day of the term to generate (default 100: term-1 results are "
+                             "being entered, so every entity has rows)")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK,
+                        help=f"scratch folder for the generated data (default {DEFAULT_WORK})")
+
+
+def machine() -> dict[str, str]:
+    cpu = "?"
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo", encoding="utf-8") as f:
+        mem_kib = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
+    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "cpu": f"{cpu}, {os.cpu_count()} cores", "memory": f"{mem_kib / 2**20:.1f} GiB",
+            "python": platform.python_version(), "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+
+
+def print_machine() -> None:
+    for name, value in machine().items():
+        print(f"  {name:<8} {value}")
+
+
+def generate_in_child(scale: int, seed: int, day: int, out: Path) -> tuple[float, float, dict]:
+    """Run `eduhub sandbox generate` as a child process: wall seconds, its peak RSS in MiB,
+    and the record counts it wrote (from the manifest)."""
+    if out.exists():
+        shutil.rmtree(out)
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eduhub.cli", "sandbox", "generate", "--scale", str(scale),
+         "--seed", str(seed), "--day", str(day), "--out", str(out)],
+        stdout=subprocess.DEVNULL)
+    # wait4 gives the rusage of this very child (ru_maxrss in KiB on Linux)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"eduhub sandbox generate failed (exit code {proc.returncode})")
+    counts = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["counts"]
+    return seconds, usage.ru_maxrss / 1024, counts
+
+
+def base_url(endpoint) -> str:
+    return f"{endpoint.scheme}://{endpoint.host}:{endpoint.port}{endpoint.base_path}"
+
+
+def retry_options(endpoint) -> dict:
+    # as the hooks build them: the connection's read timeout, else 30 s
+    return {"timeout": (5.0, float(getattr(endpoint, "read_timeout", None) or 30))}
+
+
+def vendor_client(vendor: str, sources: dict):
+    """A client as an Airflow task gets it from its connection (hooks.Sms*Hook.get_client)."""
+    if vendor == "vendor_a":
+        e = sources[VENDOR_A_CONN]
+        return VendorAClient(base_url(e), e.login, e.password, **retry_options(e))
+    e = sources[VENDOR_B_CONN]
+    return VendorBClient(base_url(e), e.password, **retry_options(e))
+
+
+def school_codes(vendor: str, client) -> list[str]:
+    key = "school_code" if vendor == "vendor_a" else "ma_truong"
+    return sorted(str(s[key]) for s in client.schools_listing().records)
+
+
+def child_pids() -> list[int]:
+    me = str(os.getpid())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == me:
+                found.append(int(entry.name))
+    return found
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def page_all_learners(vendor: str, sources: dict) -> tuple[int, float, int, int]:
+    """One client, one school after the other: (records, seconds, schools, pages)."""
+    client = vendor_client(vendor, sources)
+    calls = Counter()
+    request = client.request
+
+    def counting(method, endpoint, page="-", **kwargs):
+        calls[method] += 1
+        return request(method, endpoint, page, **kwargs)
+
+    client.request = counting
+    started = time.perf_counter()
+    codes = school_codes(vendor, client)
+    records = 0
+    for code in codes:
+        listing = client.school_listing("learners", code)
+        records += len(listing.records)
+    return records, time.perf_counter() - started, len(codes), calls["GET"]
+
+
+def expected_learners(data_dir: Path) -> Counter:
+    """Learners per vendor in the generated files (the ground truth for the paging check)."""
+    def rows(name):
+        with (data_dir / f"{name}.jsonl").open(encoding="utf-8") as f:
+            for line in f:
+                yield json.loads(line)
+
+    vendor_of = {s["school_code"]: s["vendor"] for s in rows("schools")}
+    return Counter(vendor_of.get(x["school_code"]) for x in rows("learners"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common_args(parser)
+    args = parser.parse_args(argv)
+    out = args.work / f"sandbox-{args.scale}-{args.seed}-day{args.day}"
+    print(f"bench_sandbox: scale {args.scale}, seed {args.seed}, day {args.day}")
+    print_machine()
+
+    print("\n1. eduhub sandbox generate (child process)", flush=True)
+    gen_seconds, gen_rss, counts = generate_in_child(args.scale, args.seed, args.day, out)
+    size = sum(p.stat().st_size for p in out.iterdir()) / 2**20
+    print(f"   {gen_seconds:.1f} s, peak RSS {gen_rss:.0f} MiB, {size:.0f} MiB written")
+    print("   " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    expected = expected_learners(out)
+
+    print("\n2. simulators (faults none) and paging through every learner", flush=True)
+    started = time.perf_counter()
+    rows = []
+    with running_simulators(out, faults="none") as sources:
+        startup = time.perf_counter() - started
+        servers = child_pids()
+        print(f"   simulators ready in {startup:.1f} s (load of the JSON Lines files)")
+        for vendor in ("vendor_a", "vendor_b"):
+            records, seconds, schools, pages = page_all_learners(vendor, sources)
+            rows.append((vendor, schools, records, pages, seconds))
+            check = "ok" if records == expected[vendor] else f"EXPECTED {expected[vendor]}"
+            print(f"   {vendor}: {records} learners of {schools} schools, {pages} GET requests, "
+                  f"{seconds:.1f} s, {records / seconds:,.0f} records/s ({check})", flush=True)
+        server_rss = max((peak_rss_mib(p) or 0 for p in servers), default=0)
+
+    print("\nFigures")
+    print("| step | figure |\n|---|---|")
+    print(f"| generate {args.scale} learners (day {args.day}) | {gen_seconds:.1f} s, "
+          f"peak RSS {gen_rss:.0f} MiB, {size:.0f} MiB of JSON Lines |")
+    print(f"| start the simulators | {startup:.1f} s, peak RSS {server_rss:.0f} MiB |")
+    for vendor, schools, records, pages, seconds in rows:
+        print(f"| page all learners, {vendor} ({schools} schools, {pages} pages) | "
+              f"{records} records in {seconds:.1f} s = {records / seconds:,.0f} records/s |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
