@@ -80,9 +80,16 @@ def vendor_a_server(sandbox_dir):
 
 
 @pytest.fixture(scope="session")
-def airflow_env(tmp_path_factory, warehouse_url, simulators) -> dict[str, str]:
-    env = runtime.environment(warehouse_url, simulators,
-                              airflow_home=tmp_path_factory.mktemp("airflow_home"))
+def airflow_home(tmp_path_factory, server_url) -> Path:
+    """One Airflow home (metadata database migrated once) for every test that runs DAGs;
+    the warehouse and sources of each run come from its environment."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = runtime.environment(server_url, airflow_home=home)
     runtime.ensure_airflow_db(env)
     runtime.ensure_dbt_manifest(env)
-    return env
+    return home
+
+
+@pytest.fixture(scope="session")
+def airflow_env(airflow_home, warehouse_url, simulators) -> dict[str, str]:
+    return runtime.environment(warehouse_url, simulators, airflow_home=airflow_home)

@@ -6,6 +6,7 @@ Connections (ids in eduhub.settings; fields documented in the README):
   password = client secret, extra {"base_path": "/vendor-a/api/v1"}.
 - `sms_vendor_b`, `population_verification`, `pcgd_xmc` (http): host, port, schema,
   password = API key, extra {"base_path": ...}.
+Every source connection may set extra.read_timeout (seconds, default 30).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ class SourceHook(BaseHook):
     def connection(self):
         return self.get_connection(self.source_conn_id)
 
+    def retry_options(self) -> dict:
+        read_timeout = float(self.connection().extra_dejson.get("read_timeout", 30))
+        return {"timeout": (5.0, read_timeout)}
+
     def base_url(self) -> str:
         conn = self.connection()
         port = f":{conn.port}" if conn.port else ""
@@ -61,7 +66,8 @@ class SmsVendorAHook(SourceHook):
         from eduhub.sources.vendor_a import VendorAClient
 
         conn = self.connection()
-        return VendorAClient(self.base_url(), conn.login or "", conn.password or "")
+        return VendorAClient(self.base_url(), conn.login or "", conn.password or "",
+                             **self.retry_options())
 
 
 class SmsVendorBHook(SourceHook):
@@ -72,7 +78,8 @@ class SmsVendorBHook(SourceHook):
     def get_client(self):
         from eduhub.sources.vendor_b import VendorBClient
 
-        return VendorBClient(self.base_url(), self.connection().password or "")
+        return VendorBClient(self.base_url(), self.connection().password or "",
+                             **self.retry_options())
 
 
 class PopulationHook(SourceHook):
@@ -82,7 +89,8 @@ class PopulationHook(SourceHook):
     def get_client(self):
         from eduhub.sources.population import PopulationClient
 
-        return PopulationClient(self.base_url(), self.connection().password or "")
+        return PopulationClient(self.base_url(), self.connection().password or "",
+                             **self.retry_options())
 
 
 class PcgdHook(SourceHook):
@@ -92,4 +100,5 @@ class PcgdHook(SourceHook):
     def get_client(self):
         from eduhub.sources.pcgd import PcgdClient
 
-        return PcgdClient(self.base_url(), self.connection().password or "")
+        return PcgdClient(self.base_url(), self.connection().password or "",
+                             **self.retry_options())

@@ -40,11 +40,15 @@ class SourceEndpoint:
     base_path: str
     login: str
     password: str
+    read_timeout: float | None = None
 
     def airflow_connection(self) -> str:
+        extra = {"base_path": self.base_path}
+        if self.read_timeout:
+            extra["read_timeout"] = self.read_timeout
         return json.dumps({"conn_type": "http", "host": self.host, "port": self.port,
                            "schema": self.scheme, "login": self.login,
-                           "password": self.password, "extra": {"base_path": self.base_path}})
+                           "password": self.password, "extra": extra})
 
 
 def warehouse_env(warehouse_url: str) -> dict[str, str]:

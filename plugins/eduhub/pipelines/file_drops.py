@@ -1,8 +1,8 @@
 """File drops into `raw`: each xlsx class export once, through the common landing path.
 
-`ops.files` remembers every file by path and content hash: a file already landed is not
-read again; a changed file is. A rejected file is recorded with its message and the
-other files still land.
+`ops.files` remembers every file by path and content hash: a file already landed (or
+rejected) is not read again; a changed file is. A rejected file is recorded with its
+message and the other files still land.
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def land_file_drops(drop_dir: Path, conninfo: str, batch_id: str) -> FileDropSum
             seen = conn.execute(
                 "select status from ops.files where source = %s and relative_path = %s "
                 "and sha256 = %s", (file_exports.SOURCE, drop.relative, digest)).fetchone()
-            if seen and seen[0] == "landed":
+            if seen:
+                # landed already, or rejected already (the rejection stays in ops.files; the
+                # school's corrected file has another hash and is read then)
                 skipped.append(drop.relative)
                 continue
             try:

@@ -16,10 +16,8 @@ from eduhub.runtime import SourceEndpoint, new_sandbox_credentials
 CLIENT_ID_ENV = "EDUHUB_SANDBOX_CLIENT_ID"
 CLIENT_SECRET_ENV = "EDUHUB_SANDBOX_CLIENT_SECRET"
 
-# Airflow connection ids of the other simulated sources (settings holds them once it names them).
-SMS_VENDOR_B_CONN_ID = getattr(settings, "SMS_VENDOR_B_CONN_ID", "sms_vendor_b")
-POPULATION_CONN_ID = getattr(settings, "POPULATION_CONN_ID", "population_verification")
-PCGD_CONN_ID = getattr(settings, "PCGD_CONN_ID", "pcgd_xmc")
+# The simulators' timeout fault hangs for 6 s: clients of the sandbox give up sooner.
+SANDBOX_READ_TIMEOUT = 3.0
 
 
 @contextlib.contextmanager
@@ -49,14 +47,15 @@ def running_simulators(data_dir: Path, faults: str = "none",
 
         def keyed(service: str, base_path: str) -> SourceEndpoint:
             return SourceEndpoint("127.0.0.1", port, "http", base_path, "",
-                                  credentials.api_key(service))
+                                  credentials.api_key(service), SANDBOX_READ_TIMEOUT)
 
         yield {
             settings.SMS_VENDOR_A_CONN_ID: SourceEndpoint(
-                "127.0.0.1", port, "http", "/vendor-a/api/v1", client_id, secret),
-            SMS_VENDOR_B_CONN_ID: keyed("vendor_b", "/vendor-b/api"),
-            POPULATION_CONN_ID: keyed("population", "/population/api/v1"),
-            PCGD_CONN_ID: keyed("pcgd", "/pcgd/api/v1"),
+                "127.0.0.1", port, "http", "/vendor-a/api/v1", client_id, secret,
+                SANDBOX_READ_TIMEOUT),
+            settings.SMS_VENDOR_B_CONN_ID: keyed("vendor_b", "/vendor-b/api"),
+            settings.POPULATION_CONN_ID: keyed("population", "/population/api/v1"),
+            settings.PCGD_CONN_ID: keyed("pcgd", "/pcgd/api/v1"),
         }
     finally:
         proc.terminate()
