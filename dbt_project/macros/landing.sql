@@ -29,8 +29,10 @@
     case normalize(trim({{ expression }}), nfc)
         when 'M' then 'nam'
         when 'Nam' then 'nam'
+        when 'nam' then 'nam'
         when 'F' then 'nu'
         when 'Nữ' then 'nu'
+        when 'nu' then 'nu'
     end
 {%- endmacro %}
 

@@ -15,6 +15,7 @@ final as (
         payload ->> 'school_code' as school_code,
         payload ->> 'role' as staff_role,
         payload ->> 'qualification' as qualification,
+        normalize(trim(payload ->> 'ethnicity'), nfc) as ethnicity,
         (payload ->> 'updated_at')::timestamptz as source_updated_at,
         extracted_at
     from latest

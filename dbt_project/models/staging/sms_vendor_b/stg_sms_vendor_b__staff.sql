@@ -13,8 +13,19 @@ final as (
         {{ vn_date("payload ->> 'ngay_sinh'") }} as date_of_birth,
         {{ sex_code("payload ->> 'gioi_tinh'") }} as sex,
         payload ->> 'ma_truong' as school_code,
-        payload ->> 'vi_tri_viec_lam' as staff_role,
-        payload ->> 'trinh_do_dao_tao' as qualification,
+        case normalize(payload ->> 'vi_tri_viec_lam', nfc)
+            when 'Giáo viên' then 'giao_vien'
+            when 'Cán bộ quản lý' then 'can_bo_quan_ly'
+            when 'Nhân viên' then 'nhan_vien'
+        end as staff_role,
+        case normalize(payload ->> 'trinh_do_dao_tao', nfc)
+            when 'Trung cấp' then 'trung_cap'
+            when 'Cao đẳng' then 'cao_dang'
+            when 'Đại học' then 'dai_hoc'
+            when 'Thạc sĩ' then 'thac_si'
+            when 'Tiến sĩ' then 'tien_si'
+        end as qualification,
+        normalize(trim(payload ->> 'dan_toc'), nfc) as ethnicity,
         {{ vn_timestamp("payload ->> 'ngay_cap_nhat'") }} as source_updated_at,
         extracted_at
     from latest

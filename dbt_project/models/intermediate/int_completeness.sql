@@ -1,0 +1,143 @@
+-- Per school and data domain, for the term the run evaluates: the records expected (the
+-- denominator, as DHIS2 counts it: what is due that term), the records present, those with
+-- every required field, and whether the school reported by the deadline.
+with
+
+schools as (
+    select * from {{ ref('int_schools') }}
+),
+
+term as (
+    select * from {{ ref('int_term_context') }}
+),
+
+learners as (
+    select * from {{ ref('int_learners') }}
+    where enrolment_status = 'dang_hoc'
+),
+
+staff as (
+    select * from {{ ref('int_staff') }}
+),
+
+records as (
+    select school_records.*
+    from {{ ref('int_school_records') }} as school_records
+    inner join term on school_records.school_year = term.school_year
+),
+
+facilities as (
+    select facilities.*
+    from {{ ref('int_facilities') }} as facilities
+    inner join term on facilities.school_year = term.school_year
+),
+
+learner_domain as (
+    select
+        school_code,
+        'learners' as data_domain,
+        count(*) as expected_records,
+        count(*) as present_records,
+        count(*) filter (
+            where personal_id is not null and date_of_birth is not null and sex is not null
+            and ethnicity is not null and class_name is not null
+        ) as complete_records,
+        bool_or(source_updated_at <= (select term.deadline from term)) as reported_by_deadline
+    from learners
+    group by school_code
+),
+
+staff_domain as (
+    select
+        school_code,
+        'staff' as data_domain,
+        count(*) as expected_records,
+        count(*) as present_records,
+        count(*) filter (
+            where personal_id is not null
+            and (qualification is not null or staff_role = 'nhan_vien')
+        ) as complete_records,
+        bool_or(source_updated_at <= (select term.deadline from term)) as reported_by_deadline
+    from staff
+    group by school_code
+),
+
+facility_domain as (
+    select
+        schools.school_code,
+        'facilities' as data_domain,
+        1 as expected_records,
+        count(facilities.school_code) as present_records,
+        count(facilities.school_code) filter (
+            where facilities.classrooms is not null and facilities.toilets is not null
+        ) as complete_records,
+        bool_or(facilities.source_updated_at <= (select term.deadline from term))
+            as reported_by_deadline
+    from schools
+    left join facilities on schools.school_code = facilities.school_code
+    where schools.source_system <> 'file_exports'
+    group by schools.school_code
+),
+
+-- per-learner domains: every enrolled learner is expected to have the record
+per_learner as (
+    select
+        learners.school_code,
+        domains.data_domain,
+        count(*) as expected_records,
+        count(records.moet_id) as present_records,
+        count(records.moet_id) as complete_records,
+        bool_or(records.source_updated_at <= (select term.deadline from term)) as reported_by_deadline
+    from learners
+    cross join (
+        values ('results', 1), ('health', 0), ('transcripts', 1)
+    ) as domains (data_domain, min_grade)
+    left join lateral (
+        select
+            r.moet_id,
+            max(r.source_updated_at) as source_updated_at
+        from records as r
+        where
+            r.moet_id = learners.moet_id
+            and r.school_code = learners.school_code
+            and r.data_domain = domains.data_domain
+            and (r.data_domain <> 'results' or r.term = 'hk1')
+        group by r.moet_id
+    ) as records on true
+    where learners.grade >= domains.min_grade and learners.source_system <> 'file_exports'
+    group by learners.school_code, domains.data_domain
+),
+
+unioned as (
+    select * from learner_domain
+    union all
+    select * from staff_domain
+    union all
+    select * from facility_domain
+    union all
+    select * from per_learner
+),
+
+final as (
+    select
+        unioned.school_code || ':' || term.school_year || ':' || term.term || ':'
+        || unioned.data_domain as completeness_key,
+        unioned.school_code,
+        schools.school_level,
+        schools.commune_code,
+        schools.managing_unit,
+        term.school_year,
+        term.term,
+        term.deadline,
+        term.deadline_passed,
+        unioned.data_domain,
+        unioned.expected_records,
+        unioned.present_records,
+        unioned.complete_records,
+        coalesce(unioned.reported_by_deadline, false) as reported_by_deadline
+    from unioned
+    inner join schools on unioned.school_code = schools.school_code
+    cross join term
+)
+
+select * from final

@@ -1,0 +1,50 @@
+-- Every staff record of the school systems with an API.
+{%- set sources = [
+    ('sms_vendor_a', 'stg_sms_vendor_a__staff'),
+    ('sms_vendor_b', 'stg_sms_vendor_b__staff'),
+] %}
+
+with
+
+{% for source_system, model in sources %}
+{{ source_system }} as (
+    select
+        '{{ source_system }}' as source_system,
+        staff_record_key,
+        school_code,
+        moet_id,
+        personal_id,
+        full_name,
+        date_of_birth,
+        sex,
+        ethnicity,
+        staff_role,
+        qualification,
+        source_updated_at
+    from {{ ref(model) }}
+),
+{% endfor %}
+
+schools as (
+    select * from {{ ref('int_schools') }}
+),
+
+unioned as (
+    {% for source_system, model in sources %}
+    select * from {{ source_system }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+final as (
+    select
+        unioned.source_system || ':' || unioned.staff_record_key as staff_key,
+        unioned.*,
+        schools.school_level,
+        schools.commune_code,
+        schools.managing_unit
+    from unioned
+    left join schools on unioned.school_code = schools.school_code
+)
+
+select * from final

@@ -1,0 +1,62 @@
+-- Every check of every rule, with where it counts: school, commune, managing unit.
+with
+
+learner_checks as (
+    select * from {{ ref('int_learner_checks') }}
+),
+
+other_checks as (
+    select * from {{ ref('int_other_checks') }}
+),
+
+schools as (
+    select * from {{ ref('int_schools') }}
+),
+
+rules as (
+    select * from {{ ref('quality_rules') }}
+),
+
+term as (
+    select * from {{ ref('int_term_context') }}
+),
+
+checks as (
+    select
+        rule_id,
+        entity,
+        record_key,
+        school_code,
+        passed,
+        null::text as resident_commune_code
+    from learner_checks
+    union all
+    select
+        rule_id,
+        entity,
+        record_key,
+        school_code,
+        passed,
+        resident_commune_code
+    from other_checks
+),
+
+final as (
+    select
+        checks.rule_id,
+        rules.criterion,
+        checks.entity,
+        checks.record_key,
+        checks.school_code,
+        coalesce(schools.commune_code, checks.resident_commune_code) as commune_code,
+        coalesce(schools.managing_unit, checks.resident_commune_code) as managing_unit,
+        term.school_year,
+        term.term,
+        checks.passed
+    from checks
+    inner join rules on checks.rule_id = rules.rule_id
+    left join schools on checks.school_code = schools.school_code
+    cross join term
+)
+
+select * from final

@@ -1,0 +1,21 @@
+with
+
+latest as (
+    {{ latest_version(source('sms_vendor_a', 'classes')) }}
+),
+
+final as (
+    select
+        natural_key as class_record_key,
+        payload ->> 'class_id' as class_id,
+        payload ->> 'school_code' as school_code,
+        payload ->> 'school_year' as school_year,
+        payload ->> 'class_name' as class_name,
+        (payload ->> 'grade')::integer as grade,
+        payload ->> 'homeroom_teacher_id' as homeroom_moet_id,
+        (payload ->> 'updated_at')::timestamptz as source_updated_at,
+        extracted_at
+    from latest
+)
+
+select * from final

@@ -1,0 +1,19 @@
+with
+
+latest as (
+    {{ latest_version(source('sms_vendor_a', 'transcripts')) }}
+),
+
+final as (
+    select
+        natural_key as transcript_record_key,
+        payload ->> 'learner_id' as moet_id,
+        payload ->> 'school_code' as school_code,
+        payload ->> 'school_year' as school_year,
+        payload ->> 'status' as transcript_status,
+        (payload ->> 'updated_at')::timestamptz as source_updated_at,
+        extracted_at
+    from latest
+)
+
+select * from final
