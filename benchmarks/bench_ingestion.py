@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -316,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     del data
     loads = throughput(url, rows, args.to_sql_rows, args.repeat)
 
-    print("\nFigures")
+    print("\nFigures (load average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + ")")
     if full and incremental:
         print(f"| source | full sync (day {day}) | rows landed | incremental (day {next_day}) "
               "| rows landed |")

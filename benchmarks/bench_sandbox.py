@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{seconds:.1f} s, {records / seconds:,.0f} records/s ({check})", flush=True)
         server_rss = max((peak_rss_mib(p) or 0 for p in servers), default=0)
 
-    print("\nFigures")
+    print("\nFigures (load average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + ")")
     print("| step | figure |\n|---|---|")
     print(f"| generate {args.scale} learners (day {args.day}) | {gen_seconds:.1f} s, "
           f"peak RSS {gen_rss:.0f} MiB, {size:.0f} MiB of JSON Lines |")
