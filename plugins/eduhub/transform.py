@@ -27,5 +27,7 @@ def cosmos_arguments() -> dict:
         "execution_config": ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         # Model-level assets would carry the host and port in their URI; the DAG-level
         # assets in eduhub.dag_support are the contract instead.
-        "operator_args": {"install_deps": False, "emit_datasets": False},
+        # The run's logical date is the models' "today": a backfill gives that day's figures.
+        "operator_args": {"install_deps": False, "emit_datasets": False,
+                          "vars": {"as_of_date": "{{ ds }}"}},
     }

@@ -87,7 +87,8 @@ per_learner as (
         count(*) as expected_records,
         count(records.moet_id) as present_records,
         count(records.moet_id) as complete_records,
-        bool_or(records.source_updated_at <= (select term.deadline from term)) as reported_by_deadline
+        bool_or(records.source_updated_at <= (select term.deadline from term))
+            as reported_by_deadline
     from learners
     cross join (
         values ('results', 1), ('health', 0), ('transcripts', 1)

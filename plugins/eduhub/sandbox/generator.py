@@ -316,13 +316,14 @@ class _Builder:
         return schools
 
     def legacy_code(self, current: str) -> str:
-        """A pre-2025 ward code (merged away on 1 July 2025) near a current one."""
+        """A pre-2025 ward code (merged away on 1 July 2025) of a current one. Ward codes are
+        spaced at least 3 apart, so code + 1 is never a current code and never shared."""
         code = int(current)
-        for step in range(3, 40, 3):
+        for step in range(1, 40):
             candidate = f"{code + step:05d}"
             if candidate not in self.official_codes:
                 return candidate
-        return f"{code + 1:05d}"
+        raise ValueError(f"no free legacy code near {current}")
 
     def build_learners(self, by_level: dict[str, list[dict]]) -> list[dict]:
         rng = self.rng

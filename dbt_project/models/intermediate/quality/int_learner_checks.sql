@@ -27,8 +27,8 @@ term_results as (
         records.moet_id,
         records.school_code
     from {{ ref('int_school_records') }} as records
-    inner join term on records.school_year = term.school_year
-    where records.data_domain = 'results' and records.term = 'hk1'
+    inner join term on records.school_year = term.school_year and records.term = term.due_term
+    where records.data_domain = 'results'
 ),
 
 resident_ids as (
@@ -47,7 +47,7 @@ id_usage as (
     -- people per personal ID: the same ID on different (name, birth date) is shared
     select
         personal_id,
-        count(distinct full_name, date_of_birth) as people,
+        count(distinct concat_ws('|', full_name, date_of_birth)) as people,
         count(distinct school_code) as schools
     from learners
     where personal_id ~ '^\d{12}$'
@@ -66,8 +66,8 @@ facts as (
         learners.enrolment_status,
         learners.ethnicity,
         learners.source_updated_at,
-        term.deadline_passed,
-        term.term_start,
+        term.due_term is not null as results_due,
+        term.school_year_start,
         ethnic_groups.ethnic_group_name is not null as ethnicity_official,
         verifications.verification_status,
         id_usage.people as people_on_id,
@@ -176,7 +176,7 @@ checks as (
         school_code,
         has_term_results
     from facts
-    where deadline_passed and grade >= 1 and enrolment_status = 'dang_hoc'
+    where results_due and grade >= 1 and enrolment_status = 'dang_hoc'
     union all
     select
         'DU_LEARNER_IN_PCGD',
@@ -204,10 +204,10 @@ checks as (
     where has_valid_id
     union all
     select
-        'SONG_UPDATED_THIS_TERM',
+        'SONG_UPDATED_THIS_YEAR',
         learner_key,
         school_code,
-        source_updated_at >= term_start
+        source_updated_at >= school_year_start
     from facts
     where enrolment_status = 'dang_hoc' and source_updated_at is not null
 ),

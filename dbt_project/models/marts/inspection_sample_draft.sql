@@ -1,0 +1,193 @@
+-- The 30% inspection sample as it would be drawn today: per inspecting authority and school
+-- level (the stratum), at least ceil(30%) of the schools; half of each quota by risk (low
+-- quality score, not inspected in the last two school years), the rest in the order of a
+-- seeded hash of the school code, so the same
+-- seed and year always give the same list. The reason of each choice is spelled out.
+{%- set first_year = var('school_year')[:4] | int %}
+{%- set recent_year = (first_year - 2) ~ '-' ~ (first_year - 1) %}
+
+with
+
+schools as (
+    select * from {{ ref('int_schools') }}
+    where managing_unit is not null
+),
+
+checks as (
+    select * from {{ ref('int_quality_checks') }}
+),
+
+seeds as (
+    select * from {{ ref('inspection_seeds') }}
+),
+
+visits as (
+    select * from {{ source('ops', 'inspection_visits') }}
+),
+
+chosen_seed as (
+    select
+        coalesce(
+            {{ var('inspection_seed') if var('inspection_seed') is not none else 'null' }}::bigint,
+            (
+                select seeds.seed from seeds
+                where seeds.school_year = '{{ var("school_year") }}'
+            )
+        ) as seed
+),
+
+scores as (
+    select
+        school_code,
+        {{ safe_rate('count(*) filter (where passed)', 'count(*)') }} as quality_score
+    from checks
+    where school_code is not null
+    group by school_code
+),
+
+last_visits as (
+    select
+        school_code,
+        max(school_year) as last_inspected_year
+    from visits
+    where visit_status = 'da_kiem_tra'
+    group by school_code
+),
+
+candidates as (
+    select
+        schools.school_code,
+        schools.managing_unit as inspecting_authority,
+        schools.school_level,
+        scores.quality_score,
+        last_visits.last_inspected_year,
+        chosen_seed.seed,
+        md5(chosen_seed.seed::text || ':' || schools.school_code) as draw_order,
+        count(*) over (partition by schools.managing_unit, schools.school_level) as stratum_size,
+        coalesce(last_visits.last_inspected_year, '')
+        < '{{ recent_year }}' as not_recently_inspected
+    from schools
+    cross join chosen_seed
+    left join scores on schools.school_code = scores.school_code
+    left join last_visits on schools.school_code = last_visits.school_code
+),
+
+risks as (
+    select
+        *,
+        (1 - coalesce(quality_score, 1)) + case when not_recently_inspected then 0.2 else 0 end
+            as risk
+    from candidates
+),
+
+quotas as (
+    select
+        *,
+        ceil({{ var('inspection_share') }} * stratum_size)::integer as stratum_quota,
+        floor(ceil({{ var('inspection_share') }} * stratum_size) / 2)::integer as risk_quota,
+        row_number() over (
+            partition by inspecting_authority, school_level order by risk desc, draw_order asc
+        ) as risk_rank
+    from risks
+),
+
+risk_picks as (
+    select
+        *,
+        'rui_ro' as selection
+    from quotas
+    where risk_rank <= risk_quota and (quality_score < 0.9 or not_recently_inspected)
+),
+
+risk_counts as (
+    select
+        inspecting_authority,
+        school_level,
+        count(*) as risk_picked
+    from risk_picks
+    group by inspecting_authority, school_level
+),
+
+remaining as (
+    select
+        quotas.*,
+        coalesce(risk_counts.risk_picked, 0) as risk_picked,
+        row_number() over (
+            partition by quotas.inspecting_authority, quotas.school_level
+            order by quotas.draw_order
+        ) as draw_rank
+    from quotas
+    left join risk_picks on quotas.school_code = risk_picks.school_code
+    left join risk_counts
+        on
+            quotas.inspecting_authority = risk_counts.inspecting_authority
+            and quotas.school_level = risk_counts.school_level
+    where risk_picks.school_code is null
+),
+
+random_picks as (
+    select
+        *,
+        'ngau_nhien' as selection
+    from remaining
+    where draw_rank <= stratum_quota - risk_picked
+),
+
+picked as (
+    select
+        school_code,
+        inspecting_authority,
+        school_level,
+        stratum_size,
+        stratum_quota,
+        selection,
+        quality_score,
+        not_recently_inspected,
+        seed
+    from risk_picks
+    union all
+    select
+        school_code,
+        inspecting_authority,
+        school_level,
+        stratum_size,
+        stratum_quota,
+        selection,
+        quality_score,
+        not_recently_inspected,
+        seed
+    from random_picks
+),
+
+final as (
+    select
+        '{{ var("school_year") }}' as school_year,
+        school_code,
+        inspecting_authority,
+        school_level,
+        stratum_size,
+        stratum_quota,
+        selection,
+        case selection
+            when 'rui_ro'
+                then
+                    'Chọn theo rủi ro: ' || concat_ws(
+                        '; ',
+                        case
+                            when quality_score < 0.9
+                                then
+                                    'điểm chất lượng dữ liệu '
+                                    || to_char(quality_score * 100, 'FM990.0') || '% (dưới 90%)'
+                        end,
+                        case
+                            when not_recently_inspected
+                                then 'chưa được kiểm tra trong 2 năm học gần nhất'
+                        end
+                    )
+            else 'Chọn ngẫu nhiên có thể tái lập (hạt giống ' || seed::text || ')'
+        end as reason_vi,
+        seed
+    from picked
+)
+
+select * from final
