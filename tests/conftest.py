@@ -91,5 +91,8 @@ def airflow_home(tmp_path_factory, server_url) -> Path:
 
 
 @pytest.fixture(scope="session")
-def airflow_env(airflow_home, warehouse_url, simulators) -> dict[str, str]:
-    return runtime.environment(warehouse_url, simulators, airflow_home=airflow_home)
+def airflow_env(airflow_home, warehouse_url, simulators, tmp_path_factory) -> dict[str, str]:
+    env = runtime.environment(warehouse_url, simulators, airflow_home=airflow_home)
+    # an empty drop folder of its own, never the project's
+    env["EDUHUB_DROP_DIR"] = str(tmp_path_factory.mktemp("drops"))
+    return env
