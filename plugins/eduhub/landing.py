@@ -199,9 +199,14 @@ def ensure_raw_table(conn: psycopg.Connection, name: str) -> None:
             is_deleted boolean not null default false,
             loaded_at timestamptz not null default now()
         )""").format(t=table))
-    # tables landed before deletions were tracked
-    conn.execute(sql.SQL("alter table {t} add column if not exists is_deleted boolean not null "
-                         "default false").format(t=table))
+    # Tables landed before deletions were tracked. Checked first: ALTER TABLE takes an
+    # exclusive lock even when the column exists, which would block every reader.
+    has_flag = conn.execute(
+        "select 1 from information_schema.columns where table_schema = 'raw' "
+        "and table_name = %s and column_name = 'is_deleted'", (name,)).fetchone()
+    if not has_flag:
+        conn.execute(sql.SQL("alter table {t} add column is_deleted boolean not null "
+                             "default false").format(t=table))
     conn.execute(sql.SQL("create index if not exists {i} on {t} (natural_key, record_id desc)")
                  .format(i=sql.Identifier(f"{name}_key_idx"), t=table))
     conn.execute(sql.SQL("create index if not exists {i} on {t} (batch_id)")
