@@ -35,7 +35,12 @@ def transform_warehouse():
     def publish() -> None:
         """Marks the models as refreshed: the population verification follows on from here."""
 
-    DbtTaskGroup(group_id="dbt", **transform.cosmos_arguments()) >> publish()
+    @task
+    def prepare_raw_tables() -> None:
+        transform.ensure_raw_tables(dag_support.warehouse_url())
+
+    (prepare_raw_tables() >> DbtTaskGroup(group_id="dbt", **transform.cosmos_arguments())
+     >> publish())
 
 
 transform_warehouse()

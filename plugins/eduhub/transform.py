@@ -31,3 +31,29 @@ def cosmos_arguments() -> dict:
         "operator_args": {"install_deps": False, "emit_datasets": False,
                           "vars": {"as_of_date": "{{ ds }}"}},
     }
+
+
+def landed_specs():
+    """Every raw table the staging models read."""
+    from eduhub.pipelines.population_verification import VERIFICATIONS
+    from eduhub.pipelines.school_management import VENDORS
+    from eduhub.sources import file_exports, pcgd
+
+    specs = [file_exports.LEARNERS, pcgd.HOUSEHOLDS, VERIFICATIONS]
+    for schools, per_school in VENDORS.values():
+        specs += [schools, *per_school.values()]
+    return specs
+
+
+def ensure_raw_tables(conninfo: str) -> None:
+    """Create (empty) the raw tables of sources that have not landed yet, so the models
+    build on the first day too: the population answers, for one, land after the models."""
+    from eduhub import warehouse
+    from eduhub.landing import ensure_raw_table
+
+    with warehouse.connect(conninfo) as conn:
+        for spec in landed_specs():
+            with conn.transaction():
+                conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{spec.table}",))
+                conn.execute("create schema if not exists raw")
+                ensure_raw_table(conn, spec.table)
