@@ -64,6 +64,7 @@ facts as (
         learners.sex,
         learners.grade,
         learners.enrolment_status,
+        learners.source_system,
         learners.ethnicity,
         learners.source_updated_at,
         term.due_term is not null as results_due,
@@ -176,7 +177,10 @@ checks as (
         school_code,
         has_term_results
     from facts
-    where results_due and grade >= 1 and enrolment_status = 'dang_hoc'
+    -- the xlsx class exports carry no results: only schools with an API are held to it
+    where
+        results_due and grade >= 1 and source_system <> 'file_exports'
+        and enrolment_status = 'dang_hoc'
     union all
     select
         'DU_LEARNER_IN_PCGD',
