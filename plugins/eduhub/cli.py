@@ -88,6 +88,26 @@ def _demo(args) -> int:
     return demo.main(scale=args.scale, seed=args.seed, logical_date=args.date, faults=args.faults)
 
 
+def _id(args) -> int:
+    """Check a personal ID: JSON findings on stdout; 0 valid, 1 invalid, 2 unusable input."""
+    import json
+    from datetime import date
+
+    from eduhub.identity import personal_id
+
+    try:
+        dob = date.fromisoformat(args.dob) if args.dob else None
+    except ValueError:
+        print(json.dumps({"valid": None, "error": "--dob phải có dạng YYYY-MM-DD"},
+                         ensure_ascii=False))
+        return 2
+    result = personal_id.check(args.personal_id, dob, args.sex)
+    print(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
+    if {"missing", "not_digits"} & set(result.codes):
+        return 2  # not an ID at all: nothing to judge
+    return 0 if result.valid else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="eduhub", description=__doc__)
@@ -117,6 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--data", default=str(settings.SANDBOX_DIR))
     ex.add_argument("--out", required=True, help="the drop folder")
 
+    i = sub.add_parser("id", help="personal ID (số định danh cá nhân) tools")
+    isub = i.add_subparsers(dest="action", required=True)
+    ic = isub.add_parser("check", help="check a 12-digit personal ID; JSON findings, exit 0 valid, "
+                         "1 invalid, 2 unusable input")
+    ic.add_argument("personal_id")
+    ic.add_argument("--dob", help="date of birth, YYYY-MM-DD")
+    ic.add_argument("--sex", choices=["nam", "nu"])
+
     sub.add_parser("airflow", help="run the airflow CLI in the platform's environment",
                    add_help=False)
     sub.add_parser("dbt", help="run dbt on dbt_project/ against the warehouse", add_help=False)
@@ -132,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("airflow", "dbt"):
         return _tool(argparse.Namespace(command=argv[0]), argv[1:])
     args = parser.parse_args(argv)
-    handlers = {"warehouse": _warehouse, "sandbox": _sandbox, "demo": _demo}
+    handlers = {"warehouse": _warehouse, "sandbox": _sandbox, "demo": _demo, "id": _id}
     return handlers[args.command](args)
 
 
