@@ -22,6 +22,7 @@
         match_probability double precision,
         match_weight double precision,
         resident_id text,
+        linked_record_key text,
         stated_id_pseudonym text,
         reason_vi text not null,
         input_hash text not null,
