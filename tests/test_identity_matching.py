@@ -316,3 +316,26 @@ def test_ddl_of_the_package_and_of_the_dbt_macro_agree():
     body = macro[macro.index("{% macro identity_ddl() -%}") + len("{% macro identity_ddl() -%}"):
                  macro.rindex("{%- endmacro %}")]
     assert " ".join(body.split()) == " ".join(person.DDL.split())
+
+
+def test_dag_runs_the_matching_through_airflow(world, airflow_home):
+    """`airflow dags test match_identities` on the same warehouse: a full re-match from the
+    stored model gives the same persons; the key comes from the environment, never a log."""
+    import subprocess
+
+    env = runtime.environment(world["url"], airflow_home=airflow_home)
+    env[person.PSEUDONYM_KEY_ENV] = TEST_KEY
+    before = dict(query(world, "select person_record_key, person_id from pii.person_records"))
+    proc = subprocess.run([runtime.tool("airflow"), "dags", "test", "match_identities",
+                           "2026-12-06", "--conf", '{"full_refresh": true}'],
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    assert TEST_KEY not in output
+    ids = [r[0] for r in query(world, "select personal_id from pii.persons "
+                               "where personal_id is not null")]
+    assert not any(pid in output for pid in ids)
+    runs = {r[0] for r in query(world, "select distinct run_id from pii.person_records")}
+    assert len(runs) == 1 and runs.pop().startswith("manual__")
+    after = dict(query(world, "select person_record_key, person_id from pii.person_records"))
+    assert after == before
