@@ -8,8 +8,10 @@ rate limit; 429 answers are honoured through Retry-After). Answers land in
 `raw.population__verifications`, keyed by a fingerprint of (ID, name, birth date, sex), so
 unchanged persons are never asked about twice.
 
-Scheduled on the persons that `transform_warehouse` publishes; when nobody is pending, the
-run is skipped and emits nothing. Connection: `population_verification`.
+The answers are validated with Great Expectations (`expectations/population__verifications.json`;
+a critical failure rejects the shards concerned and fails the run). Scheduled on the persons
+that `transform_warehouse` publishes; when nobody is pending, the run is skipped and emits
+nothing. Connection: `population_verification`.
 """
 
 from __future__ import annotations
@@ -46,12 +48,25 @@ def sync_population_verification():
                                dag_support.warehouse_url(), get_current_context()["run_id"],
                                plan["shard"], plan["shards"])
 
+    @task(multiple_outputs=False)
+    def validate_batch() -> dict:
+        """The answers' suite on the run's batch; a critical failure rejects the shards
+        concerned (kept out of the models) and fails the task, naming it."""
+        from eduhub import validation
+
+        context = get_current_context()
+        results = validation.validate_sources(dag_support.warehouse_url(), context["run_id"],
+                                              ("population",), as_of=validation.run_day(context))
+        validation.fail_task_on_critical(results)
+        return validation.summary(results)
+
     @task(multiple_outputs=False, outlets=[dag_support.RAW_POPULATION])
     def publish(results: list[dict]) -> dict:
         return {key: sum(r.get(key, 0) for r in results)
                 for key in ("verified", "match", "mismatch", "not_found")}
 
-    publish(verify_shard.expand(plan=plan_shards()))
+    answers = verify_shard.expand(plan=plan_shards())
+    answers >> validate_batch() >> publish(answers)
 
 
 sync_population_verification()

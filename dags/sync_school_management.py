@@ -13,8 +13,11 @@ Daily sync of the school management systems into `raw`, one mapped task per scho
   source no longer lists as deleted.
 - Bookkeeping: `ops.batches`, `ops.source_counts` (reported vs landed), `ops.schema_drift`,
   `ops.quarantine` (malformed records, never dropped).
-- **Validates** the run's batch with Great Expectations (`expectations/`), then emits the
-  asset `raw.school_management` that `transform_warehouse` is scheduled on.
+- **Validates** the run's batch with Great Expectations (`expectations/`, results in
+  `quality`, Data Docs in `.eduhub/data_docs`): a critical failure marks the partitions
+  concerned `rejected` in `ops.batches` (they stay landed, the models skip them) and fails the
+  run; otherwise emits the asset `raw.school_management` that `transform_warehouse` is
+  scheduled on.
 
 Re-running any task or the whole run is safe: landing adds only records that changed.
 """
@@ -26,7 +29,8 @@ from airflow.sdk import Param, dag, get_current_context, task
 from eduhub import dag_support
 from eduhub.dag_support import DEFAULT_ARGS, START_DATE
 
-SUITES = ("sms_vendor_a__learners", "sms_vendor_b__learners")
+# the sources this DAG lands: their suites in expectations/ validate the run's batch
+SOURCES = ("sms_vendor_a", "sms_vendor_b", "file_exports")
 
 
 @dag(
@@ -74,15 +78,15 @@ def sync_school_management():
 
     @task(multiple_outputs=False, outlets=[dag_support.RAW_SCHOOL_MANAGEMENT])
     def validate_batch() -> dict:
+        """Every suite of these sources on the run's batch; a critical failure rejects the
+        partitions concerned (kept out of the models) and fails the task, naming it."""
         from eduhub import validation
 
-        run_id = get_current_context()["run_id"]
-        results = [validation.validate_batch(suite, dag_support.warehouse_url(), run_id)
-                   for suite in SUITES]
-        for result in results:
-            validation.raise_on_critical(result)
-        return {r.suite: {"expectations": len(r.outcomes), "warnings": len(r.warnings)}
-                for r in results}
+        context = get_current_context()
+        results = validation.validate_sources(dag_support.warehouse_url(), context["run_id"],
+                                              SOURCES, as_of=validation.run_day(context))
+        validation.fail_task_on_critical(results)
+        return validation.summary(results)
 
     vendor_a = sync_school.override(task_id="sync_vendor_a_school").expand(
         target=list_schools.override(task_id="list_vendor_a_schools")("vendor_a"))

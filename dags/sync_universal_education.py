@@ -3,8 +3,10 @@
 
 Daily sync of the PCGD-XMC household census into `raw.pcgd__households` (residents
 nested), one mapped task per commune, incremental by watermark per commune (full refresh
-with the param `full_refresh` and every Sunday). Emits `raw.pcgd`, on which
-`transform_warehouse` is scheduled. Connection: `pcgd_xmc`.
+with the param `full_refresh` and every Sunday). The batch is validated with Great
+Expectations (`expectations/pcgd__households.json`; a critical failure rejects the communes
+concerned and fails the run), then emits `raw.pcgd`, on which `transform_warehouse` is
+scheduled. Connection: `pcgd_xmc`.
 """
 
 from __future__ import annotations
@@ -45,11 +47,24 @@ def sync_universal_education():
         return {"received": result.received, "landed": result.landed,
                 "quarantined": result.quarantined, "deleted": result.deleted}
 
+    @task(multiple_outputs=False)
+    def validate_batch() -> dict:
+        """The PCGD-XMC suite on the run's batch; a critical failure rejects the communes
+        concerned (kept out of the models) and fails the task, naming it."""
+        from eduhub import validation
+
+        context = get_current_context()
+        results = validation.validate_sources(dag_support.warehouse_url(), context["run_id"],
+                                              ("pcgd",), as_of=validation.run_day(context))
+        validation.fail_task_on_critical(results)
+        return validation.summary(results)
+
     @task(multiple_outputs=False, outlets=[dag_support.RAW_UNIVERSAL_EDUCATION])
     def publish(results: list[dict]) -> dict:
         return {key: sum(r[key] for r in results) for key in ("received", "landed", "quarantined")}
 
-    publish(sync_commune.expand(commune_code=list_communes()))
+    landed = sync_commune.expand(commune_code=list_communes())
+    landed >> validate_batch() >> publish(landed)
 
 
 sync_universal_education()

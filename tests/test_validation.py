@@ -1,50 +1,312 @@
-"""Great Expectations on a landed batch, pushed down to PostgreSQL, results kept in `quality`."""
+"""Great Expectations on landed batches, against the simulators, pushed down to PostgreSQL.
+
+A clean batch of every source passes every suite; each kind of hostile fault (a renamed field,
+malformed values, a truncated page, a duplicated natural key) fails the expectation meant for
+it and no other critical one, rejects only the partitions holding it, and leaves the batch
+landed. Outcomes are queryable in `quality`; Data Docs are written.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, date, datetime
 
 import pytest
 
-from eduhub import validation, warehouse
+from eduhub import settings, validation, warehouse
 from eduhub.landing import land_partition
-from eduhub.sandbox.server import VendorA
-from eduhub.sources.vendor_a import LEARNERS
+from eduhub.pipelines import file_drops, school_management, universal_education
+from eduhub.pipelines.population_verification import VERIFICATIONS, fingerprint
+from eduhub.sandbox import exports, faults
+from eduhub.sandbox.process import running_simulators
+from eduhub.sources.pcgd import PcgdClient
+from eduhub.sources.population import PopulationClient
+from eduhub.sources.vendor_a import VendorAClient
+from eduhub.sources.vendor_b import VendorBClient
+
+AS_OF = date(2026, 11, 20)
+# hostile's persistent faults only: the transient ones (retried by the clients) only cost time
+PERSISTENT_ONLY = ("hostile:share_5xx=0,share_429=0,share_timeout=0,share_slow=0,"
+                   "share_malformed_page=0")
+FAULT_SEED = 5
 
 
-def _land(url, records, batch):
-    with warehouse.connect(url) as conn:
-        land_partition(conn, LEARNERS, records, batch_id=batch, partition="p",
-                       extracted_at=datetime(2026, 11, 20, tzinfo=UTC))
+def base_url(endpoint) -> str:
+    return f"{endpoint.scheme}://{endpoint.host}:{endpoint.port}{endpoint.base_path}"
 
 
-def test_clean_batch_passes_and_is_recorded(fresh_db, ground_truth):
-    records = [VendorA.learner_view(x) for x in ground_truth["learners"][:300]]
-    _land(fresh_db, records, "clean")
-    result = validation.validate_batch("sms_vendor_a__learners", fresh_db, "clean")
-    assert result.critical_failures == []
-    validation.raise_on_critical(result)
-    with warehouse.connect(fresh_db) as conn:
-        rows = conn.execute("select count(*), bool_and(element_count = 300) from "
-                            "quality.validation_results where batch_id = 'clean'").fetchone()
-    suite = validation.load_suite_definition("sms_vendor_a__learners")
-    assert rows == (len(suite["expectations"]), True)
+def client_a(endpoints, cls=VendorAClient, **kw):
+    e = endpoints["sms_vendor_a"]
+    return cls(base_url(e), e.login, e.password, **kw)
 
 
-def test_bad_values_fail_the_expectations_meant_for_them(fresh_db, ground_truth):
-    records = [VendorA.learner_view(x) for x in ground_truth["learners"][:50]]
-    records[0] = {**records[0], "gender": "X"}
-    records[1] = {**records[1], "birth_date": "12/03/2015"}
-    records[2] = {**records[2], "national_id": "12345"}
-    _land(fresh_db, records, "bad")
-    result = validation.validate_batch("sms_vendor_a__learners", fresh_db, "bad")
-    failed = {(o.expectation_type, o.column, o.severity, o.unexpected_count)
-              for o in result.outcomes if not o.success}
-    assert failed == {
-        ("expect_column_values_to_be_in_set", "gender", "critical", 1),
-        ("expect_column_values_to_match_regex", "birth_date", "critical", 1),
-        ("expect_column_values_to_match_regex", "national_id", "warning", 1),
+def client_b(endpoints, cls=VendorBClient, **kw):
+    return cls(base_url(endpoints["sms_vendor_b"]), endpoints["sms_vendor_b"].password, **kw)
+
+
+def client_pcgd(endpoints, cls=PcgdClient, **kw):
+    return cls(base_url(endpoints["pcgd_xmc"]), endpoints["pcgd_xmc"].password, **kw)
+
+
+def land_vendor(vendor, client, url, batch, entities=None) -> list[str]:
+    """A vendor's school list and the entities of every school, as the DAG's tasks do."""
+    codes = school_management.land_schools(vendor, client, url, batch)
+    for code in codes:
+        if entities is None:
+            school_management.land_school(vendor, client, url, batch, code)
+        else:
+            spec_by_entity = school_management.VENDORS[vendor][1]
+            for entity in entities:
+                with warehouse.connect(url) as conn:
+                    listing = client.school_listing(entity, code)
+                    land_partition(conn, spec_by_entity[entity], listing.records,
+                                   batch_id=batch, partition=code,
+                                   extracted_at=datetime.now(UTC), reported_total=listing.total)
+    return codes
+
+
+def critical(result) -> set:
+    return result.failed("critical")
+
+
+@pytest.fixture(autouse=True)
+def data_docs(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "DATA_DOCS_DIR", tmp_path / "data_docs")
+    return tmp_path / "data_docs"
+
+
+# --- a clean batch ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def clean(simulators, ground_truth, server_url, tmp_path_factory):
+    """Every source landed once from the fault-free simulators, in one batch."""
+    url = warehouse.create_database("eduhub_validation_clean", server_url, replace=True)
+    warehouse.ensure_schemas(url)
+    land_vendor("vendor_a", client_a(simulators), url, "clean")
+    land_vendor("vendor_b", client_b(simulators), url, "clean")
+    pcgd = client_pcgd(simulators)
+    for commune in universal_education.commune_codes(pcgd):
+        universal_education.land_commune(pcgd, url, "clean", commune)
+    drops = tmp_path_factory.mktemp("drops")
+    exports.write_class_exports(ground_truth, drops, seed=7)
+    file_drops.land_file_drops(drops, url, "clean")
+    # the population service's answers for some registered persons, as verify_shard lands them
+    persons = [{"personal_id": p["personal_id"], "full_name": p["full_name"],
+                "date_of_birth": p["date_of_birth"], "sex": p["sex"]}
+               for p in ground_truth["registry"][:150]]
+    e = simulators["population_verification"]
+    population = PopulationClient(base_url(e), e.password)
+    for number, (asked, answers) in enumerate(population.verify(persons), start=1):
+        with warehouse.connect(url) as conn:
+            land_partition(conn, VERIFICATIONS, [
+                {"fingerprint": fingerprint(q), "request": q, "result": a}
+                for q, a in zip(asked, answers, strict=True)],
+                batch_id="clean", partition=f"shard-0-{number}",
+                extracted_at=datetime.now(UTC), full=False)
+    return url
+
+
+def test_clean_batch_passes_every_suite(clean, data_docs):
+    results = validation.validate_sources(clean, "clean", [
+        "sms_vendor_a", "sms_vendor_b", "file_exports", "pcgd", "population"], as_of=AS_OF)
+    assert {r.suite for r in results} == set(validation.landing_suites())
+    assert len(results) == 19
+    for result in results:
+        assert result.outcomes, result.suite  # every source landed something
+        assert [o.describe() for o in result.outcomes if not o.success] == [], result.suite
+        assert result.rejected_partitions == ()
+    validation.raise_on_critical(results)
+    with warehouse.connect(clean) as conn:
+        recorded = conn.execute("""
+            select suite, count(*), bool_and(success), max(element_count)
+            from quality.validation_results where batch_id = 'clean' group by suite""").fetchall()
+        statuses = conn.execute("select distinct status from ops.batches "
+                                "where batch_id = 'clean'").fetchall()
+    assert {s: n for s, n, _, _ in recorded} == {r.suite: len(r.outcomes) for r in results}
+    assert all(ok for _, _, ok, _ in recorded)
+    # on day 0 no health check has happened yet: every other entity has rows
+    assert {s for s, _, _, rows in recorded if not rows} <= {
+        "sms_vendor_a__health", "sms_vendor_b__health"}
+    assert statuses == [("validated",)]
+    # Data Docs: an index and a page per suite and view
+    assert (data_docs / "index.html").exists()
+    # validations/<suite>[/<view>]/<batch>/<time>/<page>.html
+    pages = {".".join(p.relative_to(data_docs / "validations").parts[:-3])
+             for p in (data_docs / "validations").rglob("*.html")}
+    assert {"sms_vendor_a__learners", "sms_vendor_a__learners.source_counts",
+            "pcgd__households.residents", "population__verifications"} <= pages
+    # the pages hold counts, never the values of personal fields
+    page = next((data_docs / "validations" / "sms_vendor_a__learners" / "clean").rglob("*.html"))
+    assert "must never be null" in page.read_text()
+
+
+def test_results_are_queryable_as_a_trend(clean):
+    validation.validate_batch("sms_vendor_a__learners", clean, "clean", as_of=AS_OF,
+                              data_docs=False)
+    with warehouse.connect(clean) as conn:
+        runs = conn.execute("""
+            select suite, count(*), bool_and(success), sum(critical_failures)
+            from quality.validation_runs where suite = 'sms_vendor_a__learners'
+            group by suite""").fetchone()
+        trend = conn.execute("""
+            select expectation, view_name, count(*), avg(unexpected_percent)
+            from quality.validation_results
+            where suite = 'sms_vendor_a__learners' and expectation like '%%birth_date__json%%'
+            group by expectation, view_name""").fetchall()
+    assert runs[1] >= 1 and runs[2] is True and runs[3] == 0
+    assert trend and trend[0][0] == "expect_column_values_to_not_be_null(birth_date__json)"
+
+
+# --- hostile faults -------------------------------------------------------------------------
+
+def test_renamed_field_fails_the_required_field_of_its_old_name(sandbox_dir, ground_truth,
+                                                                 fresh_db):
+    listed = faults.persistent_faults(ground_truth, FAULT_SEED, PERSISTENT_ONLY)
+    renamed = {(f["source"], f["school_code"]): f["field"] for f in listed.renamed_fields}
+    assert {s for s, _ in renamed} == {"vendor_a", "vendor_b"}
+    with running_simulators(sandbox_dir, faults=PERSISTENT_ONLY, seed=FAULT_SEED) as sources:
+        land_vendor("vendor_a", client_a(sources), fresh_db, "hostile", ["learners"])
+        land_vendor("vendor_b", client_b(sources), fresh_db, "hostile", ["learners"])
+    for vendor, field in (("vendor_a", "birth_date"), ("vendor_b", "so_dinh_danh")):
+        result = validation.validate_batch(f"sms_{vendor}__learners", fresh_db, "hostile",
+                                           as_of=AS_OF)
+        # the added field, the keyless records (quarantined) and the shifting listing fail nothing
+        assert critical(result) == {
+            ("records", "expect_column_values_to_not_be_null", f"{field}__json")}
+        schools = {code for (source, code) in renamed if source == vendor}
+        assert set(result.rejected_partitions) == schools
+        failure = result.critical_failures[0]
+        assert set(failure.partitions) == schools
+        with pytest.raises(validation.CriticalExpectationFailed) as err:
+            validation.raise_on_critical(result)
+        assert f"expect_column_values_to_not_be_null({field}__json): " in str(err.value)
+        assert f"{failure.unexpected_count} of {failure.element_count} rows unexpected" \
+            in str(err.value)
+        with warehouse.connect(fresh_db) as conn:
+            marks = dict(conn.execute(
+                "select partition, status from ops.batches where batch_id = 'hostile' "
+                "and source = %s and entity = 'learners'", (f"sms_{vendor}",)).fetchall())
+            reasons = conn.execute(
+                "select partition, reasons from ops.batch_rejections where batch_id = 'hostile' "
+                "and source = %s", (f"sms_{vendor}",)).fetchall()
+            still_landed = conn.execute(
+                f"select count(distinct partition) from raw.sms_{vendor}__learners "
+                "where batch_id = 'hostile' and partition = any(%s)",
+                (sorted(schools),)).fetchone()[0]
+        assert {p for p, s in marks.items() if s == "rejected"} == schools
+        assert {s for p, s in marks.items() if p not in schools} == {"validated"}
+        assert reasons == [(code, f"expect_column_values_to_not_be_null({field}__json)")
+                           for code in sorted(schools)]
+        assert still_landed == len(schools)
+
+
+class CorruptingVendorA(VendorAClient):
+    """Vendor A's answers with some values malformed, as a buggy export would send them."""
+
+    school = None
+
+    def request(self, method, endpoint, page="-", **kwargs):
+        body = super().request(method, endpoint, page=page, **kwargs)
+        if endpoint == f"/schools/{self.school}/learners" and page == "1":
+            data = body["data"]
+            data[0] = {**data[0], "birth_date": "12/03/2015"}  # not the contract's ISO date
+            data[1] = {**data[1], "grade": "5a"}
+            data[2] = {**data[2], "gender": "X"}
+            data[3] = {**data[3], "national_id": "12345"}  # a school's typo: a warning
+        return body
+
+
+def test_malformed_values_fail_their_format_expectations(simulators, fresh_db, ground_truth):
+    codes = sorted(s["school_code"] for s in ground_truth["schools"] if s["vendor"] == "vendor_a")
+    CorruptingVendorA.school = codes[0]
+    land_vendor("vendor_a", client_a(simulators, CorruptingVendorA), fresh_db, "bad",
+                ["learners"])
+    result = validation.validate_batch("sms_vendor_a__learners", fresh_db, "bad", as_of=AS_OF)
+    assert critical(result) == {
+        ("records", "expect_column_values_to_match_regex", "birth_date"),
+        ("records", "expect_column_values_to_match_regex", "grade"),
+        ("records", "expect_column_values_to_be_in_set", "gender"),
     }
-    with pytest.raises(validation.CriticalExpectationFailed) as err:
-        validation.raise_on_critical(result)
-    assert "expect_column_values_to_be_in_set(gender): 1 of 50 rows unexpected" in str(err.value)
+    assert ("records", "expect_column_values_to_match_regex", "national_id") in \
+        result.failed("warning")
+    assert result.rejected_partitions == (codes[0],)
+    assert all(o.unexpected_count == 1 for o in result.critical_failures)
+    message = result.message()
+    assert "expect_column_values_to_be_in_set(gender): 1 of " in message
+    assert 'e.g. "X"' in message  # a code is shown; a malformed date or ID is not
+    assert "12/03/2015" not in message and "12345" not in message
+
+
+class TruncatingPcgd(PcgdClient):
+    """A page cut short that still parses: the client sees fewer records than `total`."""
+
+    def request(self, method, endpoint, page="-", **kwargs):
+        body = super().request(method, endpoint, page=page, **kwargs)
+        if endpoint.endswith("/households") and page == "2":
+            body = {**body, "data": body["data"][: len(body["data"]) // 2]}
+        return body
+
+
+def test_truncated_page_fails_the_row_count_against_the_reported_total(simulators, fresh_db):
+    client = client_pcgd(simulators, TruncatingPcgd, page_size=50)
+    communes = universal_education.commune_codes(client)
+    for commune in communes:
+        universal_education.land_commune(client, fresh_db, "cut", commune)
+    result = validation.validate_batch("pcgd__households", fresh_db, "cut", as_of=AS_OF)
+    assert critical(result) == {
+        ("source_counts", "expect_column_pair_values_to_be_equal", None)}
+    failure = result.critical_failures[0]
+    assert failure.name == "expect_column_pair_values_to_be_equal(received, reported_total)"
+    assert set(failure.partitions) == set(communes) == set(result.rejected_partitions)
+    with warehouse.connect(fresh_db) as conn:
+        counts = dict(conn.execute("select partition, array[received, reported_total] "
+                                   "from ops.source_counts where batch_id = 'cut'").fetchall())
+    # the message shows what arrived against what the source reported
+    shown = failure.describe()
+    assert any(f"({got}, {total})" in shown for got, total in counts.values())
+    assert all(got < total for got, total in counts.values())
+
+
+class RepeatingVendorB(VendorBClient):
+    """A cursor page that serves one learner twice, updated in between (a source-side bug)."""
+
+    def request(self, method, endpoint, page="-", **kwargs):
+        body = super().request(method, endpoint, page=page, **kwargs)
+        if endpoint == "/hoc-sinh" and page == "1" and body["items"]:
+            again = {**body["items"][0], "ngay_cap_nhat": "20/11/2026 09:00:00"}
+            body = {**body, "items": [*body["items"], again]}
+        return body
+
+
+def test_duplicated_natural_key_fails_uniqueness(simulators, fresh_db):
+    codes = land_vendor("vendor_b", client_b(simulators, RepeatingVendorB), fresh_db, "dup",
+                        ["learners"])
+    result = validation.validate_batch("sms_vendor_b__learners", fresh_db, "dup", as_of=AS_OF)
+    assert critical(result) == {("records", "expect_column_values_to_be_unique", "natural_key")}
+    failure = result.critical_failures[0]
+    assert failure.unexpected_count == 2 * len(codes)  # both versions, in every school
+    assert set(result.rejected_partitions) == set(codes)
+    assert "natural_key): " in result.message() and "|" not in result.message()
+
+
+def test_a_suite_that_cannot_be_run_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "EXPECTATIONS_DIR", tmp_path)
+    (tmp_path / "x__y.json").write_text(json.dumps({
+        "name": "x__y", "source": "x", "entity": "y",
+        "expectations": [{"type": "expect_column_values_to_not_be_null",
+                          "kwargs": {"column": "a"}}]}))
+    with pytest.raises(validation.SuiteError, match="needs severity critical or warning"):
+        validation.load_suite("x__y")
+
+
+def test_date_shapes_follow_the_calendar():
+    import re
+
+    iso, vn = re.compile(validation.PARAMETERS["iso_date"]), re.compile(
+        validation.PARAMETERS["vn_date"])
+    assert iso.match("2024-02-29") and not iso.match("2023-02-29")
+    assert not iso.match("2015-02-30") and not iso.match("2015-13-01")
+    assert not iso.match("1900-02-29") and iso.match("2000-02-29")
+    assert vn.match("29/02/2024") and not vn.match("31/04/2015") and not vn.match("2015-04-01")
+    ts = re.compile(validation.PARAMETERS["iso_timestamp"])
+    assert ts.match("2026-10-01T08:00:00+07:00") and not ts.match("2026-10-01 08:00")

@@ -1,11 +1,27 @@
-{#- The latest, not deleted, version of every record of a landed (raw) table. -#}
+{#- The latest, not deleted, version of every record of a landed (raw) table, among the batches
+    that passed validation: a partition of a batch that failed a critical expectation
+    (ops.batches.status = 'rejected', plugins/eduhub/validation.py) stays landed and visible but
+    is skipped here, so the version before it, if any, stays current. -#}
 {% macro latest_version(relation) -%}
+    {%- set parts = (relation.identifier or '').split('__', 1) -%}
     select *
     from (
         select
-            *,
-            row_number() over (partition by natural_key order by record_id desc) as version_rank
-        from {{ relation }}
+            landed.*,
+            row_number() over (
+                partition by landed.natural_key order by landed.record_id desc
+            ) as version_rank
+        from {{ relation }} as landed
+        {%- if parts | length == 2 %}
+        where not exists (
+            select 1 from ops.batches as rejected
+            where rejected.batch_id = landed.batch_id
+                and rejected.source = '{{ parts[0] }}'
+                and rejected.entity = '{{ parts[1] }}'
+                and rejected.partition = landed.partition
+                and rejected.status = 'rejected'
+        )
+        {%- endif %}
     ) as versions
     where version_rank = 1 and not is_deleted
 {%- endmacro %}
