@@ -1,8 +1,18 @@
 """
-### Biến đổi kho dữ liệu (dbt: staging → marts)
+### Biến đổi kho dữ liệu (dbt: staging → marts), công bố khi đạt kiểm định
 
 Runs the dbt project through astronomer-cosmos, one Airflow task per model (and its
-tests), whenever the landing DAGs publish new raw data.
+tests), whenever the landing DAGs publish new raw data, behind a **publish gate**:
+
+1. `prepare_publication`: empty staging schemas `marts_next` and `audit_next`, with the
+   privileges of `marts` and `audit`;
+2. `dbt`: staging and intermediate models build in place (they skip batches rejected by
+   validation); marts and audit build into the staging schemas;
+3. `validate_marts`: the marts suite (`expectations/marts.json`: rates and scores in [0, 1],
+   at least 30% of every inspection stratum, no raw personal ID in any text column) on the
+   staging schemas; a critical failure fails the run, naming the expectation;
+4. `swap_marts`: the staging schemas replace `marts` and `audit` in one transaction, grants
+   and policies kept. A run that fails anywhere before leaves yesterday's marts in place.
 
 - **Profile**: from the Airflow connection `eduhub_warehouse`.
 - **Rendering**: from `dbt_project/target/manifest.json` (made by `eduhub dbt parse`),
@@ -11,7 +21,7 @@ tests), whenever the landing DAGs publish new raw data.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag, get_current_context, task
 from cosmos import DbtTaskGroup
 
 from eduhub import dag_support, transform
@@ -39,8 +49,33 @@ def transform_warehouse():
     def prepare_raw_tables() -> None:
         transform.ensure_raw_tables(dag_support.warehouse_url())
 
-    (prepare_raw_tables() >> DbtTaskGroup(group_id="dbt", **transform.cosmos_arguments())
-     >> publish())
+    @task
+    def prepare_publication() -> None:
+        from eduhub import publish as gate
+
+        gate.prepare(dag_support.warehouse_url())
+
+    @task(multiple_outputs=False)
+    def validate_marts() -> dict:
+        from eduhub import validation
+
+        context = get_current_context()
+        result = validation.validate_publication(dag_support.warehouse_url(), context["run_id"],
+                                                 as_of=validation.run_day(context))
+        validation.fail_task_on_critical(result)
+        return validation.summary([result])
+
+    @task(multiple_outputs=False)
+    def swap_marts() -> dict:
+        from eduhub import publish as gate
+
+        done = gate.swap(dag_support.warehouse_url(), get_current_context()["run_id"])
+        return {"published": done.published, "schemas": list(done.schemas),
+                "relations": done.tables}
+
+    (prepare_raw_tables() >> prepare_publication()
+     >> DbtTaskGroup(group_id="dbt", **transform.cosmos_arguments())
+     >> validate_marts() >> swap_marts() >> publish())
 
 
 transform_warehouse()

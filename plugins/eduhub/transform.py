@@ -6,7 +6,7 @@ from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-from eduhub import settings
+from eduhub import publish, settings
 
 MANIFEST = settings.DBT_PROJECT_DIR / "target" / "manifest.json"
 
@@ -28,8 +28,10 @@ def cosmos_arguments() -> dict:
         # Model-level assets would carry the host and port in their URI; the DAG-level
         # assets in eduhub.dag_support are the contract instead.
         # The run's logical date is the models' "today": a backfill gives that day's figures.
+        # The published schemas build into their staging twins (marts_next, audit_next), which
+        # the DAG swaps in once the marts suite passed (eduhub.publish).
         "operator_args": {"install_deps": False, "emit_datasets": False,
-                          "vars": {"as_of_date": "{{ ds }}"}},
+                          "vars": {"as_of_date": "{{ ds }}", **publish.dbt_vars()}},
     }
 
 

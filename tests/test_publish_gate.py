@@ -1,0 +1,254 @@
+"""The publish gate, against the simulators: analysts' marts change only when a run's critical
+checks passed; a batch that fails them stays landed and marked, out of the models.
+
+Yesterday's marts are published first (dbt into `marts_next`, the marts suite, the swap: the
+library calls the DAG's tasks make), with grants, a row-level policy, default privileges and a
+view outside `marts` on them. Then, through Airflow: a sync whose source renamed a field fails
+its validation (the batch lands, is marked rejected, the task names the expectation), and the
+transformation that follows builds, checks and swaps in marts equal to yesterday's, privileges
+kept. Last, a build whose marts fail the suite is never published.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, date, datetime
+
+import pytest
+
+from eduhub import publish, runtime, settings, validation, warehouse
+from eduhub.landing import land_partition
+from eduhub.pipelines import school_management, universal_education
+from eduhub.sandbox import faults
+from eduhub.sandbox.process import running_simulators
+from eduhub.sources import vendor_a
+from eduhub.sources.pcgd import PcgdClient
+from eduhub.sources.vendor_a import VendorAClient
+from eduhub.sources.vendor_b import VendorBClient
+
+pytestmark = pytest.mark.slow
+
+DAY = "2026-11-22"  # a Sunday: the sync reads everything again (full refresh)
+AS_OF = date(2026, 11, 22)
+RENAMED_ONLY = ("hostile:share_5xx=0,share_429=0,share_timeout=0,share_slow=0,"
+                "share_malformed_page=0,share_added_field=0,share_malformed_records=0,"
+                "share_shifting_listings=0")
+FAULT_SEED = 11
+READER = "eduhub_gate_reader"  # given grants on the tables, a column grant, a row policy
+LATECOMER = "eduhub_gate_latecomer"  # given only default privileges on the schema
+
+
+def base_url(e) -> str:
+    return f"{e.scheme}://{e.host}:{e.port}{e.base_path}"
+
+
+def snapshot(url: str) -> dict:
+    """Every row of every published table, and the tables' object ids."""
+    with warehouse.connect(url) as conn:
+        tables = conn.execute("""
+            select n.nspname, c.relname, c.oid::bigint from pg_class as c
+            join pg_namespace as n on n.oid = c.relnamespace
+            where n.nspname in ('marts', 'audit') and c.relkind = 'r' order by 1, 2""").fetchall()
+        rows = {f"{s}.{t}": sorted(map(repr, conn.execute(f'select * from "{s}"."{t}"')))
+                for s, t, _ in tables}
+    return {"rows": rows, "oids": {f"{s}.{t}": oid for s, t, oid in tables}}
+
+
+def staging_learners(url: str) -> list:
+    with warehouse.connect(url) as conn:
+        return sorted(map(repr, conn.execute(
+            "select * from staging.stg_sms_vendor_a__learners union all "
+            "select * from staging.stg_sms_vendor_b__learners")))
+
+
+def dbt_build_to_staging_schemas(env: dict) -> None:
+    runtime.run(runtime.dbt_args(["build", "--quiet", "--vars", json.dumps(
+        {"as_of_date": DAY, **publish.dbt_vars()})]), env, stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def gate(simulators, airflow_home, server_url, tmp_path_factory):
+    """Yesterday: everything landed and validated, marts published, privileges given."""
+    docs = tmp_path_factory.mktemp("data_docs") / "site"
+    settings_docs, settings.DATA_DOCS_DIR = settings.DATA_DOCS_DIR, docs
+    url = warehouse.create_database("eduhub_gate", server_url, replace=True)
+    warehouse.ensure_schemas(url)
+    a = simulators["sms_vendor_a"]
+    b = simulators["sms_vendor_b"]
+    clients = {"vendor_a": VendorAClient(base_url(a), a.login, a.password),
+               "vendor_b": VendorBClient(base_url(b), b.password)}
+    for vendor, client in clients.items():
+        for code in school_management.land_schools(vendor, client, url, "yesterday"):
+            school_management.land_school(vendor, client, url, "yesterday", code)
+    pcgd = PcgdClient(base_url(simulators["pcgd_xmc"]), simulators["pcgd_xmc"].password)
+    for commune in universal_education.commune_codes(pcgd):
+        universal_education.land_commune(pcgd, url, "yesterday", commune)
+    validation.raise_on_critical(validation.validate_sources(
+        url, "yesterday", ["sms_vendor_a", "sms_vendor_b", "pcgd"], as_of=AS_OF))
+
+    env = runtime.environment(url, simulators, airflow_home=airflow_home)
+    env["EDUHUB_DROP_DIR"] = str(tmp_path_factory.mktemp("drops"))
+    env["EDUHUB_DATA_DOCS_DIR"] = str(docs)
+    from eduhub import transform
+
+    transform.ensure_raw_tables(url)
+    publish.prepare(url)
+    dbt_build_to_staging_schemas(env)
+    result = validation.validate_publication(url, "yesterday", as_of=AS_OF)
+    validation.raise_on_critical(result)
+    first = publish.swap(url, "yesterday")
+    again = publish.swap(url, "yesterday")  # re-running the swap changes nothing
+    assert first.published and not again.published
+
+    with warehouse.connect(url) as conn:
+        for role in (READER, LATECOMER):
+            if not conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
+                conn.execute(f"create role {role} nologin")
+        conn.execute(f"""
+            grant usage on schema marts to {READER}, {LATECOMER};
+            grant select on all tables in schema marts to {READER};
+            revoke select on marts.exam_readiness from {READER};
+            grant select (school_code, learners) on marts.exam_readiness to {READER};
+            alter default privileges in schema marts grant select on tables to {LATECOMER};
+            alter table marts.school_learner_id_coverage enable row level security;
+            create policy own_commune on marts.school_learner_id_coverage for select
+                to {READER} using (commune_code = current_setting('eduhub.commune', true));
+            create schema if not exists reports;
+            create view reports.coverage as
+                select school_code, learner_count from marts.school_learner_id_coverage;""")
+    yield {"url": url, "env": env, "docs": docs, "before": snapshot(url)}
+    settings.DATA_DOCS_DIR = settings_docs
+    with warehouse.connect(warehouse.WarehouseUrl.parse(server_url).with_dbname("postgres").url(),
+                           autocommit=True) as conn:
+        conn.execute('drop database if exists "eduhub_gate" with (force)')
+        conn.execute(f"drop role if exists {READER}")
+        conn.execute(f"drop role if exists {LATECOMER}")
+
+
+def test_a_rejected_batch_stays_landed_and_marked_and_the_marts_stay_as_before(
+        gate, sandbox_dir, ground_truth):
+    url, env = gate["url"], gate["env"]
+    staging_before = staging_learners(url)
+    renamed = faults.persistent_faults(ground_truth, FAULT_SEED, RENAMED_ONLY).renamed_fields
+    schools = {f["school_code"]: f for f in renamed}
+    with running_simulators(sandbox_dir, faults=RENAMED_ONLY, seed=FAULT_SEED) as hostile:
+        sync_env = {**env, **runtime.environment(url, hostile, airflow_home=env["AIRFLOW_HOME"])}
+        sync_env["EDUHUB_DROP_DIR"] = env["EDUHUB_DROP_DIR"]
+        sync_env["EDUHUB_DATA_DOCS_DIR"] = env["EDUHUB_DATA_DOCS_DIR"]
+        sync = subprocess.run([runtime.tool("airflow"), "dags", "test", "sync_school_management",
+                               DAY], env=sync_env, capture_output=True, text=True)
+    output = sync.stdout + sync.stderr
+    # the task failed, naming the expectation and what it observed
+    assert sync.returncode != 0
+    assert "CriticalExpectationFailed" in output
+    assert "expect_column_values_to_not_be_null(birth_date__json): " in output
+    assert "expect_column_values_to_not_be_null(so_dinh_danh__json): " in output
+    assert "rows unexpected" in output
+
+    with warehouse.connect(url) as conn:
+        batch = conn.execute("select distinct batch_id from ops.batches where batch_id "
+                             "not in ('yesterday')").fetchone()[0]
+        marked = conn.execute("""
+            select source, partition, status from ops.batches
+            where batch_id = %s and entity = 'learners' order by 1, 2""", (batch,)).fetchall()
+        landed = conn.execute("""
+            select 'sms_vendor_a', partition, count(*) from raw.sms_vendor_a__learners
+            where batch_id = %(b)s group by partition
+            union all
+            select 'sms_vendor_b', partition, count(*) from raw.sms_vendor_b__learners
+            where batch_id = %(b)s group by partition""", {"b": batch}).fetchall()
+        reasons = dict(conn.execute("select partition, reasons from ops.batch_rejections "
+                                    "where batch_id = %s", (batch,)).fetchall())
+    rejected = {p for _, p, s in marked if s == "rejected"}
+    assert rejected == set(schools)
+    assert {s for _, p, s in marked if p not in schools} == {"validated"}
+    # the renamed schools' learners landed (their payloads changed) and stay visible in raw
+    assert {p for _, p, n in landed if n} == set(schools)
+    assert reasons == {code: f"expect_column_values_to_not_be_null({f['field']}__json)"
+                       for code, f in schools.items()}
+    # the models skip them: staging is what it was
+    assert staging_learners(url) == staging_before
+
+    transform = subprocess.run([runtime.tool("airflow"), "dags", "test", "transform_warehouse",
+                                DAY], env=env, capture_output=True, text=True)
+    assert transform.returncode == 0, transform.stdout[-3000:] + transform.stderr[-3000:]
+    after = snapshot(url)
+    assert after["rows"] == gate["before"]["rows"]  # the same marts, freshly built
+    assert after["oids"] != gate["before"]["oids"]  # ... and swapped in
+
+    with warehouse.connect(url) as conn:
+        publications = conn.execute("select run_id from ops.publications order by 1").fetchall()
+        marts_checked = conn.execute("""
+            select target, success, critical_failures from quality.validation_runs
+            where suite = 'marts' order by validated_at""").fetchall()
+        privileges = conn.execute(f"""
+            select bool_and(has_table_privilege('{READER}', c.oid, 'SELECT'))
+                filter (where c.relname <> 'exam_readiness'),
+                has_schema_privilege('{READER}', 'marts', 'USAGE'),
+                has_table_privilege('{READER}', 'marts.exam_readiness', 'SELECT'),
+                has_column_privilege('{READER}', 'marts.exam_readiness', 'learners', 'SELECT'),
+                bool_and(has_table_privilege('{LATECOMER}', c.oid, 'SELECT'))
+            from pg_class as c where c.relnamespace = 'marts'::regnamespace
+              and c.relkind = 'r'""").fetchone()
+        policy = conn.execute("""
+            select c.relrowsecurity, p.polname from pg_class as c
+            join pg_policy as p on p.polrelid = c.oid
+            where c.oid = 'marts.school_learner_id_coverage'::regclass""").fetchall()
+        defaults = conn.execute("""
+            select count(*) from pg_default_acl
+            where defaclnamespace = 'marts'::regnamespace""").fetchone()[0]
+        view_reads = conn.execute("""
+            select distinct d.refobjid = 'marts.school_learner_id_coverage'::regclass
+            from pg_depend as d join pg_rewrite as w on w.oid = d.objid
+            where w.ev_class = 'reports.coverage'::regclass
+              and d.refobjid <> 'reports.coverage'::regclass""").fetchall()
+        schemas = {r[0] for r in conn.execute(
+            "select nspname from pg_namespace where nspname like 'marts%%'")}
+    assert len(publications) == 2
+    assert marts_checked[-1] == ("marts_next,audit_next", True, 0)
+    assert privileges == (True, True, False, True, True)
+    assert policy == [(True, "own_commune")]
+    assert defaults == 1
+    assert view_reads == [(True,)]
+    assert schemas == {"marts", "marts_previous"}
+    # Data Docs of the landing suites and of the marts
+    pages = {p.relative_to(gate["docs"] / "validations").parts[0]
+             for p in (gate["docs"] / "validations").rglob("*.html")}
+    assert {"sms_vendor_a__learners", "marts"} <= pages
+
+
+def test_a_critical_failure_on_the_marts_keeps_yesterdays_marts(gate, simulators):
+    url, env = gate["url"], gate["env"]
+    before = snapshot(url)
+    # a school's name with a personal ID typed into it: the landing contract accepts the name,
+    # the marts suite refuses to publish it
+    a = simulators["sms_vendor_a"]
+    schools = VendorAClient(base_url(a), a.login, a.password).schools_listing()
+    leaked = [dict(s) for s in schools.records]
+    leaked[0]["school_name"] = "Trường THCS 072201512345"
+    with warehouse.connect(url) as conn:
+        land_partition(conn, vendor_a.SCHOOLS, leaked, batch_id="leak", partition="all",
+                       extracted_at=datetime.now(UTC), reported_total=schools.total)
+    landing = validation.validate_batch("sms_vendor_a__schools", url, "leak", as_of=AS_OF)
+    assert landing.critical_failures == []
+
+    publish.prepare(url)
+    dbt_build_to_staging_schemas(env)
+    result = validation.validate_publication(url, "leak-run", as_of=AS_OF)
+    failed = result.failed("critical")
+    assert ("marts.school_learner_id_coverage", "expect_column_values_to_not_match_regex",
+            "school_name") in failed
+    assert {t for _, t, _ in failed} == {"expect_column_values_to_not_match_regex"}
+    with pytest.raises(validation.CriticalExpectationFailed) as err:
+        validation.raise_on_critical(result)
+    assert "expect_column_values_to_not_match_regex(school_name) on " \
+           "marts.school_learner_id_coverage: 1 of " in str(err.value)
+    assert "072201512345" not in str(err.value)
+    with pytest.raises(publish.PublishError, match="not validated"):
+        publish.swap(url, "leak-run")
+    assert snapshot(url) == before  # yesterday's marts, the very same tables
+    with warehouse.connect(url) as conn:
+        kept = conn.execute("select count(*) from marts_next.school_learner_id_coverage "
+                            "where school_name like '%%072201512345'").fetchone()[0]
+    assert kept == 1  # the refused build stays for inspection until the next run
