@@ -3,7 +3,10 @@
 Each source entity has its own table `raw.<source>__<entity>`, all of one shape: natural
 key, JSONB payload, payload hash, batch id, partition, extraction time, deletion flag.
 A record is added only when its payload differs from the latest version of its key, so
-re-running a batch, or receiving an unchanged record again, adds no row.
+re-running a batch, or receiving an unchanged record again, adds no row. The latest
+version of every key is kept in `ops.latest_versions` (its record, partition, hash and deletion
+flag), so that the comparison, the tombstones and the count of current keys are joins on that
+table rather than look-ups of the latest version in the growing raw table.
 
 One partition (a school, a commune, a file) lands in one transaction, together with its
 bookkeeping in `ops`: the batch row, quarantined records, schema drift, the source's
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from difflib import SequenceMatcher
 
+import orjson
 import psycopg
 from psycopg import sql
 
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 KEY_SEPARATOR = "|"
+_COPY_CHUNK = 2000  # rows sent per COPY write
 
 OPS_DDL = """
 create schema if not exists raw;
@@ -95,6 +100,17 @@ create table if not exists ops.source_counts (
     checked_at timestamptz not null,
     primary key (source, entity, batch_id, partition)
 );
+create table if not exists ops.latest_versions (
+    table_name text not null,
+    natural_key text not null,
+    record_id bigint not null,
+    partition text not null,
+    payload_hash text not null,
+    is_deleted boolean not null,
+    primary key (table_name, natural_key)
+);
+create index if not exists latest_versions_partition_idx
+    on ops.latest_versions (table_name, partition);
 create table if not exists ops.watermarks (
     source text not null,
     entity text not null,
@@ -158,35 +174,56 @@ def raw_table_name(source: str, entity: str) -> str:
     return f"{source}__{entity}"
 
 
-# The latest version of every key that has ever been seen in one partition. Keys move
-# between partitions (a learner changes school), so "latest" is looked up over the table.
-_LATEST_IN_PARTITION = """
-    select c.natural_key, latest.*
-    from (select distinct natural_key from {t} where partition = %(partition)s) as c
-    cross join lateral (
-        select r.partition as latest_partition, r.is_deleted, r.payload, r.payload_hash
-        from {t} as r where r.natural_key = c.natural_key
-        order by r.record_id desc limit 1
-    ) as latest
-"""
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS
+
+
+def canonical_json_bytes(record) -> bytes:
+    """The record as compact JSON with sorted keys, UTF-8: what is stored and hashed."""
+    try:
+        return orjson.dumps(record, option=_ORJSON_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        # what orjson refuses (integers beyond 64 bits, keys that are not text): the standard
+        # library gives the same layout
+        return json.dumps(record, ensure_ascii=False, sort_keys=True,
+                          separators=(",", ":")).encode("utf-8")
 
 
 def canonical_json(record) -> str:
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return canonical_json_bytes(record).decode("utf-8")
 
 
-def payload_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def payload_hash(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
+
+
+def _copy_field(value: bytes) -> bytes:
+    """A value escaped for COPY's text format (backslash, then the delimiter and line ends)."""
+    return (value.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
+            .replace(b"\r", b"\\r"))
 
 
 def ensure_ops(conn: psycopg.Connection) -> None:
+    # checked first: one look-up instead of the DDL on every landing (the newest table decides)
+    if conn.execute("select to_regclass('ops.latest_versions') is not null").fetchone()[0]:
+        return
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.ops_ddl'))")
         conn.execute(OPS_DDL)
 
 
-def ensure_raw_table(conn: psycopg.Connection, name: str) -> None:
+def ensure_raw_table(conn: psycopg.Connection, name: str) -> bool:
+    """The raw table, and the latest version of each of its keys in `ops.latest_versions`.
+    Returns whether any version has landed."""
     table = sql.Identifier("raw", name)
+    qualified = f"raw.{name}"
+    exists, has_flag, has_heads = conn.execute("""
+        select to_regclass(%(t)s) is not null,
+               exists (select 1 from pg_attribute where attrelid = to_regclass(%(t)s)
+                       and attname = 'is_deleted' and not attisdropped),
+               exists (select 1 from ops.latest_versions where table_name = %(n)s)""",
+        {"t": qualified, "n": name}).fetchone()
+    if exists and has_flag and has_heads:
+        return True
     conn.execute(sql.SQL("""
         create table if not exists {t} (
             record_id bigint generated always as identity primary key,
@@ -201,49 +238,64 @@ def ensure_raw_table(conn: psycopg.Connection, name: str) -> None:
         )""").format(t=table))
     # Tables landed before deletions were tracked. Checked first: ALTER TABLE takes an
     # exclusive lock even when the column exists, which would block every reader.
-    has_flag = conn.execute(
-        "select 1 from information_schema.columns where table_schema = 'raw' "
-        "and table_name = %s and column_name = 'is_deleted'", (name,)).fetchone()
-    if not has_flag:
+    if exists and not has_flag:
         conn.execute(sql.SQL("alter table {t} add column is_deleted boolean not null "
                              "default false").format(t=table))
     conn.execute(sql.SQL("create index if not exists {i} on {t} (natural_key, record_id desc)")
                  .format(i=sql.Identifier(f"{name}_key_idx"), t=table))
     conn.execute(sql.SQL("create index if not exists {i} on {t} (batch_id)")
                  .format(i=sql.Identifier(f"{name}_batch_idx"), t=table))
-    conn.execute(sql.SQL("create index if not exists {i} on {t} (partition)")
-                 .format(i=sql.Identifier(f"{name}_partition_idx"), t=table))
+    if exists and not has_heads:
+        # a table landed before the latest versions were kept: take them from the table once
+        conn.execute(sql.SQL("""
+            insert into ops.latest_versions (table_name, natural_key, record_id, partition,
+                                             payload_hash, is_deleted)
+            select distinct on (natural_key) %s, natural_key, record_id, partition,
+                   payload_hash, is_deleted
+            from {t} order by natural_key, record_id desc
+            on conflict do nothing""").format(t=table), (name,))
+        return conn.execute("select exists (select 1 from ops.latest_versions "
+                            "where table_name = %s)", (name,)).fetchone()[0]
+    return False
 
 
 def detect_drift(records: list[dict], expected: frozenset[str]) -> list[DriftFinding]:
     """Fields that appeared, disappeared or were renamed, against the entity's contract."""
     if not expected or not records:
         return []
-    present = Counter(name for r in records for name in r)
-    missing_in = {f: {i for i, r in enumerate(records) if f not in r} for f in expected}
+    # Records of a batch share a handful of shapes (sets of field names): the comparisons run
+    # on the shapes, once each, not on every record.
+    shapes = Counter(frozenset(r) for r in records)
+    present = Counter()
+    for shape, n in shapes.items():
+        for name in shape:
+            present[name] += n
     new_fields = sorted(set(present) - expected)
     findings: list[DriftFinding] = []
     renamed_new: set[str] = set()
     for old in sorted(expected):
-        lacking = missing_in[old]
+        lacking = {shape for shape in shapes if old not in shape}
         if not lacking:
             continue
         # A renamed field: the records that lack the old name are exactly those with a new
         # one. Among several, prefer values of the same JSON type, then the closer name.
         candidates = [new for new in new_fields if new not in renamed_new and
-                      {i for i, r in enumerate(records) if new in r} == lacking]
-        old_types = {type(r[old]) for r in records if old in r and r[old] is not None}
+                      {shape for shape in shapes if new in shape} == lacking]
+        if len(candidates) > 1:
+            old_types = {type(r[old]) for r in records if r.get(old) is not None}
 
-        def likeness(new: str, old=old, old_types=old_types) -> tuple[bool, float]:
-            new_types = {type(r[new]) for r in records if new in r and r[new] is not None}
-            return (bool(new_types & old_types), SequenceMatcher(None, old, new).ratio())
+            def likeness(new: str, old=old, old_types=old_types) -> tuple[bool, float]:
+                new_types = {type(r[new]) for r in records if r.get(new) is not None}
+                return (bool(new_types & old_types), SequenceMatcher(None, old, new).ratio())
 
-        twin = max(candidates, key=likeness) if candidates else None
-        if twin:
-            renamed_new.add(twin)
-            findings.append(DriftFinding("renamed_field", old, len(lacking), renamed_to=twin))
+            candidates = [max(candidates, key=likeness)]
+        affected = sum(shapes[shape] for shape in lacking)
+        if candidates:
+            renamed_new.add(candidates[0])
+            findings.append(DriftFinding("renamed_field", old, affected,
+                                         renamed_to=candidates[0]))
         else:
-            findings.append(DriftFinding("missing_field", old, len(lacking)))
+            findings.append(DriftFinding("missing_field", old, affected))
     for new in new_fields:
         if new not in renamed_new:
             findings.append(DriftFinding("new_field", new, present[new]))
@@ -277,90 +329,87 @@ def land_partition(
     name = spec.table
     table = sql.Identifier("raw", name)
     ensure_ops(conn)
-    good: list[tuple[str, str, str]] = []
+    versions: list[tuple[str, str, bytes]] = []  # (key, hash, payload): each version once
+    seen: set[tuple[str, str]] = set()
     good_records: list[dict] = []
+    keys: set[str] = set()
     bad: list[tuple[str | None, str, str, str]] = []
     for position, record in enumerate(records):
-        text = canonical_json(record)
         if not isinstance(record, dict):
+            text = canonical_json(record)
             bad.append((None, f"record {position} of partition {partition} is not a JSON object",
                         text, payload_hash(text)))
             continue
         key = spec.natural_key(record)
         if key is None:
+            text = canonical_json(record)
             missing = [f for f in spec.key_fields if not str(record.get(f) or "").strip()]
             bad.append((None, f"record {position} of partition {partition} has no natural key "
                         f"(missing {', '.join(missing)})", text, payload_hash(text)))
             continue
-        good.append((key, text, payload_hash(text)))
+        data = canonical_json_bytes(record)
+        digest = hashlib.sha256(data).hexdigest()
         good_records.append(record)
+        keys.add(key)
+        if (key, digest) in seen:
+            continue  # the same version twice in one batch lands once
+        seen.add((key, digest))
+        versions.append((key, digest, data))
     drift = detect_drift(good_records, spec.expected_fields)
-    watermark = None
-    if spec.watermark_field:
-        marks = []
-        for r in good_records:
-            if r.get(spec.watermark_field):
-                try:
-                    marks.append(spec.watermark_parser(str(r[spec.watermark_field])))
-                except ValueError:
-                    pass  # a malformed stamp does not move the watermark; GX reports it
-        watermark = max(marks) if marks else None
+    watermark = _watermark(spec, good_records)
     params = {"batch": batch_id, "partition": partition, "at": extracted_at,
-              "source": spec.source, "entity": spec.entity}
+              "source": spec.source, "entity": spec.entity, "table": name}
 
     with conn.transaction():
         # One writer per table at a time: DDL races and the latest-version check both need it.
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{name}",))
-        ensure_raw_table(conn, name)
-        conn.execute("""
-            create temp table _landing (seq integer, natural_key text, payload jsonb,
-                                        payload_hash text) on commit drop""")
-        with conn.cursor().copy(
-            "copy _landing (seq, natural_key, payload, payload_hash) from stdin"
-        ) as copy:
-            for seq, row in enumerate(good):
-                copy.write_row((seq, *row))
-        landed = conn.execute(sql.SQL("""
-            insert into {t} (natural_key, payload, payload_hash, batch_id, partition, extracted_at)
-            select l.natural_key, l.payload, l.payload_hash, %(batch)s, %(partition)s, %(at)s
-            from (
-                select distinct on (natural_key, payload_hash) *
-                from _landing order by natural_key, payload_hash, seq
-            ) as l
-            left join lateral (
-                select r.payload_hash, r.is_deleted from {t} as r
-                where r.natural_key = l.natural_key
-                order by r.record_id desc limit 1
-            ) as latest on true
-            where latest.payload_hash is distinct from l.payload_hash or latest.is_deleted
-            order by l.seq
-            """).format(t=table), params).rowcount
-
+        conn.execute("set local work_mem = '64MB'")  # the sorts below stay in memory
+        has_versions = ensure_raw_table(conn, name)
+        partition_heads, latest = _latest_versions(conn, name, partition, keys, has_versions)
+        # Versions that differ from the latest of their key (or whose key was deleted) land,
+        # in the order received, straight into the raw table.
+        fresh = [v for v in versions
+                 if (h := latest.get(v[0])) is None or h[0] != v[1] or h[1]]
+        del versions
+        last_id = conn.execute(sql.SQL("select coalesce(max(record_id), 0) from {t}")
+                               .format(t=table)).fetchone()[0]
+        constant = b"\t".join(_copy_field(str(v).encode("utf-8"))
+                              for v in (batch_id, partition, extracted_at.isoformat()))
+        with conn.cursor().copy(sql.SQL(
+                "copy {t} (natural_key, payload_hash, payload, batch_id, partition, extracted_at)"
+                " from stdin").format(t=table)) as copy:
+            for start in range(0, len(fresh), _COPY_CHUNK):
+                copy.write(b"".join(
+                    b"%s\t%s\t%s\t%s\n" % (_copy_field(key.encode("utf-8")),
+                                           digest.encode("ascii"), _copy_field(data), constant)
+                    for key, digest, data in fresh[start:start + _COPY_CHUNK]))
+        landed = len(fresh)
+        if landed:
+            # the records just copied (the lock keeps other writers out) are the new latest
+            conn.execute(sql.SQL("""
+                insert into ops.latest_versions (table_name, natural_key, record_id, partition,
+                                                 payload_hash, is_deleted)
+                select distinct on (natural_key) %(table)s, natural_key, record_id, partition,
+                       payload_hash, false
+                from {t} where record_id > %(last_id)s
+                order by natural_key, record_id desc
+                on conflict (table_name, natural_key) do update set
+                    record_id = excluded.record_id, partition = excluded.partition,
+                    payload_hash = excluded.payload_hash, is_deleted = false""").format(t=table),
+                {**params, "last_id": last_id})
         deleted = 0
         if full:
-            # Keys of this partition whose latest version is live but which the source no
-            # longer lists: a tombstone (the last payload again, flagged) records the deletion.
-            deleted = conn.execute(sql.SQL("""
-                insert into {t} (natural_key, payload, payload_hash, batch_id, partition,
-                                 extracted_at, is_deleted)
-                select latest.natural_key, latest.payload, latest.payload_hash, %(batch)s,
-                       %(partition)s, %(at)s, true
-                from ({latest}) as latest
-                where latest.latest_partition = %(partition)s and not latest.is_deleted
-                  and not exists (select 1 from _landing as l
-                                  where l.natural_key = latest.natural_key)
-                """).format(t=table, latest=sql.SQL(_LATEST_IN_PARTITION).format(t=table)),
-                params).rowcount
-
+            gone = [record_id for key, (_h, is_deleted, record_id) in partition_heads.items()
+                    if not is_deleted and key not in keys]
+            deleted = _tombstone(conn, table, gone, params)
         quarantined = _quarantine(conn, bad, params)
-        _resolve_quarantine(conn, good, bad, full, params)
+        _resolve_quarantine(conn, keys, bad, full, params)
         _record_drift(conn, drift, params)
-        current = conn.execute(sql.SQL("""
-            select count(*) from ({latest}) as latest
-            where latest.latest_partition = %(partition)s and not latest.is_deleted
-            """).format(latest=sql.SQL(_LATEST_IN_PARTITION).format(t=table)),
+        current = conn.execute("""
+            select count(*) from ops.latest_versions
+            where table_name = %(table)s and partition = %(partition)s and not is_deleted""",
             params).fetchone()[0]
-        distinct_keys = len({k for k, _, _ in good})
+        distinct_keys = len(keys)
         conn.execute("""
             insert into ops.source_counts (source, entity, batch_id, partition, mode,
                 reported_total, received, distinct_keys, current_keys, difference, checked_at)
@@ -372,7 +421,7 @@ def land_partition(
                 current_keys = excluded.current_keys, difference = excluded.difference,
                 checked_at = excluded.checked_at""",
             {**params, "mode": "full" if full else "incremental", "total": reported_total,
-             "received": len(good) + len(bad), "distinct": distinct_keys, "current": current,
+             "received": len(good_records) + len(bad), "distinct": distinct_keys, "current": current,
              # a full read must account for every record the source reports
              "difference": (reported_total - (current + len(bad)) if full else
                             reported_total - (distinct_keys + len(bad)))
@@ -400,7 +449,7 @@ def land_partition(
                 deleted = ops.batches.deleted + excluded.deleted,
                 finished_at = excluded.finished_at""",
             {**params, "mode": "full" if full else "incremental",
-             "received": len(good) + len(bad), "landed": landed, "quarantined": quarantined,
+             "received": len(good_records) + len(bad), "landed": landed, "quarantined": quarantined,
              "deleted": deleted})
     # Log lines name positions and field names, never values (they may hold personal IDs).
     if bad:
@@ -411,7 +460,7 @@ def land_partition(
                     spec.entity, partition, finding.change, finding.field,
                     f" -> {finding.renamed_to}" if finding.renamed_to else "",
                     finding.records_affected)
-    return LandingResult(len(good) + len(bad), landed, quarantined, deleted, tuple(drift),
+    return LandingResult(len(good_records) + len(bad), landed, quarantined, deleted, tuple(drift),
                          watermark)
 
 
@@ -434,16 +483,61 @@ def _quarantine(conn, bad, params) -> int:
     return new
 
 
-def _resolve_quarantine(conn, good, bad, full, params) -> None:
+def _latest_versions(conn, name: str, partition: str, keys: set[str], has_versions: bool
+                     ) -> tuple[dict, dict]:
+    """The latest version (hash, deleted, record id) of the partition's keys and of the batch's
+    keys: those whose latest version is in this partition are read by partition, the others
+    (new keys, keys that moved here from another partition) by key."""
+    if not has_versions:
+        return {}, {}
+    in_partition = {k: (h, d, r) for k, h, d, r in conn.execute("""
+        select natural_key, payload_hash, is_deleted, record_id from ops.latest_versions
+        where table_name = %s and partition = %s""", (name, partition))}
+    latest = dict(in_partition)
+    elsewhere = [k for k in keys if k not in in_partition]
+    for start in range(0, len(elsewhere), 10_000):
+        latest.update((k, (h, d, r)) for k, h, d, r in conn.execute("""
+            select natural_key, payload_hash, is_deleted, record_id from ops.latest_versions
+            where table_name = %s and natural_key = any(%s)""",
+            (name, elsewhere[start:start + 10_000])))
+    return in_partition, latest
+
+
+def _tombstone(conn, table: sql.Identifier, gone: list[int], params: dict) -> int:
+    """Keys of this partition whose latest version is live but which a full read no longer
+    lists: a tombstone (the last payload again, flagged) records the deletion."""
+    if not gone:
+        return 0
+    tombstones = conn.execute(sql.SQL("""
+        insert into {t} (natural_key, payload, payload_hash, batch_id, partition, extracted_at,
+                         is_deleted)
+        select natural_key, payload, payload_hash, %(batch)s, %(partition)s, %(at)s, true
+        from {t} where record_id = any(%(gone)s) order by record_id
+        returning natural_key, record_id""").format(t=table), {**params, "gone": gone}).fetchall()
+    names = [k for k, _ in tombstones]
+    conn.execute("""
+        update ops.latest_versions as h set record_id = t.record_id, is_deleted = true
+        from unnest(%(keys)s::text[], %(ids)s::bigint[]) as t (natural_key, record_id)
+        where h.table_name = %(table)s and h.natural_key = any(%(keys)s)
+          and h.natural_key = t.natural_key""",
+        {**params, "keys": names, "ids": [r for _, r in tombstones]})
+    return len(tombstones)
+
+
+def _resolve_quarantine(conn, keys: set[str], bad, full, params) -> None:
     """A quarantined record is superseded when its key lands in good shape, or when a full read
     of its partition no longer serves it."""
-    keys = sorted({k for k, _, _ in good})
-    if keys:
+    open_keys = conn.execute("""
+        select distinct natural_key from ops.quarantine
+        where source = %(source)s and entity = %(entity)s and resolved_at is null
+          and natural_key is not null""", params).fetchall()
+    superseded = [k for (k,) in open_keys if k in keys]
+    if superseded:
         conn.execute("""
             update ops.quarantine set resolved_at = clock_timestamp(),
                 resolved_by_batch = %(batch)s, resolution = 'superseded by a good version'
             where source = %(source)s and entity = %(entity)s and resolved_at is null
-              and natural_key = any(%(keys)s)""", {**params, "keys": keys})
+              and natural_key = any(%(keys)s)""", {**params, "keys": superseded})
     if full:
         conn.execute("""
             update ops.quarantine set resolved_at = clock_timestamp(),
@@ -451,6 +545,20 @@ def _resolve_quarantine(conn, good, bad, full, params) -> None:
             where source = %(source)s and entity = %(entity)s and partition = %(partition)s
               and resolved_at is null and not (raw_hash = any(%(hashes)s))""",
             {**params, "hashes": [d for _, _, _, d in bad]})
+
+
+def _watermark(spec: EntitySpec, records: list[dict]) -> str | None:
+    """The highest stamp of the records; the parser runs once per distinct stamp."""
+    if not spec.watermark_field:
+        return None
+    marks = []
+    field_name = spec.watermark_field
+    for stamp in {str(r[field_name]) for r in records if r.get(field_name)}:
+        try:
+            marks.append(spec.watermark_parser(stamp))
+        except ValueError:
+            pass  # a malformed stamp does not move the watermark; GX reports it
+    return max(marks) if marks else None
 
 
 def _record_drift(conn, drift, params) -> None:
