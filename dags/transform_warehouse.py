@@ -12,7 +12,9 @@ tests), whenever the landing DAGs publish new raw data, behind a **publish gate*
    at least 30% of every inspection stratum, no raw personal ID in any text column) on the
    staging schemas; a critical failure fails the run, naming the expectation;
 4. `swap_marts`: the staging schemas replace `marts` and `audit` in one transaction, grants
-   and policies kept. A run that fails anywhere before leaves yesterday's marts in place.
+   and policies kept. A run that fails anywhere before leaves yesterday's marts in place;
+5. `grant_access`: the roles brought in line (`eduhub warehouse grant`: commune roles and the
+   schools each manages, the analyst's column grants; README "Privacy and access").
 
 - **Profile**: from the Airflow connection `eduhub_warehouse`.
 - **Rendering**: from `dbt_project/target/manifest.json` (made by `eduhub dbt parse`),
@@ -73,9 +75,16 @@ def transform_warehouse():
         return {"published": done.published, "schemas": list(done.schemas),
                 "relations": done.tables}
 
+    @task(multiple_outputs=False)
+    def grant_access() -> dict:
+        from eduhub import access
+
+        summary = access.grant(dag_support.warehouse_url())
+        return {"commune_roles": summary.commune_roles, "refused": summary.refused_tables}
+
     (prepare_raw_tables() >> prepare_publication()
      >> DbtTaskGroup(group_id="dbt", **transform.cosmos_arguments())
-     >> validate_marts() >> swap_marts() >> publish())
+     >> validate_marts() >> swap_marts() >> grant_access() >> publish())
 
 
 transform_warehouse()

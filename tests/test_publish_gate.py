@@ -194,7 +194,8 @@ def test_a_rejected_batch_stays_landed_and_marked_and_the_marts_stay_as_before(
         policy = conn.execute("""
             select c.relrowsecurity, p.polname from pg_class as c
             join pg_policy as p on p.polrelid = c.oid
-            where c.oid = 'marts.school_learner_id_coverage'::regclass""").fetchall()
+            where c.oid = 'marts.school_learner_id_coverage'::regclass
+              and p.polname = 'own_commune'""").fetchall()
         defaults = conn.execute("""
             select count(*) from pg_default_acl
             where defaclnamespace = 'marts'::regnamespace""").fetchone()[0]

@@ -25,6 +25,15 @@ def _warehouse(args) -> int:
         warehouse.EmbeddedPostgres(settings.STATE_DIR / "warehouse").stop()
         return 0
     url = warehouse.url()
+    if args.action == "grant":
+        from eduhub import access
+
+        summary = access.grant(url, communes=args.commune or None)
+        print(f"roles in step: {summary.commune_roles} commune roles, "
+              f"{summary.commune_units} commune units, analyst reads {summary.analyst_tables} "
+              f"tables ({len(summary.analyst_column_tables)} without personal columns); "
+              f"refused (no row security): {', '.join(summary.refused_tables) or 'none'}")
+        return 0
     if args.action == "url":
         print(warehouse.WarehouseUrl.parse(url).masked() if args.masked else url)
     elif args.action == "start":
@@ -108,6 +117,22 @@ def _id(args) -> int:
     return 0 if result.valid else 1
 
 
+def _reveal(args) -> int:
+    """The personal ID behind a pseudonym, on stdout only; the request is recorded."""
+    from eduhub import access
+
+    try:
+        personal_id = access.reveal(args.pseudonym, args.reason, requested_by=args.by)
+    except access.ReidentificationRefused as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if personal_id is None:
+        print("không tìm thấy người có bút danh này", file=sys.stderr)
+        return 1
+    print(personal_id)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="eduhub", description=__doc__)
@@ -115,8 +140,11 @@ def main(argv: list[str] | None = None) -> int:
 
     w = sub.add_parser("warehouse", help="the PostgreSQL warehouse (embedded unless "
                        f"{settings.WAREHOUSE_URL_ENV} is set)")
-    w.add_argument("action", choices=["url", "start", "stop"])
+    w.add_argument("action", choices=["url", "start", "stop", "grant"],
+                   help="grant: create the roles and bring their privileges in line")
     w.add_argument("--masked", action="store_true", help="hide the password")
+    w.add_argument("--commune", action="append", help="grant: a commune code to give a role "
+                   "(repeatable; default every commune of reference.communes)")
 
     s = sub.add_parser("sandbox", help="synthetic province and source simulators")
     ssub = s.add_subparsers(dest="action", required=True)
@@ -144,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     ic.add_argument("personal_id")
     ic.add_argument("--dob", help="date of birth, YYYY-MM-DD")
     ic.add_argument("--sex", choices=["nam", "nu"])
+    ir = isub.add_parser("reveal", help="the personal ID behind a pseudonym (data engineers "
+                         "only; recorded in ops.reidentifications with the reason)")
+    ir.add_argument("pseudonym")
+    ir.add_argument("--reason", required=True, help="why (e.g. the school's request number)")
+    ir.add_argument("--by", help="who asks (default: the OS user)")
 
     sub.add_parser("airflow", help="run the airflow CLI in the platform's environment",
                    add_help=False)
@@ -161,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         return _tool(argparse.Namespace(command=argv[0]), argv[1:])
     args = parser.parse_args(argv)
     handlers = {"warehouse": _warehouse, "sandbox": _sandbox, "demo": _demo, "id": _id}
+    if args.command == "id" and args.action == "reveal":
+        return _reveal(args)
     return handlers[args.command](args)
 
 

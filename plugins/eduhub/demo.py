@@ -6,7 +6,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-from eduhub import runtime, settings, warehouse
+from eduhub import access, runtime, settings, warehouse
 from eduhub.sandbox import exports, generator
 from eduhub.sandbox.process import running_simulators
 
@@ -81,6 +81,11 @@ def main(scale: int = 2000, seed: int = 1, logical_date: str | None = None,
     with running_simulators(settings.SANDBOX_DIR, faults=faults, seed=seed) as sources:
         print(f"    simulators on 127.0.0.1:{next(iter(sources.values())).port}")
         run_dags(runtime.environment(url, sources), logical_date)
+
+    step("Roles (eduhub warehouse grant)")
+    granted = access.grant(url)
+    print(f"    {granted.commune_roles} commune roles; the analyst reads "
+          f"{granted.analyst_tables} tables of marts, audit and quality")
 
     step("Done. Results")
     print(f"    warehouse: {warehouse.WarehouseUrl.parse(url).masked()}")

@@ -214,6 +214,7 @@ def ensure_ops(conn: psycopg.Connection) -> None:
 def ensure_raw_table(conn: psycopg.Connection, name: str) -> bool:
     """The raw table, and the latest version of each of its keys in `ops.latest_versions`.
     Returns whether any version has landed."""
+    ensure_ops(conn)
     table = sql.Identifier("raw", name)
     qualified = f"raw.{name}"
     exists, has_flag, has_heads = conn.execute("""
@@ -257,6 +258,27 @@ def ensure_raw_table(conn: psycopg.Connection, name: str) -> bool:
         return conn.execute("select exists (select 1 from ops.latest_versions "
                             "where table_name = %s)", (name,)).fetchone()[0]
     return False
+
+
+def refresh_latest_versions(conn: psycopg.Connection, name: str) -> int:
+    """After rows were deleted from a raw table (retention): the keys whose latest version is
+    gone point again at the latest version left, or are forgotten when none is. Returns how
+    many keys were touched. Run under the table's landing lock."""
+    gone = [k for (k,) in conn.execute(sql.SQL("""
+        delete from ops.latest_versions as h
+        where h.table_name = %s
+          and not exists (select 1 from {t} as r where r.record_id = h.record_id)
+        returning h.natural_key""").format(t=sql.Identifier("raw", name)), (name,))]
+    if gone:
+        conn.execute(sql.SQL("""
+            insert into ops.latest_versions (table_name, natural_key, record_id, partition,
+                                             payload_hash, is_deleted)
+            select distinct on (natural_key) %s, natural_key, record_id, partition,
+                   payload_hash, is_deleted
+            from {t} where natural_key = any(%s)
+            order by natural_key, record_id desc""").format(t=sql.Identifier("raw", name)),
+            (name, gone))
+    return len(gone)
 
 
 def detect_drift(records: list[dict], expected: frozenset[str]) -> list[DriftFinding]:

@@ -30,6 +30,9 @@ NO_TELEMETRY = {
 }
 
 
+LOGGING_CONFIG_CLASS = "eduhub.log_masking.LOGGING_CONFIG"
+
+
 @dataclass(frozen=True)
 class SourceEndpoint:
     """Where a (simulated or real) source answers, and its credentials."""
@@ -74,6 +77,8 @@ def airflow_env(airflow_home: Path | None = None) -> dict[str, str]:
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
         "EDUHUB_DROP_DIR": str(settings.DROP_DIR),
+        # personal IDs and the platform's secrets masked in every log (eduhub.log_masking)
+        "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": LOGGING_CONFIG_CLASS,
         **NO_TELEMETRY,
     }
 

@@ -1,5 +1,6 @@
 -- Learners studying, in the shape of the statistical reports (Thông tư 03/2024): by level,
--- grade, sex and ethnicity, per commune and for the province.
+-- grade, sex and ethnicity, per commune and for the province. Ethnicity is sensitive data: it
+-- is published only as counts, and counts of fewer than 5 learners are suppressed.
 with
 
 learners as (
@@ -11,7 +12,7 @@ term as (
     select * from {{ ref('int_term_context') }}
 ),
 
-rolled_up as (
+cells as (
     select
         case when grouping(commune_code) = 0 then 'xa' else 'tinh' end as aggregation_level,
         case when grouping(commune_code) = 0 then commune_code else '80' end as unit_code,
@@ -19,7 +20,7 @@ rolled_up as (
         grade,
         coalesce(sex, 'chua_xac_dinh') as sex,
         coalesce(ethnicity, 'chua_xac_dinh') as ethnicity,
-        count(*) as learners
+        count(*) as person_count
     from learners
     group by grouping sets (
         (commune_code, school_level, grade, sex, ethnicity),
@@ -27,18 +28,20 @@ rolled_up as (
     )
 ),
 
+{{ suppress_small_cells('cells', ['school_level', 'grade', 'sex', 'ethnicity'], 'learners') }},
+
 final as (
     select
         concat_ws(
-            ':', rolled_up.aggregation_level, rolled_up.unit_code, rolled_up.school_level,
-            rolled_up.grade, rolled_up.sex, rolled_up.ethnicity
+            ':', published.aggregation_level, published.unit_code, published.school_level,
+            published.grade, published.sex, published.ethnicity
         ) as statistic_key,
         term.school_year,
         term.term,
-        rolled_up.*
-    from rolled_up
+        published.*
+    from published
     cross join term
-    where rolled_up.unit_code is not null
+    where published.unit_code is not null
 )
 
 select * from final

@@ -1,0 +1,47 @@
+"""
+### Xóa dữ liệu thô quá thời hạn lưu trữ (raw payloads)
+
+Monthly, purges from `raw` the landed payloads older than the retention period: the current
+school year and the previous ones, `school_years` in all (param; default
+`EDUHUB_RAW_RETENTION_SCHOOL_YEARS` or 3). Superseded versions, records deleted at the source,
+rejected partitions and payloads of older school years go; the current version of a record
+still served stays. Old quarantined raw text goes too. What was purged is recorded in
+`ops.retention_purges`. The cutoff follows the run's logical date, so a re-run purges nothing
+more. Rules: `eduhub.pipelines.retention`.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from eduhub import dag_support
+from eduhub.dag_support import DEFAULT_ARGS, START_DATE
+
+
+@dag(
+    dag_id="purge_raw_payloads",
+    schedule="0 4 1 * *",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["eduhub", "privacy", "retention"],
+    doc_md=__doc__,
+    params={"school_years": Param(None, type=["null", "integer"], minimum=1,
+                                  description="Số năm học được lưu (kể cả năm học hiện tại)")},
+)
+def purge_raw_payloads():
+    @task(multiple_outputs=False)
+    def purge() -> dict:
+        from eduhub.pipelines import retention
+
+        context = get_current_context()
+        logical = context["logical_date"].in_timezone(dag_support.TIMEZONE).date()
+        done = retention.purge(dag_support.warehouse_url(), context["run_id"], logical,
+                               context["params"].get("school_years"))
+        return {p.table: p.rows for p in done if p.rows}
+
+    purge()
+
+
+purge_raw_payloads()

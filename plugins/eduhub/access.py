@@ -1,0 +1,296 @@
+"""Who may read what in the warehouse: the roles, kept in step by `eduhub warehouse grant`.
+
+Group roles (NOLOGIN: people and services log in as their own roles, made members of these,
+with passwords set by the database administrator, never by this project):
+
+- `eduhub_loader`: the DAGs' role; owns `raw`, `staging`, `intermediate`, `ops`, `pii` (and
+  `quality`, `access`); the login of the `eduhub_warehouse` connection is made a member.
+- `eduhub_analyst`: reads `marts`, `audit` and `quality`, nothing else; the columns naming a
+  person's record (PERSONAL_COLUMNS, e.g. a record key holding a learner's MOET ID) only
+  column by column without them.
+- `eduhub_provincial`: reads every row of `marts` and `audit`.
+- `eduhub_commune` and one `eduhub_commune_<code>` per commune (member of it): read `marts`
+  and `audit`, row-level security showing only the rows of the units the commune manages (its
+  preschool, primary and THCS schools and the commune itself: `access.commune_units`).
+
+Table grants on models come from dbt's `grants` config (dbt_project.yml) and the row policies
+from the post-hook `row_access` (dbt_project/macros/access.sql), so a mart is never readable
+before its row security exists; the publish gate copies both onto each new build. What dbt
+cannot express (schemas, column grants, default privileges, the commune roles and their units)
+is done here, idempotently, after every swap (`transform_warehouse.grant_access`) and by the
+demo.
+
+The one way back from a pseudonym to a personal ID is `reveal` (`eduhub id reveal`): for the
+data engineer, when a school must correct a record; each call is recorded in
+`ops.reidentifications` (who, when, why; never the ID).
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import re
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from eduhub import warehouse
+
+log = logging.getLogger(__name__)
+
+LOADER = "eduhub_loader"
+ANALYST = "eduhub_analyst"
+PROVINCIAL = "eduhub_provincial"
+COMMUNE = "eduhub_commune"
+# The same names as the macro ensure_access_objects and the grants of dbt_project.yml.
+GROUP_ROLES = (LOADER, ANALYST, PROVINCIAL, COMMUNE)
+READER_ROLES = (ANALYST, PROVINCIAL, COMMUNE)
+COMMUNE_ROLE_PREFIX = "eduhub_commune_"
+
+LOADER_SCHEMAS = ("raw", "staging", "intermediate", "ops", "pii", "quality", "access")
+PUBLISHED_SCHEMAS = ("marts", "audit")
+ANALYST_SCHEMAS = ("marts", "audit", "quality")
+# Columns that name a person's record (a key holding a MOET ID, a resident id, a personal ID):
+# tables carrying one are given to the analyst column by column, without them.
+PERSONAL_COLUMNS = frozenset({
+    "record_key", "person_record_key", "learner_key", "staff_key", "resident_id", "moet_id",
+    "personal_id", "full_name", "date_of_birth", "person_id",
+})
+
+ACCESS_DDL = """
+create schema if not exists access;
+create table if not exists access.commune_roles (
+    role_name text primary key,
+    commune_code text not null
+);
+create table if not exists access.commune_units (
+    commune_code text not null,
+    unit_code text not null,
+    primary key (commune_code, unit_code)
+);
+"""
+
+REIDENTIFICATIONS_DDL = """
+create schema if not exists ops;
+create table if not exists ops.reidentifications (
+    reidentification_id bigint generated always as identity primary key,
+    requested_at timestamptz not null,
+    requested_by text not null,
+    database_user text not null,
+    pseudonym text not null,
+    reason text not null,
+    found boolean not null,
+    person_id text
+);
+"""
+
+_PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
+MIN_REASON_LENGTH = 10
+
+
+@dataclass
+class GrantSummary:
+    roles_created: list[str] = field(default_factory=list)
+    commune_roles: int = 0
+    commune_units: int = 0
+    analyst_tables: int = 0
+    analyst_column_tables: list[str] = field(default_factory=list)
+    refused_tables: list[str] = field(default_factory=list)  # no row security: nobody reads
+
+
+def commune_role(commune_code: str) -> str:
+    if not re.fullmatch(r"[0-9A-Za-z]+", commune_code or ""):
+        raise ValueError(f"not a commune code: {commune_code!r}")
+    return COMMUNE_ROLE_PREFIX + commune_code
+
+
+def _role_exists(conn: psycopg.Connection, role: str) -> bool:
+    return conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone() is not None
+
+
+def _ensure_group_role(conn: psycopg.Connection, role: str, summary: GrantSummary) -> None:
+    if not _role_exists(conn, role):
+        conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(role)))
+        summary.roles_created.append(role)
+    else:
+        # a group role is never a login, whoever changed it
+        conn.execute(sql.SQL("alter role {} nologin").format(sql.Identifier(role)))
+
+
+def _exists(conn: psycopg.Connection, relation: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()[0]
+
+
+def _tables(conn: psycopg.Connection, schema: str) -> list[tuple[str, bool, list[str]]]:
+    """(table, row security on, columns) of the tables of a schema."""
+    return conn.execute("""
+        select c.relname, c.relrowsecurity,
+               array(select a.attname from pg_attribute as a where a.attrelid = c.oid
+                     and a.attnum > 0 and not a.attisdropped order by a.attnum)
+        from pg_class as c where c.relnamespace = %s::regnamespace and c.relkind in ('r', 'p')
+        order by 1""", (schema,)).fetchall()
+
+
+def _loader(conn: psycopg.Connection) -> None:
+    user, superuser = conn.execute(
+        "select current_user, rolsuper from pg_roles where rolname = current_user").fetchone()
+    if not superuser and not conn.execute(
+            "select pg_has_role(current_user, %s, 'MEMBER')", (LOADER,)).fetchone()[0]:
+        conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(LOADER),
+                                                      sql.Identifier(user)))
+    for schema in LOADER_SCHEMAS:
+        s = sql.Identifier(schema)
+        conn.execute(sql.SQL("create schema if not exists {}").format(s))
+        conn.execute(sql.SQL("alter schema {} owner to {}").format(s, sql.Identifier(LOADER)))
+        conn.execute(sql.SQL("grant all on all tables in schema {} to {}").format(
+            s, sql.Identifier(LOADER)))
+        conn.execute(sql.SQL("grant all on all sequences in schema {} to {}").format(
+            s, sql.Identifier(LOADER)))
+    for schema in PUBLISHED_SCHEMAS:
+        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("grant usage, create on schema {} to {}").format(
+            sql.Identifier(schema), sql.Identifier(LOADER)))
+
+
+def _readers(conn: psycopg.Connection, summary: GrantSummary) -> None:
+    readers = sql.SQL(", ").join(sql.Identifier(r) for r in READER_ROLES)
+    # nothing of the loader's schemas for the readers (whatever was granted by hand before);
+    # `quality` is the analyst's, `access` only the commune tables the row policies read
+    for schema in LOADER_SCHEMAS:
+        conn.execute(sql.SQL("revoke all on all tables in schema {} from {}").format(
+            sql.Identifier(schema), readers))
+        conn.execute(sql.SQL("revoke all on schema {} from public, {}").format(
+            sql.Identifier(schema), readers))
+    conn.execute(sql.SQL("grant usage on schema quality to {}").format(sql.Identifier(ANALYST)))
+    conn.execute(sql.SQL("grant select on all tables in schema quality to {}").format(
+        sql.Identifier(ANALYST)))
+    # tables the validation creates later in quality
+    for owner in {LOADER, conn.execute("select current_user").fetchone()[0]}:
+        conn.execute(sql.SQL("alter default privileges for role {} in schema quality "
+                             "grant select on tables to {}").format(
+            sql.Identifier(owner), sql.Identifier(ANALYST)))
+    conn.execute(sql.SQL("grant usage on schema access to {}").format(sql.Identifier(COMMUNE)))
+    conn.execute(sql.SQL("grant select on access.commune_roles, access.commune_units to {}")
+                 .format(sql.Identifier(COMMUNE)))
+
+    for schema in PUBLISHED_SCHEMAS:
+        s = sql.Identifier(schema)
+        conn.execute(sql.SQL("grant usage on schema {} to {}").format(s, readers))
+        for table, row_security, columns in _tables(conn, schema):
+            t = sql.Identifier(schema, table)
+            if not row_security:
+                # built without its row policies (not by dbt, or before them): fail closed
+                conn.execute(sql.SQL("revoke all on {} from {}").format(t, readers))
+                summary.refused_tables.append(f"{schema}.{table}")
+                log.warning("%s.%s has no row-level security: no reader role may read it; "
+                            "rebuild it with dbt", schema, table)
+                continue
+            personal = [c for c in columns if c in PERSONAL_COLUMNS]
+            if personal:
+                conn.execute(sql.SQL("revoke select on {} from {}").format(
+                    t, sql.Identifier(ANALYST)))
+                conn.execute(sql.SQL("grant select ({}) on {} to {}").format(
+                    sql.SQL(", ").join(sql.Identifier(c) for c in columns if c not in personal),
+                    t, sql.Identifier(ANALYST)))
+                summary.analyst_column_tables.append(f"{schema}.{table}")
+            else:
+                conn.execute(sql.SQL("grant select on {} to {}").format(
+                    t, sql.Identifier(ANALYST)))
+            summary.analyst_tables += 1
+
+
+def _communes(conn: psycopg.Connection, communes: list[str] | None,
+              summary: GrantSummary) -> None:
+    if communes is None:
+        communes = ([r[0] for r in conn.execute(
+            "select distinct commune_code::text from reference.communes order by 1")]
+            if _exists(conn, "reference.communes") else [])
+    roles = {commune_role(code): code for code in communes}
+    for role in roles:
+        _ensure_group_role(conn, role, summary)
+        conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(COMMUNE),
+                                                      sql.Identifier(role)))
+    conn.execute("delete from access.commune_roles where not role_name = any(%s)",
+                 (list(roles),))
+    with conn.cursor() as cur:
+        cur.executemany("""
+            insert into access.commune_roles (role_name, commune_code) values (%s, %s)
+            on conflict (role_name) do update set commune_code = excluded.commune_code""",
+                        list(roles.items()))
+    summary.commune_roles = len(roles)
+
+    # the units each commune manages: itself, and the schools whose managing unit it is
+    conn.execute("delete from access.commune_units")
+    conn.execute("""
+        insert into access.commune_units (commune_code, unit_code)
+        select commune_code, commune_code from access.commune_roles
+        on conflict do nothing""")
+    if _exists(conn, "intermediate.int_schools"):
+        conn.execute("""
+            insert into access.commune_units (commune_code, unit_code)
+            select distinct schools.managing_unit, schools.school_code
+            from intermediate.int_schools as schools
+            inner join access.commune_roles as communes
+                on communes.commune_code = schools.managing_unit
+            where schools.school_code is not null
+            on conflict do nothing""")
+    summary.commune_units = conn.execute("select count(*) from access.commune_units"
+                                         ).fetchone()[0]
+
+
+def grant(conninfo: str | None = None, communes: list[str] | None = None) -> GrantSummary:
+    """Create the roles that are missing and bring every privilege in line, in one transaction.
+    `communes`: the commune codes to give a role (default: every commune of reference.communes).
+    Idempotent: a second run changes nothing."""
+    summary = GrantSummary()
+    with warehouse.connect(conninfo) as conn, conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.access'))")
+        for role in GROUP_ROLES:
+            _ensure_group_role(conn, role, summary)
+        conn.execute(ACCESS_DDL)
+        _loader(conn)
+        _communes(conn, communes, summary)
+        _readers(conn, summary)
+    log.info("access: roles in step (%d created; %d commune roles, %d units; analyst reads %d "
+             "tables, %d without their personal columns; %d refused without row security)",
+             len(summary.roles_created), summary.commune_roles, summary.commune_units,
+             summary.analyst_tables, len(summary.analyst_column_tables),
+             len(summary.refused_tables))
+    return summary
+
+
+class ReidentificationRefused(ValueError):
+    """A re-identification request that is not acceptable (no reason, not a pseudonym)."""
+
+
+def reveal(pseudonym: str, reason: str, conninfo: str | None = None,
+           requested_by: str | None = None) -> str | None:
+    """The personal ID behind a pseudonym of pii.persons, for the data engineer who must help a
+    school correct a record. Every request, found or not, is recorded in ops.reidentifications
+    with who asked and why, before the ID is returned; the ID itself is never logged or stored
+    there. None if no person has that pseudonym."""
+    pseudonym = (pseudonym or "").strip().lower()
+    reason = " ".join((reason or "").split())
+    if not _PSEUDONYM.match(pseudonym):
+        raise ReidentificationRefused("không phải bút danh: cần 64 ký tự hex (HMAC-SHA256)")
+    if len(reason) < MIN_REASON_LENGTH:
+        raise ReidentificationRefused(
+            f"cần ghi lý do (ít nhất {MIN_REASON_LENGTH} ký tự), ví dụ số văn bản đề nghị của "
+            "trường")
+    requested_by = requested_by or getpass.getuser()
+    with warehouse.connect(conninfo) as conn, conn.transaction():
+        conn.execute(REIDENTIFICATIONS_DDL)
+        row = (conn.execute("select person_id, personal_id from pii.persons "
+                            "where id_pseudonym = %s limit 1", (pseudonym,)).fetchone()
+               if _exists(conn, "pii.persons") else None)
+        number = conn.execute("""
+            insert into ops.reidentifications (requested_at, requested_by, database_user,
+                                               pseudonym, reason, found, person_id)
+            values (clock_timestamp(), %s, session_user, %s, %s, %s, %s)
+            returning reidentification_id""",
+            (requested_by, pseudonym, reason, row is not None,
+             row[0] if row else None)).fetchone()[0]
+    log.info("re-identification #%d of pseudonym %s…: %s, recorded in ops.reidentifications",
+             number, pseudonym[:12], "found" if row else "not found")
+    return row[1] if row else None

@@ -1,0 +1,174 @@
+"""Retention of landed raw payloads (what the DAG purge_raw_payloads runs).
+
+Raw tables keep every version of every record as received; they hold personal data, so they
+keep it only as long as the platform needs it: the current school year and the previous ones
+up to a configured number of school years (default 3: the current year and the two earlier
+ones the reports compare against). A school year starts on 1 September. With `cutoff` the start
+of the oldest kept school year, a landed row is purged when it was extracted before the cutoff
+and
+
+- a newer version of its record has landed since (and was not rejected): it is history;
+- or its record was deleted at the source (the latest version is a deletion) before the cutoff;
+- or it lies in a partition that validation rejected (never current);
+
+and whatever its extraction date, when its payload belongs to a school year before the cutoff
+(`school_year` / `nam_hoc`). The current version of a record that is still served stays, however
+old: staging reads it (an unchanged school is landed once). Where a purged row was the latest
+version of its key, `ops.latest_versions` is pointed at what is left, so that landing compares
+the next version with what the table still holds. Quarantined raw text last seen
+before the cutoff goes too. What was purged (table, rows, the extraction dates it spanned) is
+recorded in `ops.retention_purges`; no payload or key is logged.
+
+The run's logical date fixes the cutoff (no clock), and a re-run purges nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import date
+
+from psycopg import sql
+
+from eduhub import landing, warehouse
+
+log = logging.getLogger(__name__)
+
+SCHOOL_YEARS_ENV = "EDUHUB_RAW_RETENTION_SCHOOL_YEARS"
+DEFAULT_SCHOOL_YEARS = 3
+# payload fields naming the school year a record belongs to (vendor A / vendor B)
+SCHOOL_YEAR_FIELDS = ("school_year", "nam_hoc")
+
+PURGES_DDL = """
+create schema if not exists ops;
+create table if not exists ops.retention_purges (
+    run_id text not null,
+    table_name text not null,
+    cutoff date not null,
+    school_years_kept integer not null,
+    rows_purged bigint not null,
+    oldest_extracted_at timestamptz,
+    newest_extracted_at timestamptz,
+    purged_at timestamptz not null,
+    primary key (run_id, table_name)
+);
+"""
+
+# {t}: the raw table; the rejected partitions as the staging macro latest_version reads them
+_PURGE = """
+with rejected as (
+    select batch_id, partition from ops.batches
+    where source = %(source)s and entity = %(entity)s and status = 'rejected'
+),
+usable as (
+    select r.record_id, r.natural_key, r.is_deleted, r.extracted_at from {t} as r
+    where not exists (select 1 from rejected as x
+                      where x.batch_id = r.batch_id and x.partition = r.partition)
+),
+latest as (
+    select distinct on (natural_key) natural_key, record_id, is_deleted, extracted_at
+    from usable order by natural_key, record_id desc
+),
+doomed as (
+    select r.record_id from {t} as r
+    left join latest on latest.natural_key = r.natural_key
+    where (r.extracted_at < %(cutoff)s and (
+            latest.record_id > r.record_id
+            or (latest.is_deleted and latest.extracted_at < %(cutoff)s)
+            or latest.record_id is null
+            or exists (select 1 from rejected as x
+                       where x.batch_id = r.batch_id and x.partition = r.partition)))
+       or coalesce({year_fields}) < %(cutoff_year)s
+)
+delete from {t} as r using doomed where r.record_id = doomed.record_id
+returning r.extracted_at
+"""
+
+
+@dataclass(frozen=True)
+class Purged:
+    table: str
+    rows: int
+
+
+def school_year_start(day: date) -> date:
+    return date(day.year if day.month >= 9 else day.year - 1, 9, 1)
+
+
+def cutoff(as_of: date, school_years: int) -> date:
+    """The first day of the oldest school year kept."""
+    if school_years < 1:
+        raise ValueError("at least the current school year is kept (school_years >= 1)")
+    start = school_year_start(as_of)
+    return start.replace(year=start.year - (school_years - 1))
+
+
+def school_years_kept(value: int | str | None = None) -> int:
+    """The run's param, else EDUHUB_RAW_RETENTION_SCHOOL_YEARS, else 3."""
+    chosen = value if value not in (None, "") else os.environ.get(SCHOOL_YEARS_ENV)
+    return int(chosen) if chosen not in (None, "") else DEFAULT_SCHOOL_YEARS
+
+
+def _raw_tables(conn) -> list[str]:
+    return [r[0] for r in conn.execute("""
+        select c.relname from pg_class as c
+        where c.relnamespace = 'raw'::regnamespace and c.relkind = 'r'
+          and c.relname like '%%\\_\\_%%'
+          and exists (select 1 from pg_attribute as a where a.attrelid = c.oid
+                      and a.attname = 'extracted_at')
+        order by 1""")] if conn.execute("select to_regnamespace('raw')").fetchone()[0] else []
+
+
+def _record(conn, run_id: str, table: str, limit: date, years: int, extracted: list) -> None:
+    conn.execute("""
+        insert into ops.retention_purges (run_id, table_name, cutoff, school_years_kept,
+            rows_purged, oldest_extracted_at, newest_extracted_at, purged_at)
+        values (%s, %s, %s, %s, %s, %s, %s, clock_timestamp())
+        on conflict (run_id, table_name) do update set
+            rows_purged = ops.retention_purges.rows_purged + excluded.rows_purged,
+            oldest_extracted_at = least(ops.retention_purges.oldest_extracted_at,
+                                        excluded.oldest_extracted_at),
+            newest_extracted_at = greatest(ops.retention_purges.newest_extracted_at,
+                                           excluded.newest_extracted_at),
+            purged_at = excluded.purged_at""",
+        (run_id, table, limit, years, len(extracted), min(extracted, default=None),
+         max(extracted, default=None)))
+
+
+def purge(conninfo: str, run_id: str, as_of: date, school_years: int | None = None
+          ) -> list[Purged]:
+    years = school_years_kept(school_years)
+    limit = cutoff(as_of, years)
+    cutoff_year = f"{limit.year}-{limit.year + 1}"
+    year_fields = sql.SQL(", ").join(
+        sql.SQL("r.payload ->> {}").format(sql.Literal(f)) for f in SCHOOL_YEAR_FIELDS)
+    done = []
+    with warehouse.connect(conninfo) as conn:
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.ops_ddl'))")
+            conn.execute(PURGES_DDL)
+        for table in _raw_tables(conn):
+            source, entity = table.split("__", 1)
+            with conn.transaction():
+                # the same lock as landing: a purge never interleaves with a load
+                conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{table}",))
+                extracted = [r[0] for r in conn.execute(
+                    sql.SQL(_PURGE).format(t=sql.Identifier("raw", table),
+                                           year_fields=year_fields),
+                    {"source": source, "entity": entity, "cutoff": limit,
+                     "cutoff_year": cutoff_year})]
+                if extracted:
+                    landing.refresh_latest_versions(conn, table)
+                _record(conn, run_id, f"raw.{table}", limit, years, extracted)
+            done.append(Purged(f"raw.{table}", len(extracted)))
+        if conn.execute("select to_regclass('ops.quarantine')").fetchone()[0]:
+            with conn.transaction():
+                extracted = [r[0] for r in conn.execute(
+                    "delete from ops.quarantine where last_seen < %s returning last_seen",
+                    (limit,))]
+                _record(conn, run_id, "ops.quarantine", limit, years, extracted)
+            done.append(Purged("ops.quarantine", len(extracted)))
+    log.info("retention: kept %d school years (from %s); purged %s", years, limit,
+             ", ".join(f"{p.table} {p.rows}" for p in done if p.rows) or "nothing")
+    return done

@@ -1,0 +1,388 @@
+"""Privacy and access against a real warehouse, logged in as each role.
+
+One warehouse is built for the module the way `transform_warehouse` builds it (dbt into
+`marts_next`, the marts suite, the swap, `eduhub warehouse grant`). Test logins (LOGIN, a
+password generated here, members of the project's group roles) then connect over TCP like an
+analyst's BI tool would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import time
+from datetime import date
+
+import psycopg
+import pytest
+import yaml
+from psycopg import sql
+
+from eduhub import access, publish, runtime, settings, transform, validation, warehouse
+from eduhub.identity import person
+from eduhub.pipelines import school_management, universal_education
+from eduhub.sources.pcgd import PcgdClient
+from eduhub.sources.vendor_a import VendorAClient
+from eduhub.sources.vendor_b import VendorBClient
+
+pytestmark = pytest.mark.slow
+
+DATABASE = "eduhub_privacy"
+DAY = "2026-11-22"
+AS_OF = date(2026, 11, 22)
+PERSONAL_ID = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
+# test logins, one per role (dropped at the end)
+LOGINS = {"analyst": access.ANALYST, "provincial": access.PROVINCIAL}
+
+
+def base_url(e) -> str:
+    return f"{e.scheme}://{e.host}:{e.port}{e.base_path}"
+
+
+def build_and_publish(url: str, env: dict, run_id: str) -> None:
+    """What transform_warehouse does: build into the staging schemas, check, swap."""
+    publish.prepare(url)
+    runtime.run(runtime.dbt_args(["build", "--quiet", "--vars", json.dumps(
+        {"as_of_date": DAY, **publish.dbt_vars()})]), env, stdout=subprocess.DEVNULL)
+    validation.raise_on_critical(validation.validate_publication(url, run_id, as_of=AS_OF))
+    assert publish.swap(url, run_id).published
+
+
+@pytest.fixture(scope="module")
+def built(simulators, airflow_home, server_url, tmp_path_factory):
+    docs = tmp_path_factory.mktemp("data_docs") / "site"
+    settings_docs, settings.DATA_DOCS_DIR = settings.DATA_DOCS_DIR, docs
+    url = warehouse.create_database(DATABASE, server_url, replace=True)
+    warehouse.ensure_schemas(url)
+    a, b = simulators["sms_vendor_a"], simulators["sms_vendor_b"]
+    clients = {"vendor_a": VendorAClient(base_url(a), a.login, a.password),
+               "vendor_b": VendorBClient(base_url(b), b.password)}
+    for vendor, client in clients.items():
+        for code in school_management.land_schools(vendor, client, url, "day1"):
+            school_management.land_school(vendor, client, url, "day1", code)
+    pcgd = PcgdClient(base_url(simulators["pcgd_xmc"]), simulators["pcgd_xmc"].password)
+    for commune in universal_education.commune_codes(pcgd):
+        universal_education.land_commune(pcgd, url, "day1", commune)
+    env = runtime.environment(url, simulators, airflow_home=airflow_home)
+    env["EDUHUB_DROP_DIR"] = str(tmp_path_factory.mktemp("drops"))
+    env["EDUHUB_DATA_DOCS_DIR"] = str(docs)
+    transform.ensure_raw_tables(url)
+    build_and_publish(url, env, "day1")
+    summary = access.grant(url)
+
+    w = warehouse.WarehouseUrl.parse(url)
+    with warehouse.connect(url) as conn:
+        commune = conn.execute("""
+            select managing_unit from intermediate.int_schools where managing_unit <> 'SO'
+            group by 1 order by count(*) desc, 1 limit 1""").fetchone()[0]
+    logins = {**LOGINS, "commune": access.commune_role(commune)}
+    urls = {}
+    with warehouse.connect(url) as conn:
+        for name, group in logins.items():
+            login, password = f"eduhub_test_{name}", secrets.token_urlsafe(18)
+            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(login)))
+            conn.execute(sql.SQL("create role {} login password {}").format(
+                sql.Identifier(login), sql.Literal(password)))
+            conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group),
+                                                          sql.Identifier(login)))
+            urls[name] = warehouse.WarehouseUrl(w.host, w.port, login, password, w.dbname).url()
+    yield {"url": url, "env": env, "urls": urls, "commune": commune, "summary": summary}
+    settings.DATA_DOCS_DIR = settings_docs
+    with warehouse.connect(w.with_dbname("postgres").url()) as conn:
+        conn.execute(f'drop database if exists "{DATABASE}" with (force)')
+        for name in logins:
+            conn.execute(f'drop role if exists "eduhub_test_{name}"')
+
+
+# The rows of a published table that belong to a unit (a school, else a commune), written out
+# table by table: the specification the row policies are checked against.
+UNIT_OF_ROW = {
+    "audit.quality_failures": "coalesce(school_code, commune_code)",
+    "marts.completeness": "unit_code",
+    "marts.exam_readiness": "school_code",
+    "marts.inspection_sample": "school_code",
+    "marts.inspection_sample_draft": "school_code",
+    "marts.pcgd_discrepancies": "coalesce(school_code, commune_code)",
+    "marts.pcgd_reconciliation": "commune_code",
+    "marts.quality_scorecard": "unit_code",
+    "marts.school_learner_id_coverage": "school_code",
+    "marts.statistics_health": "unit_code",
+    "marts.statistics_learners": "unit_code",
+    "marts.statistics_schools": "unit_code",
+}
+# No health check has happened on the sandbox's first day of the term (its suppression is a dbt
+# unit test, statistics_health_suppresses_small_cells).
+EMPTY_ON_THE_FIRST_DAY = {"marts.statistics_health"}
+
+
+def published_tables(url: str) -> dict[str, list[str]]:
+    with warehouse.connect(url) as conn:
+        return {f"{s}.{t}": cols for s, t, cols in conn.execute("""
+            select n.nspname, c.relname, array(select attname::text from pg_attribute
+                where attrelid = c.oid and attnum > 0 and not attisdropped order by attnum)
+            from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
+            where n.nspname in ('marts', 'audit') and c.relkind = 'r' order by 1, 2""")}
+
+
+def tables_of(url: str, schemas: tuple[str, ...]) -> list[str]:
+    with warehouse.connect(url) as conn:
+        return [r[0] for r in conn.execute("""
+            select quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+            from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
+            where n.nspname = any(%s) and c.relkind in ('r', 'v', 'm', 'p') order by 1""",
+            (list(schemas),))]
+
+
+def denied(url: str, query: str) -> bool:
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(query).fetchall()
+    except psycopg.errors.InsufficientPrivilege:
+        return True
+    return False
+
+
+def rows(url: str, query: str, params=None) -> list:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return sorted(map(repr, conn.execute(query, params).fetchall()))
+
+
+def analyst_columns(columns: list[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns if c not in access.PERSONAL_COLUMNS)
+
+
+def commune_units(url: str, commune: str) -> list[str]:
+    """The commune and the schools it manages, from the school records (not from access.*)."""
+    with warehouse.connect(url) as conn:
+        return [commune] + [r[0] for r in conn.execute(
+            "select school_code from intermediate.int_schools where managing_unit = %s",
+            (commune,))]
+
+
+def check_roles_read_what_they_should(built) -> None:
+    """The analyst, provincial and commune logins against every published table."""
+    url, urls = built["url"], built["urls"]
+    tables = published_tables(url)
+    assert set(tables) == set(UNIT_OF_ROW), "a new published table: say how its rows are owned"
+    units = commune_units(url, built["commune"])
+    assert len(units) > 1  # the commune manages schools
+    seen_by_commune = 0
+    for table, columns in tables.items():
+        everything = rows(url, f"select * from {table}")
+        if table in EMPTY_ON_THE_FIRST_DAY:
+            assert everything == []
+            continue
+        assert everything, f"{table} is empty: nothing to check"
+        # the analyst: every row, the columns that name no person's record
+        cols = analyst_columns(columns)
+        assert rows(urls["analyst"], f"select {cols} from {table}") == \
+            rows(url, f"select {cols} from {table}"), table
+        for column in set(columns) & access.PERSONAL_COLUMNS:
+            assert denied(urls["analyst"], f'select "{column}" from {table}'), (table, column)
+        # the province: everything
+        assert rows(urls["provincial"], f"select * from {table}") == everything, table
+        # a commune: exactly the rows of its units
+        mine = rows(url, f"select * from {table} where {UNIT_OF_ROW[table]} = any(%s)",
+                    (units,))
+        assert rows(urls["commune"], f"select * from {table}") == mine, table
+        assert len(mine) < len(everything), table
+        seen_by_commune += len(mine)
+    assert seen_by_commune > 0
+
+
+def test_analyst_cannot_read_raw_pii_or_any_raw_id(built):
+    url, analyst = built["url"], built["urls"]["analyst"]
+    # run the matching once so that pii holds the person table with its personal IDs
+    person.build(url, "privacy", key=b"test-key-for-privacy-tests-0001")
+    hidden = tables_of(url, ("raw", "pii", "staging", "intermediate", "ops", "reference",
+                             "access"))
+    assert {"raw.sms_vendor_a__learners", "pii.persons", "staging.stg_sms_vendor_a__learners",
+            "intermediate.int_learners", "ops.batches"} <= set(hidden)
+    for table in hidden:
+        assert denied(analyst, f"select * from {table} limit 1"), table
+    # every column holding a raw personal ID, wherever it is
+    with warehouse.connect(url) as conn:
+        id_columns = conn.execute("""
+            select quote_ident(table_schema) || '.' || quote_ident(table_name), column_name
+            from information_schema.columns
+            where column_name in ('personal_id', 'national_id', 'so_dinh_danh', 'payload')
+              and table_schema not in ('pg_catalog', 'information_schema')""").fetchall()
+    assert len(id_columns) > 10
+    for table, column in id_columns:
+        assert denied(analyst, f'select "{column}" from {table} limit 1'), (table, column)
+    # and what the analyst does read
+    for table in tables_of(url, ("quality",)):
+        assert not denied(analyst, f"select * from {table} limit 1"), table
+
+
+def test_each_role_reads_what_it_should_and_nothing_more(built):
+    check_roles_read_what_they_should(built)
+    commune = built["urls"]["commune"]
+    for table in ("raw.sms_vendor_a__learners", "pii.persons", "quality.validation_results"):
+        assert denied(commune, f"select * from {table} limit 1"), table
+
+
+def test_roles_are_nologin_groups_and_grant_is_idempotent(built):
+    url = built["url"]
+    with warehouse.connect(url) as conn:
+        groups = conn.execute("""
+            select rolname, rolcanlogin, rolpassword is not null from pg_authid
+            where rolname = any(%s) or rolname like 'eduhub_commune_%%'""",
+            (list(access.GROUP_ROLES),)).fetchall()
+    assert {r[0] for r in groups} >= set(access.GROUP_ROLES)
+    assert len(groups) >= len(access.GROUP_ROLES) + 96  # a role per commune of Tây Ninh
+    assert not any(login or password for _, login, password in groups)
+
+    def privileges():
+        with warehouse.connect(url) as conn:
+            return conn.execute("""
+                select n.nspname, c.relname, c.relacl::text, c.relrowsecurity,
+                       array(select attname || coalesce(attacl::text, '') from pg_attribute
+                             where attrelid = c.oid and attacl is not null order by 1),
+                       array(select polname from pg_policy where polrelid = c.oid order by 1)
+                from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
+                where n.nspname in ('marts', 'audit', 'quality', 'raw', 'pii', 'access')
+                union all
+                select nspname, null, nspacl::text || nspowner::regrole::text, null, null, null
+                from pg_namespace
+                order by 1, 2""").fetchall()
+
+    before = privileges()
+    assert access.grant(url).roles_created == []
+    assert privileges() == before
+
+
+def test_no_personal_id_in_any_mart(built):
+    url = built["url"]
+    with warehouse.connect(url) as conn:
+        text_columns = conn.execute("""
+            select quote_ident(table_schema) || '.' || quote_ident(table_name), column_name
+            from information_schema.columns
+            where table_schema in ('marts', 'audit')
+              and data_type in ('text', 'character varying', 'jsonb', 'json')""").fetchall()
+        assert len(text_columns) > 30
+        leaks = [(t, c) for t, c in text_columns if conn.execute(
+            f'select count(*) from {t} where "{c}"::text ~ %s',
+            (r"(^|[^0-9])[0-9]{12}([^0-9]|$)",)).fetchone()[0]]
+    assert leaks == []
+
+
+def test_sensitive_data_only_as_suppressed_counts(built):
+    url = built["url"]
+    tables = published_tables(url)
+    sensitive = {"ethnicity", "nutrition_status", "height_cm", "weight_kg", "health_status"}
+    holding = sorted(t for t, cols in tables.items() if sensitive & set(cols))
+    assert holding == ["marts.statistics_health", "marts.statistics_learners"]
+    threshold = 5
+    with warehouse.connect(url) as conn:
+        for table in sorted(set(holding) - EMPTY_ON_THE_FIRST_DAY):
+            group = "school_level, sex, nutrition_status" if "health" in table else \
+                "school_level, grade, sex, ethnicity"
+            counts = conn.execute(f"""
+                select count(*) filter (where learners < {threshold}),
+                       count(*) filter (where is_suppressed and learners is not null),
+                       count(*) filter (where is_suppressed), count(*)
+                from {table}""").fetchone()
+            assert counts[0] == 0 and counts[1] == 0, table  # no small count published
+            assert 0 < counts[2] < counts[3], table  # some cells were small, not all
+            # the province minus its published communes never tells a small number
+            residues = conn.execute(f"""
+                with province as (
+                    select {group}, learners from {table} where aggregation_level = 'tinh'
+                        and not is_suppressed),
+                communes as (
+                    select {group}, sum(learners) as published from {table}
+                    where aggregation_level = 'xa' group by {group})
+                select province.learners - coalesce(communes.published, 0)
+                from province left join communes using ({group})""").fetchall()
+            assert residues and not [r for (r,) in residues if 0 < r < threshold], table
+        # the commune cells are the real counts of learners studying, or suppressed
+        truth = dict(((c, lvl, g, s, e), n) for c, lvl, g, s, e, n in conn.execute("""
+            select commune_code, coalesce(school_level, 'chua_xac_dinh'), grade,
+                   coalesce(sex, 'chua_xac_dinh'), coalesce(ethnicity, 'chua_xac_dinh'),
+                   count(*)
+            from intermediate.int_learners where enrolment_status = 'dang_hoc'
+              and commune_code is not null group by 1, 2, 3, 4, 5"""))
+        published = {(c, lvl, g, s, e): (n, sup) for c, lvl, g, s, e, n, sup in conn.execute("""
+            select unit_code, school_level, grade, sex, ethnicity, learners, is_suppressed
+            from marts.statistics_learners where aggregation_level = 'xa'""")}
+    assert set(published) == set(truth)
+    for cell, n in truth.items():
+        assert published[cell] == ((None, True) if n < threshold else (n, False)), cell
+
+
+def test_pseudonyms_are_keyed_stable_and_revealed_only_with_a_recorded_reason(built):
+    url = built["url"]
+    key, other = b"test-key-for-privacy-tests-0001", b"another-key-for-privacy-tests-02"
+
+    def pseudonyms():
+        with warehouse.connect(url) as conn:
+            return dict(conn.execute("select personal_id, id_pseudonym from pii.persons "
+                                     "where personal_id is not null").fetchall())
+
+    person.build(url, "privacy-1", key=key)
+    first = pseudonyms()
+    person.build(url, "privacy-2", key=key, full=True)
+    assert pseudonyms() == first and len(first) > 100  # stable between runs
+    assert all(p == person.pseudonym(i, key) for i, p in first.items())
+    assert all(len(p) == 64 and i not in p for i, p in first.items())
+    person.build(url, "privacy-3", key=other, full=True)
+    changed = pseudonyms()
+    assert set(changed) == set(first)
+    assert not [i for i in first if changed[i] == first[i]]  # every one differs
+
+    # re-identification: the ID on stdout only, the request recorded without it
+    personal_id, pseudonym = sorted(changed.items())[0]  # what pii.persons holds now
+    env = {**os.environ, settings.WAREHOUSE_URL_ENV: url}
+    cli = [runtime.tool("eduhub"), "id", "reveal", pseudonym]
+    shown = subprocess.run([*cli, "--reason", "Công văn 12/THCS đề nghị sửa hồ sơ",
+                            "--by", "ky-su-du-lieu"], env=env, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == personal_id
+    assert personal_id not in shown.stderr
+    refused = subprocess.run([*cli, "--reason", "xem"], env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and refused.stdout == ""
+    with warehouse.connect(url) as conn:
+        audit = conn.execute("select * from ops.reidentifications").fetchall()
+    assert len(audit) == 1
+    assert audit[0][2] == "ky-su-du-lieu" and audit[0][5].startswith("Công văn 12")
+    assert audit[0][4] == pseudonym and audit[0][6] is True
+    assert personal_id not in repr(audit)
+    assert denied(built["urls"]["analyst"], "select * from ops.reidentifications")
+
+
+def test_grants_survive_a_dbt_build_and_a_swap(built):
+    """The next day's transformation, without `eduhub warehouse grant`: the new tables carry
+    the same privileges (dbt grants and post-hooks, the gate's copy)."""
+    url = built["url"]
+    with warehouse.connect(url) as conn:
+        before = dict(conn.execute("select relname, oid::bigint from pg_class "
+                                   "where relnamespace = 'marts'::regnamespace").fetchall())
+    started = time.monotonic()
+    build_and_publish(url, built["env"], "day2")
+    print(f"rebuild and swap: {time.monotonic() - started:.0f} s")
+    with warehouse.connect(url) as conn:
+        after = dict(conn.execute("select relname, oid::bigint from pg_class "
+                                  "where relnamespace = 'marts'::regnamespace").fetchall())
+    assert set(after) == set(before) and not set(after.values()) & set(before.values())
+    check_roles_read_what_they_should(built)
+
+
+def test_dbt_names_the_project_roles():
+    project = yaml.safe_load((settings.DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    assert set(project["vars"]["personal_columns"]) == access.PERSONAL_COLUMNS
+    granted = set()
+
+    def walk(node):
+        for key, value in node.items():
+            if key == "+grants":
+                granted.update(*value.values())
+            elif isinstance(value, dict):
+                walk(value)
+    walk(project["models"])
+    assert granted == set(access.READER_ROLES)
+    macro = (settings.DBT_PROJECT_DIR / "macros" / "access.sql").read_text()
+    assert set(re.findall(r"'(eduhub_[a-z]+)'", macro)) == set(access.GROUP_ROLES)

@@ -1,0 +1,129 @@
+"""Retention: the DAG purge_raw_payloads, run by Airflow on a warehouse holding four school
+years of landings, purges exactly the payloads past the retention period, keeps every current
+record, records what it purged in ops, and purges nothing more when run again."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, date, datetime
+
+import pytest
+
+from eduhub import runtime, warehouse
+from eduhub.landing import EntitySpec, ensure_raw_table, land_partition
+from eduhub.pipelines import retention
+
+LEARNERS = EntitySpec("sms_vendor_a", "learners", ("school_code", "learner_id"),
+                      watermark_field=None)
+RESULTS = EntitySpec("sms_vendor_a", "results", ("school_code", "learner_id", "school_year"),
+                     watermark_field=None)
+DAY = "2026-11-22"  # school year 2026-2027: with 3 years kept, the cutoff is 1 September 2024
+
+
+def at(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=UTC)
+
+
+def learner(key: str, name: str) -> dict:
+    return {"school_code": "S1", "learner_id": key, "full_name": name}
+
+
+def test_cutoff_is_the_start_of_the_oldest_kept_school_year():
+    assert retention.cutoff(date(2026, 11, 22), 3) == date(2024, 9, 1)
+    assert retention.cutoff(date(2027, 8, 31), 3) == date(2024, 9, 1)
+    assert retention.cutoff(date(2027, 9, 1), 1) == date(2027, 9, 1)
+    with pytest.raises(ValueError):
+        retention.cutoff(date(2026, 11, 22), 0)
+
+
+def current_versions(conn) -> list:
+    """What staging reads (macro latest_version): the latest usable version of each key."""
+    return conn.execute("""
+        select distinct on (natural_key) natural_key, payload, is_deleted
+        from raw.sms_vendor_a__learners as r
+        where not exists (select 1 from ops.batches as b where b.batch_id = r.batch_id
+            and b.partition = r.partition and b.entity = 'learners' and b.status = 'rejected')
+        order by natural_key, record_id desc""").fetchall()
+
+
+@pytest.mark.slow
+def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, airflow_home):
+    url = fresh_db
+    with warehouse.connect(url) as conn:
+        for spec in (LEARNERS, RESULTS):
+            ensure_raw_table(conn, spec.table)
+
+        def land(spec, records, batch, day, partition="S1", full=True):
+            land_partition(conn, spec, records, batch_id=batch, partition=partition,
+                           extracted_at=at(day), full=full)
+
+        land(LEARNERS, [learner("L1", "An"), learner("L2", "Bình"), learner("L3", "Chi")],
+             "b2022", "2022-10-01")
+        # L1 changed, L3 gone from the source (a deletion is landed)
+        land(LEARNERS, [learner("L1", "An 2"), learner("L2", "Bình")], "b2023", "2023-10-01")
+        land(LEARNERS, [learner("L4", "Dũng")], "b2024", "2024-10-01", full=False)
+        land(LEARNERS, [learner("L1", "An 3"), learner("L2", "Bình"), learner("L4", "Dũng 2")],
+             "b2025", "2025-10-01")
+        # partitions that validation rejected: an old one and a recent one
+        land(LEARNERS, [learner("L5", "Em")], "old-rejected", "2023-05-01", "S2", full=False)
+        land(LEARNERS, [learner("L6", "Giang")], "new-rejected", "2026-10-01", "S2", full=False)
+        conn.execute("update ops.batches set status = 'rejected' where partition = 'S2'")
+        # results: one of a school year past the period (landed recently), one kept
+        land(RESULTS, [{"school_code": "S1", "learner_id": "L2", "school_year": "2022-2023"},
+                       {"school_code": "S1", "learner_id": "L2", "school_year": "2024-2025"}],
+             "r2025", "2025-10-01")
+        # a record without its key, quarantined long ago
+        land(LEARNERS, [{"school_code": "S1", "full_name": "không mã"}], "q2023", "2023-01-01",
+             "S9", full=False)
+        before = current_versions(conn)
+        assert conn.execute("select count(*) from raw.sms_vendor_a__learners").fetchone() == (10,)
+
+    env = runtime.environment(url, airflow_home=airflow_home)
+    run = subprocess.run([runtime.tool("airflow"), "dags", "test", "purge_raw_payloads", DAY],
+                         env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+    with warehouse.connect(url) as conn:
+        kept = conn.execute("""
+            select natural_key, batch_id, is_deleted from raw.sms_vendor_a__learners
+            order by record_id""").fetchall()
+        results = conn.execute("select payload ->> 'school_year' from raw.sms_vendor_a__results"
+                               ).fetchall()
+        quarantined = conn.execute("select count(*) from ops.quarantine").fetchone()[0]
+        recorded = conn.execute("""
+            select table_name, cutoff, school_years_kept, rows_purged,
+                   oldest_extracted_at::date, newest_extracted_at::date
+            from ops.retention_purges order by table_name""").fetchall()
+        after = current_versions(conn)
+    # history and deletions before the cutoff, and the old rejected partition, are gone
+    assert kept == [("S1|L2", "b2022", False), ("S1|L4", "b2024", False),
+                    ("S1|L1", "b2025", False), ("S1|L4", "b2025", False),
+                    ("S1|L6", "new-rejected", False)]
+    assert after == [r for r in before if r[0] != "S1|L3"]  # staging sees the same records
+    assert results == [("2024-2025",)]
+    assert quarantined == 0
+    assert recorded == [
+        ("ops.quarantine", date(2024, 9, 1), 3, 1, date(2023, 1, 1), date(2023, 1, 1)),
+        ("raw.sms_vendor_a__learners", date(2024, 9, 1), 3, 5, date(2022, 10, 1),
+         date(2023, 10, 1)),
+        ("raw.sms_vendor_a__results", date(2024, 9, 1), 3, 1, date(2025, 10, 1),
+         date(2025, 10, 1)),
+    ]
+
+    # again (the same day): nothing more to purge, the record of the first run unchanged
+    again = retention.purge(url, "again", date(2026, 11, 22))
+    assert [p.rows for p in again] == [0, 0, 0]
+    with warehouse.connect(url) as conn:
+        assert conn.execute("select count(*) from raw.sms_vendor_a__learners").fetchone() == (5,)
+
+    with warehouse.connect(url) as conn:
+        dangling = conn.execute("""
+            select count(*) from ops.latest_versions as h
+            where h.table_name = 'sms_vendor_a__learners' and not exists (
+                select 1 from raw.sms_vendor_a__learners as r where r.record_id = h.record_id)
+            """).fetchone()[0]
+        # the purged record sent again lands again: landing compares with what raw still holds
+        relanded = land_partition(conn, LEARNERS, [learner("L5", "Em")], batch_id="back",
+                                  partition="S2", extracted_at=at("2026-11-20"), full=False)
+    assert dangling == 0
+    assert relanded.landed == 1
