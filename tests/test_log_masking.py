@@ -62,6 +62,25 @@ def test_mask_hides_ids_and_secrets_and_nothing_else():
         "pseudonym-key-0123456789", "url/pass", "client-secret", "api-key-uri", "token-value"}
 
 
+def test_structured_events_keep_their_values_and_lose_ids():
+    from typing import NamedTuple
+
+    class RunInfo(NamedTuple):  # Airflow logs named tuples as event fields
+        run_after: str
+        data_interval: tuple | None
+
+    info = RunInfo("2026-11-22", None)
+    leaky = RunInfo(f"learner {ID}", None)
+    event = log_masking.masking_processor(["s3cr3t-Value"])(None, "info", {
+        "event": "next run", "info": info, "leaky": leaky, "as_number": 172201512345,
+        "count": 7, "ratio": 0.5, "nested": [{"pw": "s3cr3t-Value"}, (ID, 3)]})
+    assert event["info"] is info
+    assert event["leaky"] == "RunInfo(run_after='learner ***', data_interval=None)"
+    assert event["as_number"] == "***"
+    assert (event["count"], event["ratio"]) == (7, 0.5)
+    assert event["nested"] == [{"pw": "***"}, ("***", 3)]
+
+
 def test_masking_filter_on_python_logging(caplog):
     logger = logging.getLogger("eduhub.test_masking")
     logger.addFilter(log_masking.MaskingFilter(["hunter2-secret"]))

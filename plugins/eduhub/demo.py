@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from datetime import date
 from pathlib import Path
 
 from eduhub import access, runtime, settings, warehouse
+from eduhub.identity import person
 from eduhub.sandbox import exports, generator
 from eduhub.sandbox.process import running_simulators
 
@@ -22,10 +24,13 @@ SUMMARY_TABLES = [
     ("quality", "validation_results"),
     ("intermediate", "int_school_persons"),
     ("marts", "school_learner_id_coverage"),
+    ("pii", "persons"),
+    ("pii", "match_review_queue"),
 ]
-# The daily order: landings, the models, the verification of new persons, the models again.
+# The daily order: landings, the models, the verification of new persons, the matching of
+# those without a verified ID, the models again.
 DAG_SEQUENCE = ("sync_school_management", "sync_universal_education", "transform_warehouse",
-                "sync_population_verification", "transform_warehouse")
+                "sync_population_verification", "match_identities", "transform_warehouse")
 
 
 def step(message: str) -> None:
@@ -41,6 +46,17 @@ def prepare_sandbox(data_dir: Path, drop_dir: Path, scale: int, seed: int) -> di
     manifest = generator.write(province, data_dir)
     exports.write_class_exports(province.rows, drop_dir, seed=seed)
     return manifest
+
+
+def demo_pseudonym_key() -> str:
+    """The demo's pseudonym key: made once, kept in the git-ignored state folder (0600). A
+    deployment sets EDUHUB_PSEUDONYM_KEY or the Airflow variable eduhub_pseudonym_key."""
+    path = settings.STATE_DIR / "pseudonym_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+    return path.read_text(encoding="utf-8").strip()
 
 
 def run_dags(env: dict[str, str], logical_date: str) -> None:
@@ -80,7 +96,9 @@ def main(scale: int = 2000, seed: int = 1, logical_date: str | None = None,
 
     with running_simulators(settings.SANDBOX_DIR, faults=faults, seed=seed) as sources:
         print(f"    simulators on 127.0.0.1:{next(iter(sources.values())).port}")
-        run_dags(runtime.environment(url, sources), logical_date)
+        run_env = runtime.environment(url, sources)
+        run_env.setdefault(person.PSEUDONYM_KEY_ENV, demo_pseudonym_key())
+        run_dags(run_env, logical_date)
 
     step("Roles (eduhub warehouse grant)")
     granted = access.grant(url)

@@ -97,9 +97,18 @@ def _mask_value(value, secrets: list[str], depth: int = 0):
         return mask(value, secrets)
     if depth < 4 and isinstance(value, dict):
         return {k: _mask_value(v, secrets, depth + 1) for k, v in value.items()}
-    if depth < 4 and isinstance(value, (list, tuple)):
+    if depth < 4 and type(value) in (list, tuple):
         return type(value)(_mask_value(v, secrets, depth + 1) for v in value)
-    return value
+    if value is None or isinstance(value, (bool, float)):
+        return value
+    # anything else (a number, a named tuple, an object) is rendered as its text: kept as it
+    # is unless that text holds something to mask
+    try:
+        text = str(value)
+    except Exception:  # noqa: BLE001 - a value that cannot render is left to the renderer
+        return value
+    masked = mask(text, secrets)
+    return value if masked == text else masked
 
 
 def _mask_exception(exc: BaseException | None, secrets: list[str]) -> None:

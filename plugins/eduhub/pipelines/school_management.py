@@ -36,8 +36,9 @@ def land_school(vendor: str, client, conninfo: str, batch_id: str, school_code: 
                 full_refresh: bool = False) -> dict[str, LandingResult]:
     """Every per-school entity of one school, each in its own transaction."""
     results = {}
-    for entity, spec in VENDORS[vendor][1].items():
-        with warehouse.connect(conninfo) as conn:
+    # one connection for the school's entities (a connection costs a SCRAM login)
+    with warehouse.connect(conninfo) as conn:
+        for entity, spec in VENDORS[vendor][1].items():
             since = None if full_refresh else get_watermark(conn, spec, school_code)
             extracted_at = datetime.now(UTC)
             listing = client.school_listing(entity, school_code, updated_since=since)
