@@ -140,3 +140,16 @@ def test_source_counts_and_batch_bookkeeping(fresh_db):
                              ).fetchone()
     assert counts == (4, 3, 2, 2, 1)  # one record the source reported never arrived
     assert batch == ("full", "landed", 3, 2, 1)
+
+
+def test_values_that_copy_escapes_land_exactly(fresh_db):
+    # COPY's text format is built by landing: backslashes, tabs, line ends and quotes, in keys
+    # and in values, must come out as they went in, and land once
+    record = {"id": "a\\b\tc\nd\re", "ten": "Nguyễn \"Bé\" \\ \t tab\nnew line\r 😀 \u2028",
+              "path": "C:\\\\drops\\lớp 1A.xlsx", "n": 1.5, "big": 10**20}
+    first = _land(fresh_db, [record])
+    again = _land(fresh_db, [record], batch="b2")
+    with warehouse.connect(fresh_db) as conn:
+        rows = conn.execute("select natural_key, payload from raw.test_src__things").fetchall()
+    assert (first.landed, again.landed) == (1, 0)
+    assert rows == [("a\\b\tc\nd\re", record)]
