@@ -100,11 +100,12 @@ create table if not exists ops.source_counts (
     checked_at timestamptz not null,
     primary key (source, entity, batch_id, partition)
 );
+-- byte-order collation: its btree comparisons are memcmp, not the locale's strcoll
 create table if not exists ops.latest_versions (
-    table_name text not null,
-    natural_key text not null,
+    table_name text collate "C" not null,
+    natural_key text collate "C" not null,
     record_id bigint not null,
-    partition text not null,
+    partition text collate "C" not null,
     payload_hash text not null,
     is_deleted boolean not null,
     primary key (table_name, natural_key)
@@ -242,8 +243,9 @@ def ensure_raw_table(conn: psycopg.Connection, name: str) -> bool:
     if exists and not has_flag:
         conn.execute(sql.SQL("alter table {t} add column is_deleted boolean not null "
                              "default false").format(t=table))
-    conn.execute(sql.SQL("create index if not exists {i} on {t} (natural_key, record_id desc)")
-                 .format(i=sql.Identifier(f"{name}_key_idx"), t=table))
+    # Only the batch is looked up in a raw table (validation, staging's rejected partitions);
+    # the latest version of a key is in ops.latest_versions, so no index on the key is kept
+    # up to date on every COPY.
     conn.execute(sql.SQL("create index if not exists {i} on {t} (batch_id)")
                  .format(i=sql.Identifier(f"{name}_batch_idx"), t=table))
     if exists and not has_heads:
@@ -394,21 +396,7 @@ def land_partition(
                  if (h := latest.get(v[0])) is None or h[0] != v[1] or h[1]]
         del versions
         if fresh:
-            last_id = conn.execute(sql.SQL("select coalesce(max(record_id), 0) from {t}")
-                                   .format(t=table)).fetchone()[0]
-            _copy_versions(conn, table, fresh, (batch_id, partition, extracted_at.isoformat()))
-            # the records just copied (the lock keeps other writers out) are the new latest
-            conn.execute(sql.SQL("""
-                insert into ops.latest_versions (table_name, natural_key, record_id, partition,
-                                                 payload_hash, is_deleted)
-                select distinct on (natural_key) %(table)s, natural_key, record_id, partition,
-                       payload_hash, false
-                from {t} where record_id > %(last_id)s
-                order by natural_key, record_id desc
-                on conflict (table_name, natural_key) do update set
-                    record_id = excluded.record_id, partition = excluded.partition,
-                    payload_hash = excluded.payload_hash, is_deleted = false""").format(t=table),
-                {**params, "last_id": last_id})
+            _land_versions(conn, name, fresh, latest, batch_id, partition, extracted_at)
         landed = len(fresh)
         deleted = 0
         if full:
@@ -496,19 +484,65 @@ def _quarantine(conn, bad, params) -> int:
     return new
 
 
-def _copy_versions(conn, table: sql.Identifier, versions: list[tuple[str, str, bytes]],
-                   constants: tuple[str, str, str]) -> None:
-    """COPY (key, hash, payload) rows with the batch's constant columns, in COPY's text format
-    built here: one write per chunk instead of a conversion per value."""
-    constant = b"\t".join(_copy_field(v.encode("utf-8")) for v in constants)
-    with conn.cursor().copy(sql.SQL(
-            "copy {t} (natural_key, payload_hash, payload, batch_id, partition, extracted_at)"
-            " from stdin").format(t=table)) as copy:
-        for start in range(0, len(versions), _COPY_CHUNK):
-            copy.write(b"".join(
-                b"%s\t%s\t%s\t%s\n" % (_copy_field(key.encode("utf-8")),
-                                       digest.encode("ascii"), _copy_field(data), constant)
-                for key, digest, data in versions[start:start + _COPY_CHUNK]))
+def _copy_lines(conn, target: sql.Composable, lines: Iterable[bytes]) -> None:
+    """COPY lines already in COPY's text format, a chunk per write."""
+    with conn.cursor().copy(sql.SQL("copy {} from stdin").format(target)) as copy:
+        chunk: list[bytes] = []
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) == _COPY_CHUNK:
+                copy.write(b"".join(chunk))
+                chunk.clear()
+        if chunk:
+            copy.write(b"".join(chunk))
+
+
+def _text(value) -> bytes:
+    return _copy_field(str(value).encode("utf-8"))
+
+
+def _land_versions(conn, name: str, fresh: list[tuple[str, str, bytes]], latest: dict,
+                   batch_id: str, partition: str, extracted_at: datetime) -> None:
+    """COPY the new versions into the raw table and make them the latest of their keys.
+
+    The record ids are drawn from the table's identity sequence first (COPY writes given
+    identity values), in the order received, so the latest versions are known here without
+    reading the rows back: keys seen for the first time are COPYed into `ops.latest_versions`,
+    the others updated. The COPY lines are formatted here, a line per row (ids and hashes
+    need no escaping; JSON text holds no tab or line end, only backslashes)."""
+    table = sql.Identifier("raw", name)
+    # a block of ids at once: the table's landing lock keeps every other writer out
+    last = conn.execute("""
+        select setval(s, nextval(s) + %s - 1)
+        from pg_get_serial_sequence(%s, 'record_id') as s""",
+        (len(fresh), f"raw.{name}")).fetchone()[0]
+    ids = range(last - len(fresh) + 1, last + 1)
+    constants = b"\t".join(map(_text, (batch_id, partition, extracted_at.isoformat())))
+    _copy_lines(conn, sql.SQL("{} (record_id, natural_key, payload_hash, payload, batch_id, "
+                              "partition, extracted_at)").format(table),
+                (b"%d\t%s\t%s\t%s\t%s\n" % (rid, _copy_field(key.encode("utf-8")),
+                                           digest.encode("ascii"), data.replace(b"\\", b"\\\\"),
+                                           constants)
+                 for rid, (key, digest, data) in zip(ids, fresh, strict=True)))
+    newest = {key: (rid, digest) for rid, (key, digest, _) in zip(ids, fresh, strict=True)}
+    table_text, partition_text = _text(name), _text(partition)
+    _copy_lines(conn, sql.SQL("ops.latest_versions (table_name, natural_key, record_id, "
+                              "partition, payload_hash, is_deleted)"),
+                (b"%s\t%s\t%d\t%s\t%s\tf\n" % (table_text, _copy_field(key.encode("utf-8")),
+                                                rid, partition_text, digest.encode("ascii"))
+                 for key, (rid, digest) in newest.items() if key not in latest))
+    known = [key for key in newest if key in latest]
+    if known:
+        conn.execute("""
+            update ops.latest_versions as h
+            set record_id = v.record_id, partition = %(partition)s,
+                payload_hash = v.payload_hash, is_deleted = false
+            from unnest(%(keys)s::text[], %(ids)s::bigint[], %(hashes)s::text[])
+                as v (natural_key, record_id, payload_hash)
+            where h.table_name = %(table)s and h.natural_key = any(%(keys)s)
+              and h.natural_key = v.natural_key""",
+            {"table": name, "partition": partition, "keys": known,
+             "ids": [newest[k][0] for k in known], "hashes": [newest[k][1] for k in known]})
 
 
 def _latest_versions(conn, name: str, partition: str, keys: set[str], has_versions: bool
