@@ -140,7 +140,7 @@ def test_other_entities_rules(modelled):
                if x["learner_key"] in injected(modelled, "enrolled_missing_from_pcgd")
                and x["status"] == "dang_hoc"}
     assert learner_keys(modelled, failing(modelled["url"], "DU_LEARNER_IN_PCGD")) == missing
-    assert injected(modelled, "school_age_not_enrolled", "pcgd_resident") <= failing(
+    assert injected(modelled, "school_age_not_enrolled", "pcgd_resident") == failing(
         modelled["url"], "DU_PCGD_ENROLLED")
 
 
@@ -211,3 +211,16 @@ def test_marts_hold_no_personal_id(modelled):
         for table in tables:
             for row in conn.execute(f'select * from marts."{table}"'):
                 assert not ({str(v) for v in row} & ids), table
+
+
+def test_status_history_is_built_by_the_dag(modelled):
+    """The learner status snapshot runs in transform_warehouse (cosmos, publish gate vars):
+    after the day's two runs, one current version per learner record, in the generator's
+    state (test_snapshots follows it over two days)."""
+    statuses = {x["moet_id"]: x["status"] for x in modelled["data"]["learners"]}
+    with warehouse.connect(modelled["url"]) as conn:
+        rows = conn.execute("select learner_key, enrolment_status, dbt_valid_to "
+                            "from snapshots.learner_status_history").fetchall()
+    assert len(rows) == len(statuses)
+    assert {key.split("|")[-1]: status for key, status, _ in rows} == statuses
+    assert all(valid_to is None for _, _, valid_to in rows)

@@ -20,19 +20,21 @@ from datetime import datetime, time, timedelta, timezone
 import pytest
 
 from eduhub import publish, runtime, settings, transform, warehouse
-from eduhub.pipelines import file_drops, school_management
+from eduhub.pipelines import file_drops, school_management, universal_education
 from eduhub.sandbox import exports, generator
 from eduhub.sandbox.process import running_simulators
+from eduhub.sources.pcgd import PcgdClient
 from eduhub.sources.vendor_a import VendorAClient
 from eduhub.sources.vendor_b import VendorBClient
 
 pytestmark = pytest.mark.slow
 
-# day 87 (1 December 2026) of this province: one transfer, one drop-out and one enrolment
-SCALE, SEED, DAY = 1200, 37, 86
+# day 59 (3 November 2026) of this province: one transfer, one drop-out and one enrolment; on
+# day 58 the census (which lists children before they enrol) holds children who enrol later
+SCALE, SEED, DAY = 1200, 76, 58
 VN = timezone(timedelta(hours=7))
 TRACKED = ("status", "school_code", "class_name", "grade")
-SELECTION = ["--select", "+int_learner_movements"]
+SELECTION = ["--select", "+int_learner_movements", "+int_other_checks"]
 
 
 def logical_date(day: int) -> str:
@@ -49,19 +51,27 @@ def snapshot_rows(url: str) -> list[tuple]:
 
 
 def land_day(url: str, sources: dict, drop_dir, batch_id: str) -> None:
-    """What sync_school_management's tasks do, called directly."""
+    """What the tasks of sync_school_management and sync_universal_education do, called
+    directly."""
+    def base(conn_id):
+        e = sources[conn_id]
+        return f"{e.scheme}://{e.host}:{e.port}{e.base_path}", e
+
     def client(vendor):
         if vendor == "vendor_a":
-            e = sources[settings.SMS_VENDOR_A_CONN_ID]
-            return VendorAClient(f"{e.scheme}://{e.host}:{e.port}{e.base_path}", e.login,
-                                 e.password)
-        e = sources[settings.SMS_VENDOR_B_CONN_ID]
-        return VendorBClient(f"{e.scheme}://{e.host}:{e.port}{e.base_path}", e.password)
+            address, e = base(settings.SMS_VENDOR_A_CONN_ID)
+            return VendorAClient(address, e.login, e.password)
+        address, e = base(settings.SMS_VENDOR_B_CONN_ID)
+        return VendorBClient(address, e.password)
 
     for vendor in school_management.VENDORS:
         for code in school_management.land_schools(vendor, client(vendor), url, batch_id):
             school_management.land_school(vendor, client(vendor), url, batch_id, code)
     file_drops.land_file_drops(drop_dir, url, batch_id)
+    address, e = base(settings.PCGD_CONN_ID)
+    pcgd = PcgdClient(address, e.password)
+    for code in universal_education.commune_codes(pcgd):
+        universal_education.land_commune(pcgd, url, batch_id, code)
 
 
 def dbt_build(env: dict, day: int, gate: bool, target) -> None:
@@ -77,10 +87,12 @@ def history(tmp_path_factory, server_url):
     warehouse.ensure_schemas(url)
     transform.ensure_raw_tables(url)
     env = runtime.environment(url)
-    data, rows = {}, {}
+    data, rows, unenrolled, injected = {}, {}, {}, {}
     for day in (DAY, DAY + 1):
         out = root / f"day{day}"
-        generator.write(generator.generate(scale=SCALE, seed=SEED, day=day), out)
+        manifest = generator.write(generator.generate(scale=SCALE, seed=SEED, day=day), out)
+        injected[day] = {d["record"] for d in manifest["defects"]
+                         if d["defect"] == "school_age_not_enrolled"}
         data[day] = generator.load(out)
         shutil.rmtree(root / "drops", ignore_errors=True)
         exports.write_class_exports(data[day], root / "drops", seed=SEED)
@@ -89,9 +101,14 @@ def history(tmp_path_factory, server_url):
         publish.prepare(url)
         dbt_build(env, day, gate=True, target=root / "target")
         rows[day] = snapshot_rows(url)
+        with warehouse.connect(url) as conn:
+            unenrolled[day] = {r[0] for r in conn.execute("""
+                select record_key from intermediate.int_other_checks
+                where rule_id = 'DU_PCGD_ENROLLED' and not passed""")}
     # the plain build, as an engineer runs it by hand, on the same day again
     dbt_build(env, DAY + 1, gate=False, target=root / "target")
-    return {"url": url, "data": data, "rows": rows, "rebuilt": snapshot_rows(url)}
+    return {"url": url, "data": data, "rows": rows, "rebuilt": snapshot_rows(url),
+            "unenrolled": unenrolled, "injected": injected}
 
 
 def by_record(learners: list[dict], vendors: dict[str, str]) -> dict[str, dict]:
@@ -183,6 +200,27 @@ def test_movements_count_the_terms_transfers_dropouts_and_enrolments(history):
         other = conn.execute("""
             select coalesce(sum(returned + moved_class + removed_from_source), 0)
             from intermediate.int_learner_movements""").fetchone()[0]
-    assert sum(sum(c.values()) for c in expected.values()) > 10
+    assert all(sum(c[kind] for c in expected.values())
+               for kind in ("nhap_hoc", "chuyen_truong", "bo_hoc"))  # not vacuous
     assert {k: +c for k, c in got.items() if +c} == expected
     assert other == 0
+
+
+def test_census_children_who_enrol_later_are_not_missing_before_the_deadline(history):
+    """DU_PCGD_ENROLLED fails exactly the injected school-age children in no school, on both
+    days, though on day D the census already lists children the schools enrol later (before
+    the term's reporting deadline nothing says they are missing)."""
+    for day in (DAY, DAY + 1):
+        data = history["data"][day]
+        learners = data["learners"]
+        ids = {x["personal_id"] for x in learners if x["personal_id"]}
+        names = {(x["full_name"], x["date_of_birth"]) for x in learners}
+        unmatched = {r["resident_id"] for r in data["pcgd_residents"]
+                     if 6 <= 2026 - int(r["date_of_birth"][:4]) <= 14
+                     and r["personal_id"] not in ids
+                     and (r["full_name"], r["date_of_birth"]) not in names}
+        injected = history["injected"][day]
+        assert injected and injected <= unmatched
+        if day == DAY:
+            assert unmatched - injected  # children the census lists before they enrol
+        assert history["unenrolled"][day] == injected
