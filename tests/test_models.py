@@ -224,3 +224,18 @@ def test_status_history_is_built_by_the_dag(modelled):
     assert len(rows) == len(statuses)
     assert {key.split("|")[-1]: status for key, status, _ in rows} == statuses
     assert all(valid_to is None for _, _, valid_to in rows)
+
+
+def test_file_export_schools_get_the_commune_their_learners_live_in(modelled):
+    """The class exports name no commune: the school's is inferred from where its learners
+    live, which is the school's own commune in the sandbox whenever that code is current."""
+    current = {c["commune_code"] for c in modelled["data"]["communes"]}
+    by_file = {s["school_code"]: s["commune_code"] for s in modelled["data"]["schools"]
+               if s["vendor"] == "file_export"}
+    with warehouse.connect(modelled["url"]) as conn:
+        got = {r[0]: r[1:] for r in conn.execute("""
+            select school_code, commune_code, commune_inferred from intermediate.int_schools
+            where source_system = 'file_exports'""")}
+    expected = {code: (commune, True) for code, commune in by_file.items() if commune in current}
+    assert expected
+    assert {code: got[code] for code in expected} == expected
