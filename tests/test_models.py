@@ -140,7 +140,7 @@ def test_other_entities_rules(modelled):
                if x["learner_key"] in injected(modelled, "enrolled_missing_from_pcgd")
                and x["status"] == "dang_hoc"}
     assert learner_keys(modelled, failing(modelled["url"], "DU_LEARNER_IN_PCGD")) == missing
-    assert injected(modelled, "school_age_not_enrolled", "pcgd_resident") <= failing(
+    assert injected(modelled, "school_age_not_enrolled", "pcgd_resident") == failing(
         modelled["url"], "DU_PCGD_ENROLLED")
 
 
@@ -211,3 +211,31 @@ def test_marts_hold_no_personal_id(modelled):
         for table in tables:
             for row in conn.execute(f'select * from marts."{table}"'):
                 assert not ({str(v) for v in row} & ids), table
+
+
+def test_status_history_is_built_by_the_dag(modelled):
+    """The learner status snapshot runs in transform_warehouse (cosmos, publish gate vars):
+    after the day's two runs, one current version per learner record, in the generator's
+    state (test_snapshots follows it over two days)."""
+    statuses = {x["moet_id"]: x["status"] for x in modelled["data"]["learners"]}
+    with warehouse.connect(modelled["url"]) as conn:
+        rows = conn.execute("select learner_key, enrolment_status, dbt_valid_to "
+                            "from snapshots.learner_status_history").fetchall()
+    assert len(rows) == len(statuses)
+    assert {key.split("|")[-1]: status for key, status, _ in rows} == statuses
+    assert all(valid_to is None for _, _, valid_to in rows)
+
+
+def test_file_export_schools_get_the_commune_their_learners_live_in(modelled):
+    """The class exports name no commune: the school's is inferred from where its learners
+    live, which is the school's own commune in the sandbox whenever that code is current."""
+    current = {c["commune_code"] for c in modelled["data"]["communes"]}
+    by_file = {s["school_code"]: s["commune_code"] for s in modelled["data"]["schools"]
+               if s["vendor"] == "file_export"}
+    with warehouse.connect(modelled["url"]) as conn:
+        got = {r[0]: r[1:] for r in conn.execute("""
+            select school_code, commune_code, commune_inferred from intermediate.int_schools
+            where source_system = 'file_exports'""")}
+    expected = {code: (commune, True) for code, commune in by_file.items() if commune in current}
+    assert expected
+    assert {code: got[code] for code in expected} == expected

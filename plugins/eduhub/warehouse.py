@@ -37,7 +37,8 @@ SUPERUSER = "eduhub"
 # PostgreSQL refuses to run as root; pgserver's convention is a system user of this name.
 SERVER_OS_USER = "pgserver"
 
-SCHEMAS = ("raw", "staging", "intermediate", "marts", "ops", "audit", "quality", "pii")
+SCHEMAS = ("raw", "staging", "intermediate", "snapshots", "marts", "ops", "audit", "quality",
+           "pii")
 
 
 @dataclass(frozen=True)

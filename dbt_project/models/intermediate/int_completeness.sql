@@ -79,32 +79,38 @@ facility_domain as (
     group by schools.school_code
 ),
 
+-- each learner's record per domain (results: term 1), found once for all learners: a lateral
+-- lookup per learner re-read the records view each time (quadratic; minutes at 5,000 learners)
+learner_records as (
+    select
+        moet_id,
+        school_code,
+        data_domain,
+        max(source_updated_at) as source_updated_at
+    from records
+    where data_domain <> 'results' or term = 'hk1'
+    group by moet_id, school_code, data_domain
+),
+
 -- per-learner domains: every enrolled learner is expected to have the record
 per_learner as (
     select
         learners.school_code,
         domains.data_domain,
         count(*) as expected_records,
-        count(records.moet_id) as present_records,
-        count(records.moet_id) as complete_records,
-        bool_or(records.source_updated_at <= (select term.deadline from term))
+        count(learner_records.moet_id) as present_records,
+        count(learner_records.moet_id) as complete_records,
+        bool_or(learner_records.source_updated_at <= (select term.deadline from term))
             as reported_by_deadline
     from learners
     cross join (
         values ('results', 1), ('health', 0), ('transcripts', 1)
     ) as domains (data_domain, min_grade)
-    left join lateral (
-        select
-            r.moet_id,
-            max(r.source_updated_at) as source_updated_at
-        from records as r
-        where
-            r.moet_id = learners.moet_id
-            and r.school_code = learners.school_code
-            and r.data_domain = domains.data_domain
-            and (r.data_domain <> 'results' or r.term = 'hk1')
-        group by r.moet_id
-    ) as records on true
+    left join learner_records
+        on
+            learners.moet_id = learner_records.moet_id
+            and learners.school_code = learner_records.school_code
+            and domains.data_domain = learner_records.data_domain
     where learners.grade >= domains.min_grade and learners.source_system <> 'file_exports'
     group by learners.school_code, domains.data_domain
 ),

@@ -23,6 +23,10 @@ crosswalk as (
     select * from {{ ref('commune_crosswalk') }}
 ),
 
+inferred as (
+    select * from {{ ref('int_file_school_communes') }}
+),
+
 -- schools without an API are known from their class exports; the level from their grades
 file_schools as (
     select
@@ -78,20 +82,27 @@ final as (
         deduplicated.school_level,
         deduplicated.source_system,
         deduplicated.commune_code as reported_commune_code,
-        coalesce(communes.commune_code, crosswalk.commune_code) as commune_code,
+        coalesce(
+            communes.commune_code, crosswalk.commune_code, inferred.commune_code
+        ) as commune_code,
         case
             when deduplicated.commune_code is null then null
             when communes.commune_code is not null then 'hien_hanh'
             when crosswalk.commune_code is not null then 'truoc_2025'
             else 'khong_hop_le'
         end as commune_code_status,
+        -- the school reports no commune: the one most of its learners live in
+        deduplicated.commune_code is null and inferred.commune_code is not null
+            as commune_inferred,
         case
             when deduplicated.school_level in ('thpt', 'gdtx') then 'SO'
-            else coalesce(communes.commune_code, crosswalk.commune_code)
+            else coalesce(communes.commune_code, crosswalk.commune_code, inferred.commune_code)
         end as managing_unit
     from deduplicated
     left join communes on deduplicated.commune_code = communes.commune_code
     left join crosswalk on deduplicated.commune_code = crosswalk.legacy_commune_code
+    left join inferred
+        on deduplicated.commune_code is null and deduplicated.school_code = inferred.school_code
 )
 
 select * from final

@@ -22,6 +22,10 @@ households as (
     select * from {{ ref('stg_pcgd__households') }}
 ),
 
+term as (
+    select * from {{ ref('int_term_context') }}
+),
+
 learner_ids as (
     select distinct personal_id from learners
     where personal_id is not null
@@ -61,14 +65,29 @@ checks as (
     from schools
     where reported_commune_code is not null
     union all
-    -- a child of school age (6 to 14 at the start of the school year) in no school
+    -- a child of school age (6 to 14 at the start of the school year) in no school. The census
+    -- may list a child as studying before the school lists the child: schools have until the
+    -- term's reporting deadline to enter learners enrolled during the term, so such a child
+    -- is missing only once a deadline has passed since the census recorded the household.
     select
         'DU_PCGD_ENROLLED',
         'pcgd_resident',
         residents.resident_id,
         null,
-        learner_ids.personal_id is not null or learner_names.full_name is not null
+        learner_ids.personal_id is not null
+        or learner_names.full_name is not null
+        or (
+            starts_with(residents.education_status, 'dang_hoc')
+            and coalesce(
+                term.due_deadline is null
+                or (census.source_updated_at at time zone interval '+07:00')::date
+                > term.due_deadline,
+                false
+            )
+        )
     from residents
+    left join households as census on residents.household_id = census.household_id
+    left join term on true
     left join learner_ids on residents.personal_id = learner_ids.personal_id
     left join learner_names
         on

@@ -20,6 +20,7 @@ final as (
             else nullif(regexp_replace(payload ->> 'Khối học', '\D', '', 'g'), '')::integer
         end as grade,
         {{ status_code("payload ->> 'Trạng thái'") }} as enrolment_status,
+        normalize(trim(payload ->> 'Chỗ ở hiện nay'), nfc) as residence_address,
         payload ->> '_file' as source_file,
         extracted_at
     from latest
