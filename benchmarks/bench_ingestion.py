@@ -261,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to-sql-rows", type=int, default=0,
                         help="measure to_sql on the first N rows only (default 0: all rows)")
     parser.add_argument("--skip-sync", action="store_true", help="only the throughput part")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the generated days of an earlier run in --work if present")
     args = parser.parse_args(argv)
     day, next_day = args.day, args.day + 1
     print(f"bench_ingestion: scale {args.scale}, seed {args.seed}, days {day} and {next_day}, "
@@ -272,18 +274,25 @@ def main(argv: list[str] | None = None) -> int:
     dirs = {d: work / f"day{d}" for d in (day, next_day)}
     print("\n0. preparation (not measured as sync)", flush=True)
     for d, out in dirs.items():
-        seconds, _rss, counts = generate_in_child(args.scale, args.seed, d, out)
-        print(f"   day {d}: generated in {seconds:.1f} s: learners {counts['learners']}, "
-              f"results {counts['results']}, pcgd_households {counts['pcgd_households']}")
-    if drop_dir.exists():
-        shutil.rmtree(drop_dir)
+        manifest = out / "manifest.json"
+        if args.reuse and manifest.exists():
+            # the generator is deterministic: the same scale, seed and day give the same files
+            counts = json.loads(manifest.read_text(encoding="utf-8"))["counts"]
+            print(f"   day {d}: reused {out}")
+        else:
+            seconds, _rss, counts = generate_in_child(args.scale, args.seed, d, out)
+            print(f"   day {d}: generated in {seconds:.1f} s: learners {counts['learners']}, "
+                  f"results {counts['results']}, pcgd_households {counts['pcgd_households']}")
     exports_needed = ("communes", "schools", "classes", "learners", "pcgd_households",
                       "pcgd_residents")
-    started = time.perf_counter()
-    written = exports.write_class_exports(load(dirs[day], exports_needed), drop_dir,
-                                          seed=args.seed)
-    print(f"   day {day}: {len(written)} xlsx class exports written in "
-          f"{time.perf_counter() - started:.1f} s", flush=True)
+    if not args.skip_sync:
+        if drop_dir.exists():
+            shutil.rmtree(drop_dir)
+        started = time.perf_counter()
+        written = exports.write_class_exports(load(dirs[day], exports_needed), drop_dir,
+                                              seed=args.seed)
+        print(f"   day {day}: {len(written)} xlsx class exports written in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
 
     url = warehouse.create_database(DATABASE, warehouse.url(), replace=True)
     warehouse.ensure_schemas(url)

@@ -153,3 +153,13 @@ def test_values_that_copy_escapes_land_exactly(fresh_db):
         rows = conn.execute("select natural_key, payload from raw.test_src__things").fetchall()
     assert (first.landed, again.landed) == (1, 0)
     assert rows == [("a\\b\tc\nd\re", record)]
+
+
+def test_a_raw_table_dropped_and_landed_again_starts_afresh(fresh_db):
+    records = [_rec(i, i) for i in range(5)]
+    _land(fresh_db, records)
+    with warehouse.connect(fresh_db) as conn:
+        conn.execute("drop table raw.test_src__things")  # an engineer reloads the entity
+    assert _land(fresh_db, records, batch="b2").landed == 5
+    assert _land(fresh_db, records, batch="b3").landed == 0
+    assert len(_rows(fresh_db)) == 5

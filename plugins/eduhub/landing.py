@@ -238,6 +238,9 @@ def ensure_raw_table(conn: psycopg.Connection, name: str) -> bool:
             is_deleted boolean not null default false,
             loaded_at timestamptz not null default now()
         )""").format(t=table))
+    if not exists:
+        # versions kept for a table of that name that was dropped are not this table's
+        conn.execute("delete from ops.latest_versions where table_name = %s", (name,))
     # Tables landed before deletions were tracked. Checked first: ALTER TABLE takes an
     # exclusive lock even when the column exists, which would block every reader.
     if exists and not has_flag:
