@@ -533,7 +533,8 @@ def _land_versions(conn, name: str, fresh: list[tuple[str, str, bytes]], latest:
                               "partition, payload_hash, is_deleted)"),
                 (b"%s\t%s\t%d\t%s\t%s\tf\n" % (table_text, _copy_field(key.encode("utf-8")),
                                                 rid, partition_text, digest.encode("ascii"))
-                 for key, (rid, digest) in newest.items() if key not in latest))
+                 # in key order: the primary key's btree then grows at its end, page by page
+                 for key, (rid, digest) in sorted(newest.items()) if key not in latest))
     known = [key for key in newest if key in latest]
     if known:
         conn.execute("""
