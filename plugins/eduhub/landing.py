@@ -388,9 +388,9 @@ def land_partition(
               "source": spec.source, "entity": spec.entity, "table": name}
 
     with conn.transaction():
-        # One writer per table at a time: DDL races and the latest-version check both need it.
+        # One writer per table at a time: DDL races, the latest-version check and the block of
+        # record ids drawn from the table's sequence all need it.
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{name}",))
-        conn.execute("set local work_mem = '64MB'")  # the sorts below stay in memory
         has_versions = ensure_raw_table(conn, name)
         partition_heads, latest = _latest_versions(conn, name, partition, keys, has_versions)
         # Versions that differ from the latest of their key (or whose key was deleted) land,
