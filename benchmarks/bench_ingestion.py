@@ -145,17 +145,33 @@ def timed(fn: Callable[[], object], repeat: int, before: Callable[[], None]) -> 
 
 
 def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> list[tuple]:
-    """(method, rows, runs in seconds) for each way of loading the same learners."""
+    """(layout, method, rows, runs in seconds) for each way of loading the same learners, in
+    two layouts: all rows at once, and one call per school (as the sync lands them)."""
     import pandas as pd
     from sqlalchemy import create_engine
 
     at = datetime.now(UTC)
-    conn = warehouse.connect(url)
+    conn = warehouse.connect(url)  # autocommit: each COPY, each landing, commits
     conn.execute("create schema if not exists bench")
     landing.ensure_ops(conn)
     flat_ddl = ("create table bench.copy_flat (" + ", ".join(
         f"{c} {'bigint' if c == 'grade' else 'text'}" for c in LEARNER_COLUMNS) + ")")
+    by_school: dict[str, list[dict]] = {}
+    for r in rows:
+        by_school.setdefault(r["school_code"], []).append(r)
+    layouts = {"all rows at once": {"all": rows},
+               f"one call per school ({len(by_school)})": by_school}
+    sample = rows[:to_sql_rows] if to_sql_rows else rows
+    engine = create_engine(warehouse.WarehouseUrl.parse(url).url("psycopg"))
+    with engine.begin() as c:
+        c.exec_driver_sql("select 1")  # connect once before timing
     results = []
+
+    def measure(layout: str, method: str, n: int, fn: Callable[[], object],
+                before: Callable[[], None]) -> None:
+        runs = timed(fn, repeat, before)
+        results.append((layout, method, n, runs))
+        print(f"   {layout}, {method}: {_fmt(n, runs)}", flush=True)
 
     def recreate(ddl: str, table: str) -> Callable[[], None]:
         def before() -> None:
@@ -163,86 +179,79 @@ def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> lis
             conn.execute(ddl)
         return before
 
-    def copy_flat() -> None:
-        with conn.transaction(), conn.cursor().copy(
-                f"copy bench.copy_flat ({', '.join(LEARNER_COLUMNS)}) from stdin") as copy:
-            for r in rows:
-                copy.write_row(tuple(r.get(c) for c in LEARNER_COLUMNS))
-
-    runs = timed(copy_flat, repeat, recreate(flat_ddl, "bench.copy_flat"))
-    results.append(("COPY, one column per field (the limit)", len(rows), runs))
-    print(f"   COPY flat: {_fmt(len(rows), runs)}", flush=True)
-
-    # The landing table's shape, payload serialised and hashed as landing does: what is
-    # left between this and land_partition is the dedup insert and the bookkeeping.
-    landing_ddl = ("create table bench.copy_payload (natural_key text, payload jsonb, "
-                   "payload_hash text, batch_id text, partition text, extracted_at timestamptz)")
-
-    def copy_payload() -> None:
-        with conn.transaction(), conn.cursor().copy(
-                "copy bench.copy_payload from stdin") as copy:
-            for r in rows:
-                text = landing.canonical_json(r)
-                copy.write_row((BENCH_LEARNERS.natural_key(r), text, landing.payload_hash(text),
-                                "bench", r["school_code"], at))
-
-    runs = timed(copy_payload, repeat, recreate(landing_ddl, "bench.copy_payload"))
-    results.append(("COPY, landing's columns (JSONB payload + hash), no dedup", len(rows), runs))
-    print(f"   COPY payload: {_fmt(len(rows), runs)}", flush=True)
-
     def drop_landed() -> None:
         conn.execute(f"drop table if exists raw.{BENCH_LEARNERS.table}")
-        conn.execute("delete from ops.batches where source = 'bench'")
-        conn.execute("delete from ops.source_counts where source = 'bench'")
-        conn.execute("delete from ops.watermarks where source = 'bench'")
-        conn.execute("delete from ops.schema_drift where source = 'bench'")
+        for table in ("batches", "source_counts", "watermarks", "schema_drift"):
+            conn.execute(f"delete from ops.{table} where source = 'bench'")
+        conn.execute("delete from ops.latest_versions where table_name = %s",
+                     (BENCH_LEARNERS.table,))
+        conn.execute("vacuum ops.latest_versions")  # the deleted versions gone, as on a fresh day
 
-    def land_one_partition() -> None:
-        landing.land_partition(conn, BENCH_LEARNERS, rows, batch_id="bench-1", partition="all",
-                               extracted_at=at, full=True, reported_total=len(rows))
+    for layout, parts in layouts.items():
+        def copy_flat(parts=parts) -> None:
+            for part in parts.values():
+                with conn.cursor().copy(f"copy bench.copy_flat ({', '.join(LEARNER_COLUMNS)}) "
+                                        "from stdin") as copy:
+                    for r in part:
+                        copy.write_row(tuple(r.get(c) for c in LEARNER_COLUMNS))
 
-    runs = timed(land_one_partition, repeat, drop_landed)
-    results.append(("land_partition, all rows in one partition", len(rows), runs))
-    print(f"   land_partition, one partition: {_fmt(len(rows), runs)}", flush=True)
+        measure(layout, METHOD_COPY, len(rows), copy_flat,
+                recreate(flat_ddl, "bench.copy_flat"))
 
-    by_school: dict[str, list[dict]] = {}
-    for r in rows:
-        by_school.setdefault(r["school_code"], []).append(r)
+        # The landing table's shape, payload serialised and hashed as landing does: what is
+        # left between this and land_partition is the comparison and the bookkeeping.
+        landing_ddl = ("create table bench.copy_payload (natural_key text, payload jsonb, "
+                       "payload_hash text, batch_id text, partition text, "
+                       "extracted_at timestamptz)")
 
-    def land_by_school(batch: str = "bench-1") -> Callable[[], None]:
-        def run() -> None:
-            for code, part in by_school.items():
-                landing.land_partition(conn, BENCH_LEARNERS, part, batch_id=batch,
-                                       partition=code, extracted_at=at, full=True,
-                                       reported_total=len(part))
-        return run
+        def copy_payload(parts=parts) -> None:
+            for code, part in parts.items():
+                with conn.cursor().copy("copy bench.copy_payload from stdin") as copy:
+                    for r in part:
+                        text = landing.canonical_json(r)
+                        copy.write_row((BENCH_LEARNERS.natural_key(r), text,
+                                        landing.payload_hash(text), "bench", code, at))
 
-    runs = timed(land_by_school(), repeat, drop_landed)
-    results.append((f"land_partition, one partition per school ({len(by_school)})", len(rows),
-                    runs))
-    print(f"   land_partition, per school: {_fmt(len(rows), runs)}", flush=True)
-    # the table now holds every row: a daily full read of unchanged data lands nothing
-    runs = timed(land_by_school("bench-2"), repeat, lambda: None)
-    results.append(("land_partition again, unchanged rows (adds nothing)", len(rows), runs))
-    print(f"   land_partition, unchanged: {_fmt(len(rows), runs)}", flush=True)
+        measure(layout, METHOD_COPY_PAYLOAD, len(rows), copy_payload,
+                recreate(landing_ddl, "bench.copy_payload"))
 
-    sample = rows[:to_sql_rows] if to_sql_rows else rows
-    engine = create_engine(warehouse.WarehouseUrl.parse(url).url("psycopg"))
+        def land(batch: str, parts=parts) -> Callable[[], None]:
+            def run() -> None:
+                for code, part in parts.items():
+                    landing.land_partition(conn, BENCH_LEARNERS, part, batch_id=batch,
+                                           partition=code, extracted_at=at, full=True,
+                                           reported_total=len(part))
+            return run
 
-    def to_sql() -> None:
-        # the naive way: records -> DataFrame -> to_sql with pandas' defaults
-        frame = pd.DataFrame.from_records(sample, columns=list(LEARNER_COLUMNS))
-        frame.to_sql("to_sql_flat", engine, schema="bench", if_exists="append", index=False)
+        measure(layout, METHOD_LAND_FIRST, len(rows), land("bench-1"), drop_landed)
+        # the table now holds every row: a daily full read of unchanged data lands nothing
+        measure(layout, METHOD_LAND_AGAIN, len(rows), land("bench-2"), lambda: None)
 
-    with engine.begin() as c:
-        c.exec_driver_sql("select 1")  # connect once before timing
-    runs = timed(to_sql, repeat, lambda: conn.execute("drop table if exists bench.to_sql_flat"))
-    results.append(("pandas DataFrame.to_sql (SQLAlchemy 2, psycopg), defaults", len(sample),
-                    runs))
-    print(f"   to_sql: {_fmt(len(sample), runs)}", flush=True)
+        sample_parts: dict[str, list[dict]] = {}
+        for r in sample:
+            sample_parts.setdefault(r["school_code"] if len(parts) > 1 else "all", []).append(r)
+
+        def to_sql(sample_parts=sample_parts) -> None:
+            # the naive way: records -> DataFrame -> to_sql with pandas' defaults
+            for part in sample_parts.values():
+                frame = pd.DataFrame.from_records(part, columns=list(LEARNER_COLUMNS))
+                frame.to_sql("to_sql_flat", engine, schema="bench", if_exists="append",
+                             index=False)
+
+        def drop_to_sql() -> None:
+            conn.execute("drop table if exists bench.to_sql_flat")
+
+        measure(layout, METHOD_TO_SQL, len(sample), to_sql, drop_to_sql)
     engine.dispose()
     conn.close()
     return results
+
+
+METHOD_COPY = "plain COPY, one column per field (the limit)"
+METHOD_COPY_PAYLOAD = "COPY of landing's columns (JSONB payload + hash), no comparison"
+METHOD_LAND_FIRST = "land_partition, first landing"
+METHOD_LAND_AGAIN = "land_partition again, unchanged rows (adds nothing)"
+METHOD_TO_SQL = "pandas DataFrame.to_sql, defaults (the naive way)"
 
 
 def _fmt(n: int, runs: list[float]) -> str:
@@ -343,17 +352,16 @@ def main(argv: list[str] | None = None) -> int:
                 cells += [f"{s:.1f} s", str(n)]
             print(f"| {source} | " + " | ".join(cells) + " |")
         print()
-    print("| load of vendor A learners | rows | best time | rows/s |")
-    print("|---|---|---|---|")
-    rates = {}
-    for method, n, runs in loads:
-        rates[method] = n / min(runs)
-        print(f"| {method} | {n} | {min(runs):.2f} s | {rates[method]:,.0f} |")
-    copy_rate = rates[loads[0][0]]
-    to_sql_rate = rates[loads[-1][0]]
-    for method, _n, _runs in loads[2:5]:
-        print(f"{method}: {rates[method] / copy_rate:.2f} x COPY, "
-              f"{rates[method] / to_sql_rate:.1f} x to_sql")
+    print("| layout | load of vendor A learners | rows | best time | rows/s | against COPY "
+          "| against to_sql |")
+    print("|---|---|---|---|---|---|---|")
+    for layout in dict.fromkeys(r[0] for r in loads):
+        rates = {method: n / min(runs) for lay, method, n, runs in loads if lay == layout}
+        for lay, method, n, runs in loads:
+            if lay == layout:
+                print(f"| {layout} | {method} | {n} | {min(runs):.2f} s | {rates[method]:,.0f} "
+                      f"| {rates[method] / rates[METHOD_COPY]:.2f} "
+                      f"| {rates[method] / rates[METHOD_TO_SQL]:.1f}x |")
     return 0
 
 

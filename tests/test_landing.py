@@ -91,6 +91,37 @@ def test_malformed_records_are_quarantined_not_dropped(fresh_db):
     assert _land(fresh_db, [{"v": "no key"}], full=False).quarantined == 0
 
 
+def test_a_key_served_twice_in_one_read_lands_its_later_record(fresh_db):
+    records = [_rec(1, 1), _rec(2), _rec(2), {"x": 0}, _rec(1, 2)]
+    result = _land(fresh_db, records, total=5)
+    # the same record twice is one version; the same key with another payload: the later lands
+    assert (result.received, result.landed, result.quarantined) == (5, 2, 2)
+    with warehouse.connect(fresh_db) as conn:
+        reasons = [r for (r,) in conn.execute("select reason from ops.quarantine "
+                                              "order by quarantine_id")]
+        difference = conn.execute("select difference from ops.source_counts").fetchone()[0]
+    assert reasons[1] == ("record 0 of partition p1 has the natural key of record 4 and "
+                          "another payload: the later one landed")
+    # reported 5 = 2 current keys + 2 quarantined + 1: the identical repeat shows as a difference
+    assert difference == 1
+    assert [(k, p["v"]) for k, p, _, _ in _rows(fresh_db)] == [("2", 0), ("1", 2)]
+    # landing the same read again, in this batch or the next, adds nothing
+    assert (_land(fresh_db, records).landed, _land(fresh_db, records, batch="b2").landed) == (0, 0)
+
+
+def test_an_unchanged_record_moving_partition_moves_its_latest_version(fresh_db):
+    spec = EntitySpec("test_src", "things", ("id",))
+    _land(fresh_db, [{"id": "1"}, {"id": "2"}], partition="A", spec=spec)
+    # the same payload served by another partition: a version there, the key no longer in A
+    assert _land(fresh_db, [{"id": "1"}], partition="B", spec=spec, batch="b2").landed == 1
+    assert _land(fresh_db, [{"id": "2"}], partition="A", spec=spec, batch="b3").deleted == 0
+    assert _land(fresh_db, [{"id": "1"}], partition="B", spec=spec, batch="b4").landed == 0
+    with warehouse.connect(fresh_db) as conn:
+        heads = conn.execute("select natural_key, partition, is_deleted from ops.latest_versions"
+                             " order by natural_key").fetchall()
+    assert heads == [("1", "B", False), ("2", "A", False)]
+
+
 def test_quarantined_record_no_longer_served_is_resolved(fresh_db):
     _land(fresh_db, [_rec(1), {"v": "bad"}])
     _land(fresh_db, [_rec(1), {"v": "bad"}], batch="b2")

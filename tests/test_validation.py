@@ -21,6 +21,7 @@ from eduhub.sandbox import exports, faults
 from eduhub.sandbox.process import running_simulators
 from eduhub.sources.pcgd import PcgdClient
 from eduhub.sources.population import PopulationClient
+from eduhub.sources.vendor_a import PER_SCHOOL as PER_SCHOOL_A
 from eduhub.sources.vendor_a import VendorAClient
 from eduhub.sources.vendor_b import VendorBClient
 
@@ -278,15 +279,41 @@ class RepeatingVendorB(VendorBClient):
         return body
 
 
-def test_duplicated_natural_key_fails_uniqueness(simulators, fresh_db):
+def test_a_key_served_twice_in_one_listing_is_quarantined_once_not_landed_twice(simulators,
+                                                                              fresh_db):
     codes = land_vendor("vendor_b", client_b(simulators, RepeatingVendorB), fresh_db, "dup",
                         ["learners"])
+    with warehouse.connect(fresh_db) as conn:
+        quarantined = conn.execute("select partition, reason, raw_text::jsonb ->> 'ngay_cap_nhat' "
+                                   "from ops.quarantine order by partition").fetchall()
+        repeated = conn.execute("select count(*) from (select natural_key from "
+                                "raw.sms_vendor_b__learners group by natural_key "
+                                "having count(*) > 1) as k").fetchone()[0]
+    # the earlier record of each school's repeated learner, with the reason; the later landed
+    assert [q[0] for q in quarantined] == sorted(codes)
+    assert all("has the natural key of record" in q[1] for q in quarantined)
+    assert all(q[2] != "20/11/2026 09:00:00" for q in quarantined) and repeated == 0
     result = validation.validate_batch("sms_vendor_b__learners", fresh_db, "dup", as_of=AS_OF)
-    assert critical(result) == {("records", "expect_column_values_to_be_unique", "natural_key")}
-    failure = result.critical_failures[0]
-    assert failure.unexpected_count == 2 * len(codes)  # both versions, in every school
-    assert set(result.rejected_partitions) == set(codes)
-    assert "natural_key): " in result.message() and "|" not in result.message()
+    assert critical(result) == set() and result.rejected_partitions == ()
+
+
+def test_a_key_landed_by_two_partitions_of_a_batch_fails_uniqueness(simulators, fresh_db):
+    codes = land_vendor("vendor_a", client_a(simulators), fresh_db, "dup", ["classes"])
+    with warehouse.connect(fresh_db) as conn:
+        one = conn.execute("select payload from raw.sms_vendor_a__classes where partition = %s "
+                           "limit 1", (codes[0],)).fetchone()[0]
+        # a school's class served again in another school's listing (a source-side bug)
+        land_partition(conn, PER_SCHOOL_A["classes"], [one], batch_id="dup", partition=codes[1],
+                       extracted_at=datetime.now(UTC), full=False)
+    result = validation.validate_batch("sms_vendor_a__classes", fresh_db, "dup", as_of=AS_OF)
+    # the class twice in the batch, and under a school that is not its own
+    assert critical(result) == {("records", "expect_column_values_to_be_unique", "natural_key"),
+                                ("records", "expect_column_pair_values_to_be_equal", None)}
+    unique = next(f for f in result.critical_failures
+                  if f.expectation_type == "expect_column_values_to_be_unique")
+    assert unique.unexpected_count == 2  # both versions
+    assert set(result.rejected_partitions) == {codes[0], codes[1]}
+    assert "natural_key): " in result.message()
 
 
 def test_a_suite_that_cannot_be_run_is_refused(tmp_path, monkeypatch):

@@ -17,6 +17,8 @@ its retry starts from the same watermark.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -35,7 +37,8 @@ log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 KEY_SEPARATOR = "|"
-_COPY_CHUNK = 2000  # rows sent per COPY write
+# rows per COPY write: small enough for the server to parse one while the next is prepared
+_COPY_CHUNK = 250
 
 OPS_DDL = """
 create schema if not exists raw;
@@ -141,13 +144,18 @@ class EntitySpec:
         return raw_table_name(self.source, self.entity)
 
     def natural_key(self, record: dict) -> str | None:
+        """The key fields' values, trimmed, joined; None when one is missing or blank."""
+        get = record.get
         parts = []
         for name in self.key_fields:
-            value = record.get(name)
-            if value is None or str(value).strip() == "":
+            value = get(name)
+            if value is None:
                 return None
-            parts.append(str(value).strip())
-        return KEY_SEPARATOR.join(parts)
+            text = (value if type(value) is str else str(value)).strip()
+            if not text:
+                return None
+            parts.append(text)
+        return parts[0] if len(parts) == 1 else KEY_SEPARATOR.join(parts)
 
 
 @dataclass(frozen=True)
@@ -212,18 +220,22 @@ def ensure_ops(conn: psycopg.Connection) -> None:
         conn.execute(OPS_DDL)
 
 
-def ensure_raw_table(conn: psycopg.Connection, name: str) -> bool:
+_TABLE_STATUS = """
+    select to_regclass(%(t)s) is not null,
+           exists (select 1 from pg_attribute where attrelid = to_regclass(%(t)s)
+                   and attname = 'is_deleted' and not attisdropped),
+           exists (select 1 from ops.latest_versions where table_name = %(n)s)"""
+
+
+def ensure_raw_table(conn: psycopg.Connection, name: str,
+                     status: tuple[bool, bool, bool] | None = None) -> bool:
     """The raw table, and the latest version of each of its keys in `ops.latest_versions`.
-    Returns whether any version has landed."""
+    Returns whether any version has landed. `status` is what `_TABLE_STATUS` returned, when
+    the caller has just read it."""
     ensure_ops(conn)
     table = sql.Identifier("raw", name)
-    qualified = f"raw.{name}"
-    exists, has_flag, has_heads = conn.execute("""
-        select to_regclass(%(t)s) is not null,
-               exists (select 1 from pg_attribute where attrelid = to_regclass(%(t)s)
-                       and attname = 'is_deleted' and not attisdropped),
-               exists (select 1 from ops.latest_versions where table_name = %(n)s)""",
-        {"t": qualified, "n": name}).fetchone()
+    exists, has_flag, has_heads = status or conn.execute(
+        _TABLE_STATUS, {"t": f"raw.{name}", "n": name}).fetchone()
     if exists and has_flag and has_heads:
         return True
     conn.execute(sql.SQL("""
@@ -248,8 +260,9 @@ def ensure_raw_table(conn: psycopg.Connection, name: str) -> bool:
                              "default false").format(t=table))
     # Only the batch is looked up in a raw table (validation, staging's rejected partitions);
     # the latest version of a key is in ops.latest_versions, so no index on the key is kept
-    # up to date on every COPY.
-    conn.execute(sql.SQL("create index if not exists {i} on {t} (batch_id)")
+    # up to date on every COPY. Rows are appended batch after batch: a block-range index finds
+    # a batch's rows at a fraction of a btree's upkeep. (Tables landed before keep theirs.)
+    conn.execute(sql.SQL("create index if not exists {i} on {t} using brin (batch_id)")
                  .format(i=sql.Identifier(f"{name}_batch_idx"), t=table))
     if exists and not has_heads:
         # a table landed before the latest versions were kept: take them from the table once
@@ -291,8 +304,11 @@ def detect_drift(records: list[dict], expected: frozenset[str]) -> list[DriftFin
     if not expected or not records:
         return []
     # Records of a batch share a handful of shapes (sets of field names): the comparisons run
-    # on the shapes, once each, not on every record.
-    shapes = Counter(frozenset(r) for r in records)
+    # on the shapes, once each, not on every record. (Field names in the order served are
+    # cheaper to count than sets; each distinct order becomes a set once.)
+    shapes: Counter[frozenset[str]] = Counter()
+    for order, n in Counter(map(tuple, records)).items():
+        shapes[frozenset(order)] += n
     present = Counter()
     for shape, n in shapes.items():
         for name in shape:
@@ -354,137 +370,215 @@ def land_partition(
     records no longer served are resolved.
     """
     name = spec.table
-    table = sql.Identifier("raw", name)
     ensure_ops(conn)
-    versions: list[tuple[str, str, bytes]] = []  # (key, hash, payload): each version once
-    seen: set[tuple[str, str]] = set()
-    good_records: list[dict] = []
-    keys: set[str] = set()
-    bad: list[tuple[str | None, str, str, str]] = []
-    for position, record in enumerate(records):
-        if not isinstance(record, dict):
-            text = canonical_json(record)
-            bad.append((None, f"record {position} of partition {partition} is not a JSON object",
-                        text, payload_hash(text)))
-            continue
-        key = spec.natural_key(record)
-        if key is None:
-            text = canonical_json(record)
-            missing = [f for f in spec.key_fields if not str(record.get(f) or "").strip()]
-            bad.append((None, f"record {position} of partition {partition} has no natural key "
-                        f"(missing {', '.join(missing)})", text, payload_hash(text)))
-            continue
-        data = canonical_json_bytes(record)
-        digest = hashlib.sha256(data).hexdigest()
-        good_records.append(record)
-        keys.add(key)
-        if (key, digest) in seen:
-            continue  # the same version twice in one batch lands once
-        seen.add((key, digest))
-        versions.append((key, digest, data))
-    drift = detect_drift(good_records, spec.expected_fields)
-    watermark = _watermark(spec, good_records)
+    batch = _read_batch(spec, records, partition)
+    drift = detect_drift(batch.good, spec.expected_fields)
+    watermark = _watermark(spec, batch.good)
     params = {"batch": batch_id, "partition": partition, "at": extracted_at,
-              "source": spec.source, "entity": spec.entity, "table": name}
+              "source": spec.source, "entity": spec.entity, "table": name,
+              "mode": "full" if full else "incremental"}
 
-    with conn.transaction():
-        # One writer per table at a time: DDL races, the latest-version check and the block of
-        # record ids drawn from the table's sequence all need it.
-        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{name}",))
-        has_versions = ensure_raw_table(conn, name)
-        partition_heads, latest = _latest_versions(conn, name, partition, keys, has_versions)
-        # Versions that differ from the latest of their key (or whose key was deleted) land,
-        # in the order received, straight into the raw table.
-        fresh = [v for v in versions
-                 if (h := latest.get(v[0])) is None or h[0] != v[1] or h[1]]
-        del versions
-        if fresh:
-            _land_versions(conn, name, fresh, latest, batch_id, partition, extracted_at)
-        landed = len(fresh)
-        deleted = 0
-        if full:
-            gone = [record_id for key, (_h, is_deleted, record_id) in partition_heads.items()
-                    if not is_deleted and key not in keys]
-            deleted = _tombstone(conn, table, gone, params)
-        quarantined = _quarantine(conn, bad, params)
-        _resolve_quarantine(conn, keys, bad, full, params)
-        _record_drift(conn, drift, params)
-        current = conn.execute("""
-            select count(*) from ops.latest_versions
-            where table_name = %(table)s and partition = %(partition)s and not is_deleted""",
-            params).fetchone()[0]
-        distinct_keys = len(keys)
-        conn.execute("""
-            insert into ops.source_counts (source, entity, batch_id, partition, mode,
-                reported_total, received, distinct_keys, current_keys, difference, checked_at)
-            values (%(source)s, %(entity)s, %(batch)s, %(partition)s, %(mode)s, %(total)s,
-                    %(received)s, %(distinct)s, %(current)s, %(difference)s, clock_timestamp())
-            on conflict (source, entity, batch_id, partition) do update set
-                mode = excluded.mode, reported_total = excluded.reported_total,
-                received = excluded.received, distinct_keys = excluded.distinct_keys,
-                current_keys = excluded.current_keys, difference = excluded.difference,
-                checked_at = excluded.checked_at""",
-            {**params, "mode": "full" if full else "incremental", "total": reported_total,
-             "received": len(good_records) + len(bad), "distinct": distinct_keys, "current": current,
-             # a full read must account for every record the source reports
-             "difference": (reported_total - (current + len(bad)) if full else
-                            reported_total - (distinct_keys + len(bad)))
-             if reported_total is not None else None})
-        if watermark:
-            conn.execute("""
-                insert into ops.watermarks (source, entity, partition, high_water, batch_id,
-                                            updated_at)
-                values (%(source)s, %(entity)s, %(partition)s, %(mark)s, %(batch)s,
-                        clock_timestamp())
-                on conflict (source, entity, partition) do update set
-                    high_water = greatest(ops.watermarks.high_water, excluded.high_water),
-                    batch_id = excluded.batch_id, updated_at = excluded.updated_at""",
-                {**params, "mark": watermark})
-        conn.execute("""
-            insert into ops.batches (batch_id, source, entity, partition, mode, status, received,
-                                     landed, quarantined, deleted, extracted_at, finished_at)
-            values (%(batch)s, %(source)s, %(entity)s, %(partition)s, %(mode)s, 'landed',
-                    %(received)s, %(landed)s, %(quarantined)s, %(deleted)s, %(at)s,
-                    clock_timestamp())
-            on conflict (batch_id, source, entity, partition) do update set
-                status = excluded.status, mode = excluded.mode, received = excluded.received,
-                landed = ops.batches.landed + excluded.landed,
-                quarantined = ops.batches.quarantined + excluded.quarantined,
-                deleted = ops.batches.deleted + excluded.deleted,
-                finished_at = excluded.finished_at""",
-            {**params, "mode": "full" if full else "incremental",
-             "received": len(good_records) + len(bad), "landed": landed, "quarantined": quarantined,
-             "deleted": deleted})
+    with _gc_paused(), conn.transaction():
+        # One writer per table at a time: DDL races, the comparison with the latest versions
+        # and the block of record ids drawn from the table's sequence all need it. The
+        # statements that only read go in one round trip.
+        with conn.pipeline():
+            conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{name}",))
+            status = conn.execute(_TABLE_STATUS, {"t": f"raw.{name}", "n": name})
+            heads = conn.execute(_PARTITION_HEADS, (name, partition))
+            open_keys = conn.execute(_OPEN_QUARANTINE_KEYS, params)
+        table_status = status.fetchone()
+        if all(table_status):
+            had_versions = True
+            in_partition = {k: (h, d, r) for k, h, d, r in heads.fetchall()}
+        else:
+            had_versions = ensure_raw_table(conn, name, table_status)
+            in_partition = ({k: (h, d, r) for k, h, d, r in conn.execute(
+                _PARTITION_HEADS, (name, partition)).fetchall()} if had_versions else {})
+        open_keys = [k for (k,) in open_keys]
+
+        _land_records(conn, spec, batch, in_partition, batch_id, partition, extracted_at)
+        newest, landed = batch.newest, batch.landed
+        _update_heads(conn, name, partition, newest, in_partition, had_versions)
+
+        gone = ([record_id for key, (_h, is_deleted, record_id) in in_partition.items()
+                 if not is_deleted and key not in batch.keys] if full else [])
+        with conn.pipeline():
+            tombstones = _tombstone(conn, name, gone, params)
+            quarantine_rows = _quarantine(conn, batch.bad, params)
+            _resolve_quarantine(conn, [k for k in open_keys if k in batch.keys], batch.bad,
+                                full, params)
+            _record_drift(conn, drift, params)
+            if watermark:
+                conn.execute(_ADVANCE_WATERMARK, {**params, "mark": watermark})
+        deleted = tombstones.fetchone()[0] if tombstones else 0
+        quarantined = sum(bool(c.fetchone()[0]) for c in quarantine_rows)
+        # the partition's live keys: those live before, less the tombstoned, plus the keys
+        # whose version landed here and were not live here before
+        current = (sum(not h[1] for h in in_partition.values()) - deleted
+                   + sum((h := in_partition.get(k)) is None or h[1] for k in newest))
+        received = batch.received
+        distinct_keys = len(batch.keys)
+        with conn.pipeline():
+            conn.execute(_SOURCE_COUNTS, {
+                **params, "total": reported_total, "received": received,
+                "distinct": distinct_keys, "current": current,
+                # a full read must account for every record the source reports
+                "difference": (reported_total - (current + len(batch.bad)) if full else
+                               reported_total - (distinct_keys + len(batch.bad)))
+                if reported_total is not None else None})
+            conn.execute(_RECORD_BATCH, {**params, "received": received, "landed": landed,
+                                         "quarantined": quarantined, "deleted": deleted})
     # Log lines name positions and field names, never values (they may hold personal IDs).
-    if bad:
+    if batch.bad:
         log.warning("%s.%s partition %s: %d record(s) quarantined", spec.source, spec.entity,
-                    partition, len(bad))
+                    partition, len(batch.bad))
     for finding in drift:
         log.warning("%s.%s partition %s: schema drift: %s %s%s in %d record(s)", spec.source,
                     spec.entity, partition, finding.change, finding.field,
                     f" -> {finding.renamed_to}" if finding.renamed_to else "",
                     finding.records_affected)
-    return LandingResult(len(good_records) + len(bad), landed, quarantined, deleted, tuple(drift),
-                         watermark)
+    return LandingResult(received, landed, quarantined, deleted, tuple(drift), watermark)
 
 
-def _quarantine(conn, bad, params) -> int:
-    new = 0
-    for key, reason, text, digest in bad:
-        row = conn.execute("""
-            insert into ops.quarantine (source, entity, partition, natural_key, reason, raw_text,
-                raw_hash, first_batch_id, last_batch_id, first_seen, last_seen)
-            values (%(source)s, %(entity)s, %(partition)s, %(key)s, %(reason)s, %(text)s,
-                    %(hash)s, %(batch)s, %(batch)s, %(at)s, %(at)s)
-            on conflict (source, entity, partition, raw_hash) do update set
-                last_batch_id = excluded.last_batch_id, last_seen = excluded.last_seen,
-                times_seen = ops.quarantine.times_seen
-                    + (ops.quarantine.last_batch_id <> excluded.last_batch_id)::int,
-                resolved_at = null, resolved_by_batch = null, resolution = null
-            returning (xmax = 0) as inserted""",
-            {**params, "key": key, "reason": reason, "text": text, "hash": digest}).fetchone()
-        new += bool(row[0])
-    return new
+@contextlib.contextmanager
+def _gc_paused():
+    """The cyclic garbage collector off while a partition lands: a landing allocates a tuple or
+    two per record, none in a cycle, and each full collection would walk every object of the
+    process (the task's pages of records included) for nothing. Whoever paused it resumes it."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+@dataclass
+class _Batch:
+    """A partition's records as landing sees them."""
+
+    keyed: list[tuple[str, dict]] = field(default_factory=list)  # (key, record): can land
+    positions: list[int] = field(default_factory=list)  # of the keyed records, as received
+    keys: set[str] = field(default_factory=set)
+    good: list[dict] = field(default_factory=list)  # every record with a key, repeats too
+    # the records that cannot land: (key, reason, raw text, hash)
+    bad: list[tuple[str | None, str, str, str]] = field(default_factory=list)
+    received: int = 0
+    newest: dict[str, tuple[int, str]] = field(default_factory=dict)  # key: record id, hash
+    landed: int = 0
+
+
+def _read_batch(spec: EntitySpec, records: Iterable, partition: str) -> _Batch:
+    """The records' natural keys; those that cannot land, with the reason."""
+    batch = _Batch()
+    natural_key, keyed, good, positions = (spec.natural_key, batch.keyed, batch.good,
+                                           batch.positions)
+    position = -1
+    for position, record in enumerate(records):
+        key = natural_key(record) if isinstance(record, dict) else None
+        if key is None:
+            batch.bad.append(_bad_record(spec, record, position, partition))
+            continue
+        keyed.append((key, record))
+        good.append(record)
+        positions.append(position)
+    batch.received = position + 1
+    batch.keys.update(key for key, _ in keyed)
+    if len(batch.keys) < len(keyed):
+        _set_aside_repeated_keys(batch, partition)
+    return batch
+
+
+def _set_aside_repeated_keys(batch: _Batch, partition: str) -> None:
+    """A key served twice in one read: the later record is the source's latest word and lands;
+    an earlier one with the same payload is the same version, one with another payload is
+    quarantined (landing both would make a re-run land the earlier one again)."""
+    last: dict[str, int] = {}
+    for index, (key, _record) in enumerate(batch.keyed):
+        last[key] = index
+    kept = []
+    for index, (key, record) in enumerate(batch.keyed):
+        later = last[key]
+        if later == index:
+            kept.append((key, record))
+            continue
+        text = canonical_json(record)
+        if text != canonical_json(batch.keyed[later][1]):
+            batch.bad.append((None, f"record {batch.positions[index]} of partition {partition} "
+                              f"has the natural key of record {batch.positions[later]} and "
+                              "another payload: the later one landed", text, payload_hash(text)))
+    batch.keyed[:] = kept
+
+
+def _bad_record(spec: EntitySpec, record, position: int, partition: str
+                ) -> tuple[None, str, str, str]:
+    text = canonical_json(record)
+    if not isinstance(record, dict):
+        reason = f"record {position} of partition {partition} is not a JSON object"
+    else:
+        missing = [f for f in spec.key_fields if not str(record.get(f) or "").strip()]
+        reason = (f"record {position} of partition {partition} has no natural key "
+                  f"(missing {', '.join(missing)})")
+    return None, reason, text, payload_hash(text)
+
+
+_PARTITION_HEADS = """
+    select natural_key, payload_hash, is_deleted, record_id from ops.latest_versions
+    where table_name = %s and partition = %s"""
+
+_OPEN_QUARANTINE_KEYS = """
+    select distinct natural_key from ops.quarantine
+    where source = %(source)s and entity = %(entity)s and resolved_at is null
+      and natural_key is not null"""
+
+_ADVANCE_WATERMARK = """
+    insert into ops.watermarks (source, entity, partition, high_water, batch_id, updated_at)
+    values (%(source)s, %(entity)s, %(partition)s, %(mark)s, %(batch)s, clock_timestamp())
+    on conflict (source, entity, partition) do update set
+        high_water = greatest(ops.watermarks.high_water, excluded.high_water),
+        batch_id = excluded.batch_id, updated_at = excluded.updated_at"""
+
+_SOURCE_COUNTS = """
+    insert into ops.source_counts (source, entity, batch_id, partition, mode, reported_total,
+                                   received, distinct_keys, current_keys, difference, checked_at)
+    values (%(source)s, %(entity)s, %(batch)s, %(partition)s, %(mode)s, %(total)s,
+            %(received)s, %(distinct)s, %(current)s, %(difference)s, clock_timestamp())
+    on conflict (source, entity, batch_id, partition) do update set
+        mode = excluded.mode, reported_total = excluded.reported_total,
+        received = excluded.received, distinct_keys = excluded.distinct_keys,
+        current_keys = excluded.current_keys, difference = excluded.difference,
+        checked_at = excluded.checked_at"""
+
+_RECORD_BATCH = """
+    insert into ops.batches (batch_id, source, entity, partition, mode, status, received,
+                             landed, quarantined, deleted, extracted_at, finished_at)
+    values (%(batch)s, %(source)s, %(entity)s, %(partition)s, %(mode)s, 'landed', %(received)s,
+            %(landed)s, %(quarantined)s, %(deleted)s, %(at)s, clock_timestamp())
+    on conflict (batch_id, source, entity, partition) do update set
+        status = excluded.status, mode = excluded.mode, received = excluded.received,
+        landed = ops.batches.landed + excluded.landed,
+        quarantined = ops.batches.quarantined + excluded.quarantined,
+        deleted = ops.batches.deleted + excluded.deleted,
+        finished_at = excluded.finished_at"""
+
+
+def _quarantine(conn, bad, params) -> list:
+    """Quarantined records, each once per partition: cursors telling whether each is new."""
+    return [conn.execute("""
+        insert into ops.quarantine (source, entity, partition, natural_key, reason, raw_text,
+            raw_hash, first_batch_id, last_batch_id, first_seen, last_seen)
+        values (%(source)s, %(entity)s, %(partition)s, %(key)s, %(reason)s, %(text)s,
+                %(hash)s, %(batch)s, %(batch)s, %(at)s, %(at)s)
+        on conflict (source, entity, partition, raw_hash) do update set
+            last_batch_id = excluded.last_batch_id, last_seen = excluded.last_seen,
+            times_seen = ops.quarantine.times_seen
+                + (ops.quarantine.last_batch_id <> excluded.last_batch_id)::int,
+            resolved_at = null, resolved_by_batch = null, resolution = null
+        returning (xmax = 0) as inserted""",
+        {**params, "key": key, "reason": reason, "text": text, "hash": digest})
+        for key, reason, text, digest in bad]
 
 
 def _copy_lines(conn, target: sql.Composable, lines: Iterable[bytes]) -> None:
@@ -504,100 +598,156 @@ def _text(value) -> bytes:
     return _copy_field(str(value).encode("utf-8"))
 
 
-def _land_versions(conn, name: str, fresh: list[tuple[str, str, bytes]], latest: dict,
-                   batch_id: str, partition: str, extracted_at: datetime) -> None:
-    """COPY the new versions into the raw table and make them the latest of their keys.
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 
-    The record ids are drawn from the table's identity sequence first (COPY writes given
-    identity values), in the order received, so the latest versions are known here without
-    reading the rows back: keys seen for the first time are COPYed into `ops.latest_versions`,
-    the others updated. The COPY lines are formatted here, a line per row (ids and hashes
-    need no escaping; JSON text holds no tab or line end, only backslashes)."""
-    table = sql.Identifier("raw", name)
-    # a block of ids at once: the table's landing lock keeps every other writer out
-    last = conn.execute("""
-        select setval(s, nextval(s) + %s - 1)
-        from pg_get_serial_sequence(%s, 'record_id') as s""",
-        (len(fresh), f"raw.{name}")).fetchone()[0]
-    ids = range(last - len(fresh) + 1, last + 1)
+
+def _key_field(key: str) -> bytes:
+    # keys rarely hold what COPY escapes: the four replacements only when they do
+    if _COPY_SPECIAL.search(key):
+        return _copy_field(key.encode("utf-8"))
+    return key.encode("utf-8")
+
+
+def _land_records(conn, spec: EntitySpec, batch: _Batch, in_partition: dict,
+                  batch_id: str, partition: str, extracted_at: datetime) -> None:
+    """COPY the batch's new versions into the raw table, in the order received, and note in
+    the batch the newest (record id, hash) of each key landed.
+
+    A version is new unless the same payload is the live latest version of its key in this
+    partition: a key seen for the first time here (new, or moved from another partition),
+    changed, or deleted before, lands. Each record is serialised, hashed and, when new,
+    written to the COPY at once, so that the server parses one chunk while the next is
+    prepared. Record ids are given in the COPY (it writes identity values as given), from
+    the table's sequence, which the table's landing lock keeps to this writer: the latest
+    versions are then known without reading the rows back. The COPY is opened at the first
+    new version only, so an unchanged partition costs no statement. Lines are formatted here
+    (ids and hashes need no escaping; JSON text holds no tab or line end, only backslashes).
+    """
+    newest = batch.newest
+    sha256, dumps = hashlib.sha256, orjson.dumps
+    target = sql.SQL("copy {} (record_id, natural_key, payload_hash, payload, batch_id, "
+                     "partition, extracted_at) from stdin").format(sql.Identifier("raw", spec.table))
     constants = b"\t".join(map(_text, (batch_id, partition, extracted_at.isoformat())))
-    _copy_lines(conn, sql.SQL("{} (record_id, natural_key, payload_hash, payload, batch_id, "
-                              "partition, extracted_at)").format(table),
-                (b"%d\t%s\t%s\t%s\t%s\n" % (rid, _copy_field(key.encode("utf-8")),
-                                           digest.encode("ascii"), data.replace(b"\\", b"\\\\"),
-                                           constants)
-                 for rid, (key, digest, data) in zip(ids, fresh, strict=True)))
-    newest = {key: (rid, digest) for rid, (key, digest, _) in zip(ids, fresh, strict=True)}
+    first_id = next_id = None
+    chunk: list[bytes] = []
+    with contextlib.ExitStack() as stack:
+        copy = None
+        for key, record in batch.keyed:  # each key once (_read_batch)
+            try:
+                data = dumps(record, option=_ORJSON_OPTIONS)
+            except (orjson.JSONEncodeError, TypeError):
+                data = canonical_json_bytes(record)
+            digest = sha256(data).hexdigest()
+            head = in_partition.get(key)
+            if head is not None and head[0] == digest and not head[1]:
+                continue
+            if copy is None:
+                first_id = next_id = conn.execute(
+                    "select nextval(pg_get_serial_sequence(%s, 'record_id'))",
+                    (f"raw.{spec.table}",)).fetchone()[0]
+                copy = stack.enter_context(conn.cursor().copy(target))
+            chunk.append(b"%d\t%s\t%s\t%s\t%s\n" % (
+                next_id, _key_field(key), digest.encode("ascii"), data.replace(b"\\", b"\\\\"),
+                constants))
+            newest[key] = (next_id, digest)
+            next_id += 1
+            if len(chunk) == _COPY_CHUNK:
+                copy.write(b"".join(chunk))
+                chunk.clear()
+        if chunk:
+            copy.write(b"".join(chunk))
+    if first_id is not None:
+        conn.execute("select setval(pg_get_serial_sequence(%s, 'record_id'), %s)",
+                     (f"raw.{spec.table}", next_id - 1))
+        batch.landed = next_id - first_id
+
+
+def _update_heads(conn, name: str, partition: str, newest: dict[str, tuple[int, str]],
+                  in_partition: dict, had_versions: bool) -> None:
+    """Make the versions just landed the latest of their keys in `ops.latest_versions`."""
+    if not newest:
+        return
+    changed = [key for key in newest if key in in_partition]
+    if changed:
+        _set_heads(conn, name, partition, changed, newest)
+    arrived = sorted(key for key in newest if key not in in_partition)
+    if not arrived:
+        return
+    if not had_versions:
+        _copy_heads(conn, name, partition, arrived, newest)
+        return
+    # Keys new to this partition are nearly always new keys: COPYed at once. One that moved
+    # here from another partition (a transfer) already has a latest version: the COPY then
+    # fails on the primary key, is undone, and those keys are updated instead.
+    try:
+        with conn.transaction():
+            _copy_heads(conn, name, partition, arrived, newest)
+        return
+    except psycopg.errors.UniqueViolation:
+        pass
+    moved = {k for (k,) in conn.execute(
+        "select natural_key from ops.latest_versions where table_name = %s "
+        "and natural_key = any(%s)", (name, arrived))}
+    _copy_heads(conn, name, partition, [k for k in arrived if k not in moved], newest)
+    _set_heads(conn, name, partition, sorted(moved), newest)
+
+
+def _copy_heads(conn, name: str, partition: str, keys: list[str],
+                newest: dict[str, tuple[int, str]]) -> None:
+    """Latest versions of keys that have none yet. In key order: the primary key's btree
+    then grows at its end, page by page."""
+    if not keys:
+        return
     table_text, partition_text = _text(name), _text(partition)
     _copy_lines(conn, sql.SQL("ops.latest_versions (table_name, natural_key, record_id, "
                               "partition, payload_hash, is_deleted)"),
-                (b"%s\t%s\t%d\t%s\t%s\tf\n" % (table_text, _copy_field(key.encode("utf-8")),
-                                                rid, partition_text, digest.encode("ascii"))
-                 # in key order: the primary key's btree then grows at its end, page by page
-                 for key, (rid, digest) in sorted(newest.items()) if key not in latest))
-    known = [key for key in newest if key in latest]
-    if known:
-        conn.execute("""
-            update ops.latest_versions as h
-            set record_id = v.record_id, partition = %(partition)s,
-                payload_hash = v.payload_hash, is_deleted = false
-            from unnest(%(keys)s::text[], %(ids)s::bigint[], %(hashes)s::text[])
-                as v (natural_key, record_id, payload_hash)
-            where h.table_name = %(table)s and h.natural_key = any(%(keys)s)
-              and h.natural_key = v.natural_key""",
-            {"table": name, "partition": partition, "keys": known,
-             "ids": [newest[k][0] for k in known], "hashes": [newest[k][1] for k in known]})
+                (b"%s\t%s\t%d\t%s\t%s\tf\n" % (table_text, _key_field(key), newest[key][0],
+                                                partition_text, newest[key][1].encode("ascii"))
+                 for key in keys))
 
 
-def _latest_versions(conn, name: str, partition: str, keys: set[str], has_versions: bool
-                     ) -> tuple[dict, dict]:
-    """The latest version (hash, deleted, record id) of the partition's keys and of the batch's
-    keys: those whose latest version is in this partition are read by partition, the others
-    (new keys, keys that moved here from another partition) by key."""
-    if not has_versions:
-        return {}, {}
-    in_partition = {k: (h, d, r) for k, h, d, r in conn.execute("""
-        select natural_key, payload_hash, is_deleted, record_id from ops.latest_versions
-        where table_name = %s and partition = %s""", (name, partition))}
-    latest = dict(in_partition)
-    elsewhere = [k for k in keys if k not in in_partition]
-    for start in range(0, len(elsewhere), 10_000):
-        latest.update((k, (h, d, r)) for k, h, d, r in conn.execute("""
-            select natural_key, payload_hash, is_deleted, record_id from ops.latest_versions
-            where table_name = %s and natural_key = any(%s)""",
-            (name, elsewhere[start:start + 10_000])))
-    return in_partition, latest
-
-
-def _tombstone(conn, table: sql.Identifier, gone: list[int], params: dict) -> int:
-    """Keys of this partition whose latest version is live but which a full read no longer
-    lists: a tombstone (the last payload again, flagged) records the deletion."""
-    if not gone:
-        return 0
-    tombstones = conn.execute(sql.SQL("""
-        insert into {t} (natural_key, payload, payload_hash, batch_id, partition, extracted_at,
-                         is_deleted)
-        select natural_key, payload, payload_hash, %(batch)s, %(partition)s, %(at)s, true
-        from {t} where record_id = any(%(gone)s) order by record_id
-        returning natural_key, record_id""").format(t=table), {**params, "gone": gone}).fetchall()
-    names = [k for k, _ in tombstones]
+def _set_heads(conn, name: str, partition: str, keys: list[str],
+               newest: dict[str, tuple[int, str]]) -> None:
+    if not keys:
+        return
     conn.execute("""
-        update ops.latest_versions as h set record_id = t.record_id, is_deleted = true
-        from unnest(%(keys)s::text[], %(ids)s::bigint[]) as t (natural_key, record_id)
+        update ops.latest_versions as h
+        set record_id = v.record_id, partition = %(partition)s,
+            payload_hash = v.payload_hash, is_deleted = false
+        from unnest(%(keys)s::text[], %(ids)s::bigint[], %(hashes)s::text[])
+            as v (natural_key, record_id, payload_hash)
         where h.table_name = %(table)s and h.natural_key = any(%(keys)s)
-          and h.natural_key = t.natural_key""",
-        {**params, "keys": names, "ids": [r for _, r in tombstones]})
-    return len(tombstones)
+          and h.natural_key = v.natural_key""",
+        {"table": name, "partition": partition, "keys": keys,
+         "ids": [newest[k][0] for k in keys], "hashes": [newest[k][1] for k in keys]})
 
 
-def _resolve_quarantine(conn, keys: set[str], bad, full, params) -> None:
+def _tombstone(conn, name: str, gone: list[int], params: dict):
+    """Keys of this partition whose latest version is live but which a full read no longer
+    lists: a tombstone (the last payload again, flagged) records the deletion and becomes the
+    key's latest version. Returns a cursor yielding how many, or None."""
+    if not gone:
+        return None
+    return conn.execute(sql.SQL("""
+        with tombstones as (
+            insert into {t} (natural_key, payload, payload_hash, batch_id, partition,
+                             extracted_at, is_deleted)
+            select natural_key, payload, payload_hash, %(batch)s, %(partition)s, %(at)s, true
+            from {t} where record_id = any(%(gone)s) order by record_id
+            returning natural_key, record_id
+        ), heads as (
+            update ops.latest_versions as h set record_id = t.record_id, is_deleted = true
+            from tombstones as t
+            where h.table_name = %(table)s and h.natural_key = t.natural_key
+            returning 1
+        )
+        select count(*) from heads""").format(t=sql.Identifier("raw", params["table"])),
+        {**params, "gone": gone})
+
+
+def _resolve_quarantine(conn, superseded: list[str], bad, full, params) -> None:
     """A quarantined record is superseded when its key lands in good shape, or when a full read
     of its partition no longer serves it."""
-    open_keys = conn.execute("""
-        select distinct natural_key from ops.quarantine
-        where source = %(source)s and entity = %(entity)s and resolved_at is null
-          and natural_key is not null""", params).fetchall()
-    superseded = [k for (k,) in open_keys if k in keys]
     if superseded:
         conn.execute("""
             update ops.quarantine set resolved_at = clock_timestamp(),
@@ -619,7 +769,11 @@ def _watermark(spec: EntitySpec, records: list[dict]) -> str | None:
         return None
     marks = []
     field_name = spec.watermark_field
-    for stamp in {str(r[field_name]) for r in records if r.get(field_name)}:
+    try:  # distinct values first (a handful per page): the conversions run on those only
+        values = {r.get(field_name) for r in records}
+    except TypeError:  # a list or object where a stamp belongs
+        values = {str(v) for r in records if (v := r.get(field_name))}
+    for stamp in {str(v) for v in values if v}:
         try:
             marks.append(spec.watermark_parser(stamp))
         except ValueError:
