@@ -215,6 +215,17 @@ def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> lis
         measure(layout, METHOD_COPY_PAYLOAD, len(rows), copy_payload,
                 recreate(landing_ddl, "bench.copy_payload"))
 
+        def serialise_only(parts=parts) -> None:
+            # what landing computes per record before the database sees it: key, canonical
+            # JSON, hash (no database: a floor under any landing that hashes payloads)
+            for part in parts.values():
+                for r in part:
+                    BENCH_LEARNERS.natural_key(r)
+                    landing.payload_hash(landing.canonical_json_bytes(r))
+
+        if len(parts) == 1:
+            measure(layout, METHOD_SERIALISE, len(rows), serialise_only, lambda: None)
+
         def land(batch: str, parts=parts) -> Callable[[], None]:
             def run() -> None:
                 for code, part in parts.items():
@@ -249,6 +260,7 @@ def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> lis
 
 METHOD_COPY = "plain COPY, one column per field (the limit)"
 METHOD_COPY_PAYLOAD = "COPY of landing's columns (JSONB payload + hash), no comparison"
+METHOD_SERIALISE = "Python alone: natural key, canonical JSON and hash of each record"
 METHOD_LAND_FIRST = "land_partition, first landing"
 METHOD_LAND_AGAIN = "land_partition again, unchanged rows (adds nothing)"
 METHOD_TO_SQL = "pandas DataFrame.to_sql, defaults (the naive way)"

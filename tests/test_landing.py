@@ -112,14 +112,44 @@ def test_a_key_served_twice_in_one_read_lands_its_later_record(fresh_db):
 def test_an_unchanged_record_moving_partition_moves_its_latest_version(fresh_db):
     spec = EntitySpec("test_src", "things", ("id",))
     _land(fresh_db, [{"id": "1"}, {"id": "2"}], partition="A", spec=spec)
-    # the same payload served by another partition: a version there, the key no longer in A
-    assert _land(fresh_db, [{"id": "1"}], partition="B", spec=spec, batch="b2").landed == 1
+    # the same payload served by another partition: no new version, the key no longer in A
+    assert _land(fresh_db, [{"id": "1"}], partition="B", spec=spec, batch="b2").landed == 0
     assert _land(fresh_db, [{"id": "2"}], partition="A", spec=spec, batch="b3").deleted == 0
     assert _land(fresh_db, [{"id": "1"}], partition="B", spec=spec, batch="b4").landed == 0
     with warehouse.connect(fresh_db) as conn:
         heads = conn.execute("select natural_key, partition, is_deleted from ops.latest_versions"
                              " order by natural_key").fetchall()
+        counts = conn.execute("select batch_id, current_keys from ops.source_counts "
+                              "order by batch_id").fetchall()
     assert heads == [("1", "B", False), ("2", "A", False)]
+    assert counts == [("b1", 2), ("b2", 1), ("b3", 1), ("b4", 1)]
+    assert len(_rows(fresh_db)) == 2
+
+
+def test_a_record_two_partitions_list_lands_once(fresh_db):
+    spec = EntitySpec("test_src", "things", ("id",))
+    for batch in ("b1", "b2", "b3"):  # daily runs: the two partitions, one after the other
+        landed = [_land(fresh_db, [{"id": "1"}, {"id": p}], partition=p, spec=spec,
+                        batch=batch).landed for p in ("A", "B")]
+        assert landed == ([2, 1] if batch == "b1" else [0, 0])
+    assert len(_rows(fresh_db)) == 3
+
+
+def test_nul_characters_are_quarantined(fresh_db):
+    # PostgreSQL stores no NUL in text or JSONB: such records wait in quarantine, the rest land
+    records = [_rec(1), {"id": "2", "v": "a\x00b"}, {"id": "3\x00"}, {"id": "4", "v": "\\u0000"}]
+    result = _land(fresh_db, records)
+    assert (result.landed, result.quarantined) == (2, 2)
+    with warehouse.connect(fresh_db) as conn:
+        reasons = [r for (r,) in conn.execute("select reason from ops.quarantine "
+                                              "order by quarantine_id")]
+    assert reasons == [
+        "record 2 of partition p1 has a NUL character in its natural key, which PostgreSQL "
+        "cannot store",
+        "record 1 of partition p1 has a NUL character in a value, which PostgreSQL's JSONB "
+        "cannot store"]
+    assert sorted(p["id"] for _, p, _, _ in _rows(fresh_db)) == ["1", "4"]
+    assert _land(fresh_db, records, batch="b2").quarantined == 0  # seen again, not new
 
 
 def test_quarantined_record_no_longer_served_is_resolved(fresh_db):

@@ -298,22 +298,24 @@ def test_a_key_served_twice_in_one_listing_is_quarantined_once_not_landed_twice(
 
 
 def test_a_key_landed_by_two_partitions_of_a_batch_fails_uniqueness(simulators, fresh_db):
-    codes = land_vendor("vendor_a", client_a(simulators), fresh_db, "dup", ["classes"])
+    codes = land_vendor("vendor_a", client_a(simulators), fresh_db, "dup", ["learners"])
     with warehouse.connect(fresh_db) as conn:
-        one = conn.execute("select payload from raw.sms_vendor_a__classes where partition = %s "
+        one = conn.execute("select payload from raw.sms_vendor_a__learners where partition = %s "
                            "limit 1", (codes[0],)).fetchone()[0]
-        # a school's class served again in another school's listing (a source-side bug)
-        land_partition(conn, PER_SCHOOL_A["classes"], [one], batch_id="dup", partition=codes[1],
-                       extracted_at=datetime.now(UTC), full=False)
-    result = validation.validate_batch("sms_vendor_a__classes", fresh_db, "dup", as_of=AS_OF)
-    # the class twice in the batch, and under a school that is not its own
+        # a school's learner served again, in another class, in another school's listing
+        land_partition(conn, PER_SCHOOL_A["learners"], [{**one, "class_name": "9Z"}],
+                       batch_id="dup", partition=codes[1], extracted_at=datetime.now(UTC),
+                       full=False)
+    result = validation.validate_batch("sms_vendor_a__learners", fresh_db, "dup", as_of=AS_OF)
+    # the learner twice in the batch, and under a school that is not its own
     assert critical(result) == {("records", "expect_column_values_to_be_unique", "natural_key"),
                                 ("records", "expect_column_pair_values_to_be_equal", None)}
     unique = next(f for f in result.critical_failures
                   if f.expectation_type == "expect_column_values_to_be_unique")
     assert unique.unexpected_count == 2  # both versions
     assert set(result.rejected_partitions) == {codes[0], codes[1]}
-    assert "natural_key): " in result.message()
+    # the composite key (school|learner) is not quoted in the message
+    assert "natural_key): " in result.message() and "|" not in result.message()
 
 
 def test_a_suite_that_cannot_be_run_is_refused(tmp_path, monkeypatch):

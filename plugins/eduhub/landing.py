@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -197,6 +198,17 @@ def canonical_json_bytes(record) -> bytes:
                           separators=(",", ":")).encode("utf-8")
 
 
+def _has_nul(value) -> bool:
+    """Whether a NUL character is in a text of the record (keys too): JSONB refuses it."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def canonical_json(record) -> str:
     return canonical_json_bytes(record).decode("utf-8")
 
@@ -260,9 +272,8 @@ def ensure_raw_table(conn: psycopg.Connection, name: str,
                              "default false").format(t=table))
     # Only the batch is looked up in a raw table (validation, staging's rejected partitions);
     # the latest version of a key is in ops.latest_versions, so no index on the key is kept
-    # up to date on every COPY. Rows are appended batch after batch: a block-range index finds
-    # a batch's rows at a fraction of a btree's upkeep. (Tables landed before keep theirs.)
-    conn.execute(sql.SQL("create index if not exists {i} on {t} using brin (batch_id)")
+    # up to date on every COPY.
+    conn.execute(sql.SQL("create index if not exists {i} on {t} (batch_id)")
                  .format(i=sql.Identifier(f"{name}_batch_idx"), t=table))
     if exists and not has_heads:
         # a table landed before the latest versions were kept: take them from the table once
@@ -373,7 +384,8 @@ def land_partition(
     ensure_ops(conn)
     batch = _read_batch(spec, records, partition)
     drift = detect_drift(batch.good, spec.expected_fields)
-    watermark = _watermark(spec, batch.good)
+    # a record set aside for a later one with its key does not move the watermark past it
+    watermark = _watermark(spec, [r for _, r in batch.keyed] if batch.repeats else batch.good)
     params = {"batch": batch_id, "partition": partition, "at": extracted_at,
               "source": spec.source, "entity": spec.entity, "table": name,
               "mode": "full" if full else "incremental"}
@@ -396,10 +408,15 @@ def land_partition(
             in_partition = ({k: (h, d, r) for k, h, d, r in conn.execute(
                 _PARTITION_HEADS, (name, partition)).fetchall()} if had_versions else {})
         open_keys = [k for (k,) in open_keys]
+        # keys this partition has not served before: new ones, or ones another partition
+        # served (a transfer, a listing that overlaps another) - only those are looked up
+        elsewhere = (_heads_by_key(conn, name, [k for k in batch.keys if k not in in_partition])
+                     if had_versions else {})
 
-        _land_records(conn, spec, batch, in_partition, batch_id, partition, extracted_at)
+        _land_records(conn, spec, batch, in_partition, elsewhere, batch_id, partition,
+                      extracted_at)
         newest, landed = batch.newest, batch.landed
-        _update_heads(conn, name, partition, newest, in_partition, had_versions)
+        _update_heads(conn, name, partition, batch, in_partition, elsewhere)
 
         gone = ([record_id for key, (_h, is_deleted, record_id) in in_partition.items()
                  if not is_deleted and key not in batch.keys] if full else [])
@@ -416,7 +433,8 @@ def land_partition(
         # the partition's live keys: those live before, less the tombstoned, plus the keys
         # whose version landed here and were not live here before
         current = (sum(not h[1] for h in in_partition.values()) - deleted
-                   + sum((h := in_partition.get(k)) is None or h[1] for k in newest))
+                   + sum((h := in_partition.get(k)) is None or h[1] for k in newest)
+                   + len(batch.moved_unchanged))
         received = batch.received
         distinct_keys = len(batch.keys)
         with conn.pipeline():
@@ -441,18 +459,28 @@ def land_partition(
     return LandingResult(received, landed, quarantined, deleted, tuple(drift), watermark)
 
 
+_gc_pause_lock = threading.Lock()
+_gc_pauses = [0, False]  # landings under way in this process; whether the collector was on
+
+
 @contextlib.contextmanager
 def _gc_paused():
     """The cyclic garbage collector off while a partition lands: a landing allocates a tuple or
     two per record, none in a cycle, and each full collection would walk every object of the
-    process (the task's pages of records included) for nothing. Whoever paused it resumes it."""
-    paused = gc.isenabled()
-    gc.disable()
+    process (the task's pages of records included) for nothing. Counted, for landings run on
+    threads: the last one to finish turns it back on, if it was on."""
+    with _gc_pause_lock:
+        if _gc_pauses[0] == 0:
+            _gc_pauses[1] = gc.isenabled()
+            gc.disable()
+        _gc_pauses[0] += 1
     try:
         yield
     finally:
-        if paused:
-            gc.enable()
+        with _gc_pause_lock:
+            _gc_pauses[0] -= 1
+            if _gc_pauses[0] == 0 and _gc_pauses[1]:
+                gc.enable()
 
 
 @dataclass
@@ -466,8 +494,11 @@ class _Batch:
     # the records that cannot land: (key, reason, raw text, hash)
     bad: list[tuple[str | None, str, str, str]] = field(default_factory=list)
     received: int = 0
+    repeats: bool = False  # a key was served more than once (the earlier records set aside)
     newest: dict[str, tuple[int, str]] = field(default_factory=dict)  # key: record id, hash
     landed: int = 0
+    # keys whose unchanged, live latest version was in another partition: now in this one
+    moved_unchanged: list[str] = field(default_factory=list)
 
 
 def _read_batch(spec: EntitySpec, records: Iterable, partition: str) -> _Batch:
@@ -478,7 +509,7 @@ def _read_batch(spec: EntitySpec, records: Iterable, partition: str) -> _Batch:
     position = -1
     for position, record in enumerate(records):
         key = natural_key(record) if isinstance(record, dict) else None
-        if key is None:
+        if key is None or "\x00" in key:
             batch.bad.append(_bad_record(spec, record, position, partition))
             continue
         keyed.append((key, record))
@@ -498,11 +529,12 @@ def _set_aside_repeated_keys(batch: _Batch, partition: str) -> None:
     last: dict[str, int] = {}
     for index, (key, _record) in enumerate(batch.keyed):
         last[key] = index
-    kept = []
+    kept, kept_positions = [], []
     for index, (key, record) in enumerate(batch.keyed):
         later = last[key]
         if later == index:
             kept.append((key, record))
+            kept_positions.append(batch.positions[index])
             continue
         text = canonical_json(record)
         if text != canonical_json(batch.keyed[later][1]):
@@ -510,6 +542,8 @@ def _set_aside_repeated_keys(batch: _Batch, partition: str) -> None:
                               f"has the natural key of record {batch.positions[later]} and "
                               "another payload: the later one landed", text, payload_hash(text)))
     batch.keyed[:] = kept
+    batch.positions[:] = kept_positions
+    batch.repeats = True
 
 
 def _bad_record(spec: EntitySpec, record, position: int, partition: str
@@ -517,6 +551,12 @@ def _bad_record(spec: EntitySpec, record, position: int, partition: str
     text = canonical_json(record)
     if not isinstance(record, dict):
         reason = f"record {position} of partition {partition} is not a JSON object"
+    elif "\x00" in (spec.natural_key(record) or ""):
+        reason = (f"record {position} of partition {partition} has a NUL character in its "
+                  "natural key, which PostgreSQL cannot store")
+    elif spec.natural_key(record) is not None:  # a key, so what JSONB refused is a value
+        reason = (f"record {position} of partition {partition} has a NUL character in a value, "
+                  "which PostgreSQL's JSONB cannot store")
     else:
         missing = [f for f in spec.key_fields if not str(record.get(f) or "").strip()]
         reason = (f"record {position} of partition {partition} has no natural key "
@@ -608,14 +648,15 @@ def _key_field(key: str) -> bytes:
     return key.encode("utf-8")
 
 
-def _land_records(conn, spec: EntitySpec, batch: _Batch, in_partition: dict,
+def _land_records(conn, spec: EntitySpec, batch: _Batch, in_partition: dict, elsewhere: dict,
                   batch_id: str, partition: str, extracted_at: datetime) -> None:
     """COPY the batch's new versions into the raw table, in the order received, and note in
     the batch the newest (record id, hash) of each key landed.
 
-    A version is new unless the same payload is the live latest version of its key in this
-    partition: a key seen for the first time here (new, or moved from another partition),
-    changed, or deleted before, lands. Each record is serialised, hashed and, when new,
+    A version is new unless the same payload is the live latest version of its key (in this
+    partition, or in another one: then the key has moved here, or two partitions list it, and
+    only its latest version moves, so that a full read of the other partition does not mark it
+    deleted). Each record is serialised, hashed and, when new,
     written to the COPY at once, so that the server parses one chunk while the next is
     prepared. Record ids are given in the COPY (it writes identity values as given), from
     the table's sequence, which the table's landing lock keeps to this writer: the latest
@@ -632,14 +673,22 @@ def _land_records(conn, spec: EntitySpec, batch: _Batch, in_partition: dict,
     chunk: list[bytes] = []
     with contextlib.ExitStack() as stack:
         copy = None
-        for key, record in batch.keyed:  # each key once (_read_batch)
+        for (key, record), position in zip(batch.keyed, batch.positions, strict=True):
+            # each key once (_read_batch)
             try:
                 data = dumps(record, option=_ORJSON_OPTIONS)
             except (orjson.JSONEncodeError, TypeError):
                 data = canonical_json_bytes(record)
             digest = sha256(data).hexdigest()
             head = in_partition.get(key)
-            if head is not None and head[0] == digest and not head[1]:
+            if head is not None:
+                if head[0] == digest and not head[1]:
+                    continue
+            elif (head := elsewhere.get(key)) is not None and head[0] == digest and not head[1]:
+                batch.moved_unchanged.append(key)
+                continue
+            if b"\\u0000" in data and _has_nul(record):
+                batch.bad.append(_bad_record(spec, record, position, partition))
                 continue
             if copy is None:
                 first_id = next_id = conn.execute(
@@ -662,34 +711,38 @@ def _land_records(conn, spec: EntitySpec, batch: _Batch, in_partition: dict,
         batch.landed = next_id - first_id
 
 
-def _update_heads(conn, name: str, partition: str, newest: dict[str, tuple[int, str]],
-                  in_partition: dict, had_versions: bool) -> None:
-    """Make the versions just landed the latest of their keys in `ops.latest_versions`."""
-    if not newest:
-        return
-    changed = [key for key in newest if key in in_partition]
-    if changed:
-        _set_heads(conn, name, partition, changed, newest)
-    arrived = sorted(key for key in newest if key not in in_partition)
-    if not arrived:
-        return
-    if not had_versions:
-        _copy_heads(conn, name, partition, arrived, newest)
-        return
-    # Keys new to this partition are nearly always new keys: COPYed at once. One that moved
-    # here from another partition (a transfer) already has a latest version: the COPY then
-    # fails on the primary key, is undone, and those keys are updated instead.
-    try:
-        with conn.transaction():
-            _copy_heads(conn, name, partition, arrived, newest)
-        return
-    except psycopg.errors.UniqueViolation:
-        pass
-    moved = {k for (k,) in conn.execute(
-        "select natural_key from ops.latest_versions where table_name = %s "
-        "and natural_key = any(%s)", (name, arrived))}
-    _copy_heads(conn, name, partition, [k for k in arrived if k not in moved], newest)
-    _set_heads(conn, name, partition, sorted(moved), newest)
+def _heads_by_key(conn, name: str, keys: list[str]) -> dict[str, tuple[str, bool, int]]:
+    """The latest version (hash, deleted, record id) of the given keys, where there is one."""
+    if not keys:
+        return {}
+    # one text parameter split by the server: cheaper to send than a text[] of many keys
+    # (the unit separator never occurs in a key; when it does, the array it is)
+    if any("\x1f" in k for k in keys):
+        param, split = keys, sql.SQL("%s")
+    else:
+        param, split = "\x1f".join(keys), sql.SQL("string_to_array(%s, chr(31))")
+    return {k: (h, d, r) for k, h, d, r in conn.execute(sql.SQL("""
+        select natural_key, payload_hash, is_deleted, record_id from ops.latest_versions
+        where table_name = %s and natural_key = any({})""").format(split),
+        (name, param)).fetchall()}
+
+
+def _update_heads(conn, name: str, partition: str, batch: _Batch, in_partition: dict,
+                  elsewhere: dict) -> None:
+    """Make the versions just landed the latest of their keys in `ops.latest_versions`, and
+    move to this partition those of keys it now serves unchanged."""
+    newest = batch.newest
+    known = [key for key in newest if key in in_partition or key in elsewhere]
+    if known:
+        _set_heads(conn, name, partition, known, newest)
+    _copy_heads(conn, name, partition,
+                sorted(key for key in newest if key not in in_partition and key not in elsewhere),
+                newest)
+    if batch.moved_unchanged:
+        conn.execute("""
+            update ops.latest_versions set partition = %s
+            where table_name = %s and natural_key = any(%s)""",
+                     (partition, name, batch.moved_unchanged))
 
 
 def _copy_heads(conn, name: str, partition: str, keys: list[str],
