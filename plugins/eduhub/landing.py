@@ -20,12 +20,13 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import itertools
 import json
 import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from difflib import SequenceMatcher
@@ -398,7 +399,6 @@ def land_partition(
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{name}",))
             status = conn.execute(_TABLE_STATUS, {"t": f"raw.{name}", "n": name})
             heads = conn.execute(_PARTITION_HEADS, (name, partition))
-            open_keys = conn.execute(_OPEN_QUARANTINE_KEYS, params)
         table_status = status.fetchone()
         if all(table_status):
             had_versions = True
@@ -407,7 +407,6 @@ def land_partition(
             had_versions = ensure_raw_table(conn, name, table_status)
             in_partition = ({k: (h, d, r) for k, h, d, r in conn.execute(
                 _PARTITION_HEADS, (name, partition)).fetchall()} if had_versions else {})
-        open_keys = [k for (k,) in open_keys]
         # keys this partition has not served before: new ones, or ones another partition
         # served (a transfer, a listing that overlaps another) - only those are looked up
         elsewhere = (_heads_by_key(conn, name, [k for k in batch.keys if k not in in_partition])
@@ -423,8 +422,8 @@ def land_partition(
         with conn.pipeline():
             tombstones = _tombstone(conn, name, gone, params)
             quarantine_rows = _quarantine(conn, batch.bad, params)
-            _resolve_quarantine(conn, [k for k in open_keys if k in batch.keys], batch.bad,
-                                full, params)
+            if full:
+                _resolve_quarantine(conn, batch.bad, params)
             _record_drift(conn, drift, params)
             if watermark:
                 conn.execute(_ADVANCE_WATERMARK, {**params, "mark": watermark})
@@ -491,8 +490,8 @@ class _Batch:
     positions: list[int] = field(default_factory=list)  # of the keyed records, as received
     keys: set[str] = field(default_factory=set)
     good: list[dict] = field(default_factory=list)  # every record with a key, repeats too
-    # the records that cannot land: (key, reason, raw text, hash)
-    bad: list[tuple[str | None, str, str, str]] = field(default_factory=list)
+    # the records that cannot land: (reason, raw text, hash)
+    bad: list[tuple[str, str, str]] = field(default_factory=list)
     received: int = 0
     repeats: bool = False  # a key was served more than once (the earlier records set aside)
     newest: dict[str, tuple[int, str]] = field(default_factory=dict)  # key: record id, hash
@@ -538,7 +537,7 @@ def _set_aside_repeated_keys(batch: _Batch, partition: str) -> None:
             continue
         text = canonical_json(record)
         if text != canonical_json(batch.keyed[later][1]):
-            batch.bad.append((None, f"record {batch.positions[index]} of partition {partition} "
+            batch.bad.append((f"record {batch.positions[index]} of partition {partition} "
                               f"has the natural key of record {batch.positions[later]} and "
                               "another payload: the later one landed", text, payload_hash(text)))
     batch.keyed[:] = kept
@@ -547,7 +546,7 @@ def _set_aside_repeated_keys(batch: _Batch, partition: str) -> None:
 
 
 def _bad_record(spec: EntitySpec, record, position: int, partition: str
-                ) -> tuple[None, str, str, str]:
+                ) -> tuple[str, str, str]:
     text = canonical_json(record)
     if not isinstance(record, dict):
         reason = f"record {position} of partition {partition} is not a JSON object"
@@ -561,17 +560,12 @@ def _bad_record(spec: EntitySpec, record, position: int, partition: str
         missing = [f for f in spec.key_fields if not str(record.get(f) or "").strip()]
         reason = (f"record {position} of partition {partition} has no natural key "
                   f"(missing {', '.join(missing)})")
-    return None, reason, text, payload_hash(text)
+    return reason, text, payload_hash(text)
 
 
 _PARTITION_HEADS = """
     select natural_key, payload_hash, is_deleted, record_id from ops.latest_versions
     where table_name = %s and partition = %s"""
-
-_OPEN_QUARANTINE_KEYS = """
-    select distinct natural_key from ops.quarantine
-    where source = %(source)s and entity = %(entity)s and resolved_at is null
-      and natural_key is not null"""
 
 _ADVANCE_WATERMARK = """
     insert into ops.watermarks (source, entity, partition, high_water, batch_id, updated_at)
@@ -607,18 +601,18 @@ _RECORD_BATCH = """
 def _quarantine(conn, bad, params) -> list:
     """Quarantined records, each once per partition: cursors telling whether each is new."""
     return [conn.execute("""
-        insert into ops.quarantine (source, entity, partition, natural_key, reason, raw_text,
-            raw_hash, first_batch_id, last_batch_id, first_seen, last_seen)
-        values (%(source)s, %(entity)s, %(partition)s, %(key)s, %(reason)s, %(text)s,
-                %(hash)s, %(batch)s, %(batch)s, %(at)s, %(at)s)
+        insert into ops.quarantine (source, entity, partition, reason, raw_text, raw_hash,
+            first_batch_id, last_batch_id, first_seen, last_seen)
+        values (%(source)s, %(entity)s, %(partition)s, %(reason)s, %(text)s, %(hash)s,
+                %(batch)s, %(batch)s, %(at)s, %(at)s)
         on conflict (source, entity, partition, raw_hash) do update set
             last_batch_id = excluded.last_batch_id, last_seen = excluded.last_seen,
             times_seen = ops.quarantine.times_seen
                 + (ops.quarantine.last_batch_id <> excluded.last_batch_id)::int,
             resolved_at = null, resolved_by_batch = null, resolution = null
         returning (xmax = 0) as inserted""",
-        {**params, "key": key, "reason": reason, "text": text, "hash": digest})
-        for key, reason, text, digest in bad]
+        {**params, "reason": reason, "text": text, "hash": digest})
+        for reason, text, digest in bad]
 
 
 def _copy_lines(conn, target: sql.Composable, lines: Iterable[bytes]) -> None:
@@ -664,51 +658,47 @@ def _land_records(conn, spec: EntitySpec, batch: _Batch, in_partition: dict, els
     new version only, so an unchanged partition costs no statement. Lines are formatted here
     (ids and hashes need no escaping; JSON text holds no tab or line end, only backslashes).
     """
-    newest = batch.newest
-    sha256, dumps = hashlib.sha256, orjson.dumps
-    target = sql.SQL("copy {} (record_id, natural_key, payload_hash, payload, batch_id, "
-                     "partition, extracted_at) from stdin").format(sql.Identifier("raw", spec.table))
+    target = sql.SQL("{} (record_id, natural_key, payload_hash, payload, batch_id, partition, "
+                     "extracted_at)").format(sql.Identifier("raw", spec.table))
     constants = b"\t".join(map(_text, (batch_id, partition, extracted_at.isoformat())))
-    first_id = next_id = None
-    chunk: list[bytes] = []
-    with contextlib.ExitStack() as stack:
-        copy = None
-        for (key, record), position in zip(batch.keyed, batch.positions, strict=True):
-            # each key once (_read_batch)
-            try:
-                data = dumps(record, option=_ORJSON_OPTIONS)
-            except (orjson.JSONEncodeError, TypeError):
-                data = canonical_json_bytes(record)
-            digest = sha256(data).hexdigest()
-            head = in_partition.get(key)
-            if head is not None:
-                if head[0] == digest and not head[1]:
-                    continue
-            elif (head := elsewhere.get(key)) is not None and head[0] == digest and not head[1]:
-                batch.moved_unchanged.append(key)
+    ids = _record_ids(conn, spec.table)
+    lines = _new_version_lines(spec, batch, in_partition, elsewhere, partition, ids, constants)
+    first = next(lines, None)  # draws the first id: before the COPY, which allows no query
+    if first is None:
+        return
+    _copy_lines(conn, target, itertools.chain((first,), lines))
+    conn.execute("select setval(pg_get_serial_sequence(%s, 'record_id'), %s)",
+                 (f"raw.{spec.table}", next(ids) - 1))
+    batch.landed = len(batch.newest)
+
+
+def _record_ids(conn, table: str) -> Iterator[int]:
+    """The table's next record ids, from one `nextval` drawn when the first is asked for."""
+    next_id = conn.execute("select nextval(pg_get_serial_sequence(%s, 'record_id'))",
+                           (f"raw.{table}",)).fetchone()[0]
+    yield from itertools.count(next_id)
+
+
+def _new_version_lines(spec: EntitySpec, batch: _Batch, in_partition: dict, elsewhere: dict,
+                       partition: str, ids: Iterator[int], constants: bytes) -> Iterator[bytes]:
+    """The COPY line of each new version, noted in `batch.newest`."""
+    for (key, record), position in zip(batch.keyed, batch.positions, strict=True):
+        data = canonical_json_bytes(record)  # each key once (_read_batch)
+        digest = hashlib.sha256(data).hexdigest()
+        head = in_partition.get(key)
+        if head is not None:
+            if head[0] == digest and not head[1]:
                 continue
-            if b"\\u0000" in data and _has_nul(record):
-                batch.bad.append(_bad_record(spec, record, position, partition))
-                continue
-            if copy is None:
-                first_id = next_id = conn.execute(
-                    "select nextval(pg_get_serial_sequence(%s, 'record_id'))",
-                    (f"raw.{spec.table}",)).fetchone()[0]
-                copy = stack.enter_context(conn.cursor().copy(target))
-            chunk.append(b"%d\t%s\t%s\t%s\t%s\n" % (
-                next_id, _key_field(key), digest.encode("ascii"), data.replace(b"\\", b"\\\\"),
-                constants))
-            newest[key] = (next_id, digest)
-            next_id += 1
-            if len(chunk) == _COPY_CHUNK:
-                copy.write(b"".join(chunk))
-                chunk.clear()
-        if chunk:
-            copy.write(b"".join(chunk))
-    if first_id is not None:
-        conn.execute("select setval(pg_get_serial_sequence(%s, 'record_id'), %s)",
-                     (f"raw.{spec.table}", next_id - 1))
-        batch.landed = next_id - first_id
+        elif (head := elsewhere.get(key)) is not None and head[0] == digest and not head[1]:
+            batch.moved_unchanged.append(key)
+            continue
+        if b"\\u0000" in data and _has_nul(record):
+            batch.bad.append(_bad_record(spec, record, position, partition))
+            continue
+        record_id = next(ids)
+        batch.newest[key] = (record_id, digest)
+        yield b"%d\t%s\t%s\t%s\t%s\n" % (record_id, _key_field(key), digest.encode("ascii"),
+                                           data.replace(b"\\", b"\\\\"), constants)
 
 
 def _heads_by_key(conn, name: str, keys: list[str]) -> dict[str, tuple[str, bool, int]]:
@@ -798,22 +788,15 @@ def _tombstone(conn, name: str, gone: list[int], params: dict):
         {**params, "gone": gone})
 
 
-def _resolve_quarantine(conn, superseded: list[str], bad, full, params) -> None:
-    """A quarantined record is superseded when its key lands in good shape, or when a full read
-    of its partition no longer serves it."""
-    if superseded:
-        conn.execute("""
-            update ops.quarantine set resolved_at = clock_timestamp(),
-                resolved_by_batch = %(batch)s, resolution = 'superseded by a good version'
-            where source = %(source)s and entity = %(entity)s and resolved_at is null
-              and natural_key = any(%(keys)s)""", {**params, "keys": superseded})
-    if full:
-        conn.execute("""
-            update ops.quarantine set resolved_at = clock_timestamp(),
-                resolved_by_batch = %(batch)s, resolution = 'no longer served by the source'
-            where source = %(source)s and entity = %(entity)s and partition = %(partition)s
-              and resolved_at is null and not (raw_hash = any(%(hashes)s))""",
-            {**params, "hashes": [d for _, _, _, d in bad]})
+def _resolve_quarantine(conn, bad, params) -> None:
+    """A quarantined record is resolved when a full read of its partition no longer serves it
+    (a record that cannot land has no key to be superseded by)."""
+    conn.execute("""
+        update ops.quarantine set resolved_at = clock_timestamp(),
+            resolved_by_batch = %(batch)s, resolution = 'no longer served by the source'
+        where source = %(source)s and entity = %(entity)s and partition = %(partition)s
+          and resolved_at is null and not (raw_hash = any(%(hashes)s))""",
+        {**params, "hashes": [digest for _reason, _text, digest in bad]})
 
 
 def _watermark(spec: EntitySpec, records: list[dict]) -> str | None:
