@@ -18,9 +18,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from psycopg import sql
 
 from eduhub import runtime, warehouse
-from eduhub.landing import canonical_json
+from eduhub.landing import canonical_json, current_versions_query
 from eduhub.pipelines.school_management import VENDORS
 from eduhub.sandbox import exports, faults, generator, server
 from eduhub.sandbox.process import running_simulators
@@ -131,13 +132,11 @@ def split(table: str, views: list) -> tuple[dict[str, dict], set[str]]:
 
 
 def latest(url: str, table: str) -> dict[str, dict]:
+    """The current version of every key as it landed (landing.CURRENT_VERSIONS, rejected
+    partitions included: these tests compare what landed with what was served)."""
     with warehouse.connect(url) as conn:
-        rows = conn.execute(f"""
-            select natural_key, payload from (
-                select distinct on (natural_key) natural_key, payload, is_deleted
-                from raw.{table} order by natural_key, record_id desc) as l
-            where not is_deleted""").fetchall()
-    return dict(rows)
+        return dict(conn.execute(sql.SQL("select natural_key, payload from ({}) as c").format(
+            current_versions_query(table, skip_rejected=False))).fetchall())
 
 
 def row_counts(url: str) -> dict[str, int]:

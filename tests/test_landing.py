@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from psycopg import sql
+
 from eduhub import warehouse
-from eduhub.landing import EntitySpec, detect_drift, get_watermark, land_partition
+from eduhub.landing import (
+    EntitySpec,
+    current_versions_query,
+    detect_drift,
+    get_watermark,
+    land_partition,
+)
 
 AT = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 SPEC = EntitySpec("test_src", "things", ("id",), frozenset({"id", "v", "updated_at"}))
@@ -21,6 +29,13 @@ def _rows(url):
     with warehouse.connect(url) as conn:
         return conn.execute("select natural_key, payload, batch_id, is_deleted "
                             "from raw.test_src__things order by record_id").fetchall()
+
+
+def _current(url, spec=SPEC):
+    """What the keys currently are (landing.CURRENT_VERSIONS, as staging reads them)."""
+    with warehouse.connect(url) as conn:
+        return dict(conn.execute(sql.SQL("select natural_key, payload from ({}) as c").format(
+            current_versions_query(spec.table))).fetchall())
 
 
 def _rec(i, v=0, at="2026-11-01T08:00:00+07:00"):
@@ -71,11 +86,52 @@ def test_full_refresh_marks_keys_the_source_no_longer_lists(fresh_db):
     assert _land(fresh_db, [_rec(1), _rec(2), _rec(3)], batch="b5").landed == 1  # back again
 
 
-def test_key_moving_to_another_partition_is_not_deleted(fresh_db):
+def test_a_key_moving_to_another_partition_stays_current_there(fresh_db):
     spec = EntitySpec("test_src", "things", ("id",))
-    _land(fresh_db, [{"id": "1", "school": "A"}], partition="A", spec=spec)
+    _land(fresh_db, [{"id": "1", "school": "A"}, {"id": "2", "school": "A"}], partition="A",
+          spec=spec)
     _land(fresh_db, [{"id": "1", "school": "B"}], partition="B", spec=spec, batch="b2")
-    assert _land(fresh_db, [], partition="A", spec=spec, batch="b3").deleted == 0
+    assert _current(fresh_db) == {"1": {"id": "1", "school": "B"}, "2": {"id": "2", "school": "A"}}
+    # A's full read no longer lists 1: A withdraws its version, B's stays current
+    assert _land(fresh_db, [{"id": "2", "school": "A"}], partition="A", spec=spec,
+                 batch="b3").deleted == 1
+    assert _current(fresh_db) == {"1": {"id": "1", "school": "B"}, "2": {"id": "2", "school": "A"}}
+    # and when B withdraws it too, the key is gone
+    assert _land(fresh_db, [], partition="B", spec=spec, batch="b4").deleted == 1
+    assert _current(fresh_db) == {"2": {"id": "2", "school": "A"}}
+    with warehouse.connect(fresh_db) as conn:
+        counts = conn.execute("select batch_id, partition, current_keys from ops.source_counts "
+                              "order by batch_id").fetchall()
+    assert counts == [("b1", "A", 2), ("b2", "B", 1), ("b3", "A", 1), ("b4", "B", 0)]
+
+
+def test_a_key_two_partitions_serve_differently_lands_once_in_each(fresh_db):
+    # a learner two schools list, each with its own record: every daily run compares each
+    # school with what it served itself, so nothing lands again, in turn, day after day
+    spec = EntitySpec("test_src", "things", ("id",))
+    for batch in ("b1", "b2", "b3"):
+        landed = [_land(fresh_db, [{"id": "1", "school": p}], partition=p, spec=spec,
+                        batch=batch).landed for p in ("A", "B")]
+        assert landed == ([1, 1] if batch == "b1" else [0, 0])
+    assert len(_rows(fresh_db)) == 2
+    # the key is what the partition that landed it last served
+    assert _current(fresh_db) == {"1": {"id": "1", "school": "B"}}
+    _land(fresh_db, [{"id": "1", "school": "A", "grade": 7}], partition="A", spec=spec,
+          batch="b4")
+    assert _current(fresh_db) == {"1": {"id": "1", "school": "A", "grade": 7}}
+
+
+def test_a_record_two_partitions_list_is_a_version_of_each(fresh_db):
+    spec = EntitySpec("test_src", "things", ("id",))
+    for batch in ("b1", "b2", "b3"):  # daily runs: the two partitions, one after the other
+        landed = [_land(fresh_db, [{"id": "1"}, {"id": p}], partition=p, spec=spec,
+                        batch=batch).landed for p in ("A", "B")]
+        assert landed == ([2, 2] if batch == "b1" else [0, 0])
+    with warehouse.connect(fresh_db) as conn:
+        heads = conn.execute("select partition, natural_key, is_deleted from ops.latest_versions"
+                             " order by 1, 2").fetchall()
+    assert heads == [("A", "1", False), ("A", "A", False), ("B", "1", False), ("B", "B", False)]
+    assert _current(fresh_db) == {"1": {"id": "1"}, "A": {"id": "A"}, "B": {"id": "B"}}
 
 
 def test_malformed_records_are_quarantined_not_dropped(fresh_db):
@@ -107,32 +163,6 @@ def test_a_key_served_twice_in_one_read_lands_its_later_record(fresh_db):
     assert [(k, p["v"]) for k, p, _, _ in _rows(fresh_db)] == [("2", 0), ("1", 2)]
     # landing the same read again, in this batch or the next, adds nothing
     assert (_land(fresh_db, records).landed, _land(fresh_db, records, batch="b2").landed) == (0, 0)
-
-
-def test_an_unchanged_record_moving_partition_moves_its_latest_version(fresh_db):
-    spec = EntitySpec("test_src", "things", ("id",))
-    _land(fresh_db, [{"id": "1"}, {"id": "2"}], partition="A", spec=spec)
-    # the same payload served by another partition: no new version, the key no longer in A
-    assert _land(fresh_db, [{"id": "1"}], partition="B", spec=spec, batch="b2").landed == 0
-    assert _land(fresh_db, [{"id": "2"}], partition="A", spec=spec, batch="b3").deleted == 0
-    assert _land(fresh_db, [{"id": "1"}], partition="B", spec=spec, batch="b4").landed == 0
-    with warehouse.connect(fresh_db) as conn:
-        heads = conn.execute("select natural_key, partition, is_deleted from ops.latest_versions"
-                             " order by natural_key").fetchall()
-        counts = conn.execute("select batch_id, current_keys from ops.source_counts "
-                              "order by batch_id").fetchall()
-    assert heads == [("1", "B", False), ("2", "A", False)]
-    assert counts == [("b1", 2), ("b2", 1), ("b3", 1), ("b4", 1)]
-    assert len(_rows(fresh_db)) == 2
-
-
-def test_a_record_two_partitions_list_lands_once(fresh_db):
-    spec = EntitySpec("test_src", "things", ("id",))
-    for batch in ("b1", "b2", "b3"):  # daily runs: the two partitions, one after the other
-        landed = [_land(fresh_db, [{"id": "1"}, {"id": p}], partition=p, spec=spec,
-                        batch=batch).landed for p in ("A", "B")]
-        assert landed == ([2, 1] if batch == "b1" else [0, 0])
-    assert len(_rows(fresh_db)) == 3
 
 
 def test_nul_characters_are_quarantined(fresh_db):
@@ -224,3 +254,26 @@ def test_a_raw_table_dropped_and_landed_again_starts_afresh(fresh_db):
     assert _land(fresh_db, records, batch="b2").landed == 5
     assert _land(fresh_db, records, batch="b3").landed == 0
     assert len(_rows(fresh_db)) == 5
+
+
+def test_latest_versions_of_the_earlier_layout_are_kept(fresh_db):
+    # before 2026-12-03, ops.latest_versions kept one latest version per key
+    records = [_rec(i, i) for i in range(3)]
+    _land(fresh_db, records)
+    with warehouse.connect(fresh_db) as conn:
+        conn.execute("""
+            alter table ops.latest_versions drop constraint latest_versions_pkey;
+            alter table ops.latest_versions add primary key (table_name, natural_key);
+            create index latest_versions_partition_idx
+                on ops.latest_versions (table_name, partition)""")
+    assert _land(fresh_db, records, batch="b2").landed == 0  # migrated, nothing lost
+    with warehouse.connect(fresh_db) as conn:
+        key = conn.execute("""
+            select array_agg(a.attname order by k.n) from pg_index as i
+            cross join unnest(i.indkey) with ordinality as k (attnum, n)
+            join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = k.attnum
+            where i.indrelid = 'ops.latest_versions'::regclass and i.indisprimary""").fetchone()
+        assert conn.execute("select to_regclass('ops.latest_versions_partition_idx')"
+                            ).fetchone() == (None,)
+    assert key == (["table_name", "partition", "natural_key"],)
+    assert len(_rows(fresh_db)) == 3

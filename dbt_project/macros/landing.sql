@@ -1,29 +1,42 @@
-{#- The latest, not deleted, version of every record of a landed (raw) table, among the batches
-    that passed validation: a partition of a batch that failed a critical expectation
-    (ops.batches.status = 'rejected', plugins/eduhub/validation.py) stays landed and visible but
-    is skipped here, so the version before it, if any, stays current. -#}
+{#- The current version of every record of a landed (raw) table: each partition (a school, a
+    commune, a file) lands versions of the keys it lists, and a key is the latest of its
+    partitions' latest versions that are not deletions (a partition that stopped listing it
+    withdrew only its own). Only batches that passed validation count: a partition of a batch
+    that failed a critical expectation (ops.batches.status = 'rejected',
+    plugins/eduhub/validation.py) stays landed and visible but is skipped here, so the version
+    before it, if any, stays current. The same rule as CURRENT_VERSIONS in
+    plugins/eduhub/landing.py, which retention and the tests use. -#}
 {% macro latest_version(relation) -%}
     {%- set parts = (relation.identifier or '').split('__', 1) -%}
     select *
     from (
         select
-            landed.*,
+            claims.*,
             row_number() over (
-                partition by landed.natural_key order by landed.record_id desc
+                partition by claims.natural_key order by claims.record_id desc
             ) as version_rank
-        from {{ relation }} as landed
-        {%- if parts | length == 2 %}
-        where not exists (
-            select 1 from ops.batches as rejected
-            where rejected.batch_id = landed.batch_id
-                and rejected.source = '{{ parts[0] }}'
-                and rejected.entity = '{{ parts[1] }}'
-                and rejected.partition = landed.partition
-                and rejected.status = 'rejected'
-        )
-        {%- endif %}
+        from (
+            select
+                landed.*,
+                row_number() over (
+                    partition by landed.natural_key, landed.partition
+                    order by landed.record_id desc
+                ) as partition_rank
+            from {{ relation }} as landed
+            {%- if parts | length == 2 %}
+            where not exists (
+                select 1 from ops.batches as rejected
+                where rejected.batch_id = landed.batch_id
+                    and rejected.source = '{{ parts[0] }}'
+                    and rejected.entity = '{{ parts[1] }}'
+                    and rejected.partition = landed.partition
+                    and rejected.status = 'rejected'
+            )
+            {%- endif %}
+        ) as claims
+        where partition_rank = 1 and not is_deleted
     ) as versions
-    where version_rank = 1 and not is_deleted
+    where version_rank = 1
 {%- endmacro %}
 
 {#- dd/mm/yyyy text to a date; anything else to null (the GX contract reports it). -#}

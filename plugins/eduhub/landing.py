@@ -2,17 +2,24 @@
 
 Each source entity has its own table `raw.<source>__<entity>`, all of one shape: natural
 key, JSONB payload, payload hash, batch id, partition, extraction time, deletion flag.
-A record is added only when its payload differs from the latest version of its key, so
-re-running a batch, or receiving an unchanged record again, adds no row. The latest
-version of every key is kept in `ops.latest_versions` (its record, partition, hash and deletion
-flag), so that the comparison, the tombstones and the count of current keys are joins on that
-table rather than look-ups of the latest version in the growing raw table.
+A partition (a school, a commune, a file) is a stream of versions of its own: a record is
+added only when its payload differs from the latest version its partition landed of its key,
+so re-running a batch, or receiving an unchanged record again, adds no row. The latest version
+each partition landed of each key is kept in `ops.latest_versions` (its record, hash and
+deletion flag), so that the comparison, the tombstones and the count of current keys read that
+table, one index range per partition, rather than the growing raw table.
 
-One partition (a school, a commune, a file) lands in one transaction, together with its
-bookkeeping in `ops`: the batch row, quarantined records, schema drift, the source's
-reported total against what landed, tombstones of keys the source no longer lists (full
-refresh only) and the watermark. A killed task therefore leaves nothing half-done, and
-its retry starts from the same watermark.
+A key listed by two partitions (a learner two schools list, one that moved between schools)
+therefore has a version in each; what the key currently is, is the latest version of those
+whose partition still lists it (`CURRENT_VERSIONS`, and the staging macro `latest_version`):
+a partition that stops listing a key withdraws only its own version. Each partition then
+compares with what it served itself, so two partitions serving one key differently do not
+land it anew, in turn, on every run.
+
+One partition lands in one transaction, together with its bookkeeping in `ops`: the batch row,
+quarantined records, schema drift, the source's reported total against what landed, tombstones
+of keys the source no longer lists (full refresh only) and the watermark. A killed task
+therefore leaves nothing half-done, and its retry starts from the same watermark.
 """
 
 from __future__ import annotations
@@ -105,18 +112,17 @@ create table if not exists ops.source_counts (
     checked_at timestamptz not null,
     primary key (source, entity, batch_id, partition)
 );
--- byte-order collation: its btree comparisons are memcmp, not the locale's strcoll
+-- the latest version each partition landed of each key; byte-order collation: its btree
+-- comparisons are memcmp, not the locale's strcoll
 create table if not exists ops.latest_versions (
     table_name text collate "C" not null,
+    partition text collate "C" not null,
     natural_key text collate "C" not null,
     record_id bigint not null,
-    partition text collate "C" not null,
     payload_hash text not null,
     is_deleted boolean not null,
-    primary key (table_name, natural_key)
+    primary key (table_name, partition, natural_key)
 );
-create index if not exists latest_versions_partition_idx
-    on ops.latest_versions (table_name, partition);
 create table if not exists ops.watermarks (
     source text not null,
     entity text not null,
@@ -224,13 +230,37 @@ def _copy_field(value: bytes) -> bytes:
             .replace(b"\r", b"\\r"))
 
 
+# whether ops is there in its current layout: the latest versions' primary key (the newest
+# change) has the partition as its second column
+_OPS_READY = """
+    select exists (
+        select 1 from pg_index as i
+        join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = i.indkey[1]
+        where i.indrelid = to_regclass('ops.latest_versions') and i.indisprimary
+          and a.attname = 'partition')"""
+
+
 def ensure_ops(conn: psycopg.Connection) -> None:
-    # checked first: one look-up instead of the DDL on every landing (the newest table decides)
-    if conn.execute("select to_regclass('ops.latest_versions') is not null").fetchone()[0]:
+    # checked first: one look-up instead of the DDL on every landing
+    if conn.execute(_OPS_READY).fetchone()[0]:
         return
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.ops_ddl'))")
         conn.execute(OPS_DDL)
+        if not conn.execute(_OPS_READY).fetchone()[0]:
+            _migrate_latest_versions(conn)
+
+
+def _migrate_latest_versions(conn: psycopg.Connection) -> None:
+    """A warehouse whose `ops.latest_versions` kept one latest version per key (the layout
+    before 2026-12-03): each is the latest version its partition landed, so the rows stay and
+    the key becomes (table, partition, key). A key that another partition also lists gets a
+    version of that partition at its next landing."""
+    log.warning("ops.latest_versions: moving to one latest version per partition and key")
+    conn.execute("""
+        alter table ops.latest_versions drop constraint latest_versions_pkey;
+        drop index if exists ops.latest_versions_partition_idx;
+        alter table ops.latest_versions add primary key (table_name, partition, natural_key)""")
 
 
 _TABLE_STATUS = """
@@ -239,10 +269,52 @@ _TABLE_STATUS = """
                    and attname = 'is_deleted' and not attisdropped),
            exists (select 1 from ops.latest_versions where table_name = %(n)s)"""
 
+# the latest version of each (partition, key) of a raw table {t}, for `ops.latest_versions`
+_LATEST_PER_PARTITION = """
+    select distinct on (partition, natural_key) %s, partition, natural_key, record_id,
+           payload_hash, is_deleted
+    from {t} {where} order by partition, natural_key, record_id desc"""
+
+# What a key of the raw table {t} currently is: the latest of the versions that are the latest
+# their partition landed and are not deletions, among the rows `{usable}` admits. The same
+# rule as the staging macro `latest_version`.
+CURRENT_VERSIONS = """
+    select * from (
+        select claims.*,
+               row_number() over (partition by natural_key order by record_id desc)
+                   as version_rank
+        from (
+            select landed.*,
+                   row_number() over (partition by landed.natural_key, landed.partition
+                                      order by landed.record_id desc) as partition_rank
+            from {t} as landed
+            where {usable}
+        ) as claims
+        where partition_rank = 1 and not is_deleted
+    ) as versions
+    where version_rank = 1"""
+
+# the rows of partitions that validation did not reject (what staging reads)
+_NOT_REJECTED = """not exists (
+                select 1 from ops.batches as rejected
+                where rejected.batch_id = landed.batch_id and rejected.source = {source}
+                  and rejected.entity = {entity} and rejected.partition = landed.partition
+                  and rejected.status = 'rejected')"""
+
+
+def current_versions_query(name: str, *, skip_rejected: bool = True) -> sql.Composed:
+    """`CURRENT_VERSIONS` of the raw table `name` (`<source>__<entity>`): as staging reads them,
+    or, with `skip_rejected` false, as they landed."""
+    source, entity = name.split("__", 1)
+    usable = (sql.SQL(_NOT_REJECTED).format(source=sql.Literal(source),
+                                            entity=sql.Literal(entity))
+              if skip_rejected else sql.SQL("true"))
+    return sql.SQL(CURRENT_VERSIONS).format(t=sql.Identifier("raw", name), usable=usable)
+
 
 def ensure_raw_table(conn: psycopg.Connection, name: str,
                      status: tuple[bool, bool, bool] | None = None) -> bool:
-    """The raw table, and the latest version of each of its keys in `ops.latest_versions`.
+    """The raw table, and the latest versions of its partitions in `ops.latest_versions`.
     Returns whether any version has landed. `status` is what `_TABLE_STATUS` returned, when
     the caller has just read it."""
     ensure_ops(conn)
@@ -278,36 +350,32 @@ def ensure_raw_table(conn: psycopg.Connection, name: str,
                  .format(i=sql.Identifier(f"{name}_batch_idx"), t=table))
     if exists and not has_heads:
         # a table landed before the latest versions were kept: take them from the table once
-        conn.execute(sql.SQL("""
-            insert into ops.latest_versions (table_name, natural_key, record_id, partition,
-                                             payload_hash, is_deleted)
-            select distinct on (natural_key) %s, natural_key, record_id, partition,
-                   payload_hash, is_deleted
-            from {t} order by natural_key, record_id desc
-            on conflict do nothing""").format(t=table), (name,))
+        conn.execute(sql.SQL("insert into ops.latest_versions (table_name, partition, "
+                             "natural_key, record_id, payload_hash, is_deleted)"
+                             + _LATEST_PER_PARTITION + " on conflict do nothing")
+                     .format(t=table, where=sql.SQL("")), (name,))
         return conn.execute("select exists (select 1 from ops.latest_versions "
                             "where table_name = %s)", (name,)).fetchone()[0]
     return False
 
 
 def refresh_latest_versions(conn: psycopg.Connection, name: str) -> int:
-    """After rows were deleted from a raw table (retention): the keys whose latest version is
-    gone point again at the latest version left, or are forgotten when none is. Returns how
-    many keys were touched. Run under the table's landing lock."""
-    gone = [k for (k,) in conn.execute(sql.SQL("""
+    """After rows were deleted from a raw table (retention): the (partition, key) pairs whose
+    latest version is gone point again at the latest version left, or are forgotten when none
+    is. Returns how many were touched. Run under the table's landing lock."""
+    table = sql.Identifier("raw", name)
+    gone = conn.execute(sql.SQL("""
         delete from ops.latest_versions as h
         where h.table_name = %s
           and not exists (select 1 from {t} as r where r.record_id = h.record_id)
-        returning h.natural_key""").format(t=sql.Identifier("raw", name)), (name,))]
+        returning h.partition, h.natural_key""").format(t=table), (name,)).fetchall()
     if gone:
-        conn.execute(sql.SQL("""
-            insert into ops.latest_versions (table_name, natural_key, record_id, partition,
-                                             payload_hash, is_deleted)
-            select distinct on (natural_key) %s, natural_key, record_id, partition,
-                   payload_hash, is_deleted
-            from {t} where natural_key = any(%s)
-            order by natural_key, record_id desc""").format(t=sql.Identifier("raw", name)),
-            (name, gone))
+        conn.execute(sql.SQL("insert into ops.latest_versions (table_name, partition, "
+                             "natural_key, record_id, payload_hash, is_deleted)"
+                             + _LATEST_PER_PARTITION).format(
+            t=table, where=sql.SQL("where (partition, natural_key) in "
+                                   "(select * from unnest(%s::text[], %s::text[]))")),
+            (name, [p for p, _ in gone], [k for _, k in gone]))
     return len(gone)
 
 
@@ -378,8 +446,8 @@ def land_partition(
     """Land one partition of a batch, with its bookkeeping, in a single transaction.
 
     `full` says the records are everything the source holds for the partition (a full
-    refresh): keys landed before but absent now are then marked deleted, and quarantined
-    records no longer served are resolved.
+    refresh): keys the partition listed before but not now are then marked deleted in it, and
+    quarantined records no longer served are resolved.
     """
     name = spec.table
     ensure_ops(conn)
@@ -398,54 +466,51 @@ def land_partition(
         with conn.pipeline():
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{name}",))
             status = conn.execute(_TABLE_STATUS, {"t": f"raw.{name}", "n": name})
-            heads = conn.execute(_PARTITION_HEADS, (name, partition))
+            found = conn.execute(_PARTITION_HEADS, (name, partition))
         table_status = status.fetchone()
         if all(table_status):
-            had_versions = True
-            in_partition = {k: (h, d, r) for k, h, d, r in heads.fetchall()}
+            keys, hashes = found.fetchone()
+        elif ensure_raw_table(conn, name, table_status):
+            keys, hashes = conn.execute(_PARTITION_HEADS, (name, partition)).fetchone()
         else:
-            had_versions = ensure_raw_table(conn, name, table_status)
-            in_partition = ({k: (h, d, r) for k, h, d, r in conn.execute(
-                _PARTITION_HEADS, (name, partition)).fetchall()} if had_versions else {})
-        # keys this partition has not served before: new ones, or ones another partition
-        # served (a transfer, a listing that overlaps another) - only those are looked up
-        elsewhere = (_heads_by_key(conn, name, [k for k in batch.keys if k not in in_partition])
-                     if had_versions else {})
+            keys = hashes = ()
+        # the latest version the partition landed of each key: its hash, '' for a deletion
+        heads = dict(zip(keys, hashes, strict=True))
 
-        _land_records(conn, spec, batch, in_partition, elsewhere, batch_id, partition,
-                      extracted_at)
-        newest, landed = batch.newest, batch.landed
-        _update_heads(conn, name, partition, batch, in_partition, elsewhere)
-
-        gone = ([record_id for key, (_h, is_deleted, record_id) in in_partition.items()
-                 if not is_deleted and key not in batch.keys] if full else [])
+        next_id = _land_records(conn, spec, batch, heads, batch_id, partition, extracted_at)
+        newest = batch.newest
+        _copy_heads(conn, name, partition, sorted(k for k in newest if k not in heads), newest)
+        gone = [key for key, digest in heads.items() if digest and key not in batch.keys
+                ] if full else []
+        # the partition's live keys: those live before, less the tombstoned, plus the keys
+        # whose version landed here and were not live before
+        current = (sum(1 for digest in heads.values() if digest) - len(gone)
+                   + sum(1 for key in newest if not heads.get(key)))
+        received, distinct_keys = batch.received, len(batch.keys)
+        counts = {
+            **params, "total": reported_total, "received": received,
+            "distinct": distinct_keys, "current": current,
+            # a full read must account for every record the source reports
+            "difference": (reported_total - (current + len(batch.bad)) if full else
+                           reported_total - (distinct_keys + len(batch.bad)))
+            if reported_total is not None else None}
         with conn.pipeline():
-            tombstones = _tombstone(conn, name, gone, params)
+            if next_id is not None:  # before the tombstones, which draw ids of their own
+                conn.execute("select setval(pg_get_serial_sequence(%s, 'record_id'), %s)",
+                             (f"raw.{name}", next_id - 1))
+            _set_heads(conn, name, partition, [k for k in newest if k in heads], newest)
+            _tombstone(conn, name, gone, params)
             quarantine_rows = _quarantine(conn, batch.bad, params)
             if full:
                 _resolve_quarantine(conn, batch.bad, params)
             _record_drift(conn, drift, params)
             if watermark:
                 conn.execute(_ADVANCE_WATERMARK, {**params, "mark": watermark})
-        deleted = tombstones.fetchone()[0] if tombstones else 0
+            conn.execute(_SOURCE_COUNTS, counts)
+        # the batch row counts the records quarantined for the first time
         quarantined = sum(bool(c.fetchone()[0]) for c in quarantine_rows)
-        # the partition's live keys: those live before, less the tombstoned, plus the keys
-        # whose version landed here and were not live here before
-        current = (sum(not h[1] for h in in_partition.values()) - deleted
-                   + sum((h := in_partition.get(k)) is None or h[1] for k in newest)
-                   + len(batch.moved_unchanged))
-        received = batch.received
-        distinct_keys = len(batch.keys)
-        with conn.pipeline():
-            conn.execute(_SOURCE_COUNTS, {
-                **params, "total": reported_total, "received": received,
-                "distinct": distinct_keys, "current": current,
-                # a full read must account for every record the source reports
-                "difference": (reported_total - (current + len(batch.bad)) if full else
-                               reported_total - (distinct_keys + len(batch.bad)))
-                if reported_total is not None else None})
-            conn.execute(_RECORD_BATCH, {**params, "received": received, "landed": landed,
-                                         "quarantined": quarantined, "deleted": deleted})
+        conn.execute(_RECORD_BATCH, {**params, "received": received, "landed": batch.landed,
+                                     "quarantined": quarantined, "deleted": len(gone)})
     # Log lines name positions and field names, never values (they may hold personal IDs).
     if batch.bad:
         log.warning("%s.%s partition %s: %d record(s) quarantined", spec.source, spec.entity,
@@ -455,7 +520,8 @@ def land_partition(
                     spec.entity, partition, finding.change, finding.field,
                     f" -> {finding.renamed_to}" if finding.renamed_to else "",
                     finding.records_affected)
-    return LandingResult(received, landed, quarantined, deleted, tuple(drift), watermark)
+    return LandingResult(received, batch.landed, quarantined, len(gone), tuple(drift),
+                         watermark)
 
 
 _gc_pause_lock = threading.Lock()
@@ -496,8 +562,6 @@ class _Batch:
     repeats: bool = False  # a key was served more than once (the earlier records set aside)
     newest: dict[str, tuple[int, str]] = field(default_factory=dict)  # key: record id, hash
     landed: int = 0
-    # keys whose unchanged, live latest version was in another partition: now in this one
-    moved_unchanged: list[str] = field(default_factory=list)
 
 
 def _read_batch(spec: EntitySpec, records: Iterable, partition: str) -> _Batch:
@@ -564,8 +628,9 @@ def _bad_record(spec: EntitySpec, record, position: int, partition: str
 
 
 _PARTITION_HEADS = """
-    select natural_key, payload_hash, is_deleted, record_id from ops.latest_versions
-    where table_name = %s and partition = %s"""
+    select coalesce(array_agg(natural_key), '{}'),
+           coalesce(array_agg(case when is_deleted then '' else payload_hash end), '{}')
+    from ops.latest_versions where table_name = %s and partition = %s"""
 
 _ADVANCE_WATERMARK = """
     insert into ops.watermarks (source, entity, partition, high_water, batch_id, updated_at)
@@ -632,44 +697,40 @@ def _text(value) -> bytes:
     return _copy_field(str(value).encode("utf-8"))
 
 
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-
-
 def _key_field(key: str) -> bytes:
     # keys rarely hold what COPY escapes: the four replacements only when they do
-    if _COPY_SPECIAL.search(key):
-        return _copy_field(key.encode("utf-8"))
-    return key.encode("utf-8")
+    data = key.encode("utf-8")
+    if b"\\" in data or b"\t" in data or b"\n" in data or b"\r" in data:
+        return _copy_field(data)
+    return data
 
 
-def _land_records(conn, spec: EntitySpec, batch: _Batch, in_partition: dict, elsewhere: dict,
-                  batch_id: str, partition: str, extracted_at: datetime) -> None:
+def _land_records(conn, spec: EntitySpec, batch: _Batch, heads: dict[str, str], batch_id: str,
+                  partition: str, extracted_at: datetime) -> int | None:
     """COPY the batch's new versions into the raw table, in the order received, and note in
-    the batch the newest (record id, hash) of each key landed.
+    the batch the record id and hash of each. Returns the first record id left unused, or None
+    when nothing landed.
 
-    A version is new unless the same payload is the live latest version of its key (in this
-    partition, or in another one: then the key has moved here, or two partitions list it, and
-    only its latest version moves, so that a full read of the other partition does not mark it
-    deleted). Each record is serialised, hashed and, when new,
-    written to the COPY at once, so that the server parses one chunk while the next is
-    prepared. Record ids are given in the COPY (it writes identity values as given), from
-    the table's sequence, which the table's landing lock keeps to this writer: the latest
-    versions are then known without reading the rows back. The COPY is opened at the first
-    new version only, so an unchanged partition costs no statement. Lines are formatted here
-    (ids and hashes need no escaping; JSON text holds no tab or line end, only backslashes).
+    A version is new unless the same payload is the live latest version the partition landed
+    of its key. Each record is serialised, hashed and, when new, written to the COPY at once,
+    so that the server parses one chunk while the next is prepared. Record ids are given in
+    the COPY (it writes identity values as given), from the table's sequence, which the
+    table's landing lock keeps to this writer: the latest versions are then known without
+    reading the rows back. The COPY is opened at the first new version only, so an unchanged
+    partition costs no statement. Lines are formatted here (ids and hashes need no escaping;
+    JSON text holds no tab or line end, only backslashes).
     """
     target = sql.SQL("{} (record_id, natural_key, payload_hash, payload, batch_id, partition, "
                      "extracted_at)").format(sql.Identifier("raw", spec.table))
     constants = b"\t".join(map(_text, (batch_id, partition, extracted_at.isoformat())))
     ids = _record_ids(conn, spec.table)
-    lines = _new_version_lines(spec, batch, in_partition, elsewhere, partition, ids, constants)
+    lines = _new_version_lines(spec, batch, heads, partition, ids, constants)
     first = next(lines, None)  # draws the first id: before the COPY, which allows no query
     if first is None:
-        return
+        return None
     _copy_lines(conn, target, itertools.chain((first,), lines))
-    conn.execute("select setval(pg_get_serial_sequence(%s, 'record_id'), %s)",
-                 (f"raw.{spec.table}", next(ids) - 1))
     batch.landed = len(batch.newest)
+    return next(ids)
 
 
 def _record_ids(conn, table: str) -> Iterator[int]:
@@ -679,112 +740,79 @@ def _record_ids(conn, table: str) -> Iterator[int]:
     yield from itertools.count(next_id)
 
 
-def _new_version_lines(spec: EntitySpec, batch: _Batch, in_partition: dict, elsewhere: dict,
-                       partition: str, ids: Iterator[int], constants: bytes) -> Iterator[bytes]:
+def _new_version_lines(spec: EntitySpec, batch: _Batch, heads: dict[str, str], partition: str,
+                       ids: Iterator[int], constants: bytes) -> Iterator[bytes]:
     """The COPY line of each new version, noted in `batch.newest`."""
+    newest, head_of, sha256, dumps = batch.newest, heads.get, hashlib.sha256, orjson.dumps
     for (key, record), position in zip(batch.keyed, batch.positions, strict=True):
-        data = canonical_json_bytes(record)  # each key once (_read_batch)
-        digest = hashlib.sha256(data).hexdigest()
-        head = in_partition.get(key)
-        if head is not None:
-            if head[0] == digest and not head[1]:
-                continue
-        elif (head := elsewhere.get(key)) is not None and head[0] == digest and not head[1]:
-            batch.moved_unchanged.append(key)
+        try:  # canonical_json_bytes, inlined: this loop runs once per record
+            data = dumps(record, option=_ORJSON_OPTIONS)
+        except (orjson.JSONEncodeError, TypeError):
+            data = canonical_json_bytes(record)
+        digest = sha256(data).hexdigest()
+        if head_of(key) == digest:  # unchanged and live ('' marks a deletion)
             continue
         if b"\\u0000" in data and _has_nul(record):
             batch.bad.append(_bad_record(spec, record, position, partition))
             continue
         record_id = next(ids)
-        batch.newest[key] = (record_id, digest)
+        newest[key] = (record_id, digest)  # each key once (_read_batch)
         yield b"%d\t%s\t%s\t%s\t%s\n" % (record_id, _key_field(key), digest.encode("ascii"),
                                            data.replace(b"\\", b"\\\\"), constants)
 
 
-def _heads_by_key(conn, name: str, keys: list[str]) -> dict[str, tuple[str, bool, int]]:
-    """The latest version (hash, deleted, record id) of the given keys, where there is one."""
-    if not keys:
-        return {}
-    # one text parameter split by the server: cheaper to send than a text[] of many keys
-    # (the unit separator never occurs in a key; when it does, the array it is)
-    if any("\x1f" in k for k in keys):
-        param, split = keys, sql.SQL("%s")
-    else:
-        param, split = "\x1f".join(keys), sql.SQL("string_to_array(%s, chr(31))")
-    return {k: (h, d, r) for k, h, d, r in conn.execute(sql.SQL("""
-        select natural_key, payload_hash, is_deleted, record_id from ops.latest_versions
-        where table_name = %s and natural_key = any({})""").format(split),
-        (name, param)).fetchall()}
-
-
-def _update_heads(conn, name: str, partition: str, batch: _Batch, in_partition: dict,
-                  elsewhere: dict) -> None:
-    """Make the versions just landed the latest of their keys in `ops.latest_versions`, and
-    move to this partition those of keys it now serves unchanged."""
-    newest = batch.newest
-    known = [key for key in newest if key in in_partition or key in elsewhere]
-    if known:
-        _set_heads(conn, name, partition, known, newest)
-    _copy_heads(conn, name, partition,
-                sorted(key for key in newest if key not in in_partition and key not in elsewhere),
-                newest)
-    if batch.moved_unchanged:
-        conn.execute("""
-            update ops.latest_versions set partition = %s
-            where table_name = %s and natural_key = any(%s)""",
-                     (partition, name, batch.moved_unchanged))
-
-
 def _copy_heads(conn, name: str, partition: str, keys: list[str],
                 newest: dict[str, tuple[int, str]]) -> None:
-    """Latest versions of keys that have none yet. In key order: the primary key's btree
-    then grows at its end, page by page."""
+    """Latest versions of keys the partition had not landed. In key order: the primary key's
+    btree then grows at the end of the partition's range, page by page."""
     if not keys:
         return
-    table_text, partition_text = _text(name), _text(partition)
-    _copy_lines(conn, sql.SQL("ops.latest_versions (table_name, natural_key, record_id, "
-                              "partition, payload_hash, is_deleted)"),
-                (b"%s\t%s\t%d\t%s\t%s\tf\n" % (table_text, _key_field(key), newest[key][0],
-                                                partition_text, newest[key][1].encode("ascii"))
+    prefix = b"%s\t%s\t" % (_text(name), _text(partition))
+    _copy_lines(conn, sql.SQL("ops.latest_versions (table_name, partition, natural_key, "
+                              "record_id, payload_hash, is_deleted)"),
+                (b"%s%s\t%d\t%s\tf\n" % (prefix, _key_field(key), newest[key][0],
+                                          newest[key][1].encode("ascii"))
                  for key in keys))
 
 
 def _set_heads(conn, name: str, partition: str, keys: list[str],
                newest: dict[str, tuple[int, str]]) -> None:
+    """Latest versions of keys the partition had landed before."""
     if not keys:
         return
     conn.execute("""
         update ops.latest_versions as h
-        set record_id = v.record_id, partition = %(partition)s,
-            payload_hash = v.payload_hash, is_deleted = false
+        set record_id = v.record_id, payload_hash = v.payload_hash, is_deleted = false
         from unnest(%(keys)s::text[], %(ids)s::bigint[], %(hashes)s::text[])
             as v (natural_key, record_id, payload_hash)
-        where h.table_name = %(table)s and h.natural_key = any(%(keys)s)
-          and h.natural_key = v.natural_key""",
+        where h.table_name = %(table)s and h.partition = %(partition)s
+          and h.natural_key = any(%(keys)s) and h.natural_key = v.natural_key""",
         {"table": name, "partition": partition, "keys": keys,
          "ids": [newest[k][0] for k in keys], "hashes": [newest[k][1] for k in keys]})
 
 
-def _tombstone(conn, name: str, gone: list[int], params: dict):
-    """Keys of this partition whose latest version is live but which a full read no longer
-    lists: a tombstone (the last payload again, flagged) records the deletion and becomes the
-    key's latest version. Returns a cursor yielding how many, or None."""
+def _tombstone(conn, name: str, gone: list[str], params: dict) -> None:
+    """Keys whose latest version in this partition is live but which a full read of it no
+    longer lists: a tombstone (the last payload again, flagged) records that the partition
+    withdrew the key and becomes its latest version there."""
     if not gone:
-        return None
-    return conn.execute(sql.SQL("""
+        return
+    conn.execute(sql.SQL("""
         with tombstones as (
             insert into {t} (natural_key, payload, payload_hash, batch_id, partition,
                              extracted_at, is_deleted)
-            select natural_key, payload, payload_hash, %(batch)s, %(partition)s, %(at)s, true
-            from {t} where record_id = any(%(gone)s) order by record_id
+            select r.natural_key, r.payload, r.payload_hash, %(batch)s, %(partition)s, %(at)s,
+                   true
+            from ops.latest_versions as h join {t} as r on r.record_id = h.record_id
+            where h.table_name = %(table)s and h.partition = %(partition)s
+              and h.natural_key = any(%(gone)s)
+            order by r.record_id
             returning natural_key, record_id
-        ), heads as (
-            update ops.latest_versions as h set record_id = t.record_id, is_deleted = true
-            from tombstones as t
-            where h.table_name = %(table)s and h.natural_key = t.natural_key
-            returning 1
         )
-        select count(*) from heads""").format(t=sql.Identifier("raw", params["table"])),
+        update ops.latest_versions as h set record_id = t.record_id, is_deleted = true
+        from tombstones as t
+        where h.table_name = %(table)s and h.partition = %(partition)s
+          and h.natural_key = t.natural_key""").format(t=sql.Identifier("raw", params["table"])),
         {**params, "gone": gone})
 
 

@@ -7,15 +7,19 @@ ones the reports compare against). A school year starts on 1 September. With `cu
 of the oldest kept school year, a landed row is purged when it was extracted before the cutoff
 and
 
-- a newer version of its record has landed since (and was not rejected): it is history;
-- or its record was deleted at the source (the latest version is a deletion) before the cutoff;
+- a newer version of its record has landed since in its partition (and was not rejected):
+  it is history;
+- or its partition withdrew the record (its latest version there is a deletion: deleted at the
+  source, or moved to another partition) before the cutoff;
 - or it lies in a partition that validation rejected (never current);
 
 and whatever its extraction date, when its payload belongs to a school year before the cutoff
 (`school_year` / `nam_hoc`). The current version of a record that is still served stays, however
-old: staging reads it (an unchanged school is landed once). Where a purged row was the latest
-version of its key, `ops.latest_versions` is pointed at what is left, so that landing compares
-the next version with what the table still holds. Quarantined raw text last seen
+old: staging reads it (an unchanged school is landed once), and so does a version that another
+partition's newer one supersedes while its own partition still lists it (landing compares with
+it). Where a purged row was the latest version of its partition and key,
+`ops.latest_versions` is pointed at what is left, so that landing compares the next version
+with what the table still holds. Quarantined raw text last seen
 before the cutoff goes too. What was purged (table, rows, the extraction dates it spanned) is
 recorded in `ops.retention_purges`; no payload or key is logged.
 
@@ -62,17 +66,18 @@ with rejected as (
     where source = %(source)s and entity = %(entity)s and status = 'rejected'
 ),
 usable as (
-    select r.record_id, r.natural_key, r.is_deleted, r.extracted_at from {t} as r
+    select r.record_id, r.natural_key, r.partition, r.is_deleted, r.extracted_at from {t} as r
     where not exists (select 1 from rejected as x
                       where x.batch_id = r.batch_id and x.partition = r.partition)
 ),
 latest as (
-    select distinct on (natural_key) natural_key, record_id, is_deleted, extracted_at
-    from usable order by natural_key, record_id desc
+    select distinct on (natural_key, partition) natural_key, partition, record_id, is_deleted,
+           extracted_at
+    from usable order by natural_key, partition, record_id desc
 ),
 doomed as (
     select r.record_id from {t} as r
-    left join latest on latest.natural_key = r.natural_key
+    left join latest on latest.natural_key = r.natural_key and latest.partition = r.partition
     where (r.extracted_at < %(cutoff)s and (
             latest.record_id > r.record_id
             or (latest.is_deleted and latest.extracted_at < %(cutoff)s)
