@@ -8,9 +8,11 @@ from psycopg import sql
 
 from eduhub import warehouse
 from eduhub.landing import (
+    _TABLE_STATUS,
     EntitySpec,
     current_versions_query,
     detect_drift,
+    ensure_ops,
     get_watermark,
     land_partition,
 )
@@ -277,3 +279,44 @@ def test_latest_versions_of_the_earlier_layout_are_kept(fresh_db):
                             ).fetchone() == (None,)
     assert key == (["table_name", "partition", "natural_key"],)
     assert len(_rows(fresh_db)) == 3
+
+
+def test_the_latest_versions_are_never_read_by_a_prepared_statement(fresh_db):
+    # psycopg prepares a statement run five times on a connection; a generic plan made while
+    # ops.latest_versions was small would scan every partition's versions on each landing
+    with warehouse.connect(fresh_db) as conn:
+        ensure_ops(conn)
+        conn.execute("analyze ops.latest_versions")
+        for p in range(8):
+            land_partition(conn, SPEC, [_rec(f"{p}-{i}") for i in range(3)], batch_id="b1",
+                           partition=f"p{p}", extracted_at=AT)
+            land_partition(conn, SPEC, [_rec(f"{p}-{i}") for i in range(2)], batch_id="b2",
+                           partition=f"p{p}", extracted_at=AT)
+        prepared = [s for (s,) in conn.execute("select statement from pg_prepared_statements")]
+    assert prepared  # the bookkeeping's statements are prepared
+    assert not [s for s in prepared if "from ops.latest_versions where table_name = $1 and "
+                "partition = $2" in s]
+
+
+def test_whether_a_table_has_latest_versions_is_an_index_look_up(fresh_db):
+    # this table's versions written after many others': a scan stopping at the first match
+    # would read all of theirs on every landing
+    with warehouse.connect(fresh_db) as conn:
+        ensure_ops(conn)
+        conn.execute("""
+            insert into ops.latest_versions
+            select 'other__' || (i % 18), (i % 600)::text, i::text, i, md5(i::text), false
+            from generate_series(1, 200000) as i;
+            insert into ops.latest_versions
+            select 'test_src__things', 'p1', i::text, i, md5(i::text), false
+            from generate_series(1, 50000) as i;
+            analyze ops.latest_versions""")
+        plan = conn.execute("explain (format json) " + _TABLE_STATUS,
+                            {"t": "raw.test_src__things", "n": "test_src__things"}).fetchone()[0]
+    nodes, stack = [], [plan[0]["Plan"]]
+    while stack:
+        node = stack.pop()
+        nodes.append((node["Node Type"], node.get("Relation Name")))
+        stack.extend(node.get("Plans", []))
+    assert ("Seq Scan", "latest_versions") not in nodes
+    assert ("Index Only Scan", "latest_versions") in nodes

@@ -263,11 +263,16 @@ def _migrate_latest_versions(conn: psycopg.Connection) -> None:
         alter table ops.latest_versions add primary key (table_name, partition, natural_key)""")
 
 
+# Whether the raw table exists, has its deletion flag, and has latest versions. The last as
+# the first in the primary key's order: an `exists` (which drops an ORDER BY) may be planned
+# as a sequential scan stopping at the first match, and that reads every other table's
+# versions when this table's lie at the end.
 _TABLE_STATUS = """
     select to_regclass(%(t)s) is not null,
            exists (select 1 from pg_attribute where attrelid = to_regclass(%(t)s)
                    and attname = 'is_deleted' and not attisdropped),
-           exists (select 1 from ops.latest_versions where table_name = %(n)s)"""
+           (select true from ops.latest_versions where table_name = %(n)s
+            order by table_name, partition, natural_key limit 1) is not null"""
 
 # the latest version of each (partition, key) of a raw table {t}, for `ops.latest_versions`
 _LATEST_PER_PARTITION = """
@@ -466,12 +471,16 @@ def land_partition(
         with conn.pipeline():
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{name}",))
             status = conn.execute(_TABLE_STATUS, {"t": f"raw.{name}", "n": name})
-            found = conn.execute(_PARTITION_HEADS, (name, partition))
+            # never a prepared statement: psycopg prepares a statement run five times on one
+            # connection, and a generic plan made while the table was small stays a sequential
+            # scan of every partition's versions (a task landing many files turned quadratic)
+            found = conn.execute(_PARTITION_HEADS, (name, partition), prepare=False)
         table_status = status.fetchone()
         if all(table_status):
             keys, hashes = found.fetchone()
         elif ensure_raw_table(conn, name, table_status):
-            keys, hashes = conn.execute(_PARTITION_HEADS, (name, partition)).fetchone()
+            keys, hashes = conn.execute(_PARTITION_HEADS, (name, partition),
+                                        prepare=False).fetchone()
         else:
             keys = hashes = ()
         # the latest version the partition landed of each key: its hash, '' for a deletion
@@ -788,7 +797,8 @@ def _set_heads(conn, name: str, partition: str, keys: list[str],
         where h.table_name = %(table)s and h.partition = %(partition)s
           and h.natural_key = any(%(keys)s) and h.natural_key = v.natural_key""",
         {"table": name, "partition": partition, "keys": keys,
-         "ids": [newest[k][0] for k in keys], "hashes": [newest[k][1] for k in keys]})
+         "ids": [newest[k][0] for k in keys], "hashes": [newest[k][1] for k in keys]},
+        prepare=False)
 
 
 def _tombstone(conn, name: str, gone: list[str], params: dict) -> None:
@@ -813,7 +823,7 @@ def _tombstone(conn, name: str, gone: list[str], params: dict) -> None:
         from tombstones as t
         where h.table_name = %(table)s and h.partition = %(partition)s
           and h.natural_key = t.natural_key""").format(t=sql.Identifier("raw", params["table"])),
-        {**params, "gone": gone})
+        {**params, "gone": gone}, prepare=False)
 
 
 def _resolve_quarantine(conn, bad, params) -> None:
