@@ -8,7 +8,6 @@ from psycopg import sql
 
 from eduhub import warehouse
 from eduhub.landing import (
-    _TABLE_STATUS,
     EntitySpec,
     current_versions_query,
     detect_drift,
@@ -259,26 +258,25 @@ def test_a_raw_table_dropped_and_landed_again_starts_afresh(fresh_db):
 
 
 def test_latest_versions_of_the_earlier_layout_are_kept(fresh_db):
-    # before 2026-12-03, ops.latest_versions kept one latest version per key
-    records = [_rec(i, i) for i in range(3)]
-    _land(fresh_db, records)
+    # before 2026-12-03, ops.latest_versions was a table: one row per key
+    _land(fresh_db, [_rec(i, i) for i in range(3)])
+    _land(fresh_db, [_rec(0, 0), _rec(1, 1)], batch="b2")  # 2 withdrawn
     with warehouse.connect(fresh_db) as conn:
+        before = conn.execute("select * from ops.latest_versions order by natural_key").fetchall()
         conn.execute("""
-            alter table ops.latest_versions drop constraint latest_versions_pkey;
-            alter table ops.latest_versions add primary key (table_name, natural_key);
-            create index latest_versions_partition_idx
-                on ops.latest_versions (table_name, partition)""")
-    assert _land(fresh_db, records, batch="b2").landed == 0  # migrated, nothing lost
+            create table ops.latest_versions_old as select * from ops.latest_versions;
+            drop view ops.latest_versions;
+            delete from ops.partition_versions;
+            alter table ops.latest_versions_old rename to latest_versions;
+            alter table ops.latest_versions add primary key (table_name, natural_key)""")
+    assert _land(fresh_db, [_rec(0, 0), _rec(1, 1)], batch="b3").landed == 0  # nothing lost
     with warehouse.connect(fresh_db) as conn:
-        key = conn.execute("""
-            select array_agg(a.attname order by k.n) from pg_index as i
-            cross join unnest(i.indkey) with ordinality as k (attnum, n)
-            join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = k.attnum
-            where i.indrelid = 'ops.latest_versions'::regclass and i.indisprimary""").fetchone()
-        assert conn.execute("select to_regclass('ops.latest_versions_partition_idx')"
-                            ).fetchone() == (None,)
-    assert key == (["table_name", "partition", "natural_key"],)
-    assert len(_rows(fresh_db)) == 3
+        after = conn.execute("select * from ops.latest_versions order by natural_key").fetchall()
+        kind = conn.execute("select relkind from pg_class "
+                            "where oid = 'ops.latest_versions'::regclass").fetchone()[0]
+    assert kind == "v" and after == before
+    assert [(k, d) for k, _, _, d in _rows(fresh_db)] == [
+        ("0", False), ("1", False), ("2", False), ("2", True)]
 
 
 def test_the_latest_versions_are_never_read_by_a_prepared_statement(fresh_db):
@@ -294,29 +292,4 @@ def test_the_latest_versions_are_never_read_by_a_prepared_statement(fresh_db):
                            partition=f"p{p}", extracted_at=AT)
         prepared = [s for (s,) in conn.execute("select statement from pg_prepared_statements")]
     assert prepared  # the bookkeeping's statements are prepared
-    assert not [s for s in prepared if "from ops.latest_versions where table_name = $1 and "
-                "partition = $2" in s]
-
-
-def test_whether_a_table_has_latest_versions_is_an_index_look_up(fresh_db):
-    # this table's versions written after many others': a scan stopping at the first match
-    # would read all of theirs on every landing
-    with warehouse.connect(fresh_db) as conn:
-        ensure_ops(conn)
-        conn.execute("""
-            insert into ops.latest_versions
-            select 'other__' || (i % 18), (i % 600)::text, i::text, i, md5(i::text), false
-            from generate_series(1, 200000) as i;
-            insert into ops.latest_versions
-            select 'test_src__things', 'p1', i::text, i, md5(i::text), false
-            from generate_series(1, 50000) as i;
-            analyze ops.latest_versions""")
-        plan = conn.execute("explain (format json) " + _TABLE_STATUS,
-                            {"t": "raw.test_src__things", "n": "test_src__things"}).fetchone()[0]
-    nodes, stack = [], [plan[0]["Plan"]]
-    while stack:
-        node = stack.pop()
-        nodes.append((node["Node Type"], node.get("Relation Name")))
-        stack.extend(node.get("Plans", []))
-    assert ("Seq Scan", "latest_versions") not in nodes
-    assert ("Index Only Scan", "latest_versions") in nodes
+    assert not [s for s in prepared if "select versions from ops.partition_versions" in s]

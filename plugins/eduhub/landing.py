@@ -5,9 +5,10 @@ key, JSONB payload, payload hash, batch id, partition, extraction time, deletion
 A partition (a school, a commune, a file) is a stream of versions of its own: a record is
 added only when its payload differs from the latest version its partition landed of its key,
 so re-running a batch, or receiving an unchanged record again, adds no row. The latest version
-each partition landed of each key is kept in `ops.latest_versions` (its record, hash and
-deletion flag), so that the comparison, the tombstones and the count of current keys read that
-table, one index range per partition, rather than the growing raw table.
+each partition landed of each key (its record, hash and deletion flag) is kept in
+`ops.partition_versions`, one document per partition (the view `ops.latest_versions` shows a
+row per key): a landing reads one row and writes one, rather than looking up the growing raw
+table or keeping a per-key index up to date.
 
 A key listed by two partitions (a learner two schools list, one that moved between schools)
 therefore has a version in each; what the key currently is, is the latest version of those
@@ -112,17 +113,19 @@ create table if not exists ops.source_counts (
     checked_at timestamptz not null,
     primary key (source, entity, batch_id, partition)
 );
--- the latest version each partition landed of each key; byte-order collation: its btree
--- comparisons are memcmp, not the locale's strcoll
-create table if not exists ops.latest_versions (
-    table_name text collate "C" not null,
-    partition text collate "C" not null,
-    natural_key text collate "C" not null,
-    record_id bigint not null,
-    payload_hash text not null,
-    is_deleted boolean not null,
-    primary key (table_name, partition, natural_key)
+-- The latest version each partition landed of each key, a JSON document per partition:
+-- {"keys": [...], "record_ids": [...], "hashes": [...], "deleted": [keys]}, the first three
+-- aligned and in key order. Only landing reads and writes it, whole; stored uncompressed
+-- (hashes do not compress, and compressing costs more than the document's COPY would).
+create table if not exists ops.partition_versions (
+    table_name text not null,
+    partition text not null,
+    versions text not null,
+    keys integer not null,
+    updated_at timestamptz not null,
+    primary key (table_name, partition)
 );
+alter table ops.partition_versions alter column versions set storage external;
 create table if not exists ops.watermarks (
     source text not null,
     entity text not null,
@@ -153,9 +156,15 @@ class EntitySpec:
 
     def natural_key(self, record: dict) -> str | None:
         """The key fields' values, trimmed, joined; None when one is missing or blank."""
+        fields = self.key_fields
+        if len(fields) == 1:  # most entities: no list, no join (this runs once per record)
+            value = record.get(fields[0])
+            if value is None:
+                return None
+            return (value if type(value) is str else str(value)).strip() or None
         get = record.get
         parts = []
-        for name in self.key_fields:
+        for name in fields:
             value = get(name)
             if value is None:
                 return None
@@ -163,7 +172,7 @@ class EntitySpec:
             if not text:
                 return None
             parts.append(text)
-        return parts[0] if len(parts) == 1 else KEY_SEPARATOR.join(parts)
+        return KEY_SEPARATOR.join(parts)
 
 
 @dataclass(frozen=True)
@@ -230,14 +239,23 @@ def _copy_field(value: bytes) -> bytes:
             .replace(b"\r", b"\\r"))
 
 
-# whether ops is there in its current layout: the latest versions' primary key (the newest
-# change) has the partition as its second column
+# whether ops is there in its current layout: the view of the latest versions (the newest
+# change) is there
 _OPS_READY = """
-    select exists (
-        select 1 from pg_index as i
-        join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = i.indkey[1]
-        where i.indrelid = to_regclass('ops.latest_versions') and i.indisprimary
-          and a.attname = 'partition')"""
+    select coalesce((select relkind = 'v' from pg_class
+                     where oid = to_regclass('ops.latest_versions')), false)"""
+
+# the partitions' documents, a row per key: for people and for tests, not for landing
+LATEST_VERSIONS_VIEW = """
+create or replace view ops.latest_versions as
+select v.table_name, v.partition, k.natural_key,
+       (d.doc -> 'record_ids' ->> (k.n - 1)::int)::bigint as record_id,
+       d.doc -> 'hashes' ->> (k.n - 1)::int as payload_hash,
+       d.doc -> 'deleted' ? k.natural_key as is_deleted
+from ops.partition_versions as v
+cross join lateral (select v.versions::jsonb as doc offset 0) as d
+cross join lateral jsonb_array_elements_text(d.doc -> 'keys') with ordinality as k (natural_key, n)
+"""
 
 
 def ensure_ops(conn: psycopg.Connection) -> None:
@@ -247,38 +265,46 @@ def ensure_ops(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.ops_ddl'))")
         conn.execute(OPS_DDL)
-        if not conn.execute(_OPS_READY).fetchone()[0]:
+        if conn.execute("select relkind = 'r' from pg_class "
+                        "where oid = to_regclass('ops.latest_versions')").fetchone():
             _migrate_latest_versions(conn)
+        conn.execute(LATEST_VERSIONS_VIEW)
 
 
 def _migrate_latest_versions(conn: psycopg.Connection) -> None:
-    """A warehouse whose `ops.latest_versions` kept one latest version per key (the layout
-    before 2026-12-03): each is the latest version its partition landed, so the rows stay and
-    the key becomes (table, partition, key). A key that another partition also lists gets a
-    version of that partition at its next landing."""
-    log.warning("ops.latest_versions: moving to one latest version per partition and key")
+    """A warehouse whose latest versions were rows of the table `ops.latest_versions` (before
+    2026-12-03): they become the documents of their partitions. (Where that table kept one
+    latest version per key, a key that another partition also lists gets a version of that
+    partition at its next landing.)"""
+    log.warning("ops.latest_versions: moving the latest versions into ops.partition_versions")
     conn.execute("""
-        alter table ops.latest_versions drop constraint latest_versions_pkey;
-        drop index if exists ops.latest_versions_partition_idx;
-        alter table ops.latest_versions add primary key (table_name, partition, natural_key)""")
+        insert into ops.partition_versions (table_name, partition, versions, keys, updated_at)
+        select table_name, partition,
+               json_build_object(
+                   'keys', json_agg(natural_key order by natural_key collate "C"),
+                   'record_ids', json_agg(record_id order by natural_key collate "C"),
+                   'hashes', json_agg(payload_hash order by natural_key collate "C"),
+                   'deleted', coalesce(json_agg(natural_key order by natural_key collate "C")
+                                       filter (where is_deleted), '[]'))::text,
+               count(*), clock_timestamp()
+        from ops.latest_versions group by table_name, partition
+        on conflict do nothing;
+        drop table ops.latest_versions""")
 
 
-# Whether the raw table exists, has its deletion flag, and has latest versions. The last as
-# the first in the primary key's order: an `exists` (which drops an ORDER BY) may be planned
-# as a sequential scan stopping at the first match, and that reads every other table's
-# versions when this table's lie at the end.
+# whether the raw table exists, has its deletion flag, and has latest versions
 _TABLE_STATUS = """
     select to_regclass(%(t)s) is not null,
            exists (select 1 from pg_attribute where attrelid = to_regclass(%(t)s)
                    and attname = 'is_deleted' and not attisdropped),
-           (select true from ops.latest_versions where table_name = %(n)s
-            order by table_name, partition, natural_key limit 1) is not null"""
+           exists (select 1 from ops.partition_versions where table_name = %(n)s)"""
 
-# the latest version of each (partition, key) of a raw table {t}, for `ops.latest_versions`
+# the latest version of each (partition, key) of a raw table {t}
 _LATEST_PER_PARTITION = """
-    select distinct on (partition, natural_key) %s, partition, natural_key, record_id,
+    select distinct on (partition, natural_key) partition, natural_key, record_id,
            payload_hash, is_deleted
     from {t} {where} order by partition, natural_key, record_id desc"""
+
 
 # What a key of the raw table {t} currently is: the latest of the versions that are the latest
 # their partition landed and are not deletions, among the rows `{usable}` admits. The same
@@ -319,7 +345,7 @@ def current_versions_query(name: str, *, skip_rejected: bool = True) -> sql.Comp
 
 def ensure_raw_table(conn: psycopg.Connection, name: str,
                      status: tuple[bool, bool, bool] | None = None) -> bool:
-    """The raw table, and the latest versions of its partitions in `ops.latest_versions`.
+    """The raw table, and the latest versions of its partitions in `ops.partition_versions`.
     Returns whether any version has landed. `status` is what `_TABLE_STATUS` returned, when
     the caller has just read it."""
     ensure_ops(conn)
@@ -342,46 +368,49 @@ def ensure_raw_table(conn: psycopg.Connection, name: str,
         )""").format(t=table))
     if not exists:
         # versions kept for a table of that name that was dropped are not this table's
-        conn.execute("delete from ops.latest_versions where table_name = %s", (name,))
+        conn.execute("delete from ops.partition_versions where table_name = %s", (name,))
     # Tables landed before deletions were tracked. Checked first: ALTER TABLE takes an
     # exclusive lock even when the column exists, which would block every reader.
     if exists and not has_flag:
         conn.execute(sql.SQL("alter table {t} add column is_deleted boolean not null "
                              "default false").format(t=table))
     # Only the batch is looked up in a raw table (validation, staging's rejected partitions);
-    # the latest version of a key is in ops.latest_versions, so no index on the key is kept
+    # the latest version of a key is in ops.partition_versions, so no index on the key is kept
     # up to date on every COPY.
     conn.execute(sql.SQL("create index if not exists {i} on {t} (batch_id)")
                  .format(i=sql.Identifier(f"{name}_batch_idx"), t=table))
     if exists and not has_heads:
         # a table landed before the latest versions were kept: take them from the table once
-        conn.execute(sql.SQL("insert into ops.latest_versions (table_name, partition, "
-                             "natural_key, record_id, payload_hash, is_deleted)"
-                             + _LATEST_PER_PARTITION + " on conflict do nothing")
-                     .format(t=table, where=sql.SQL("")), (name,))
-        return conn.execute("select exists (select 1 from ops.latest_versions "
-                            "where table_name = %s)", (name,)).fetchone()[0]
+        return rebuild_latest_versions(conn, name) > 0
     return False
 
 
-def refresh_latest_versions(conn: psycopg.Connection, name: str) -> int:
-    """After rows were deleted from a raw table (retention): the (partition, key) pairs whose
-    latest version is gone point again at the latest version left, or are forgotten when none
-    is. Returns how many were touched. Run under the table's landing lock."""
+def rebuild_latest_versions(conn: psycopg.Connection, name: str,
+                            partitions: Iterable[str] | None = None) -> int:
+    """The documents of the raw table's partitions (all, or those given) made anew from what
+    the table holds: after rows were deleted from it (retention), or for a table landed before
+    the latest versions were kept. A partition left without rows loses its document. Returns
+    how many documents were written. Run under the table's landing lock."""
     table = sql.Identifier("raw", name)
-    gone = conn.execute(sql.SQL("""
-        delete from ops.latest_versions as h
-        where h.table_name = %s
-          and not exists (select 1 from {t} as r where r.record_id = h.record_id)
-        returning h.partition, h.natural_key""").format(t=table), (name,)).fetchall()
-    if gone:
-        conn.execute(sql.SQL("insert into ops.latest_versions (table_name, partition, "
-                             "natural_key, record_id, payload_hash, is_deleted)"
-                             + _LATEST_PER_PARTITION).format(
-            t=table, where=sql.SQL("where (partition, natural_key) in "
-                                   "(select * from unnest(%s::text[], %s::text[]))")),
-            (name, [p for p, _ in gone], [k for _, k in gone]))
-    return len(gone)
+    chosen = None if partitions is None else sorted(set(partitions))
+    where = sql.SQL("") if chosen is None else sql.SQL("where partition = any(%s)")
+    versions: dict[str, _Versions] = {}
+    for partition, key, record_id, digest, is_deleted in conn.execute(
+            sql.SQL(_LATEST_PER_PARTITION).format(t=table, where=where),
+            () if chosen is None else (chosen,)):
+        part = versions.setdefault(partition, _Versions({}, set()))
+        part.heads[key] = (record_id, digest)
+        if is_deleted:
+            part.deleted.add(key)
+    if chosen is None:
+        conn.execute("delete from ops.partition_versions where table_name = %s", (name,))
+    else:
+        conn.execute("delete from ops.partition_versions where table_name = %s "
+                     "and partition = any(%s)", (name, chosen))
+    with conn.pipeline():
+        for partition, part in versions.items():
+            _write_versions(conn, name, partition, part)
+    return len(versions)
 
 
 def detect_drift(records: list[dict], expected: frozenset[str]) -> list[DriftFinding]:
@@ -471,30 +500,26 @@ def land_partition(
         with conn.pipeline():
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{name}",))
             status = conn.execute(_TABLE_STATUS, {"t": f"raw.{name}", "n": name})
-            # never a prepared statement: psycopg prepares a statement run five times on one
-            # connection, and a generic plan made while the table was small stays a sequential
-            # scan of every partition's versions (a task landing many files turned quadratic)
-            found = conn.execute(_PARTITION_HEADS, (name, partition), prepare=False)
+            found = _read_versions(conn, name, partition)
         table_status = status.fetchone()
         if all(table_status):
-            keys, hashes = found.fetchone()
+            versions = _Versions.parse(found.fetchone())
         elif ensure_raw_table(conn, name, table_status):
-            keys, hashes = conn.execute(_PARTITION_HEADS, (name, partition),
-                                        prepare=False).fetchone()
+            versions = _Versions.parse(_read_versions(conn, name, partition).fetchone())
         else:
-            keys = hashes = ()
-        # the latest version the partition landed of each key: its hash, '' for a deletion
-        heads = dict(zip(keys, hashes, strict=True))
+            versions = _Versions({}, set())
+        heads, deleted = versions.heads, versions.deleted
 
-        next_id = _land_records(conn, spec, batch, heads, batch_id, partition, extracted_at)
+        ids = _record_ids(conn, name)
+        _land_records(conn, spec, batch, versions, ids, batch_id, partition, extracted_at)
         newest = batch.newest
-        _copy_heads(conn, name, partition, sorted(k for k in newest if k not in heads), newest)
-        gone = [key for key, digest in heads.items() if digest and key not in batch.keys
-                ] if full else []
-        # the partition's live keys: those live before, less the tombstoned, plus the keys
+        gone = sorted(key for key in heads if key not in deleted and key not in batch.keys
+                      ) if full else []
+        # the partition's live keys: those live before, less the withdrawn, plus the keys
         # whose version landed here and were not live before
-        current = (sum(1 for digest in heads.values() if digest) - len(gone)
-                   + sum(1 for key in newest if not heads.get(key)))
+        current = (len(heads) - len(deleted) - len(gone)
+                   + sum(1 for key in newest if key not in heads or key in deleted))
+        tombstones = [(heads[key][0], next(ids)) for key in gone]
         received, distinct_keys = batch.received, len(batch.keys)
         counts = {
             **params, "total": reported_total, "received": received,
@@ -504,11 +529,13 @@ def land_partition(
                            reported_total - (distinct_keys + len(batch.bad)))
             if reported_total is not None else None}
         with conn.pipeline():
-            if next_id is not None:  # before the tombstones, which draw ids of their own
+            if newest or tombstones:
                 conn.execute("select setval(pg_get_serial_sequence(%s, 'record_id'), %s)",
-                             (f"raw.{name}", next_id - 1))
-            _set_heads(conn, name, partition, [k for k in newest if k in heads], newest)
-            _tombstone(conn, name, gone, params)
+                             (f"raw.{name}", next(ids) - 1))
+                _tombstone(conn, name, tombstones, params)
+                versions.land(newest, {key: record_id for key, (_, record_id)
+                                       in zip(gone, tombstones, strict=True)})
+                _write_versions(conn, name, partition, versions)
             quarantine_rows = _quarantine(conn, batch.bad, params)
             if full:
                 _resolve_quarantine(conn, batch.bad, params)
@@ -636,10 +663,55 @@ def _bad_record(spec: EntitySpec, record, position: int, partition: str
     return reason, text, payload_hash(text)
 
 
-_PARTITION_HEADS = """
-    select coalesce(array_agg(natural_key), '{}'),
-           coalesce(array_agg(case when is_deleted then '' else payload_hash end), '{}')
-    from ops.latest_versions where table_name = %s and partition = %s"""
+@dataclass
+class _Versions:
+    """The latest version a partition landed of each key (record id, payload hash), and the
+    keys whose latest version there is a deletion: its document in ops.partition_versions."""
+
+    heads: dict[str, tuple[int, str]]
+    deleted: set[str]
+
+    @classmethod
+    def parse(cls, row: tuple[str] | None) -> _Versions:
+        if row is None:
+            return cls({}, set())
+        doc = orjson.loads(row[0])
+        return cls(dict(zip(doc["keys"], zip(doc["record_ids"], doc["hashes"], strict=True),
+                            strict=True)), set(doc["deleted"]))
+
+    def land(self, newest: dict[str, tuple[int, str]], withdrawn: dict[str, int]) -> None:
+        """The versions just landed (live), and the tombstones (record id) of keys withdrawn."""
+        self.heads.update(newest)
+        self.deleted.difference_update(newest)
+        for key, record_id in withdrawn.items():
+            self.heads[key] = (record_id, self.heads[key][1])
+        self.deleted.update(withdrawn)
+
+    def document(self) -> str:
+        keys = sorted(self.heads)
+        heads = self.heads
+        return orjson.dumps({"keys": keys, "record_ids": [heads[k][0] for k in keys],
+                             "hashes": [heads[k][1] for k in keys],
+                             "deleted": sorted(self.deleted)}).decode("utf-8")
+
+
+def _read_versions(conn, name: str, partition: str):
+    # never a prepared statement: psycopg prepares a statement run five times on a connection,
+    # and a generic plan made while ops was small could scan every partition's document
+    return conn.execute("select versions from ops.partition_versions "
+                        "where table_name = %s and partition = %s", (name, partition),
+                        prepare=False)
+
+
+def _write_versions(conn, name: str, partition: str, versions: _Versions) -> None:
+    conn.execute("""
+        insert into ops.partition_versions (table_name, partition, versions, keys, updated_at)
+        values (%s, %s, %s, %s, clock_timestamp())
+        on conflict (table_name, partition) do update set
+            versions = excluded.versions, keys = excluded.keys,
+            updated_at = excluded.updated_at""",
+        (name, partition, versions.document(), len(versions.heads)))
+
 
 _ADVANCE_WATERMARK = """
     insert into ops.watermarks (source, entity, partition, high_water, batch_id, updated_at)
@@ -706,19 +778,22 @@ def _text(value) -> bytes:
     return _copy_field(str(value).encode("utf-8"))
 
 
-def _key_field(key: str) -> bytes:
-    # keys rarely hold what COPY escapes: the four replacements only when they do
-    data = key.encode("utf-8")
-    if b"\\" in data or b"\t" in data or b"\n" in data or b"\r" in data:
-        return _copy_field(data)
-    return data
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 
 
-def _land_records(conn, spec: EntitySpec, batch: _Batch, heads: dict[str, str], batch_id: str,
-                  partition: str, extracted_at: datetime) -> int | None:
+def _key_encoder(keys: Iterable[str]) -> Callable[[str], bytes]:
+    """How the partition's keys are written in COPY lines: they rarely hold what COPY escapes,
+    so the four replacements run only in a partition where one does (checked once)."""
+    if _COPY_SPECIAL.search("".join(keys)):
+        return lambda key: _copy_field(key.encode("utf-8"))
+    return str.encode
+
+
+def _land_records(conn, spec: EntitySpec, batch: _Batch, versions: _Versions,
+                  ids: Iterator[int], batch_id: str, partition: str,
+                  extracted_at: datetime) -> None:
     """COPY the batch's new versions into the raw table, in the order received, and note in
-    the batch the record id and hash of each. Returns the first record id left unused, or None
-    when nothing landed.
+    the batch the record id and hash of each.
 
     A version is new unless the same payload is the live latest version the partition landed
     of its key. Each record is serialised, hashed and, when new, written to the COPY at once,
@@ -732,14 +807,12 @@ def _land_records(conn, spec: EntitySpec, batch: _Batch, heads: dict[str, str], 
     target = sql.SQL("{} (record_id, natural_key, payload_hash, payload, batch_id, partition, "
                      "extracted_at)").format(sql.Identifier("raw", spec.table))
     constants = b"\t".join(map(_text, (batch_id, partition, extracted_at.isoformat())))
-    ids = _record_ids(conn, spec.table)
-    lines = _new_version_lines(spec, batch, heads, partition, ids, constants)
+    lines = _new_version_lines(spec, batch, versions, partition, ids, constants)
     first = next(lines, None)  # draws the first id: before the COPY, which allows no query
     if first is None:
-        return None
+        return
     _copy_lines(conn, target, itertools.chain((first,), lines))
     batch.landed = len(batch.newest)
-    return next(ids)
 
 
 def _record_ids(conn, table: str) -> Iterator[int]:
@@ -749,81 +822,47 @@ def _record_ids(conn, table: str) -> Iterator[int]:
     yield from itertools.count(next_id)
 
 
-def _new_version_lines(spec: EntitySpec, batch: _Batch, heads: dict[str, str], partition: str,
+def _new_version_lines(spec: EntitySpec, batch: _Batch, versions: _Versions, partition: str,
                        ids: Iterator[int], constants: bytes) -> Iterator[bytes]:
     """The COPY line of each new version, noted in `batch.newest`."""
-    newest, head_of, sha256, dumps = batch.newest, heads.get, hashlib.sha256, orjson.dumps
+    newest, sha256, dumps = batch.newest, hashlib.sha256, orjson.dumps
+    head_of, deleted = versions.heads.get, versions.deleted
+    encode_key = _key_encoder(batch.keys)
     for (key, record), position in zip(batch.keyed, batch.positions, strict=True):
         try:  # canonical_json_bytes, inlined: this loop runs once per record
             data = dumps(record, option=_ORJSON_OPTIONS)
         except (orjson.JSONEncodeError, TypeError):
             data = canonical_json_bytes(record)
         digest = sha256(data).hexdigest()
-        if head_of(key) == digest:  # unchanged and live ('' marks a deletion)
-            continue
+        head = head_of(key)
+        if head is not None and head[1] == digest and key not in deleted:
+            continue  # the same payload is the key's live latest version here
         if b"\\u0000" in data and _has_nul(record):
             batch.bad.append(_bad_record(spec, record, position, partition))
             continue
         record_id = next(ids)
         newest[key] = (record_id, digest)  # each key once (_read_batch)
-        yield b"%d\t%s\t%s\t%s\t%s\n" % (record_id, _key_field(key), digest.encode("ascii"),
+        yield b"%d\t%s\t%s\t%s\t%s\n" % (record_id, encode_key(key), digest.encode("ascii"),
                                            data.replace(b"\\", b"\\\\"), constants)
 
 
-def _copy_heads(conn, name: str, partition: str, keys: list[str],
-                newest: dict[str, tuple[int, str]]) -> None:
-    """Latest versions of keys the partition had not landed. In key order: the primary key's
-    btree then grows at the end of the partition's range, page by page."""
-    if not keys:
-        return
-    prefix = b"%s\t%s\t" % (_text(name), _text(partition))
-    _copy_lines(conn, sql.SQL("ops.latest_versions (table_name, partition, natural_key, "
-                              "record_id, payload_hash, is_deleted)"),
-                (b"%s%s\t%d\t%s\tf\n" % (prefix, _key_field(key), newest[key][0],
-                                          newest[key][1].encode("ascii"))
-                 for key in keys))
-
-
-def _set_heads(conn, name: str, partition: str, keys: list[str],
-               newest: dict[str, tuple[int, str]]) -> None:
-    """Latest versions of keys the partition had landed before."""
-    if not keys:
-        return
-    conn.execute("""
-        update ops.latest_versions as h
-        set record_id = v.record_id, payload_hash = v.payload_hash, is_deleted = false
-        from unnest(%(keys)s::text[], %(ids)s::bigint[], %(hashes)s::text[])
-            as v (natural_key, record_id, payload_hash)
-        where h.table_name = %(table)s and h.partition = %(partition)s
-          and h.natural_key = any(%(keys)s) and h.natural_key = v.natural_key""",
-        {"table": name, "partition": partition, "keys": keys,
-         "ids": [newest[k][0] for k in keys], "hashes": [newest[k][1] for k in keys]},
-        prepare=False)
-
-
-def _tombstone(conn, name: str, gone: list[str], params: dict) -> None:
+def _tombstone(conn, name: str, tombstones: list[tuple[int, int]], params: dict) -> None:
     """Keys whose latest version in this partition is live but which a full read of it no
-    longer lists: a tombstone (the last payload again, flagged) records that the partition
-    withdrew the key and becomes its latest version there."""
-    if not gone:
+    longer lists: a tombstone (the last payload again, flagged, with the record id given)
+    records that the partition withdrew the key."""
+    if not tombstones:
         return
     conn.execute(sql.SQL("""
-        with tombstones as (
-            insert into {t} (natural_key, payload, payload_hash, batch_id, partition,
-                             extracted_at, is_deleted)
-            select r.natural_key, r.payload, r.payload_hash, %(batch)s, %(partition)s, %(at)s,
-                   true
-            from ops.latest_versions as h join {t} as r on r.record_id = h.record_id
-            where h.table_name = %(table)s and h.partition = %(partition)s
-              and h.natural_key = any(%(gone)s)
-            order by r.record_id
-            returning natural_key, record_id
-        )
-        update ops.latest_versions as h set record_id = t.record_id, is_deleted = true
-        from tombstones as t
-        where h.table_name = %(table)s and h.partition = %(partition)s
-          and h.natural_key = t.natural_key""").format(t=sql.Identifier("raw", params["table"])),
-        {**params, "gone": gone}, prepare=False)
+        insert into {t} (record_id, natural_key, payload, payload_hash, batch_id, partition,
+                         extracted_at, is_deleted)
+        overriding system value
+        select v.record_id, r.natural_key, r.payload, r.payload_hash, %(batch)s,
+               %(partition)s, %(at)s, true
+        from unnest(%(last)s::bigint[], %(ids)s::bigint[]) as v (last_id, record_id)
+        join {t} as r on r.record_id = v.last_id
+        order by v.record_id""").format(t=sql.Identifier("raw", name)),
+        {**params, "last": [last for last, _ in tombstones],
+         "ids": [record_id for _, record_id in tombstones]}, prepare=False)
 
 
 def _resolve_quarantine(conn, bad, params) -> None:

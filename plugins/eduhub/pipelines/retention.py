@@ -17,9 +17,9 @@ and whatever its extraction date, when its payload belongs to a school year befo
 (`school_year` / `nam_hoc`). The current version of a record that is still served stays, however
 old: staging reads it (an unchanged school is landed once), and so does a version that another
 partition's newer one supersedes while its own partition still lists it (landing compares with
-it). Where a purged row was the latest version of its partition and key,
-`ops.latest_versions` is pointed at what is left, so that landing compares the next version
-with what the table still holds. Quarantined raw text last seen
+it). Where a purged row was the latest version of its partition and key, the
+partition's latest versions are made anew from what the table still holds, so that landing
+compares the next version with that. Quarantined raw text last seen
 before the cutoff goes too. What was purged (table, rows, the extraction dates it spanned) is
 recorded in `ops.retention_purges`; no payload or key is logged.
 
@@ -87,7 +87,7 @@ doomed as (
        or coalesce({year_fields}) < %(cutoff_year)s
 )
 delete from {t} as r using doomed where r.record_id = doomed.record_id
-returning r.extracted_at
+returning r.partition, r.extracted_at
 """
 
 
@@ -158,13 +158,14 @@ def purge(conninfo: str, run_id: str, as_of: date, school_years: int | None = No
             with conn.transaction():
                 # the same lock as landing: a purge never interleaves with a load
                 conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{table}",))
-                extracted = [r[0] for r in conn.execute(
+                purged = conn.execute(
                     sql.SQL(_PURGE).format(t=sql.Identifier("raw", table),
                                            year_fields=year_fields),
                     {"source": source, "entity": entity, "cutoff": limit,
-                     "cutoff_year": cutoff_year})]
-                if extracted:
-                    landing.refresh_latest_versions(conn, table)
+                     "cutoff_year": cutoff_year}).fetchall()
+                extracted = [at for _, at in purged]
+                if purged:  # what landing compares with: what the partitions still hold
+                    landing.rebuild_latest_versions(conn, table, {p for p, _ in purged})
                 _record(conn, run_id, f"raw.{table}", limit, years, extracted)
             done.append(Purged(f"raw.{table}", len(extracted)))
         if conn.execute("select to_regclass('ops.quarantine')").fetchone()[0]:
