@@ -195,9 +195,9 @@ def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> lis
         conn.execute(f"drop table if exists raw.{BENCH_LEARNERS.table}")
         for table in ("batches", "source_counts", "watermarks", "schema_drift"):
             conn.execute(f"delete from ops.{table} where source = 'bench'")
-        conn.execute("delete from ops.latest_versions where table_name = %s",
+        conn.execute("delete from ops.partition_versions where table_name = %s",
                      (BENCH_LEARNERS.table,))
-        conn.execute("vacuum ops.latest_versions")  # the deleted versions gone, as on a fresh day
+        conn.execute("vacuum ops.partition_versions")  # as on a fresh day
 
     for layout, parts in layouts.items():
         def copy_flat(parts=parts) -> None:

@@ -398,7 +398,8 @@ def rebuild_latest_versions(conn: psycopg.Connection, name: str,
     for partition, key, record_id, digest, is_deleted in conn.execute(
             sql.SQL(_LATEST_PER_PARTITION).format(t=table, where=where),
             () if chosen is None else (chosen,)):
-        part = versions.setdefault(partition, _Versions({}, set()))
+        if (part := versions.get(partition)) is None:
+            part = versions[partition] = _Versions({}, set())
         part.heads[key] = (record_id, digest)
         if is_deleted:
             part.deleted.add(key)
@@ -519,7 +520,7 @@ def land_partition(
         # whose version landed here and were not live before
         current = (len(heads) - len(deleted) - len(gone)
                    + sum(1 for key in newest if key not in heads or key in deleted))
-        tombstones = [(heads[key][0], next(ids)) for key in gone]
+        withdrawn = {key: next(ids) for key in gone}  # the record ids of their tombstones
         received, distinct_keys = batch.received, len(batch.keys)
         counts = {
             **params, "total": reported_total, "received": received,
@@ -529,12 +530,12 @@ def land_partition(
                            reported_total - (distinct_keys + len(batch.bad)))
             if reported_total is not None else None}
         with conn.pipeline():
-            if newest or tombstones:
+            if newest or withdrawn:
                 conn.execute("select setval(pg_get_serial_sequence(%s, 'record_id'), %s)",
                              (f"raw.{name}", next(ids) - 1))
-                _tombstone(conn, name, tombstones, params)
-                versions.land(newest, {key: record_id for key, (_, record_id)
-                                       in zip(gone, tombstones, strict=True)})
+                _tombstone(conn, name, {heads[key][0]: record_id
+                                        for key, record_id in withdrawn.items()}, params)
+                versions.land(newest, withdrawn)
                 _write_versions(conn, name, partition, versions)
             quarantine_rows = _quarantine(conn, batch.bad, params)
             if full:
@@ -846,10 +847,11 @@ def _new_version_lines(spec: EntitySpec, batch: _Batch, versions: _Versions, par
                                            data.replace(b"\\", b"\\\\"), constants)
 
 
-def _tombstone(conn, name: str, tombstones: list[tuple[int, int]], params: dict) -> None:
+def _tombstone(conn, name: str, tombstones: dict[int, int], params: dict) -> None:
     """Keys whose latest version in this partition is live but which a full read of it no
-    longer lists: a tombstone (the last payload again, flagged, with the record id given)
-    records that the partition withdrew the key."""
+    longer lists: a tombstone (the last payload again, flagged) records that the partition
+    withdrew the key. `tombstones`: the record id of each key's last version, and of its
+    tombstone."""
     if not tombstones:
         return
     conn.execute(sql.SQL("""
@@ -861,8 +863,7 @@ def _tombstone(conn, name: str, tombstones: list[tuple[int, int]], params: dict)
         from unnest(%(last)s::bigint[], %(ids)s::bigint[]) as v (last_id, record_id)
         join {t} as r on r.record_id = v.last_id
         order by v.record_id""").format(t=sql.Identifier("raw", name)),
-        {**params, "last": [last for last, _ in tombstones],
-         "ids": [record_id for _, record_id in tombstones]}, prepare=False)
+        {**params, "last": list(tombstones), "ids": list(tombstones.values())}, prepare=False)
 
 
 def _resolve_quarantine(conn, bad, params) -> None:
