@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from difflib import SequenceMatcher
+from typing import TypeVar
 
 import orjson
 import psycopg
@@ -45,6 +46,7 @@ from psycopg import sql
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 KEY_SEPARATOR = "|"
 # rows per COPY write: small enough for the server to parse one while the next is prepared
@@ -410,7 +412,7 @@ def rebuild_latest_versions(conn: psycopg.Connection, name: str,
                      "and partition = any(%s)", (name, chosen))
     with conn.pipeline():
         for partition, part in versions.items():
-            _write_versions(conn, name, partition, part)
+            _write_versions(conn, name, partition, part.document(), len(part.heads))
     return len(versions)
 
 
@@ -486,10 +488,6 @@ def land_partition(
     """
     name = spec.table
     ensure_ops(conn)
-    batch = _read_batch(spec, records, partition)
-    drift = detect_drift(batch.good, spec.expected_fields)
-    # a record set aside for a later one with its key does not move the watermark past it
-    watermark = _watermark(spec, [r for _, r in batch.keyed] if batch.repeats else batch.good)
     params = {"batch": batch_id, "partition": partition, "at": extracted_at,
               "source": spec.source, "entity": spec.entity, "table": name,
               "mode": "full" if full else "incremental"}
@@ -497,11 +495,14 @@ def land_partition(
     with _gc_paused(), conn.transaction():
         # One writer per table at a time: DDL races, the comparison with the latest versions
         # and the block of record ids drawn from the table's sequence all need it. The
-        # statements that only read go in one round trip.
+        # statements that only read (and draw the first record id this landing may use) go
+        # in one round trip, which the server answers while the records are read.
         with conn.pipeline():
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{name}",))
             status = conn.execute(_TABLE_STATUS, {"t": f"raw.{name}", "n": name})
             found = _read_versions(conn, name, partition)
+            next_id = conn.execute(_NEXT_RECORD_ID, {"t": f"raw.{name}"})
+            batch = _read_batch(spec, records, partition)
         table_status = status.fetchone()
         if all(table_status):
             versions = _Versions.parse(found.fetchone())
@@ -509,45 +510,47 @@ def land_partition(
             versions = _Versions.parse(_read_versions(conn, name, partition).fetchone())
         else:
             versions = _Versions({}, set())
-        heads, deleted = versions.heads, versions.deleted
+        first_id = next_id.fetchone()[0]
+        if first_id is None:  # the table was created just now
+            first_id = conn.execute(_NEXT_RECORD_ID, {"t": f"raw.{name}"}).fetchone()[0]
+        ids = itertools.count(first_id)  # the ids given in the COPY, then to tombstones
 
-        ids = _record_ids(conn, name)
-        _land_records(conn, spec, batch, versions, ids, batch_id, partition, extracted_at)
-        newest = batch.newest
-        gone = sorted(key for key in heads if key not in deleted and key not in batch.keys
-                      ) if full else []
-        # the partition's live keys: those live before, less the withdrawn, plus the keys
-        # whose version landed here and were not live before
-        current = (len(heads) - len(deleted) - len(gone)
-                   + sum(1 for key in newest if key not in heads or key in deleted))
-        withdrawn = {key: next(ids) for key in gone}  # the record ids of their tombstones
+        # the bookkeeping is worked out while the server parses the last lines of the COPY
+        book = _land_records(conn, spec, batch, versions, ids, batch_id, partition,
+                             extracted_at, lambda: _Bookkeeping.of(spec, batch, versions, ids,
+                                                                   full))
+        unused = next(ids)
         received, distinct_keys = batch.received, len(batch.keys)
         counts = {
             **params, "total": reported_total, "received": received,
-            "distinct": distinct_keys, "current": current,
+            "distinct": distinct_keys, "current": book.current,
             # a full read must account for every record the source reports
-            "difference": (reported_total - (current + len(batch.bad)) if full else
+            "difference": (reported_total - (book.current + len(batch.bad)) if full else
                            reported_total - (distinct_keys + len(batch.bad)))
             if reported_total is not None else None}
+        batch_row = {**params, "received": received, "landed": batch.landed,
+                     "quarantined": 0, "deleted": len(book.withdrawn)}
         with conn.pipeline():
-            if newest or withdrawn:
+            if unused > first_id + 1:  # the sequence's last value: the last id given
                 conn.execute("select setval(pg_get_serial_sequence(%s, 'record_id'), %s)",
-                             (f"raw.{name}", next(ids) - 1))
-                _tombstone(conn, name, {heads[key][0]: record_id
-                                        for key, record_id in withdrawn.items()}, params)
-                versions.land(newest, withdrawn)
-                _write_versions(conn, name, partition, versions)
+                             (f"raw.{name}", unused - 1))
+            _tombstone(conn, name, book.tombstones, params)
+            if book.document is not None:
+                _write_versions(conn, name, partition, book.document, len(versions.heads))
             quarantine_rows = _quarantine(conn, batch.bad, params)
             if full:
                 _resolve_quarantine(conn, batch.bad, params)
-            _record_drift(conn, drift, params)
-            if watermark:
-                conn.execute(_ADVANCE_WATERMARK, {**params, "mark": watermark})
+            _record_drift(conn, book.drift, params)
+            if book.watermark:
+                conn.execute(_ADVANCE_WATERMARK, {**params, "mark": book.watermark})
             conn.execute(_SOURCE_COUNTS, counts)
+            if not batch.bad:
+                conn.execute(_RECORD_BATCH, batch_row)
         # the batch row counts the records quarantined for the first time
         quarantined = sum(bool(c.fetchone()[0]) for c in quarantine_rows)
-        conn.execute(_RECORD_BATCH, {**params, "received": received, "landed": batch.landed,
-                                     "quarantined": quarantined, "deleted": len(gone)})
+        if batch.bad:
+            conn.execute(_RECORD_BATCH, {**batch_row, "quarantined": quarantined})
+    drift = book.drift
     # Log lines name positions and field names, never values (they may hold personal IDs).
     if batch.bad:
         log.warning("%s.%s partition %s: %d record(s) quarantined", spec.source, spec.entity,
@@ -557,8 +560,8 @@ def land_partition(
                     spec.entity, partition, finding.change, finding.field,
                     f" -> {finding.renamed_to}" if finding.renamed_to else "",
                     finding.records_affected)
-    return LandingResult(received, batch.landed, quarantined, len(gone), tuple(drift),
-                         watermark)
+    return LandingResult(received, batch.landed, quarantined, len(book.withdrawn), tuple(drift),
+                         book.watermark)
 
 
 _gc_pause_lock = threading.Lock()
@@ -599,6 +602,40 @@ class _Batch:
     repeats: bool = False  # a key was served more than once (the earlier records set aside)
     newest: dict[str, tuple[int, str]] = field(default_factory=dict)  # key: record id, hash
     landed: int = 0
+
+
+@dataclass
+class _Bookkeeping:
+    """What a landing records besides the new versions, worked out once they are known."""
+
+    drift: list[DriftFinding]
+    watermark: str | None
+    withdrawn: dict[str, int]  # keys a full read no longer lists: the id of each tombstone
+    tombstones: dict[int, int]  # the id of each withdrawn key's last version: its tombstone's
+    current: int  # the keys the partition now lists
+    document: str | None  # the partition's latest versions, when they changed
+
+    @classmethod
+    def of(cls, spec: EntitySpec, batch: _Batch, versions: _Versions, ids: Iterator[int],
+           full: bool) -> _Bookkeeping:
+        heads, deleted, newest = versions.heads, versions.deleted, batch.newest
+        drift = detect_drift(batch.good, spec.expected_fields)
+        # a record set aside for a later one with its key does not move the watermark past it
+        watermark = _watermark(spec, [r for _, r in batch.keyed] if batch.repeats
+                               else batch.good)
+        gone = sorted(key for key in heads if key not in deleted and key not in batch.keys
+                      ) if full else []
+        withdrawn = {key: next(ids) for key in gone}
+        tombstones = {heads[key][0]: record_id for key, record_id in withdrawn.items()}
+        # those live before, less the withdrawn, plus the keys whose version landed here and
+        # were not live here before
+        current = (len(heads) - len(deleted) - len(gone)
+                   + sum(1 for key in newest if key not in heads or key in deleted))
+        document = None
+        if newest or withdrawn:
+            versions.land(newest, withdrawn)
+            document = versions.document()
+        return cls(drift, watermark, withdrawn, tombstones, current, document)
 
 
 def _read_batch(spec: EntitySpec, records: Iterable, partition: str) -> _Batch:
@@ -704,15 +741,19 @@ def _read_versions(conn, name: str, partition: str):
                         prepare=False)
 
 
-def _write_versions(conn, name: str, partition: str, versions: _Versions) -> None:
+def _write_versions(conn, name: str, partition: str, document: str, keys: int) -> None:
     conn.execute("""
         insert into ops.partition_versions (table_name, partition, versions, keys, updated_at)
         values (%s, %s, %s, %s, clock_timestamp())
         on conflict (table_name, partition) do update set
             versions = excluded.versions, keys = excluded.keys,
-            updated_at = excluded.updated_at""",
-        (name, partition, versions.document(), len(versions.heads)))
+            updated_at = excluded.updated_at""", (name, partition, document, keys))
 
+
+# the table's next record id, or null when the table does not exist yet
+_NEXT_RECORD_ID = """
+    select case when to_regclass(%(t)s) is not null
+                then nextval(pg_get_serial_sequence(%(t)s, 'record_id')) end"""
 
 _ADVANCE_WATERMARK = """
     insert into ops.watermarks (source, entity, partition, high_water, batch_id, updated_at)
@@ -762,8 +803,10 @@ def _quarantine(conn, bad, params) -> list:
         for reason, text, digest in bad]
 
 
-def _copy_lines(conn, target: sql.Composable, lines: Iterable[bytes]) -> None:
-    """COPY lines already in COPY's text format, a chunk per write."""
+def _copy_lines(conn, target: sql.Composable, lines: Iterable[bytes],
+                meanwhile: Callable[[], _T]) -> _T:
+    """COPY lines already in COPY's text format, a chunk per write; `meanwhile` runs after the
+    last write, before the COPY's end is awaited. Returns what it returns."""
     with conn.cursor().copy(sql.SQL("copy {} from stdin").format(target)) as copy:
         chunk: list[bytes] = []
         for line in lines:
@@ -773,6 +816,7 @@ def _copy_lines(conn, target: sql.Composable, lines: Iterable[bytes]) -> None:
                 chunk.clear()
         if chunk:
             copy.write(b"".join(chunk))
+        return meanwhile()
 
 
 def _text(value) -> bytes:
@@ -791,10 +835,11 @@ def _key_encoder(keys: Iterable[str]) -> Callable[[str], bytes]:
 
 
 def _land_records(conn, spec: EntitySpec, batch: _Batch, versions: _Versions,
-                  ids: Iterator[int], batch_id: str, partition: str,
-                  extracted_at: datetime) -> None:
+                  ids: Iterator[int], batch_id: str, partition: str, extracted_at: datetime,
+                  meanwhile: Callable[[], _T]) -> _T:
     """COPY the batch's new versions into the raw table, in the order received, and note in
-    the batch the record id and hash of each.
+    the batch the record id and hash of each. Returns what `meanwhile` returns: it runs once
+    every line is sent, while the server parses the last of them.
 
     A version is new unless the same payload is the live latest version the partition landed
     of its key. Each record is serialised, hashed and, when new, written to the COPY at once,
@@ -809,18 +854,12 @@ def _land_records(conn, spec: EntitySpec, batch: _Batch, versions: _Versions,
                      "extracted_at)").format(sql.Identifier("raw", spec.table))
     constants = b"\t".join(map(_text, (batch_id, partition, extracted_at.isoformat())))
     lines = _new_version_lines(spec, batch, versions, partition, ids, constants)
-    first = next(lines, None)  # draws the first id: before the COPY, which allows no query
+    first = next(lines, None)
     if first is None:
-        return
-    _copy_lines(conn, target, itertools.chain((first,), lines))
+        return meanwhile()
+    result = _copy_lines(conn, target, itertools.chain((first,), lines), meanwhile)
     batch.landed = len(batch.newest)
-
-
-def _record_ids(conn, table: str) -> Iterator[int]:
-    """The table's next record ids, from one `nextval` drawn when the first is asked for."""
-    next_id = conn.execute("select nextval(pg_get_serial_sequence(%s, 'record_id'))",
-                           (f"raw.{table}",)).fetchone()[0]
-    yield from itertools.count(next_id)
+    return result
 
 
 def _new_version_lines(spec: EntitySpec, batch: _Batch, versions: _Versions, partition: str,
