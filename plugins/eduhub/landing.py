@@ -32,11 +32,12 @@ import itertools
 import json
 import logging
 import re
+import struct
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from difflib import SequenceMatcher
 from typing import TypeVar
 
@@ -233,12 +234,6 @@ def canonical_json(record) -> str:
 
 def payload_hash(text: str | bytes) -> str:
     return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
-
-
-def _copy_field(value: bytes) -> bytes:
-    """A value escaped for COPY's text format (backslash, then the delimiter and line ends)."""
-    return (value.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
-            .replace(b"\r", b"\\r"))
 
 
 # whether ops is there in its current layout: the view of the latest versions (the newest
@@ -803,35 +798,35 @@ def _quarantine(conn, bad, params) -> list:
         for reason, text, digest in bad]
 
 
-def _copy_lines(conn, target: sql.Composable, lines: Iterable[bytes],
-                meanwhile: Callable[[], _T]) -> _T:
-    """COPY lines already in COPY's text format, a chunk per write; `meanwhile` runs after the
-    last write, before the COPY's end is awaited. Returns what it returns."""
-    with conn.cursor().copy(sql.SQL("copy {} from stdin").format(target)) as copy:
-        chunk: list[bytes] = []
-        for line in lines:
-            chunk.append(line)
-            if len(chunk) == _COPY_CHUNK:
+# COPY's binary format: no escaping to do on either side, numbers and times sent as they are
+# stored (the server's share of a text COPY was 15% more, its escaping and parsing)
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_HASH_FIELD = struct.pack(">i", 64)  # a hex SHA-256
+_ROW_START = struct.Struct(">hiqi")  # 7 fields, the record id (8 bytes), the key's length
+_PAYLOAD_START = struct.Struct(">ib")  # the payload's length, the JSONB format version (1)
+
+
+def _binary_field(data: bytes) -> bytes:
+    return struct.pack(">i", len(data)) + data
+
+
+def _copy_rows(conn, target: sql.Composable, rows: Iterable[bytes],
+               meanwhile: Callable[[], _T]) -> _T:
+    """COPY rows already in COPY's binary format, a chunk per write; `meanwhile` runs after
+    the last write, before the COPY's end is awaited. Returns what it returns."""
+    with conn.cursor().copy(sql.SQL("copy {} from stdin (format binary)").format(target)
+                            ) as copy:
+        chunk: list[bytes] = [_COPY_HEADER]
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= _COPY_CHUNK:
                 copy.write(b"".join(chunk))
                 chunk.clear()
-        if chunk:
-            copy.write(b"".join(chunk))
+        chunk.append(_COPY_TRAILER)
+        copy.write(b"".join(chunk))
         return meanwhile()
-
-
-def _text(value) -> bytes:
-    return _copy_field(str(value).encode("utf-8"))
-
-
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-
-
-def _key_encoder(keys: Iterable[str]) -> Callable[[str], bytes]:
-    """How the partition's keys are written in COPY lines: they rarely hold what COPY escapes,
-    so the four replacements run only in a partition where one does (checked once)."""
-    if _COPY_SPECIAL.search("".join(keys)):
-        return lambda key: _copy_field(key.encode("utf-8"))
-    return str.encode
 
 
 def _land_records(conn, spec: EntitySpec, batch: _Batch, versions: _Versions,
@@ -839,7 +834,7 @@ def _land_records(conn, spec: EntitySpec, batch: _Batch, versions: _Versions,
                   meanwhile: Callable[[], _T]) -> _T:
     """COPY the batch's new versions into the raw table, in the order received, and note in
     the batch the record id and hash of each. Returns what `meanwhile` returns: it runs once
-    every line is sent, while the server parses the last of them.
+    every row is sent, while the server parses the last of them.
 
     A version is new unless the same payload is the live latest version the partition landed
     of its key. Each record is serialised, hashed and, when new, written to the COPY at once,
@@ -847,27 +842,30 @@ def _land_records(conn, spec: EntitySpec, batch: _Batch, versions: _Versions,
     the COPY (it writes identity values as given), from the table's sequence, which the
     table's landing lock keeps to this writer: the latest versions are then known without
     reading the rows back. The COPY is opened at the first new version only, so an unchanged
-    partition costs no statement. Lines are formatted here (ids and hashes need no escaping;
-    JSON text holds no tab or line end, only backslashes).
+    partition costs no statement.
     """
+    if extracted_at.tzinfo is None:
+        raise ValueError("extracted_at must carry its time zone")
     target = sql.SQL("{} (record_id, natural_key, payload_hash, payload, batch_id, partition, "
                      "extracted_at)").format(sql.Identifier("raw", spec.table))
-    constants = b"\t".join(map(_text, (batch_id, partition, extracted_at.isoformat())))
-    lines = _new_version_lines(spec, batch, versions, partition, ids, constants)
-    first = next(lines, None)
+    microseconds = (extracted_at - _PG_EPOCH) // timedelta(microseconds=1)
+    constants = (_binary_field(batch_id.encode("utf-8")) + _binary_field(
+        partition.encode("utf-8")) + struct.pack(">iq", 8, microseconds))
+    rows = _new_version_rows(spec, batch, versions, partition, ids, constants)
+    first = next(rows, None)
     if first is None:
         return meanwhile()
-    result = _copy_lines(conn, target, itertools.chain((first,), lines), meanwhile)
+    result = _copy_rows(conn, target, itertools.chain((first,), rows), meanwhile)
     batch.landed = len(batch.newest)
     return result
 
 
-def _new_version_lines(spec: EntitySpec, batch: _Batch, versions: _Versions, partition: str,
-                       ids: Iterator[int], constants: bytes) -> Iterator[bytes]:
-    """The COPY line of each new version, noted in `batch.newest`."""
+def _new_version_rows(spec: EntitySpec, batch: _Batch, versions: _Versions, partition: str,
+                      ids: Iterator[int], constants: bytes) -> Iterator[bytes]:
+    """The COPY row of each new version, noted in `batch.newest`."""
     newest, sha256, dumps = batch.newest, hashlib.sha256, orjson.dumps
     head_of, deleted = versions.heads.get, versions.deleted
-    encode_key = _key_encoder(batch.keys)
+    row_start, payload_start, hash_field = _ROW_START.pack, _PAYLOAD_START.pack, _HASH_FIELD
     for (key, record), position in zip(batch.keyed, batch.positions, strict=True):
         try:  # canonical_json_bytes, inlined: this loop runs once per record
             data = dumps(record, option=_ORJSON_OPTIONS)
@@ -882,8 +880,10 @@ def _new_version_lines(spec: EntitySpec, batch: _Batch, versions: _Versions, par
             continue
         record_id = next(ids)
         newest[key] = (record_id, digest)  # each key once (_read_batch)
-        yield b"%d\t%s\t%s\t%s\t%s\n" % (record_id, encode_key(key), digest.encode("ascii"),
-                                           data.replace(b"\\", b"\\\\"), constants)
+        key_bytes = key.encode("utf-8")
+        yield b"".join((row_start(7, 8, record_id, len(key_bytes)), key_bytes, hash_field,
+                        digest.encode("ascii"), payload_start(len(data) + 1, 1), data,
+                        constants))
 
 
 def _tombstone(conn, name: str, tombstones: dict[int, int], params: dict) -> None:
