@@ -71,6 +71,11 @@ create table if not exists ops.batches (
     finished_at timestamptz,
     primary key (batch_id, source, entity, partition)
 );
+-- the record ids the batch gave in the partition (all of its rows lie between them): what
+-- validation reads the batch by, through the raw table's primary key
+alter table ops.batches
+    add column if not exists first_record_id bigint,
+    add column if not exists last_record_id bigint;
 create table if not exists ops.quarantine (
     quarantine_id bigint generated always as identity primary key,
     source text not null,
@@ -236,11 +241,13 @@ def payload_hash(text: str | bytes) -> str:
     return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
 
 
-# whether ops is there in its current layout: the view of the latest versions (the newest
-# change) is there
+# whether ops is there in its current layout: its newest changes, the view of the latest
+# versions and the batches' record ids, are there
 _OPS_READY = """
     select coalesce((select relkind = 'v' from pg_class
-                     where oid = to_regclass('ops.latest_versions')), false)"""
+                     where oid = to_regclass('ops.latest_versions')), false)
+       and exists (select 1 from pg_attribute where attrelid = to_regclass('ops.batches')
+                   and attname = 'last_record_id' and not attisdropped)"""
 
 # the partitions' documents, a row per key: for people and for tests, not for landing
 LATEST_VERSIONS_VIEW = """
@@ -371,11 +378,9 @@ def ensure_raw_table(conn: psycopg.Connection, name: str,
     if exists and not has_flag:
         conn.execute(sql.SQL("alter table {t} add column is_deleted boolean not null "
                              "default false").format(t=table))
-    # Only the batch is looked up in a raw table (validation, staging's rejected partitions);
-    # the latest version of a key is in ops.partition_versions, so no index on the key is kept
-    # up to date on every COPY.
-    conn.execute(sql.SQL("create index if not exists {i} on {t} (batch_id)")
-                 .format(i=sql.Identifier(f"{name}_batch_idx"), t=table))
+    # No index but the primary key is kept up to date on every COPY: the latest version of a
+    # key is in ops.partition_versions, and a batch's rows are read by the range of record ids
+    # it gave (ops.batches).
     if exists and not has_heads:
         # a table landed before the latest versions were kept: take them from the table once
         return rebuild_latest_versions(conn, name) > 0
@@ -523,8 +528,11 @@ def land_partition(
             "difference": (reported_total - (book.current + len(batch.bad)) if full else
                            reported_total - (distinct_keys + len(batch.bad)))
             if reported_total is not None else None}
+        used = unused > first_id  # ids first_id .. unused - 1 went to new rows
         batch_row = {**params, "received": received, "landed": batch.landed,
-                     "quarantined": 0, "deleted": len(book.withdrawn)}
+                     "quarantined": 0, "deleted": len(book.withdrawn),
+                     "first_id": first_id if used else None,
+                     "last_id": unused - 1 if used else None}
         with conn.pipeline():
             if unused > first_id + 1:  # the sequence's last value: the last id given
                 conn.execute("select setval(pg_get_serial_sequence(%s, 'record_id'), %s)",
@@ -770,15 +778,19 @@ _SOURCE_COUNTS = """
 
 _RECORD_BATCH = """
     insert into ops.batches (batch_id, source, entity, partition, mode, status, received,
-                             landed, quarantined, deleted, extracted_at, finished_at)
+                             landed, quarantined, deleted, extracted_at, finished_at,
+                             first_record_id, last_record_id)
     values (%(batch)s, %(source)s, %(entity)s, %(partition)s, %(mode)s, 'landed', %(received)s,
-            %(landed)s, %(quarantined)s, %(deleted)s, %(at)s, clock_timestamp())
+            %(landed)s, %(quarantined)s, %(deleted)s, %(at)s, clock_timestamp(), %(first_id)s,
+            %(last_id)s)
     on conflict (batch_id, source, entity, partition) do update set
         status = excluded.status, mode = excluded.mode, received = excluded.received,
         landed = ops.batches.landed + excluded.landed,
         quarantined = ops.batches.quarantined + excluded.quarantined,
         deleted = ops.batches.deleted + excluded.deleted,
-        finished_at = excluded.finished_at"""
+        finished_at = excluded.finished_at,
+        first_record_id = least(ops.batches.first_record_id, excluded.first_record_id),
+        last_record_id = greatest(ops.batches.last_record_id, excluded.last_record_id)"""
 
 
 def _quarantine(conn, bad, params) -> list:

@@ -272,8 +272,11 @@ def _columns_of(expectations: list[dict]) -> list[str]:
     return names
 
 
-def view_query(suite: Suite, view: str, batch_id: str) -> sql.Composable:
-    """The SQL of one view of a batch; every view carries the partition of its rows."""
+def view_query(suite: Suite, view: str, batch_id: str,
+               record_ids: tuple[int | None, int | None] = (None, None)) -> sql.Composable:
+    """The SQL of one view of a batch; every view carries the partition of its rows.
+    `record_ids`: the first and last record id the batch gave (`batch_record_ids`), by which
+    its rows are found; none, when it landed nothing."""
     names = [c for c in _columns_of(suite.expectations_on(view)) if c != "partition"]
     if view == "source_counts":
         cols = [sql.Identifier(c) for c in names]
@@ -284,7 +287,10 @@ def view_query(suite: Suite, view: str, batch_id: str) -> sql.Composable:
             src=sql.Literal(suite.source), ent=sql.Literal(suite.entity),
             batch=sql.Literal(batch_id))
     table = sql.Identifier("raw", suite.table)
-    where = sql.SQL("r.batch_id = {b} and not r.is_deleted").format(b=sql.Literal(batch_id))
+    first, last = record_ids
+    where = (sql.SQL("r.record_id between {f} and {l} and r.batch_id = {b} and not r.is_deleted")
+             .format(f=sql.Literal(first), l=sql.Literal(last), b=sql.Literal(batch_id))
+             if first is not None and last is not None else sql.SQL("false"))
     if view == "records":
         base, source_sql = sql.SQL("r.payload"), sql.SQL("{t} as r").format(t=table)
     else:
@@ -622,6 +628,16 @@ def _ensure_quality(conn: psycopg.Connection) -> None:
         conn.execute(REJECTIONS_DDL)
 
 
+def batch_record_ids(conn: psycopg.Connection, suite: Suite, batch_id: str
+                     ) -> tuple[int | None, int | None]:
+    """The first and last record id the batch gave in the suite's raw table (landing records
+    them in ops.batches): its rows are read through the table's primary key."""
+    return conn.execute("""
+        select min(first_record_id), max(last_record_id) from ops.batches
+        where batch_id = %s and source = %s and entity = %s""",
+        (batch_id, suite.source, suite.entity)).fetchone()
+
+
 def _batch_as_of(conn: psycopg.Connection, suite: Suite, batch_id: str) -> date:
     """The day a batch stands for when the caller does not say: its extraction day."""
     row = conn.execute("""
@@ -650,7 +666,8 @@ def validate_batch(suite_name: str, conninfo: str, batch_id: str, *, as_of: date
         as_of = as_of or _batch_as_of(conn, suite, batch_id)
         views = [v for v in ("records", "source_counts", *suite.views)
                  if suite.expectations_on(v)]
-        queries = {v: view_query(suite, v, batch_id).as_string(conn) for v in views}
+        record_ids = batch_record_ids(conn, suite, batch_id)
+        queries = {v: view_query(suite, v, batch_id, record_ids).as_string(conn) for v in views}
 
     runner = _runner or _Runner(conninfo)
     outcomes: list[ExpectationOutcome] = []
