@@ -34,6 +34,7 @@ import logging
 import re
 import struct
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -262,17 +263,24 @@ cross join lateral jsonb_array_elements_text(d.doc -> 'keys') with ordinality as
 """
 
 
+# connections that found ops ready, outside a transaction: not asked again on every landing
+_ops_ready_on: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
+
+
 def ensure_ops(conn: psycopg.Connection) -> None:
-    # checked first: one look-up instead of the DDL on every landing
-    if conn.execute(_OPS_READY).fetchone()[0]:
+    if conn in _ops_ready_on:
         return
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.ops_ddl'))")
-        conn.execute(OPS_DDL)
-        if conn.execute("select relkind = 'r' from pg_class "
-                        "where oid = to_regclass('ops.latest_versions')").fetchone():
-            _migrate_latest_versions(conn)
-        conn.execute(LATEST_VERSIONS_VIEW)
+    # checked first: one look-up instead of the DDL
+    if not conn.execute(_OPS_READY).fetchone()[0]:
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.ops_ddl'))")
+            conn.execute(OPS_DDL)
+            if conn.execute("select relkind = 'r' from pg_class "
+                            "where oid = to_regclass('ops.latest_versions')").fetchone():
+                _migrate_latest_versions(conn)
+            conn.execute(LATEST_VERSIONS_VIEW)
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        _ops_ready_on.add(conn)  # committed: no rollback can take it back
 
 
 def _migrate_latest_versions(conn: psycopg.Connection) -> None:
@@ -302,6 +310,12 @@ _TABLE_STATUS = """
            exists (select 1 from pg_attribute where attrelid = to_regclass(%(t)s)
                    and attname = 'is_deleted' and not attisdropped),
            exists (select 1 from ops.partition_versions where table_name = %(n)s)"""
+
+# whether records of the partition wait in quarantine
+_QUARANTINE_OPEN = """
+    select exists (select 1 from ops.quarantine where source = %(source)s
+                   and entity = %(entity)s and partition = %(partition)s
+                   and resolved_at is null)"""
 
 # the latest version of each (partition, key) of a raw table {t}
 _LATEST_PER_PARTITION = """
@@ -502,6 +516,7 @@ def land_partition(
             status = conn.execute(_TABLE_STATUS, {"t": f"raw.{name}", "n": name})
             found = _read_versions(conn, name, partition)
             next_id = conn.execute(_NEXT_RECORD_ID, {"t": f"raw.{name}"})
+            waiting = conn.execute(_QUARANTINE_OPEN, params) if full else None
             batch = _read_batch(spec, records, partition)
         table_status = status.fetchone()
         if all(table_status):
@@ -541,7 +556,7 @@ def land_partition(
             if book.document is not None:
                 _write_versions(conn, name, partition, book.document, len(versions.heads))
             quarantine_rows = _quarantine(conn, batch.bad, params)
-            if full:
+            if waiting is not None and waiting.fetchone()[0]:
                 _resolve_quarantine(conn, batch.bad, params)
             _record_drift(conn, book.drift, params)
             if book.watermark:
