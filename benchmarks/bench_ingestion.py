@@ -147,13 +147,28 @@ def as_parsed(rows: list[dict]) -> dict[str, list[dict]]:
     return {code: orjson.loads(orjson.dumps(part)) for code, part in by_school.items()}
 
 
-def timed(fn: Callable[[], object], repeat: int, before: Callable[[], None]) -> list[float]:
+def backend_cpu(pid: int) -> float | None:
+    """CPU seconds the server process `pid` has used (Linux, server on this machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(fn: Callable[[], object], repeat: int, before: Callable[[], None],
+          server_pid: int | None = None) -> list[tuple[float, float, float | None]]:
+    """(wall, this process's CPU, the server backend's CPU) seconds of each run."""
     runs = []
     for _ in range(repeat):
         before()
-        started = time.perf_counter()
+        server = backend_cpu(server_pid) if server_pid else None
+        cpu, started = time.process_time(), time.perf_counter()
         fn()
-        runs.append(time.perf_counter() - started)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if server is not None:
+            server = backend_cpu(server_pid) - server
+        runs.append((wall, cpu, server))
     return runs
 
 
@@ -165,6 +180,7 @@ def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> lis
 
     at = datetime.now(UTC)
     conn = warehouse.connect(url)  # autocommit: each COPY, each landing, commits
+    pid = conn.execute("select pg_backend_pid()").fetchone()[0]
     conn.execute("create schema if not exists bench")
     landing.ensure_ops(conn)
     flat_ddl = ("create table bench.copy_flat (" + ", ".join(
@@ -180,8 +196,8 @@ def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> lis
     results = []
 
     def measure(layout: str, method: str, n: int, fn: Callable[[], object],
-                before: Callable[[], None]) -> None:
-        runs = timed(fn, repeat, before)
+                before: Callable[[], None], on_conn: bool = True) -> None:
+        runs = timed(fn, repeat, before, pid if on_conn else None)
         results.append((layout, method, n, runs))
         print(f"   {layout}, {method}: {_fmt(n, runs)}", flush=True)
 
@@ -198,6 +214,21 @@ def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> lis
         conn.execute("delete from ops.partition_versions where table_name = %s",
                      (BENCH_LEARNERS.table,))
         conn.execute("vacuum ops.partition_versions")  # as on a fresh day
+
+    def server_share(table: str, payload: str | None):
+        data = bytearray()
+        with conn.cursor().copy(f"copy bench.{table} to stdout") as out:
+            for chunk in out:
+                data += chunk
+        ddl = (flat_ddl.replace("copy_flat", "copy_server") if payload is None else
+               f"create table bench.copy_server (natural_key text, payload {payload}, "
+               "payload_hash text, batch_id text, partition text, extracted_at timestamptz)")
+
+        def copy_prepared() -> None:
+            with conn.cursor().copy("copy bench.copy_server from stdin") as copy:
+                for start in range(0, len(data), 1 << 20):
+                    copy.write(data[start:start + (1 << 20)])
+        return copy_prepared, recreate(ddl, "bench.copy_server")
 
     for layout, parts in layouts.items():
         def copy_flat(parts=parts) -> None:
@@ -239,6 +270,14 @@ def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> lis
 
         if len(parts) == 1:
             measure(layout, METHOD_SERIALISE, len(rows), serialise_only, lambda: None)
+            # the server's share of the two COPYs: their data prepared beforehand (what the
+            # plain COPYs above sent), the landed rows with the payload as JSONB, json or text
+            for table, kind, method in (
+                    ("copy_flat", None, METHOD_SERVER_FLAT),
+                    ("copy_payload", "jsonb", METHOD_SERVER_JSONB),
+                    ("copy_payload", "json", METHOD_SERVER_JSON),
+                    ("copy_payload", "text", METHOD_SERVER_TEXT)):
+                measure(layout, method, len(rows), *server_share(table, kind))
 
         def land(batch: str, parts=parts) -> Callable[[], None]:
             def run() -> None:
@@ -266,7 +305,7 @@ def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> lis
         def drop_to_sql() -> None:
             conn.execute("drop table if exists bench.to_sql_flat")
 
-        measure(layout, METHOD_TO_SQL, len(sample), to_sql, drop_to_sql)
+        measure(layout, METHOD_TO_SQL, len(sample), to_sql, drop_to_sql, on_conn=False)
     engine.dispose()
     conn.close()
     return results
@@ -275,15 +314,28 @@ def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> lis
 METHOD_COPY = "plain COPY of the records, one column per field"
 METHOD_COPY_PAYLOAD = "plain COPY of the landed rows (raw's columns, JSONB payload)"
 METHOD_SERIALISE = "Python alone: natural key, canonical JSON and hash of each record"
+METHOD_SERVER_FLAT = "the server's share: COPY data of the records' fields, prepared beforehand"
+METHOD_SERVER_JSONB = "the server's share: COPY data of the landed rows, payload JSONB"
+METHOD_SERVER_JSON = "the server's share: the same, payload json"
+METHOD_SERVER_TEXT = "the server's share: the same, payload text"
 METHOD_LAND_FIRST = "land_partition, first landing"
 METHOD_LAND_AGAIN = "land_partition again, unchanged rows (adds nothing)"
 METHOD_TO_SQL = "pandas DataFrame.to_sql, defaults (the naive way)"
 
 
-def _fmt(n: int, runs: list[float]) -> str:
-    best = min(runs)
-    return (f"{n} rows, best {best:.2f} s of {', '.join(f'{r:.2f}' for r in runs)} = "
-            f"{n / best:,.0f} rows/s")
+def _best(runs: list[tuple[float, float, float | None]]) -> tuple[float, float, float | None]:
+    return min(runs, key=lambda run: run[0])
+
+
+def _cpu(run: tuple[float, float, float | None]) -> str:
+    _wall, cpu, server = run
+    return f"{cpu:.2f} s" + (f" + {server:.2f} s" if server is not None else "")
+
+
+def _fmt(n: int, runs: list[tuple[float, float, float | None]]) -> str:
+    best = _best(runs)
+    return (f"{n} rows, best {best[0]:.2f} s of {', '.join(f'{r[0]:.2f}' for r in runs)} = "
+            f"{n / best[0]:,.0f} rows/s; CPU of the best (this process + server) {_cpu(best)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,14 +430,17 @@ def main(argv: list[str] | None = None) -> int:
                 cells += [f"{s:.1f} s", str(n)]
             print(f"| {source} | " + " | ".join(cells) + " |")
         print()
-    print("| layout | load of vendor A learners | rows | best time | rows/s | against COPY of "
-          "the landed rows | against COPY of the fields | against to_sql |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| layout | load of vendor A learners | rows | best time | CPU: this process + server "
+          "| rows/s | against COPY of the landed rows | against COPY of the fields "
+          "| against to_sql |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for layout in dict.fromkeys(r[0] for r in loads):
-        rates = {method: n / min(runs) for lay, method, n, runs in loads if lay == layout}
+        rates = {method: n / _best(runs)[0] for lay, method, n, runs in loads if lay == layout}
         for lay, method, n, runs in loads:
             if lay == layout:
-                print(f"| {layout} | {method} | {n} | {min(runs):.2f} s | {rates[method]:,.0f} "
+                best = _best(runs)
+                print(f"| {layout} | {method} | {n} | {best[0]:.2f} s | {_cpu(best)} "
+                      f"| {rates[method]:,.0f} "
                       f"| {rates[method] / rates[METHOD_COPY_PAYLOAD]:.2f} "
                       f"| {rates[method] / rates[METHOD_COPY]:.2f} "
                       f"| {rates[method] / rates[METHOD_TO_SQL]:.1f}x |")
