@@ -34,6 +34,7 @@ from bench_sandbox import (
     retry_options,
     vendor_client,
 )
+from psycopg import sql
 
 from eduhub import landing, settings, warehouse
 from eduhub.landing import EntitySpec
@@ -132,6 +133,56 @@ def print_sync(title: str, result: dict) -> None:
     landed, skipped, rejected = result["files"]
     print(f"     {'total':<14} {total_s:7.1f} s  (files: {landed} landed, {skipped} skipped, "
           f"{rejected} rejected)", flush=True)
+
+
+# --- 2b: what staging reads --------------------------------------------------------------------
+
+# The rule before 2026-12-03, for comparison: one latest version per key, whatever partition
+# landed it (the staging macro then; landing.CURRENT_VERSIONS now takes the latest of each
+# partition's latest versions that are not deletions).
+SINGLE_LATEST_VERSION = """
+    select * from (
+        select landed.*, row_number() over (partition by landed.natural_key
+                                            order by landed.record_id desc) as version_rank
+        from {t} as landed where {usable}) as versions
+    where version_rank = 1 and not is_deleted"""
+
+
+def current_version_reads(url: str, repeat: int = 2) -> tuple[float, float, int]:
+    """Seconds to read the current version of every record of the school management tables
+    (as the staging views do, payload included), by the platform's rule and by the single
+    latest version per key; and the records read (the same by both, on the sandbox)."""
+    totals = [0.0, 0.0]
+    records = 0
+    with warehouse.connect(url) as conn:
+        tables = [r[0] for r in conn.execute(
+            "select relname from pg_class where relnamespace = 'raw'::regnamespace "
+            "and relkind = 'r' and relname like 'sms\\_%' order by 1")]
+        for table in tables:
+            source, entity = table.split("__", 1)
+            usable = sql.SQL(landing.NOT_REJECTED).format(source=sql.Literal(source),
+                                                           entity=sql.Literal(entity))
+            rules = (landing.current_versions_query(table),
+                     sql.SQL(SINGLE_LATEST_VERSION).format(t=sql.Identifier("raw", table),
+                                                           usable=usable))
+            counts = []
+            for i, rule in enumerate(rules):
+                query = sql.SQL("select count(*), sum(length(payload::text)) from ({}) as c"
+                                ).format(rule)
+                best = None
+                for _ in range(repeat):
+                    started = time.perf_counter()
+                    counts.append(conn.execute(query).fetchone())
+                    seconds = time.perf_counter() - started
+                    best = seconds if best is None else min(best, seconds)
+                totals[i] += best
+            if len(set(counts)) != 1:
+                raise SystemExit(f"{table}: the two rules read different records")
+            records += counts[0][0]
+    print(f"   current version of every school management record ({records} in "
+          f"{len(tables)} tables): {totals[0]:.2f} s; by a single latest version per key "
+          f"{totals[1]:.2f} s", flush=True)
+    return totals[0], totals[1], records
 
 
 # --- 3: landing throughput against COPY and to_sql --------------------------------------------
@@ -389,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         buffers = conn.execute("show shared_buffers").fetchone()[0]
     print(f"   {server}, shared_buffers {buffers}")
 
-    full = incremental = None
+    full = incremental = reads = None
     if not args.skip_sync:
         print(f"\n1. full sync of every source, day {day}", flush=True)
         with running_simulators(dirs[day], faults="none") as sources:
@@ -405,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
             incremental = sync_all(sources, url, f"bench-incr-day{next_day}", drop_dir,
                                    args.workers)
         print_sync("incremental sync", incremental)
+        reads = current_version_reads(url)
 
     print("\n3. landing throughput on the same rows: vendor A learners as served", flush=True)
     data = load(dirs[day], ("schools", "learners"))
@@ -429,7 +481,9 @@ def main(argv: list[str] | None = None) -> int:
                     n = result["rows"].get(source, (0, 0, 0, 0))[1]
                 cells += [f"{s:.1f} s", str(n)]
             print(f"| {source} | " + " | ".join(cells) + " |")
-        print()
+        print(f"\nWhat staging reads: the current version of {reads[2]} school management "
+              f"records in {reads[0]:.2f} s; by a single latest version per key "
+              f"{reads[1]:.2f} s\n")
     print("| layout | load of vendor A learners | rows | best time | CPU: this process + server "
           "| rows/s | against COPY of the landed rows | against COPY of the fields "
           "| against to_sql |")

@@ -344,7 +344,7 @@ CURRENT_VERSIONS = """
     where version_rank = 1"""
 
 # the rows of partitions that validation did not reject (what staging reads)
-_NOT_REJECTED = """not exists (
+NOT_REJECTED = """not exists (
                 select 1 from ops.batches as rejected
                 where rejected.batch_id = landed.batch_id and rejected.source = {source}
                   and rejected.entity = {entity} and rejected.partition = landed.partition
@@ -355,7 +355,7 @@ def current_versions_query(name: str, *, skip_rejected: bool = True) -> sql.Comp
     """`CURRENT_VERSIONS` of the raw table `name` (`<source>__<entity>`): as staging reads them,
     or, with `skip_rejected` false, as they landed."""
     source, entity = name.split("__", 1)
-    usable = (sql.SQL(_NOT_REJECTED).format(source=sql.Literal(source),
+    usable = (sql.SQL(NOT_REJECTED).format(source=sql.Literal(source),
                                             entity=sql.Literal(entity))
               if skip_rejected else sql.SQL("true"))
     return sql.SQL(CURRENT_VERSIONS).format(t=sql.Identifier("raw", name), usable=usable)
