@@ -293,3 +293,20 @@ def test_the_latest_versions_are_never_read_by_a_prepared_statement(fresh_db):
         prepared = [s for (s,) in conn.execute("select statement from pg_prepared_statements")]
     assert prepared  # the bookkeeping's statements are prepared
     assert not [s for s in prepared if "select versions from ops.partition_versions" in s]
+
+
+def test_a_batch_row_holds_the_record_ids_the_batch_gave(fresh_db):
+    # validation reads a batch by this range, through the raw table's primary key
+    _land(fresh_db, [_rec(i) for i in range(4)], partition="A")
+    _land(fresh_db, [_rec(9)], partition="B")
+    _land(fresh_db, [_rec(0, 1), _rec(1)], partition="A", batch="b2")  # 0 changed, 2 and 3 gone
+    _land(fresh_db, [_rec(0, 1), _rec(1), _rec(5)], partition="A", batch="b2")  # a retry: +5
+    _land(fresh_db, [_rec(9)], partition="B", batch="b2")  # unchanged: no id given
+    with warehouse.connect(fresh_db) as conn:
+        ranges = conn.execute("select batch_id, partition, first_record_id, last_record_id "
+                              "from ops.batches order by 1, 2").fetchall()
+        ids = conn.execute("select batch_id, partition, array_agg(record_id order by record_id) "
+                           "from raw.test_src__things group by 1, 2 order by 1, 2").fetchall()
+    assert [(b, p, r[0], r[-1]) for b, p, r in ids] == [r for r in ranges if r[2] is not None]
+    assert ("b2", "B", None, None) in ranges
+    assert ids[2][2] == list(range(ids[2][2][0], ids[2][2][0] + 4))  # version, 2 tombstones, 5

@@ -530,7 +530,7 @@ def land_partition(
             first_id = conn.execute(_NEXT_RECORD_ID, {"t": f"raw.{name}"}).fetchone()[0]
         ids = itertools.count(first_id)  # the ids given in the COPY, then to tombstones
 
-        # the bookkeeping is worked out while the server parses the last lines of the COPY
+        # the bookkeeping is worked out while the server parses the last rows of the COPY
         book = _land_records(conn, spec, batch, versions, ids, batch_id, partition,
                              extracted_at, lambda: _Bookkeeping.of(spec, batch, versions, ids,
                                                                    full))
@@ -543,15 +543,14 @@ def land_partition(
             "difference": (reported_total - (book.current + len(batch.bad)) if full else
                            reported_total - (distinct_keys + len(batch.bad)))
             if reported_total is not None else None}
-        used = unused > first_id  # ids first_id .. unused - 1 went to new rows
+        last_id = unused - 1 if unused > first_id else None  # first_id .. last_id were given
         batch_row = {**params, "received": received, "landed": batch.landed,
                      "quarantined": 0, "deleted": len(book.withdrawn),
-                     "first_id": first_id if used else None,
-                     "last_id": unused - 1 if used else None}
+                     "first_id": None if last_id is None else first_id, "last_id": last_id}
         with conn.pipeline():
-            if unused > first_id + 1:  # the sequence's last value: the last id given
+            if last_id is not None and last_id > first_id:  # the sequence stands at first_id
                 conn.execute("select setval(pg_get_serial_sequence(%s, 'record_id'), %s)",
-                             (f"raw.{name}", unused - 1))
+                             (f"raw.{name}", last_id))
             _tombstone(conn, name, book.tombstones, params)
             if book.document is not None:
                 _write_versions(conn, name, partition, book.document, len(versions.heads))
@@ -568,18 +567,17 @@ def land_partition(
         quarantined = sum(bool(c.fetchone()[0]) for c in quarantine_rows)
         if batch.bad:
             conn.execute(_RECORD_BATCH, {**batch_row, "quarantined": quarantined})
-    drift = book.drift
     # Log lines name positions and field names, never values (they may hold personal IDs).
     if batch.bad:
         log.warning("%s.%s partition %s: %d record(s) quarantined", spec.source, spec.entity,
                     partition, len(batch.bad))
-    for finding in drift:
+    for finding in book.drift:
         log.warning("%s.%s partition %s: schema drift: %s %s%s in %d record(s)", spec.source,
                     spec.entity, partition, finding.change, finding.field,
                     f" -> {finding.renamed_to}" if finding.renamed_to else "",
                     finding.records_affected)
-    return LandingResult(received, batch.landed, quarantined, len(book.withdrawn), tuple(drift),
-                         book.watermark)
+    return LandingResult(received, batch.landed, quarantined, len(book.withdrawn),
+                         tuple(book.drift), book.watermark)
 
 
 _gc_pause_lock = threading.Lock()
