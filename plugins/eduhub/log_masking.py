@@ -1,27 +1,32 @@
-"""Personal IDs and secrets never reach a log: a masking step in Airflow's logging.
+"""Personal IDs and secrets never reach a log, in every Airflow component.
 
-Airflow masks the values of the connections and variables a task reads (in supervised task
-runs; `airflow dags test` masks nothing). It does not know that any 12-digit number standing
-alone is a personal ID (số định danh cá nhân), nor the secrets the platform reads from the
-environment (the pseudonym key, the warehouse password, ...). This module masks both, in every
-process that configures Airflow's logging:
+Airflow masks the values of the connections and variables a task reads. It does not know that
+any 12-digit number standing alone is a personal ID (số định danh cá nhân), nor the secrets the
+platform reads from the environment (the pseudonym key, the warehouse password, ...). This
+module adds both through Airflow's supported extension points only; it replaces nothing of
+Airflow's (an earlier version wrapped an internal function and killed every DAG-processor child
+and the triggerer):
 
-- `LOGGING_CONFIG` is Airflow's default logging configuration; `eduhub.runtime` points
-  `[logging] logging_config_class` at it (AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS), so Airflow
-  reads it when it sets up logging: the scheduler, workers and the task supervisor,
-  and `airflow dags test`;
-- reading `LOGGING_CONFIG` adds a structlog processor masking the ID pattern and the
-  configured secrets to the processors Airflow builds its logging from (its core copy, used by
-  the CLI, the scheduler and `airflow dags test`, and the Task SDK's, which writes the task log
-  files, print() and subprocess output included); stdlib logging goes through them too.
-
-`MaskingFilter` does the same for plain Python logging outside Airflow (the CLI).
+- `[logging] logging_config_class = eduhub.log_masking.LOGGING_CONFIG` (set by `eduhub.runtime`
+  and the Docker image) names a copy of Airflow's default logging configuration with one more
+  filter (`MaskingFilter`) on its handlers and loggers; Airflow applies that configuration
+  right after configuring structlog, and the filter's factory then adds the masking processor
+  to structlog's chain through structlog's public API (a component's own events, and what
+  `airflow dags test` prints of a task);
+- the same module's `REMOTE_TASK_LOG`, which Airflow reads beside that dict, contributes a
+  structlog processor to the write path of every supervised log: task logs (print() and
+  subprocess output included), the DAG processor's file logs, the triggerer's trigger logs and
+  callback logs. It uploads and reads nothing itself: when the deployment configures a remote
+  log store, that store's handler is kept and does the uploading and reading;
+- reading either installs a stdlib `LogRecord` factory that masks each record as it is made,
+  so every library's logging is masked in every process, whatever handler or propagation a
+  component configures;
+- the configured secrets are also given to Airflow's own secrets masker (`mask_secret`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -137,38 +142,117 @@ def masking_processor(secrets: list[str]):
     return mask_event
 
 
-def install() -> list[str]:
-    """Add the masking processor to the processors Airflow gives structlog (both copies of
-    Airflow's logging setup: the core one of the CLI, scheduler and `dags test`, and the Task
-    SDK's, which writes the task log files). Idempotent; returns the modules patched."""
-    processor = masking_processor(configured_secrets())
-    patched = []
-    for module_name in ("airflow._shared.logging.structlog",
-                        "airflow.sdk._shared.logging.structlog"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        original = module.structlog_processors
-        if not getattr(original, "eduhub_masking", False):
-            def with_masking(*args, _original=original, **kwargs):
-                shared, *rest = _original(*args, **kwargs)
-                # last of the shared chain: after the message is formatted with its arguments
-                return (list(shared) + [processor], *rest)
+_installed_secrets: list[str] | None = None
 
-            with_masking.eduhub_masking = True
-            module.structlog_processors = with_masking
-        patched.append(module_name)
-    return patched
+
+def _record_factory(previous):
+    def make_record(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        secrets = _installed_secrets or []
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a record that cannot format is left to its handler
+            return record
+        masked = mask(message, secrets)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None:
+            _mask_exception(record.exc_info[1], secrets)
+        return record
+
+    make_record.eduhub_masking = True
+    return make_record
+
+
+def install() -> list[str]:
+    """Mask in this process: the LogRecord factory (stdlib logging of every library) and
+    Airflow's secrets masker given the configured secrets. Idempotent; returns the secrets."""
+    global _installed_secrets
+    secrets = configured_secrets()
+    _installed_secrets = secrets
+    factory = logging.getLogRecordFactory()
+    if not getattr(factory, "eduhub_masking", False):
+        logging.setLogRecordFactory(_record_factory(factory))
+    with contextlib.suppress(ImportError):
+        from airflow.sdk.log import mask_secret
+
+        for secret in secrets:
+            mask_secret(secret)
+    return secrets
+
+
+def _add_to_structlog() -> None:
+    """Add the masking processor to structlog's configured chain (just before its renderer), for
+    the events Airflow's components log through structlog itself: `airflow dags test` prints a
+    task's events that way. Uses structlog's public configuration API; idempotent."""
+    import structlog
+
+    if not structlog.is_configured():
+        return
+    processors = list(structlog.get_config().get("processors", []))
+    if not processors or any(getattr(p, "eduhub_masking", False) for p in processors):
+        return
+    processors.insert(len(processors) - 1, masking_processor(configured_secrets()))
+    structlog.configure(processors=processors)
+
+
+def masking_filter() -> MaskingFilter:
+    """The filter factory of LOGGING_CONFIG. Airflow applies that configuration after it has
+    configured structlog, so this is also where the processor joins structlog's chain."""
+    _add_to_structlog()
+    return MaskingFilter()
+
+
+class MaskingLogIO:
+    """What Airflow reads as `REMOTE_TASK_LOG`: the masking processor for the write path of
+    supervised logs, and the deployment's own remote log store (if any) for upload and read."""
+
+    def __init__(self, delegate=None):
+        self.delegate = delegate
+
+    @property
+    def processors(self) -> tuple:
+        own = tuple(getattr(self.delegate, "processors", ()) or ())
+        return (masking_processor(configured_secrets()), *own)
+
+    def upload(self, path, ti=None) -> None:
+        if self.delegate is not None:
+            self.delegate.upload(path, ti)
+
+    def read(self, relative_path, ti):
+        if self.delegate is not None:
+            return self.delegate.read(relative_path, ti)
+        # nothing remote: Airflow falls back on the local log files
+        return [], []
+
+
+def _logging_config() -> dict:
+    """Airflow's default logging configuration plus the masking filter on every handler and
+    logger it names (added to, never replacing, Airflow's own filters)."""
+    import copy
+
+    from airflow.config_templates.airflow_local_settings import DEFAULT_LOGGING_CONFIG
+
+    config = copy.deepcopy(DEFAULT_LOGGING_CONFIG)
+    config.setdefault("filters", {})["eduhub_mask"] = {"()": f"{__name__}.masking_filter"}
+    for section in (config.get("handlers", {}), config.get("loggers", {})):
+        for entry in section.values():
+            entry["filters"] = [*entry.get("filters", []), "eduhub_mask"]
+    root = config.get("root")
+    if root is not None:
+        root["filters"] = [*root.get("filters", []), "eduhub_mask"]
+    return config
 
 
 def __getattr__(name: str):
-    """`LOGGING_CONFIG`, what AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS names: Airflow's own
-    configuration (its handlers already carry the masker as their filter), with the masker
-    armed when Airflow asks for it (importing this module alone changes nothing)."""
-    if name != "LOGGING_CONFIG":
-        raise AttributeError(name)
-    from airflow.config_templates.airflow_local_settings import DEFAULT_LOGGING_CONFIG
+    """`LOGGING_CONFIG` and `REMOTE_TASK_LOG`, what Airflow reads when it sets up logging
+    (importing this module alone touches no Airflow configuration)."""
+    if name == "LOGGING_CONFIG":
+        install()
+        return _logging_config()
+    if name == "REMOTE_TASK_LOG":
+        install()
+        from airflow.config_templates import airflow_local_settings
 
-    install()
-    return DEFAULT_LOGGING_CONFIG
+        return MaskingLogIO(getattr(airflow_local_settings, "REMOTE_TASK_LOG", None))
+    raise AttributeError(name)
