@@ -8,10 +8,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint clean
 
-$(STAMP): requirements.txt pyproject.toml
-	@echo "==> Creating the virtual environment $(VENV) and installing requirements.txt"
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@echo "==> Creating the virtual environment $(VENV) and installing requirements-dev.txt"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
 	@touch $@
 
 install: $(STAMP)

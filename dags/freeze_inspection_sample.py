@@ -13,16 +13,18 @@ from __future__ import annotations
 from airflow.sdk import dag, get_current_context, task
 
 from eduhub import dag_support
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE
+from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
 
 
 @dag(
     dag_id="freeze_inspection_sample",
+    dag_display_name="Chốt danh sách kiểm tra 30% của năm học",
     schedule="0 3 15 9 *",
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    user_defined_macros=USER_DEFINED_MACROS,
     tags=["eduhub", "inspection", "annual"],
     doc_md=__doc__,
 )

@@ -21,17 +21,19 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, get_current_context, task
 
 from eduhub import dag_support
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE
+from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
 from eduhub.identity.tasks import PERSONS
 
 
 @dag(
     dag_id="match_identities",
+    dag_display_name="Ghép nối danh tính người học",
     schedule=[dag_support.RAW_POPULATION],
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    user_defined_macros=USER_DEFINED_MACROS,
     tags=["eduhub", "identity"],
     doc_md=__doc__,
     params={

@@ -15,16 +15,18 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, get_current_context, task
 
 from eduhub import dag_support
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE
+from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
 
 
 @dag(
     dag_id="purge_raw_payloads",
+    dag_display_name="Xóa dữ liệu thô quá thời hạn lưu trữ",
     schedule="0 4 1 * *",
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    user_defined_macros=USER_DEFINED_MACROS,
     tags=["eduhub", "privacy", "retention"],
     doc_md=__doc__,
     params={"school_years": Param(None, type=["null", "integer"], minimum=1,
@@ -36,8 +38,8 @@ def purge_raw_payloads():
         from eduhub.pipelines import retention
 
         context = get_current_context()
-        logical = context["logical_date"].in_timezone(dag_support.TIMEZONE).date()
-        done = retention.purge(dag_support.warehouse_url(), context["run_id"], logical,
+        done = retention.purge(dag_support.warehouse_url(), context["run_id"],
+                               dag_support.run_day(context),
                                context["params"].get("school_years"))
         return {p.table: p.rows for p in done if p.rows}
 

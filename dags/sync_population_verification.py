@@ -19,16 +19,18 @@ from __future__ import annotations
 from airflow.sdk import dag, get_current_context, task
 
 from eduhub import dag_support, settings
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE
+from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
 
 
 @dag(
     dag_id="sync_population_verification",
+    dag_display_name="Xác thực số định danh cá nhân với CSDLQG về dân cư",
     schedule=[dag_support.SCHOOL_PERSONS],
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    user_defined_macros=USER_DEFINED_MACROS,
     tags=["eduhub", "ingestion", "population"],
     doc_md=__doc__,
 )
@@ -56,7 +58,7 @@ def sync_population_verification():
 
         context = get_current_context()
         results = validation.validate_sources(dag_support.warehouse_url(), context["run_id"],
-                                              ("population",), as_of=validation.run_day(context))
+                                              ("population",), as_of=dag_support.run_day(context))
         validation.fail_task_on_critical(results)
         return validation.summary(results)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, get_current_context, task
 
 from eduhub import dag_support
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE
+from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
 
 # the sources this DAG lands: their suites in expectations/ validate the run's batch
 SOURCES = ("sms_vendor_a", "sms_vendor_b", "file_exports")
@@ -35,11 +35,13 @@ SOURCES = ("sms_vendor_a", "sms_vendor_b", "file_exports")
 
 @dag(
     dag_id="sync_school_management",
+    dag_display_name="Đồng bộ phần mềm quản trị nhà trường",
     schedule="0 1 * * *",
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    user_defined_macros=USER_DEFINED_MACROS,
     tags=["eduhub", "ingestion", "school-management"],
     doc_md=__doc__,
     params={"full_refresh": Param(False, type="boolean",
@@ -84,7 +86,7 @@ def sync_school_management():
 
         context = get_current_context()
         results = validation.validate_sources(dag_support.warehouse_url(), context["run_id"],
-                                              SOURCES, as_of=validation.run_day(context))
+                                              SOURCES, as_of=dag_support.run_day(context))
         validation.fail_task_on_critical(results)
         return validation.summary(results)
 

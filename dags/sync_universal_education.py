@@ -14,16 +14,18 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, get_current_context, task
 
 from eduhub import dag_support
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE
+from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
 
 
 @dag(
     dag_id="sync_universal_education",
+    dag_display_name="Đồng bộ hệ thống phổ cập giáo dục, xóa mù chữ (PCGD-XMC)",
     schedule="30 1 * * *",
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    user_defined_macros=USER_DEFINED_MACROS,
     tags=["eduhub", "ingestion", "pcgd-xmc"],
     doc_md=__doc__,
     params={"full_refresh": Param(False, type="boolean",
@@ -55,7 +57,7 @@ def sync_universal_education():
 
         context = get_current_context()
         results = validation.validate_sources(dag_support.warehouse_url(), context["run_id"],
-                                              ("pcgd",), as_of=validation.run_day(context))
+                                              ("pcgd",), as_of=dag_support.run_day(context))
         validation.fail_task_on_critical(results)
         return validation.summary(results)
 

@@ -27,11 +27,12 @@ from airflow.sdk import dag, get_current_context, task
 from cosmos import DbtTaskGroup
 
 from eduhub import dag_support, transform
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE
+from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
 
 
 @dag(
     dag_id="transform_warehouse",
+    dag_display_name="Biến đổi và công bố kho dữ liệu",
     # any landing DAG's new data triggers a run
     schedule=(dag_support.RAW_SCHOOL_MANAGEMENT | dag_support.RAW_UNIVERSAL_EDUCATION
               | dag_support.RAW_POPULATION),
@@ -39,6 +40,7 @@ from eduhub.dag_support import DEFAULT_ARGS, START_DATE
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    user_defined_macros=USER_DEFINED_MACROS,
     tags=["eduhub", "transformation", "dbt"],
     doc_md=__doc__,
 )
@@ -63,7 +65,7 @@ def transform_warehouse():
 
         context = get_current_context()
         result = validation.validate_publication(dag_support.warehouse_url(), context["run_id"],
-                                                 as_of=validation.run_day(context))
+                                                 as_of=dag_support.run_day(context))
         validation.fail_task_on_critical(result)
         return validation.summary([result])
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import date, timedelta
 
 import pendulum
 from airflow.sdk import Asset
@@ -35,11 +36,31 @@ MARTS = Asset(name="marts", uri="eduhub://warehouse/marts")
 FULL_REFRESH_WEEKDAY = 6  # Sunday: a weekly full read catches deletions
 
 
+def run_day(context_or_dag_run) -> date:
+    """The day a run stands for, in Vietnam: its logical date, or when it was due (`run_after`)
+    for the runs that have no logical date (asset-triggered and manual runs in Airflow 3).
+    Takes a task's context or a DagRun; templates call it as `{{ run_day(dag_run) }}`."""
+    dag_run = (context_or_dag_run.get("dag_run") if isinstance(context_or_dag_run, Mapping)
+               else context_or_dag_run)
+    logical = (context_or_dag_run.get("logical_date") if isinstance(context_or_dag_run, Mapping)
+               else None) or getattr(dag_run, "logical_date", None)
+    moment = logical or dag_run.run_after
+    return pendulum.instance(moment).in_timezone(TIMEZONE).date()
+
+
+def run_day_iso(dag_run) -> str:
+    return run_day(dag_run).isoformat()
+
+
+# Jinja macros of every DAG: `{{ run_day(dag_run) }}` instead of `{{ ds }}`, which is undefined
+# in the runs that have no logical date.
+USER_DEFINED_MACROS = {"run_day": run_day_iso}
+
+
 def is_full_refresh(context) -> bool:
-    """Asked for by the run's params, or the weekly full read (by logical date, so a backfill
+    """Asked for by the run's params, or the weekly full read (by the run's day, so a backfill
     of a past Sunday does what that Sunday did)."""
-    logical = context.get("logical_date")
-    weekly = logical is not None and logical.in_timezone(TIMEZONE).weekday() == FULL_REFRESH_WEEKDAY
+    weekly = run_day(context).weekday() == FULL_REFRESH_WEEKDAY
     return bool(context["params"].get("full_refresh")) or weekly
 
 

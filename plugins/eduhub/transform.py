@@ -27,11 +27,12 @@ def cosmos_arguments() -> dict:
         "execution_config": ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         # Model-level assets would carry the host and port in their URI; the DAG-level
         # assets in eduhub.dag_support are the contract instead.
-        # The run's logical date is the models' "today": a backfill gives that day's figures.
+        # The run's day is the models' "today" (`dag_support.run_day`: a backfill gives that
+        # day's figures; asset-triggered runs have no logical date).
         # The published schemas build into their staging twins (marts_next, audit_next), which
         # the DAG swaps in once the marts suite passed (eduhub.publish).
         "operator_args": {"install_deps": False, "emit_datasets": False,
-                          "vars": {"as_of_date": "{{ ds }}", **publish.dbt_vars()}},
+                          "vars": {"as_of_date": "{{ run_day(dag_run) }}", **publish.dbt_vars()}},
     }
 
 

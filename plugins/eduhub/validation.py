@@ -885,13 +885,3 @@ def validate_publication(conninfo: str, run_id: str, *, as_of: date | None = Non
     if not result.critical_failures:
         publish.mark_validated(conninfo, run_id)
     return result
-
-
-def run_day(context) -> date:
-    """The day an Airflow run stands for (its logical date, else when it was due), in Vietnam."""
-    import pendulum
-
-    from eduhub.dag_support import TIMEZONE
-
-    moment = context.get("logical_date") or context["dag_run"].run_after
-    return pendulum.instance(moment).in_timezone(TIMEZONE).date()
