@@ -22,7 +22,6 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from eduhub import dag_support
 from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
-from eduhub.identity.tasks import PERSONS
 
 
 @dag(
@@ -43,14 +42,16 @@ from eduhub.identity.tasks import PERSONS
     },
 )
 def match_identities():
-    @task(multiple_outputs=False, outlets=[PERSONS])
+    @task(multiple_outputs=False, outlets=[dag_support.PERSONS])
     def match() -> dict:
         from eduhub.identity import tasks
 
         context = get_current_context()
-        return tasks.match(dag_support.warehouse_url(), context["run_id"],
-                           full=dag_support.is_full_refresh(context),
-                           retrain=bool(context["params"].get("retrain")))
+        result = tasks.match(dag_support.warehouse_url(), context["run_id"],
+                             full=dag_support.is_full_refresh(context),
+                             retrain=bool(context["params"].get("retrain")))
+        dag_support.emit_day(context, dag_support.PERSONS)
+        return result
 
     match()
 

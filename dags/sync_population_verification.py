@@ -64,6 +64,7 @@ def sync_population_verification():
 
     @task(multiple_outputs=False, outlets=[dag_support.RAW_POPULATION])
     def publish(results: list[dict]) -> dict:
+        dag_support.emit_day(get_current_context(), dag_support.RAW_POPULATION)
         return {key: sum(r.get(key, 0) for r in results)
                 for key in ("verified", "match", "mismatch", "not_found")}
 

@@ -88,6 +88,7 @@ def sync_school_management():
         results = validation.validate_sources(dag_support.warehouse_url(), context["run_id"],
                                               SOURCES, as_of=dag_support.run_day(context))
         validation.fail_task_on_critical(results)
+        dag_support.emit_day(context, dag_support.RAW_SCHOOL_MANAGEMENT)
         return validation.summary(results)
 
     vendor_a = sync_school.override(task_id="sync_vendor_a_school").expand(

@@ -63,6 +63,7 @@ def sync_universal_education():
 
     @task(multiple_outputs=False, outlets=[dag_support.RAW_UNIVERSAL_EDUCATION])
     def publish(results: list[dict]) -> dict:
+        dag_support.emit_day(get_current_context(), dag_support.RAW_UNIVERSAL_EDUCATION)
         return {key: sum(r[key] for r in results) for key in ("received", "landed", "quarantined")}
 
     landed = sync_commune.expand(commune_code=list_communes())

@@ -33,9 +33,9 @@ from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
 @dag(
     dag_id="transform_warehouse",
     dag_display_name="Biến đổi và công bố kho dữ liệu",
-    # any landing DAG's new data triggers a run
+    # new school or PCGD-XMC data, or the persons the matching published, trigger a run
     schedule=(dag_support.RAW_SCHOOL_MANAGEMENT | dag_support.RAW_UNIVERSAL_EDUCATION
-              | dag_support.RAW_POPULATION),
+              | dag_support.PERSONS),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -48,6 +48,7 @@ def transform_warehouse():
     @task(outlets=[dag_support.MARTS, dag_support.SCHOOL_PERSONS])
     def publish() -> None:
         """Marks the models as refreshed: the population verification follows on from here."""
+        dag_support.emit_day(get_current_context(), dag_support.MARTS, dag_support.SCHOOL_PERSONS)
 
     @task
     def prepare_raw_tables() -> None:

@@ -84,7 +84,13 @@ def _tool(args, extra: list[str]) -> int:
 
     env = runtime.environment(warehouse.url())
     if args.command == "airflow":
-        runtime.ensure_airflow_db(env)
+        from eduhub import demo
+
+        # the metadata database and warehouse of `eduhub up` and the demo
+        demo_url = warehouse.create_database(demo.DEMO_DATABASE, warehouse.url())
+        services = demo.platform(demo_url, None, 8080, fresh=False)
+        services.init()
+        env = services.env
         cmd = ["airflow", *extra]
     else:
         cmd = runtime.dbt_args(extra) if extra else ["dbt", "--help"]
@@ -94,7 +100,13 @@ def _tool(args, extra: list[str]) -> int:
 def _demo(args) -> int:
     from eduhub import demo
 
-    return demo.main(scale=args.scale, seed=args.seed, logical_date=args.date, faults=args.faults)
+    return demo.main(scale=args.scale, seed=args.seed, faults=args.faults)
+
+
+def _up(args) -> int:
+    from eduhub import demo
+
+    return demo.up(port=args.port, faults=args.faults, seed=args.seed)
 
 
 def _id(args) -> int:
@@ -185,15 +197,21 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo", help="run the main job end to end on the sandbox")
     d.add_argument("--scale", type=int, default=2000)
     d.add_argument("--seed", type=int, default=1)
-    d.add_argument("--date", help="logical date of the DAG runs (default: today)")
     d.add_argument("--faults", default="none", help="fault profile of the simulators: "
                    "none, flaky or hostile")
+
+    u = sub.add_parser("up", help="keep the platform running (simulators, scheduler, DAG "
+                       "processor, triggerer, the UI on 127.0.0.1) on the demo's warehouse; Ctrl-C "
+                       "stops it")
+    u.add_argument("--port", type=int, default=8080, help="port of the Airflow UI and API")
+    u.add_argument("--seed", type=int, default=1)
+    u.add_argument("--faults", default="none", help="fault profile of the simulators")
 
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("airflow", "dbt"):
         return _tool(argparse.Namespace(command=argv[0]), argv[1:])
     args = parser.parse_args(argv)
-    handlers = {"warehouse": _warehouse, "sandbox": _sandbox, "demo": _demo, "id": _id}
+    handlers = {"warehouse": _warehouse, "sandbox": _sandbox, "demo": _demo, "id": _id, "up": _up}
     if args.command == "id" and args.action == "reveal":
         return _reveal(args)
     return handlers[args.command](args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import date, timedelta
 
@@ -17,13 +18,16 @@ START_DATE = pendulum.datetime(2026, 9, 1, tz=TIMEZONE)
 DEFAULT_ARGS = {
     "owner": "so-gddt-data-engineering",
     "retries": 2,
-    "retry_delay": timedelta(seconds=30),
+    # shorter in the live tests, whose failing source must not take minutes to fail
+    "retry_delay": timedelta(seconds=float(os.environ.get("EDUHUB_RETRY_DELAY_SECONDS", "30"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
 }
 
-# One asset per landing DAG: the transformation DAG is scheduled on any of them, and the
-# population verification on the persons the transformation publishes.
+# The day's chain: each landing DAG emits its asset; the transformation runs on new school or
+# PCGD-XMC data and on the persons the matching publishes; the population verification runs on
+# the persons the transformation publishes, the matching on its answers. Every event carries
+# the day of the data (`DAY_EXTRA`), so a run an asset triggers stands for that day.
 RAW_SCHOOL_MANAGEMENT = Asset(name="raw.school_management",
                               uri="eduhub://warehouse/raw/school_management")
 RAW_UNIVERSAL_EDUCATION = Asset(name="raw.pcgd", uri="eduhub://warehouse/raw/pcgd")
@@ -31,21 +35,42 @@ RAW_POPULATION = Asset(name="raw.population", uri="eduhub://warehouse/raw/popula
 SCHOOL_PERSONS = Asset(name="intermediate.int_school_persons",
                        uri="eduhub://warehouse/intermediate/int_school_persons")
 MARTS = Asset(name="marts", uri="eduhub://warehouse/marts")
+PERSONS = Asset(name="pii.persons", uri="eduhub://warehouse/pii/persons")
+DAY_EXTRA = "run_day"
 
 
 FULL_REFRESH_WEEKDAY = 6  # Sunday: a weekly full read catches deletions
 
 
 def run_day(context_or_dag_run) -> date:
-    """The day a run stands for, in Vietnam: its logical date, or when it was due (`run_after`)
-    for the runs that have no logical date (asset-triggered and manual runs in Airflow 3).
-    Takes a task's context or a DagRun; templates call it as `{{ run_day(dag_run) }}`."""
+    """The day a run stands for, in Vietnam. A scheduled or backfilled run: its logical date.
+    A run triggered by assets (no logical date in Airflow 3): the latest day its triggering
+    events carry (a backfilled landing transforms as of its own day), else when it was due
+    (`run_after`), as for a manual run. Takes a task's context or a DagRun; templates call it
+    as `{{ run_day(dag_run) }}`."""
     dag_run = (context_or_dag_run.get("dag_run") if isinstance(context_or_dag_run, Mapping)
                else context_or_dag_run)
     logical = (context_or_dag_run.get("logical_date") if isinstance(context_or_dag_run, Mapping)
                else None) or getattr(dag_run, "logical_date", None)
-    moment = logical or dag_run.run_after
-    return pendulum.instance(moment).in_timezone(TIMEZONE).date()
+    if logical:
+        return pendulum.instance(logical).in_timezone(TIMEZONE).date()
+    days = [date.fromisoformat(event.extra[DAY_EXTRA])
+            for event in _triggering_events(dag_run) if DAY_EXTRA in (event.extra or {})]
+    if days:
+        return max(days)
+    return pendulum.instance(dag_run.run_after).in_timezone(TIMEZONE).date()
+
+
+def _triggering_events(dag_run) -> list:
+    events = getattr(dag_run, "consumed_asset_events", None) or []
+    return list(events)
+
+
+def emit_day(context, *assets: Asset) -> None:
+    """Mark the events a task emits with the day of its run (see DAY_EXTRA)."""
+    day = run_day(context).isoformat()
+    for asset in assets:
+        context["outlet_events"][asset].extra = {DAY_EXTRA: day}
 
 
 def run_day_iso(dag_run) -> str:

@@ -1,18 +1,20 @@
-"""The main job end to end: sandbox → Airflow sync DAG → GX → dbt via cosmos → summary."""
+"""The main job end to end under the real Airflow components: sandbox → the day's DAGs on
+their schedules and assets (landing, GX, dbt via cosmos, verification, matching) → summary."""
 
 from __future__ import annotations
 
 import secrets
 import shutil
-from datetime import date
 from pathlib import Path
 
-from eduhub import access, runtime, settings, warehouse
+from eduhub import access, live_day, runtime, settings, warehouse
+from eduhub.airflow_services import AirflowServices, ServicesConfig, free_port
 from eduhub.identity import person
 from eduhub.sandbox import exports, generator
 from eduhub.sandbox.process import running_simulators
 
 DEMO_DATABASE = "eduhub_demo"
+AIRFLOW_DATABASE = "airflow_demo"
 SUMMARY_TABLES = [
     ("raw", "sms_vendor_a__learners"),
     ("raw", "sms_vendor_b__learners"),
@@ -27,10 +29,6 @@ SUMMARY_TABLES = [
     ("pii", "persons"),
     ("pii", "match_review_queue"),
 ]
-# The daily order: landings, the models, the verification of new persons, the matching of
-# those without a verified ID, the models again.
-DAG_SEQUENCE = ("sync_school_management", "sync_universal_education", "transform_warehouse",
-                "sync_population_verification", "match_identities", "transform_warehouse")
 
 
 def step(message: str) -> None:
@@ -59,12 +57,6 @@ def demo_pseudonym_key() -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def run_dags(env: dict[str, str], logical_date: str) -> None:
-    for dag_id in DAG_SEQUENCE:
-        step(f"Airflow: dags test {dag_id} {logical_date}")
-        runtime.run(["airflow", "dags", "test", dag_id, logical_date], env)
-
-
 def table_counts(conninfo: str) -> list[tuple[str, int | None]]:
     counts = []
     with warehouse.connect(conninfo) as conn:
@@ -76,9 +68,19 @@ def table_counts(conninfo: str) -> list[tuple[str, int | None]]:
     return counts
 
 
-def main(scale: int = 2000, seed: int = 1, logical_date: str | None = None,
-         faults: str = "none") -> int:
-    logical_date = logical_date or date.today().isoformat()
+def platform(url: str, sources, api_port: int, fresh: bool) -> AirflowServices:
+    """The demo's Airflow: its own metadata database (`airflow_demo`, new for each demo so that
+    the day's slots run again; kept by `eduhub up`), in the local state folder."""
+    meta = warehouse.create_database(AIRFLOW_DATABASE, url, replace=fresh)
+    env = runtime.environment(url, sources)
+    env.setdefault(person.PSEUDONYM_KEY_ENV, demo_pseudonym_key())
+    config = ServicesConfig(airflow_home=settings.AIRFLOW_HOME, api_port=api_port,
+                            metadata_url=warehouse.WarehouseUrl.parse(meta).url(
+                                driver="psycopg2"), dag_scan_interval=15)
+    return AirflowServices(config, env)
+
+
+def main(scale: int = 2000, seed: int = 1, faults: str = "none") -> int:
     step("Warehouse")
     # A database of its own, new each time: the demo never touches the `eduhub` database.
     url = warehouse.create_database(DEMO_DATABASE, warehouse.url(), replace=True)
@@ -89,16 +91,24 @@ def main(scale: int = 2000, seed: int = 1, logical_date: str | None = None,
     manifest = prepare_sandbox(settings.SANDBOX_DIR, settings.DROP_DIR, scale, seed)
     print(f"    {manifest['counts']} in {settings.SANDBOX_DIR}")
 
-    env = runtime.environment(url)
-    step("Airflow metadata database and dbt manifest")
-    runtime.ensure_airflow_db(env)
-    runtime.ensure_dbt_manifest(env)
+    step("dbt manifest (cosmos renders the models from it)")
+    runtime.ensure_dbt_manifest(runtime.environment(url))
 
     with running_simulators(settings.SANDBOX_DIR, faults=faults, seed=seed) as sources:
         print(f"    simulators on 127.0.0.1:{next(iter(sources.values())).port}")
-        run_env = runtime.environment(url, sources)
-        run_env.setdefault(person.PSEUDONYM_KEY_ENV, demo_pseudonym_key())
-        run_dags(run_env, logical_date)
+        services = platform(url, sources, free_port(), fresh=True)
+        step("Airflow: metadata database, then scheduler, DAG processor, triggerer, API server")
+        services.init()
+        with services:
+            services.start()
+            print(f"    running; logs of each component in {services.log_dir}")
+            step("The day, left to the schedules and assets (one line per DAG run)")
+            runs = live_day.run_day(services)
+        failed = [r for r in runs if r["state"] != "success"]
+        if failed:
+            print("\n    failed runs: " + ", ".join(f"{r['dag_id']} {r['run_id']}" for r in failed)
+                  + f"\n    task logs in {settings.AIRFLOW_HOME / 'logs'}")
+            return 1
 
     step("Roles (eduhub warehouse grant)")
     granted = access.grant(url)
@@ -110,5 +120,38 @@ def main(scale: int = 2000, seed: int = 1, logical_date: str | None = None,
     print(f"    (for psql or a BI tool: the URL of `eduhub warehouse url`, database {DEMO_DATABASE})")
     for name, n in table_counts(url):
         print(f"    {name:<40} {'-' if n is None else n:>8} rows")
-    print(f"    Airflow home: {settings.AIRFLOW_HOME}")
+    print(f"    Airflow home and logs: {settings.AIRFLOW_HOME}")
+    print("    The Airflow UI with this day's runs: `eduhub up` (then http://127.0.0.1:8080)")
+    return 0
+
+
+def up(port: int = 8080, faults: str = "none", seed: int = 1) -> int:
+    """Keep the platform running on the demo's warehouse: simulators, every component, the UI
+    on 127.0.0.1; every DAG unpaused. Stops cleanly on Ctrl-C."""
+    import signal
+    import time
+
+    if not (settings.SANDBOX_DIR / "manifest.json").exists():
+        prepare_sandbox(settings.SANDBOX_DIR, settings.DROP_DIR, 2000, seed)
+    url = warehouse.create_database(DEMO_DATABASE, warehouse.url())
+    warehouse.ensure_schemas(url)
+    runtime.ensure_dbt_manifest(runtime.environment(url))
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    with running_simulators(settings.SANDBOX_DIR, faults=faults, seed=seed) as sources:
+        services = platform(url, sources, port, fresh=False)
+        services.init()
+        with services:
+            services.start()
+            services.wait_dags_registered(live_day.ALL_DAGS)
+            services.unpause(live_day.ALL_DAGS)
+            print(f"EduHub is running: Airflow UI on {services.config.api_url} "
+                  f"(logs in {services.log_dir}); Ctrl-C stops it", flush=True)
+            try:
+                while not stop:
+                    services.check_alive()
+                    time.sleep(2)
+            except KeyboardInterrupt:
+                pass
+            print("stopping…", flush=True)
     return 0

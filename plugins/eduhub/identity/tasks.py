@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import os
 
-from airflow.sdk import Asset
-
 from eduhub.identity import person
-
-# Emitted after each matching run: the person table and the identity models reading it.
-PERSONS = Asset(name="pii.persons", uri="eduhub://warehouse/pii/persons")
 
 # The Airflow variable holding the pseudonym key when the environment does not.
 PSEUDONYM_KEY_VARIABLE = "eduhub_pseudonym_key"

@@ -21,20 +21,22 @@ SANDBOX_READ_TIMEOUT = 3.0
 
 
 @contextlib.contextmanager
-def running_simulators(data_dir: Path, faults: str = "none",
-                       seed: int = 0) -> Generator[dict[str, SourceEndpoint]]:
+def running_simulators(data_dir: Path, faults: str = "none", seed: int = 0, port: int = 0,
+                       credentials: tuple[str, str] | None = None,
+                       ) -> Generator[dict[str, SourceEndpoint]]:
     """Serve `data_dir` over HTTP; yields the endpoints by Airflow connection id.
 
     Vendor A authenticates with login/password (client id and secret); the API-key sources
-    carry their key as the connection's password, with an empty login.
+    carry their key as the connection's password, with an empty login. The same `port` and
+    `credentials` bring back the same endpoints (a source that was down and comes back).
     """
     from eduhub.sandbox.server import Credentials
 
-    client_id, secret = new_sandbox_credentials()
+    client_id, secret = credentials or new_sandbox_credentials()
     env = {**os.environ, CLIENT_ID_ENV: client_id, CLIENT_SECRET_ENV: secret}
     proc = subprocess.Popen(
         [sys.executable, "-m", "eduhub.cli", "sandbox", "serve", "--data", str(data_dir),
-         "--port", "0", "--faults", faults, "--seed", str(seed)],
+         "--port", str(port), "--faults", faults, "--seed", str(seed)],
         stdout=subprocess.PIPE, text=True, env=env,
     )
     try:

@@ -1,0 +1,72 @@
+"""A day of the platform under the real scheduler, as the Sở runs it: used by `make demo`,
+`eduhub up` and the live tests.
+
+The daily DAGs are unpaused and left to their schedules and assets: with catch-up off, the
+scheduler creates each sync's run for its latest slot at once (today 01:00 and 01:30); their
+assets start `transform_warehouse`, whose published persons start the population
+verification, whose answers start the matching, whose persons start the second transform.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from eduhub.airflow_services import FINISHED, AirflowServices
+
+SYNC_DAGS = ("sync_school_management", "sync_universal_education")
+DAILY_DAGS = (*SYNC_DAGS, "transform_warehouse", "sync_population_verification",
+              "match_identities")
+# Monthly and yearly DAGs: unpaused by `eduhub up`, not by a demo day.
+PERIODIC_DAGS = ("purge_raw_payloads", "freeze_inspection_sample")
+ALL_DAGS = (*DAILY_DAGS, *PERIODIC_DAGS)
+# What a day runs at least once each when every source answers.
+A_DAY = {"sync_school_management": 1, "sync_universal_education": 1,
+         "transform_warehouse": 2, "sync_population_verification": 1, "match_identities": 1}
+
+
+class ProgressPrinter:
+    """One console line per run that starts or finishes: which DAG, what state, how long, and
+    how many tasks (mapped tasks counted), instead of Airflow's own log lines."""
+
+    def __init__(self, services: AirflowServices, write: Callable[[str], None] = print):
+        self.services = services
+        self.write = write
+        self.seen: dict[tuple[str, str], str] = {}
+
+    def __call__(self, runs: list[dict]) -> None:
+        for run in runs:
+            key = (run["dag_id"], run["run_id"])
+            if self.seen.get(key) == run["state"]:
+                continue
+            self.seen[key] = run["state"]
+            tasks = self.services.task_instances(*key)
+            counts: dict[str, int] = {}
+            for task in tasks:
+                counts[task["state"] or "none"] = counts.get(task["state"] or "none", 0) + 1
+            took = ""
+            if run["state"] in FINISHED and run["start_date"] and run["end_date"]:
+                took = f" in {(run['end_date'] - run['start_date']).total_seconds():.0f} s"
+            detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            trigger = {"scheduled": "lịch", "asset_triggered": "dữ liệu mới",
+                       "manual": "thủ công", "backfill": "chạy bù"}.get(run["run_type"],
+                                                                       run["run_type"])
+            self.write(f"    {time.strftime('%H:%M:%S')} {run['dag_id']:<30} {run['state']:<8}"
+                       f"{took} ({trigger}; tasks: {detail or '-'})")
+
+
+def run_day(services: AirflowServices, dags=DAILY_DAGS, expected=None, timeout: float = 2400,
+            write: Callable[[str], None] = print) -> list[dict]:
+    """Unpause the daily DAGs and wait until the day's chain has run and gone quiet."""
+    services.wait_dags_registered(ALL_DAGS)
+    services.unpause(dags)
+    return services.wait_quiet(dags, expected=A_DAY if expected is None else expected,
+                               timeout=timeout, progress=ProgressPrinter(services, write))
+
+
+def advance_to_next_slot(services: AirflowServices, dag_ids) -> None:
+    """Let the scheduler's clock reach the DAGs' next slot now (tests and demos only): the
+    run it then creates is the next scheduled day's, exactly as if a day had passed."""
+    with services.metadata() as conn:
+        conn.execute("update dag set next_dagrun_create_after = now() - interval '1 second'"
+                     " where dag_id = any(%s)", (list(dag_ids),))

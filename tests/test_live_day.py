@@ -1,0 +1,145 @@
+"""The platform's day under the real Airflow components, as the Sở runs it.
+
+Scheduler, DAG processor, triggerer and API server run as separate processes over a PostgreSQL
+metadata database, with the LocalExecutor and the sandbox simulators. The DAGs are unpaused and
+left to their schedules and assets: no `dags test`, no manual trigger. The sources are down for
+the first scheduled day (its syncs fail, visibly); they come back, the clock reaches the next
+slot, and that day's whole chain runs on its own and leaves exactly the sandbox's ground truth.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from eduhub import airflow_services, live_day, runtime, warehouse
+from eduhub.identity.person import PSEUDONYM_KEY_ENV
+from eduhub.sandbox.process import running_simulators
+from eduhub.sandbox.server import VendorA
+
+pytestmark = pytest.mark.slow
+
+
+def vendor_a_truth(ground_truth):
+    codes = {s["school_code"] for s in ground_truth["schools"] if s["vendor"] == "vendor_a"}
+    return codes, [VendorA.learner_view(x) for x in ground_truth["learners"]
+                   if x["school_code"] in codes]
+
+
+@pytest.fixture(scope="module")
+def live(server_url, sandbox_dir, tmp_path_factory):
+    """Runs the two days; yields the services (stopped afterwards) and what they did."""
+    url = warehouse.create_database("eduhub_live", server_url, replace=True)
+    warehouse.ensure_schemas(url)
+    meta = warehouse.create_database("airflow_live", server_url, replace=True)
+    home = tmp_path_factory.mktemp("airflow_live")
+    env = runtime.environment(url, airflow_home=home)
+    runtime.ensure_dbt_manifest(env)
+    port = airflow_services.free_port()
+    credentials = ("live-client", "live-secret-" + home.name)
+    # the endpoints the connections name, before anything listens there
+    with running_simulators(sandbox_dir, port=port, credentials=credentials) as sources:
+        pass
+    env = runtime.environment(url, sources, airflow_home=home)
+    env[PSEUDONYM_KEY_ENV] = "live-test-pseudonym-key-0123456789"
+    env["EDUHUB_DROP_DIR"] = str(tmp_path_factory.mktemp("live_drops"))
+    env["EDUHUB_RETRY_DELAY_SECONDS"] = "2"
+    config = airflow_services.ServicesConfig(
+        airflow_home=home, api_port=airflow_services.free_port(), dag_scan_interval=10,
+        metadata_url=warehouse.WarehouseUrl.parse(meta).url(driver="psycopg2"))
+    services = airflow_services.AirflowServices(config, env)
+    lines: list[str] = []
+    try:
+        services.init()
+        services.start()
+        # day 1: every source down; the scheduled syncs fail
+        failed = live_day.run_day(services, dags=live_day.SYNC_DAGS,
+                                  expected={d: 1 for d in live_day.SYNC_DAGS},
+                                  write=lines.append)
+        with running_simulators(sandbox_dir, port=port, credentials=credentials):
+            # day 2: the sources answer again; the scheduler reaches the next slot
+            live_day.advance_to_next_slot(services, live_day.SYNC_DAGS)
+            runs = live_day.run_day(services, write=lines.append)
+        yield {"services": services, "url": url, "day1": failed, "runs": runs, "lines": lines}
+    finally:
+        print("\n".join(lines))
+        services.stop()
+
+
+def test_a_failing_source_fails_its_scheduled_run_visibly(live):
+    day1 = [r for r in live["day1"] if r["dag_id"] in live_day.SYNC_DAGS]
+    assert {(r["dag_id"], r["run_type"], r["state"]) for r in day1} == {
+        (d, "scheduled", "failed") for d in live_day.SYNC_DAGS}
+    services = live["services"]
+    run = next(r for r in day1 if r["dag_id"] == "sync_school_management")
+    states = {t["task_id"]: t["state"] for t in services.task_instances(run["dag_id"],
+                                                                        run["run_id"])}
+    assert states["list_vendor_a_schools"] == "failed"
+    assert states["validate_batch"] == "upstream_failed"
+
+
+def test_the_next_scheduled_day_runs_the_whole_chain_on_its_own(live):
+    runs = [r for r in live["runs"] if (r["dag_id"], r["run_id"]) not in
+            {(d["dag_id"], d["run_id"]) for d in live["day1"]}]
+    by_dag: dict[str, list[dict]] = {}
+    for run in runs:
+        by_dag.setdefault(run["dag_id"], []).append(run)
+    assert [r["state"] for r in runs if r["state"] != "success"] == []
+    for dag_id, n in live_day.A_DAY.items():
+        assert len(by_dag.get(dag_id, [])) >= n, dag_id
+    # nothing was triggered by hand: the schedule, then the assets
+    assert {r["run_type"] for r in by_dag["sync_school_management"]} == {"scheduled"}
+    for dag_id in ("transform_warehouse", "sync_population_verification", "match_identities"):
+        assert {r["run_type"] for r in by_dag[dag_id]} == {"asset_triggered"}, dag_id
+    # the second day's syncs stand for the day after the failed ones
+    day1 = {r["dag_id"]: r["logical_date"] for r in live["day1"]}
+    day2 = by_dag["sync_school_management"][0]["logical_date"]
+    assert (day2 - day1["sync_school_management"]).days == 1
+
+
+def test_mapped_tasks_ran_in_parallel(live):
+    services = live["services"]
+    run = next(r for r in live["runs"] if r["dag_id"] == "sync_school_management"
+               and r["state"] == "success")
+    mapped = [t for t in services.task_instances(run["dag_id"], run["run_id"])
+              if t["task_id"] == "sync_vendor_a_school"]
+    assert len(mapped) > 2 and all(t["state"] == "success" for t in mapped)
+    overlap = max(sum(1 for o in mapped if o["start_date"] < t["end_date"]
+                      and t["start_date"] < o["end_date"]) for t in mapped)
+    assert overlap >= 2
+
+
+def test_the_warehouse_holds_the_ground_truth(live, ground_truth):
+    codes, expected = vendor_a_truth(ground_truth)
+    with warehouse.connect(live["url"]) as conn:
+        landed = dict(conn.execute("select natural_key, payload from raw.sms_vendor_a__learners"
+                                   ).fetchall())
+        quarantined = conn.execute("select count(*) from ops.quarantine").fetchone()[0]
+        mart = {row[0]: row for row in conn.execute(
+            "select school_code, learner_count, learners_with_personal_id"
+            " from marts.school_learner_id_coverage").fetchall()}
+        persons = conn.execute("select count(*) from pii.persons").fetchone()[0]
+        verified = conn.execute("select count(*) from raw.population__verifications"
+                                ).fetchone()[0]
+    assert landed == {f"{x['school_code']}|{x['learner_id']}": x for x in expected}
+    assert quarantined == 0
+    assert set(mart) == codes
+    for code in codes:
+        rows = [x for x in expected if x["school_code"] == code]
+        assert mart[code][1:] == (len(rows), sum(x["national_id"] is not None for x in rows))
+    assert persons > 0 and verified > 0
+
+
+def test_no_component_died_and_no_personal_id_reached_a_log(live):
+    import re
+
+    services = live["services"]
+    services.check_alive()
+    logs = services.config.airflow_home / "logs"
+    files = [p for p in logs.rglob("*") if p.is_file()]
+    assert any("dag_processor" in str(p) for p in files)
+    assert any("sync_vendor_a_school" in str(p) for p in files)
+    leaks = [str(p) for p in files
+             if re.search(r"(?<![0-9])[0-9]{12}(?![0-9])", p.read_text(errors="replace"))]
+    assert leaks == []
+    text = "".join(p.read_text(errors="replace") for p in files)
+    assert "cache_clear" not in text
