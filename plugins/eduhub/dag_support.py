@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pendulum
 from airflow.sdk import Asset
 
-from eduhub import settings
+from eduhub import alerts, settings
 from eduhub.hooks import WarehouseHook
 
 TIMEZONE = pendulum.timezone("Asia/Ho_Chi_Minh")
@@ -22,6 +22,7 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(seconds=float(os.environ.get("EDUHUB_RETRY_DELAY_SECONDS", "30"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
+    "on_failure_callback": alerts.notify_operators,  # a mail to the operators
 }
 
 # The day's chain: each landing DAG emits its asset; the transformation runs on new school or

@@ -26,6 +26,8 @@ SMS_VENDOR_A_CONN_ID = "sms_vendor_a"
 SMS_VENDOR_B_CONN_ID = "sms_vendor_b"
 POPULATION_CONN_ID = "population_verification"
 PCGD_CONN_ID = "pcgd_xmc"
+# SMTP server of the alerts to the Sở's operators (eduhub.alerts); optional.
+SMTP_CONN_ID = "eduhub_smtp"
 
 # Airflow pool that keeps the population service's rate limit (one request stream at a time).
 POPULATION_POOL = "population_verification"

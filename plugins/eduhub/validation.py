@@ -147,7 +147,16 @@ create table if not exists ops.batch_rejections (
 
 
 class CriticalExpectationFailed(RuntimeError):
-    """A critical expectation failed; the message names it and the observed value."""
+    """A critical expectation failed; the message names it and the observed value.
+
+    `rejected` maps each failed suite to the partitions (school or commune codes) its failure
+    rejected, and `batch_id` names the batch: for whoever reports it (`eduhub.alerts`)."""
+
+    def __init__(self, message: str, rejected: dict[str, tuple[str, ...]] | None = None,
+                 batch_id: str | None = None):
+        super().__init__(message)
+        self.rejected = dict(rejected or {})
+        self.batch_id = batch_id
 
 
 class SuiteError(ValueError):
@@ -772,7 +781,10 @@ def raise_on_critical(results: SuiteResult | Iterable[SuiteResult]) -> None:
     results = [results] if isinstance(results, SuiteResult) else list(results)
     failed = [r for r in results if r.critical_failures]
     if failed:
-        raise CriticalExpectationFailed(" | ".join(r.message() for r in failed))
+        raise CriticalExpectationFailed(
+            " | ".join(r.message() for r in failed),
+            rejected={r.suite: tuple(r.rejected_partitions) for r in failed},
+            batch_id=failed[0].batch_id)
 
 
 def fail_task_on_critical(results: SuiteResult | Iterable[SuiteResult]) -> None:
