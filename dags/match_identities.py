@@ -21,12 +21,12 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, get_current_context, task
 
 from eduhub import dag_support
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
+from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEFINED_MACROS
 
 
 @dag(
     dag_id="match_identities",
-    dag_display_name="Ghép nối danh tính người học",
+    dag_display_name=DISPLAY_NAMES["match_identities"],
     schedule=[dag_support.RAW_POPULATION],
     start_date=START_DATE,
     catchup=False,

@@ -15,12 +15,12 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, get_current_context, task
 
 from eduhub import dag_support
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
+from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEFINED_MACROS
 
 
 @dag(
     dag_id="purge_raw_payloads",
-    dag_display_name="Xóa dữ liệu thô quá thời hạn lưu trữ",
+    dag_display_name=DISPLAY_NAMES["purge_raw_payloads"],
     schedule="0 4 1 * *",
     start_date=START_DATE,
     catchup=False,

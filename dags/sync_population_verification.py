@@ -19,12 +19,12 @@ from __future__ import annotations
 from airflow.sdk import dag, get_current_context, task
 
 from eduhub import dag_support, settings
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
+from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEFINED_MACROS
 
 
 @dag(
     dag_id="sync_population_verification",
-    dag_display_name="Xác thực số định danh cá nhân với CSDLQG về dân cư",
+    dag_display_name=DISPLAY_NAMES["sync_population_verification"],
     schedule=[dag_support.SCHOOL_PERSONS],
     start_date=START_DATE,
     catchup=False,

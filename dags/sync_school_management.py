@@ -27,7 +27,7 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, get_current_context, task
 
 from eduhub import dag_support
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
+from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEFINED_MACROS
 
 # the sources this DAG lands: their suites in expectations/ validate the run's batch
 SOURCES = ("sms_vendor_a", "sms_vendor_b", "file_exports")
@@ -35,7 +35,7 @@ SOURCES = ("sms_vendor_a", "sms_vendor_b", "file_exports")
 
 @dag(
     dag_id="sync_school_management",
-    dag_display_name="Đồng bộ phần mềm quản trị nhà trường",
+    dag_display_name=DISPLAY_NAMES["sync_school_management"],
     schedule="0 1 * * *",
     start_date=START_DATE,
     catchup=False,

@@ -14,12 +14,12 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, get_current_context, task
 
 from eduhub import dag_support
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
+from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEFINED_MACROS
 
 
 @dag(
     dag_id="sync_universal_education",
-    dag_display_name="Đồng bộ hệ thống phổ cập giáo dục, xóa mù chữ (PCGD-XMC)",
+    dag_display_name=DISPLAY_NAMES["sync_universal_education"],
     schedule="30 1 * * *",
     start_date=START_DATE,
     catchup=False,

@@ -27,12 +27,12 @@ from airflow.sdk import dag, get_current_context, task
 from cosmos import DbtTaskGroup
 
 from eduhub import dag_support, transform
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
+from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEFINED_MACROS
 
 
 @dag(
     dag_id="transform_warehouse",
-    dag_display_name="Biến đổi và công bố kho dữ liệu",
+    dag_display_name=DISPLAY_NAMES["transform_warehouse"],
     # new school or PCGD-XMC data, or the persons the matching published, trigger a run
     schedule=(dag_support.RAW_SCHOOL_MANAGEMENT | dag_support.RAW_UNIVERSAL_EDUCATION
               | dag_support.PERSONS),

@@ -9,6 +9,9 @@ slot, and that day's whole chain runs on its own and leaves exactly the sandbox'
 
 from __future__ import annotations
 
+import re
+import shutil
+
 import pytest
 
 from eduhub import airflow_services, live_day, runtime, warehouse
@@ -51,24 +54,25 @@ def live(server_url, sandbox_dir, tmp_path_factory):
     try:
         services.init()
         services.start()
-        # day 1: every source down; the scheduled syncs fail
-        failed = live_day.run_day(services, dags=live_day.SYNC_DAGS,
-                                  expected={d: 1 for d in live_day.SYNC_DAGS},
-                                  write=lines.append)
+        services.wait_dags_registered(live_day.ALL_DAGS)
+        # yesterday first, with every source down: the syncs fail
+        live_day.start_with_yesterday(services, live_day.SYNC_DAGS)
+        services.unpause(live_day.DAILY_DAGS)
+        failed = services.wait_finished(live_day.SYNC_DAGS)
+        # the sources answer again; today's slot, the next scheduled day, runs on its own
         with running_simulators(sandbox_dir, port=port, credentials=credentials):
-            # day 2: the sources answer again; the scheduler reaches the next slot
-            live_day.advance_to_next_slot(services, live_day.SYNC_DAGS)
-            runs = live_day.run_day(services, write=lines.append)
+            expected = {**live_day.A_DAY, **{d: 2 for d in live_day.SYNC_DAGS}}
+            runs = live_day.run_day(services, expected=expected, write=lines.append)
         yield {"services": services, "url": url, "day1": failed, "runs": runs, "lines": lines}
     finally:
         print("\n".join(lines))
         services.stop()
 
 
-def test_a_failing_source_fails_its_scheduled_run_visibly(live):
+def test_a_failing_source_fails_its_run_visibly(live):
     day1 = [r for r in live["day1"] if r["dag_id"] in live_day.SYNC_DAGS]
     assert {(r["dag_id"], r["run_type"], r["state"]) for r in day1} == {
-        (d, "scheduled", "failed") for d in live_day.SYNC_DAGS}
+        (d, "manual", "failed") for d in live_day.SYNC_DAGS}
     services = live["services"]
     run = next(r for r in day1 if r["dag_id"] == "sync_school_management")
     states = {t["task_id"]: t["state"] for t in services.task_instances(run["dag_id"],
@@ -92,8 +96,9 @@ def test_the_next_scheduled_day_runs_the_whole_chain_on_its_own(live):
         assert {r["run_type"] for r in by_dag[dag_id]} == {"asset_triggered"}, dag_id
     # the second day's syncs stand for the day after the failed ones
     day1 = {r["dag_id"]: r["logical_date"] for r in live["day1"]}
-    day2 = by_dag["sync_school_management"][0]["logical_date"]
-    assert (day2 - day1["sync_school_management"]).days == 1
+    for dag_id in live_day.SYNC_DAGS:
+        day2 = by_dag[dag_id][0]["logical_date"]
+        assert (day2.date() - day1[dag_id].date()).days == 1, dag_id
 
 
 def test_mapped_tasks_ran_in_parallel(live):
@@ -130,8 +135,6 @@ def test_the_warehouse_holds_the_ground_truth(live, ground_truth):
 
 
 def test_no_component_died_and_no_personal_id_reached_a_log(live):
-    import re
-
     services = live["services"]
     services.check_alive()
     logs = services.config.airflow_home / "logs"
@@ -143,3 +146,46 @@ def test_no_component_died_and_no_personal_id_reached_a_log(live):
     assert leaks == []
     text = "".join(p.read_text(errors="replace") for p in files)
     assert "cache_clear" not in text
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: `make test` installs Debian's chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+def _page(browser, tmp_path, live, path: str, name: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 900}, locale="vi-VN")
+    page.goto(live["services"].config.api_url + path, wait_until="networkidle")
+    return page
+
+
+def test_the_ui_lists_every_dag_by_its_vietnamese_title(live, browser, tmp_path):
+    from eduhub.dag_support import DISPLAY_NAMES
+
+    page = _page(browser, tmp_path, live, "/dags?limit=50", "dags")
+    for title in DISPLAY_NAMES.values():
+        page.get_by_text(title, exact=True).first.wait_for(timeout=30000)
+    page.screenshot(path=str(tmp_path / "dags.png"), full_page=True)
+    assert set(DISPLAY_NAMES) == set(live_day.ALL_DAGS)
+
+
+def test_a_dags_docs_render_and_a_finished_runs_grid_is_green(live, browser, tmp_path):
+    run = next(r for r in reversed(live["runs"]) if r["dag_id"] == "sync_school_management"
+               and r["state"] == "success")
+    page = _page(browser, tmp_path, live, f"/dags/{run['dag_id']}/runs/{run['run_id']}", "run")
+    page.get_by_text("success", exact=False).first.wait_for(timeout=30000)
+    page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
+    failed = page.locator("[data-testid*='failed'], [aria-label*='failed' i]").count()
+    assert failed == 0
+    page.get_by_role("button", name=re.compile("Docs", re.I)).first.click()
+    page.get_by_text("Đồng bộ phần mềm quản trị nhà trường").first.wait_for(timeout=30000)
+    page.screenshot(path=str(tmp_path / "docs.png"), full_page=True)

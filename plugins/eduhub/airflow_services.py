@@ -198,8 +198,14 @@ class AirflowServices:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self, timeout: float = 30) -> None:
-        """SIGTERM to each component's process group, then SIGKILL what is left."""
+        """SIGTERM to each component's process group, then SIGKILL what is left, task
+        processes included (the executors start them in sessions of their own)."""
+        import psutil
+
+        family = []
         for proc in self.processes.values():
+            with contextlib.suppress(psutil.Error):
+                family += psutil.Process(proc.pid).children(recursive=True)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -210,6 +216,9 @@ class AirflowServices:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        for child in family:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
         self.processes.clear()
 
     def __enter__(self) -> AirflowServices:
@@ -280,6 +289,20 @@ class AirflowServices:
                 (dag_id, run_id))
             names = [d.name for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def wait_finished(self, dag_ids: Iterable[str], count: int = 1,
+                      timeout: float = 900) -> list[dict]:
+        """Until each DAG has `count` finished runs; returns them."""
+        dag_ids = list(dag_ids)
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            runs = [r for r in self.dag_runs(dag_ids) if r["state"] in FINISHED]
+            if all(sum(r["dag_id"] == d for r in runs) >= count for d in dag_ids):
+                return runs
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"runs of {dag_ids} did not finish")
+            time.sleep(1)
 
     def wait_quiet(self, dag_ids: Iterable[str], expected: dict[str, int] | None = None,
                    timeout: float = 1800, settle: float = 20, progress=None) -> list[dict]:

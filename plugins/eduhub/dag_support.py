@@ -15,6 +15,17 @@ from eduhub.hooks import WarehouseHook
 TIMEZONE = pendulum.timezone("Asia/Ho_Chi_Minh")
 START_DATE = pendulum.datetime(2026, 9, 1, tz=TIMEZONE)
 
+# The title each DAG shows in the Airflow UI (its operators read Vietnamese).
+DISPLAY_NAMES = {
+    "freeze_inspection_sample": "Chốt danh sách kiểm tra 30% của năm học",
+    "match_identities": "Ghép nối danh tính người học",
+    "purge_raw_payloads": "Xóa dữ liệu thô quá thời hạn lưu trữ",
+    "sync_population_verification": "Xác thực số định danh cá nhân với CSDLQG về dân cư",
+    "sync_school_management": "Đồng bộ phần mềm quản trị nhà trường",
+    "sync_universal_education": "Đồng bộ hệ thống phổ cập giáo dục, xóa mù chữ (PCGD-XMC)",
+    "transform_warehouse": "Biến đổi và công bố kho dữ liệu",
+}
+
 DEFAULT_ARGS = {
     "owner": "so-gddt-data-engineering",
     "retries": 2,

@@ -64,9 +64,14 @@ def run_day(services: AirflowServices, dags=DAILY_DAGS, expected=None, timeout: 
                                timeout=timeout, progress=ProgressPrinter(services, write))
 
 
-def advance_to_next_slot(services: AirflowServices, dag_ids) -> None:
-    """Let the scheduler's clock reach the DAGs' next slot now (tests and demos only): the
-    run it then creates is the next scheduled day's, exactly as if a day had passed."""
-    with services.metadata() as conn:
-        conn.execute("update dag set next_dagrun_create_after = now() - interval '1 second'"
-                     " where dag_id = any(%s)", (list(dag_ids),))
+def start_with_yesterday(services: AirflowServices, dag_ids) -> None:
+    """Trigger by hand each DAG's slot of yesterday, before it is unpaused: it runs first,
+    then the scheduler creates today's slot, the next scheduled day (tests: a day that fails,
+    then the one that recovers)."""
+    import pendulum
+
+    from eduhub.dag_support import TIMEZONE
+
+    yesterday = pendulum.now(TIMEZONE).subtract(days=1)
+    for dag_id in dag_ids:
+        services.trigger(dag_id, logical_date=yesterday.start_of("day").add(hours=1).isoformat())
