@@ -19,6 +19,8 @@ EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 AIRFLOW_HOME = Path(os.environ.get("EDUHUB_AIRFLOW_HOME", STATE_DIR / "airflow"))
 SANDBOX_DIR = Path(os.environ.get("EDUHUB_SANDBOX_DIR", STATE_DIR / "sandbox"))
 DATA_DOCS_DIR = Path(os.environ.get("EDUHUB_DATA_DOCS_DIR", STATE_DIR / "data_docs"))
+# Reports the platform writes for the Sở (documents, exports).
+REPORTS_DIR = Path(os.environ.get("EDUHUB_REPORTS_DIR", STATE_DIR / "reports"))
 
 # Airflow connection ids: the only names DAG code uses to reach the outside.
 WAREHOUSE_CONN_ID = "eduhub_warehouse"

@@ -41,6 +41,8 @@ from eduhub.identity import matching
 log = logging.getLogger(__name__)
 
 PSEUDONYM_KEY_ENV = "EDUHUB_PSEUDONYM_KEY"
+# ... or the path of a file holding it (a Docker secret: /run/secrets/...), read under Airflow.
+PSEUDONYM_KEY_FILE_ENV = "EDUHUB_PSEUDONYM_KEY_FILE"
 # Two residents closer than this (in match weight, bits) cannot be told apart: both to review.
 AMBIGUITY_BITS = 5.0
 
