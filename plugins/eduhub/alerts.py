@@ -157,7 +157,7 @@ class Alert:
                 more = len(codes) - len(shown)
                 rows.append((f"Phân vùng bị loại ({suite})", ", ".join(shown)
                              + (f" và {more} phân vùng khác" if more > 0 else "")))
-        if self.batch_id and self.rejected:
+        if self.batch_id and self.rejected and self.batch_id != self.run_id:
             rows.append(("Lô dữ liệu (batch)", self.batch_id))
         return rows
 
