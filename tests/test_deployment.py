@@ -13,6 +13,7 @@ read from a Docker secret file (`EDUHUB_PSEUDONYM_KEY_FILE`).
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import re
@@ -110,7 +111,8 @@ def env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def connection_ids() -> set[str]:
+@functools.cache
+def connection_ids() -> frozenset[str]:
     """Every Airflow connection the code reads: the settings' *_CONN_ID constants, any
     AIRFLOW_CONN_<ID> the package or the DAGs name, any `...conn_id="..."` given literally."""
     ids = {value for name, value in vars(settings).items() if name.endswith("_CONN_ID")}
@@ -121,7 +123,7 @@ def connection_ids() -> set[str]:
             if (isinstance(node, ast.keyword) and node.arg and node.arg.endswith("conn_id")
                     and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
                 ids.add(node.value.value)
-    return ids
+    return frozenset(ids)
 
 
 def referenced_variable(value: str) -> str:
@@ -266,24 +268,37 @@ def mount_targets(compose, service: dict) -> dict[str, str]:
     return mounts
 
 
+def on_a_volume(path: str, mounts: dict[str, str]) -> bool:
+    return any(path == target or path.startswith(target.rstrip("/") + "/") for target in mounts)
+
+
 def test_state_lives_on_volumes(compose, services, airflow, workers):
     image_env = dockerfile_env()
-    # where the package puts its state under the image's environment
-    probe = ("import json; from eduhub import settings; print(json.dumps({n: str(getattr(settings, n))"
-             f" for n in {sorted(STATE_PATHS)!r}}}))")
+    # where the package puts its state under the image's environment (GX keeps the validation
+    # results its Data Docs are built from beside them)
+    probe = ("import json; from eduhub import settings, validation; print(json.dumps("
+             f"{{**{{n: str(getattr(settings, n)) for n in {sorted(STATE_PATHS)!r}}}, "
+             "'gx': [str(p) for p in validation._gx_paths()]}))")
     env = {"PATH": os.environ.get("PATH", ""), **image_env}
     paths = json.loads(subprocess.run([sys.executable, "-c", probe], env=env, check=True,
                                       capture_output=True, text=True).stdout)
     for attribute, variable in STATE_PATHS.items():
         assert paths[attribute] == image_env[variable]
+    written = [paths[attribute] for attribute in STATE_PATHS] + paths["gx"]
     for name, worker in workers.items():
         mounts = mount_targets(compose, worker)
-        for attribute in STATE_PATHS:
-            assert paths[attribute] in mounts, f"{name}: {attribute} not on a volume"
+        for path in written:
+            assert on_a_volume(path, mounts), f"{name}: {path} not on a volume"
     logs = image_env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"]
     for name, service in airflow.items():
         assert logs in mount_targets(compose, service), f"{name}: logs not on a volume"
     assert "/var/lib/postgresql/data" in mount_targets(compose, services["airflow-db"])
+    # the image makes every mount point (a new named volume takes its owner, the image's user)
+    made = " ".join(args for instruction, args in dockerfile_instructions()
+                    if instruction == "RUN" and "mkdir" in args)
+    for service in airflow.values():
+        for target in mount_targets(compose, service):
+            assert target in made.split(), f"the image does not make {target}"
 
 
 # --- the image -----------------------------------------------------------------------------------
