@@ -6,8 +6,10 @@ school year and the previous ones, `school_years` in all (param; default
 `EDUHUB_RAW_RETENTION_SCHOOL_YEARS` or 3). Superseded versions, records deleted at the source,
 rejected partitions and payloads of older school years go; the current version of a record
 still served stays. Old quarantined raw text goes too. What was purged is recorded in
-`ops.retention_purges`. The cutoff follows the run's logical date, so a re-run purges nothing
-more. Rules: `eduhub.pipelines.retention`.
+`ops.retention_purges`. School years are the school calendar's (`eduhub.school_calendar`: a
+year starts on its opening day, 5 September by default); the cutoff, the opening day of the
+oldest school year kept, follows the run's day (`dag_support.run_day`), so a re-run purges
+nothing more. Rules: `eduhub.pipelines.retention`.
 """
 
 from __future__ import annotations

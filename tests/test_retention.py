@@ -18,7 +18,10 @@ LEARNERS = EntitySpec("sms_vendor_a", "learners", ("school_code", "learner_id"),
                       watermark_field=None)
 RESULTS = EntitySpec("sms_vendor_a", "results", ("school_code", "learner_id", "school_year"),
                      watermark_field=None)
-DAY = "2026-11-22"  # school year 2026-2027: with 3 years kept, the cutoff is 1 September 2024
+# school year 2026-2027: with 3 years kept, the cutoff is the opening day of 2024-2025 in the
+# school calendar, 5 September 2024
+DAY = "2026-11-22"
+CUTOFF = date(2024, 9, 5)
 
 
 def at(day: str) -> datetime:
@@ -30,9 +33,14 @@ def learner(key: str, name: str) -> dict:
 
 
 def test_cutoff_is_the_start_of_the_oldest_kept_school_year():
-    assert retention.cutoff(date(2026, 11, 22), 3) == date(2024, 9, 1)
-    assert retention.cutoff(date(2027, 8, 31), 3) == date(2024, 9, 1)
-    assert retention.cutoff(date(2027, 9, 1), 1) == date(2027, 9, 1)
+    """School years of the calendar: the summer, up to the next opening day (5 September by
+    default), still belongs to the year that ended; the rollover moves the cutoff a year."""
+    assert retention.cutoff(date(2026, 11, 22), 3) == CUTOFF
+    assert retention.cutoff(date(2027, 8, 31), 3) == CUTOFF
+    assert retention.cutoff(date(2027, 9, 4), 1) == date(2026, 9, 5)
+    assert retention.cutoff(date(2027, 9, 5), 1) == date(2027, 9, 5)
+    assert retention.cutoff(date(2027, 9, 5), 3) == date(2025, 9, 5)
+    assert retention.oldest_kept_year(date(2028, 3, 1), 3).name == "2025-2026"
     with pytest.raises(ValueError):
         retention.cutoff(date(2026, 11, 22), 0)
 
@@ -100,10 +108,9 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
     assert results == [("2024-2025",)]
     assert quarantined == 0
     assert recorded == [
-        ("ops.quarantine", date(2024, 9, 1), 3, 1, date(2023, 1, 1), date(2023, 1, 1)),
-        ("raw.sms_vendor_a__learners", date(2024, 9, 1), 3, 5, date(2022, 10, 1),
-         date(2023, 10, 1)),
-        ("raw.sms_vendor_a__results", date(2024, 9, 1), 3, 1, date(2025, 10, 1),
+        ("ops.quarantine", CUTOFF, 3, 1, date(2023, 1, 1), date(2023, 1, 1)),
+        ("raw.sms_vendor_a__learners", CUTOFF, 3, 5, date(2022, 10, 1), date(2023, 10, 1)),
+        ("raw.sms_vendor_a__results", CUTOFF, 3, 1, date(2025, 10, 1),
          date(2025, 10, 1)),
     ]
 

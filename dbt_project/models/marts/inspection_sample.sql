@@ -1,10 +1,11 @@
--- The year's inspection sample: the frozen one once the annual DAG has frozen it (it never
--- changes after that), the draft before; with the visit status and follow-up.
+-- The inspection samples with their visit status and follow-up: every year's frozen sample
+-- (the annual DAG froze it; it never changes after that), and the draft of the run's school
+-- year (int_term_context, from the school calendar) until that year is frozen. Earlier years
+-- stay, with their visits, after the school year rolls over.
 with
 
 frozen as (
     select * from {{ source('ops', 'inspection_samples') }}
-    where school_year = '{{ var("school_year") }}'
 ),
 
 draft as (
@@ -41,7 +42,10 @@ sample as (
         seed,
         false as is_frozen
     from draft
-    where not exists (select 1 from frozen)
+    where not exists (
+        select 1 from frozen
+        where frozen.school_year = draft.school_year
+    )
 ),
 
 final as (

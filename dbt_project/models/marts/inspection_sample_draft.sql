@@ -1,11 +1,9 @@
--- The 30% inspection sample as it would be drawn today: per inspecting authority and school
--- level (the stratum), at least ceil(30%) of the schools; half of each quota by risk (low
--- quality score, not inspected in the last two school years), the rest in the order of a
--- seeded hash of the school code, so the same
--- seed and year always give the same list. The reason of each choice is spelled out.
-{%- set first_year = var('school_year')[:4] | int %}
-{%- set recent_year = (first_year - 2) ~ '-' ~ (first_year - 1) %}
-
+-- The 30% inspection sample of the run's school year (int_term_context, from the school
+-- calendar) as it would be drawn today: per inspecting authority and school level (the
+-- stratum), at least ceil(30%) of the schools; half of each quota by risk (low quality score,
+-- not inspected in the last two school years), the rest in the order of a seeded hash of the
+-- school code, so the same seed and year always give the same list. The seed is the year's in
+-- the calendar (var inspection_seed overrides it). The reason of each choice is spelled out.
 with
 
 schools as (
@@ -17,8 +15,12 @@ checks as (
     select * from {{ ref('int_quality_checks') }}
 ),
 
-seeds as (
-    select * from {{ ref('inspection_seeds') }}
+term as (
+    select * from {{ ref('int_term_context') }}
+),
+
+years as (
+    select * from {{ ref('int_school_years') }}
 ),
 
 visits as (
@@ -27,13 +29,15 @@ visits as (
 
 chosen_seed as (
     select
+        term.school_year,
+        -- inspected in the last two school years: in this one's two predecessors
+        (term.first_year - 2)::text || '-' || (term.first_year - 1)::text as recent_year,
         coalesce(
             {{ var('inspection_seed') if var('inspection_seed') is not none else 'null' }}::bigint,
-            (
-                select seeds.seed from seeds
-                where seeds.school_year = '{{ var("school_year") }}'
-            )
+            years.inspection_seed
         ) as seed
+    from term
+    left join years on term.school_year = years.school_year
 ),
 
 scores as (
@@ -65,7 +69,7 @@ candidates as (
         md5(chosen_seed.seed::text || ':' || schools.school_code) as draw_order,
         count(*) over (partition by schools.managing_unit, schools.school_level) as stratum_size,
         coalesce(last_visits.last_inspected_year, '')
-        < '{{ recent_year }}' as not_recently_inspected
+        < chosen_seed.recent_year as not_recently_inspected
     from schools
     cross join chosen_seed
     left join scores on schools.school_code = scores.school_code
@@ -161,7 +165,7 @@ picked as (
 
 final as (
     select
-        '{{ var("school_year") }}' as school_year,
+        (select chosen_seed.school_year from chosen_seed) as school_year,
         school_code,
         inspecting_authority,
         school_level,

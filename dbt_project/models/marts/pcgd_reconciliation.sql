@@ -16,12 +16,18 @@ communes as (
     select * from {{ ref('communes') }}
 ),
 
+term as (
+    select * from {{ ref('int_term_context') }}
+),
+
+-- ages as counted at the start of the school year: its first calendar year minus the birth year
 ages as (
     select
-        commune_code,
-        education_status,
-        {{ var('school_year')[:4] }} - extract(year from date_of_birth)::integer as age
+        residents.commune_code,
+        residents.education_status,
+        term.first_year - extract(year from residents.date_of_birth)::integer as age
     from residents
+    cross join term
 ),
 
 census as (

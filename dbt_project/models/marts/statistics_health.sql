@@ -39,7 +39,7 @@ checked as (
         on
             checks.school_code = learners.school_code
             and checks.moet_id = learners.moet_id
-    where checks.school_year = '{{ var("school_year") }}'
+    where checks.school_year = (select term.school_year from term)
 ),
 
 cells as (

@@ -25,7 +25,7 @@ classes as (
             school_year
         from {{ ref('stg_sms_vendor_b__classes') }}
     ) as all_classes
-    where school_year = '{{ var("school_year") }}'
+    where school_year = (select term.school_year from term)
     group by school_code
 ),
 
@@ -45,7 +45,7 @@ staff as (
 
 facilities as (
     select * from {{ ref('int_facilities') }}
-    where school_year = '{{ var("school_year") }}'
+    where school_year = (select term.school_year from term)
 ),
 
 per_school as (

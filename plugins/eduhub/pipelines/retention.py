@@ -3,8 +3,10 @@
 Raw tables keep every version of every record as received; they hold personal data, so they
 keep it only as long as the platform needs it: the current school year and the previous ones
 up to a configured number of school years (default 3: the current year and the two earlier
-ones the reports compare against). A school year starts on 1 September. With `cutoff` the start
-of the oldest kept school year, a landed row is purged when it was extracted before the cutoff
+ones the reports compare against). School years are those of the school calendar
+(`eduhub.school_calendar`: a year starts on its opening day, 5 September by default, and the
+summer belongs to the year that just ended). With `cutoff` the start of the oldest kept school
+year, a landed row is purged when it was extracted before the cutoff
 and
 
 - a newer version of its record has landed since in its partition (and was not rejected):
@@ -23,7 +25,7 @@ compares the next version with that. Quarantined raw text last seen
 before the cutoff goes too. What was purged (table, rows, the extraction dates it spanned) is
 recorded in `ops.retention_purges`; no payload or key is logged.
 
-The run's logical date fixes the cutoff (no clock), and a re-run purges nothing more.
+The run's day fixes the cutoff (no clock), and a re-run purges nothing more.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from datetime import date
 
 from psycopg import sql
 
-from eduhub import landing, warehouse
+from eduhub import landing, school_calendar, warehouse
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +99,17 @@ class Purged:
     rows: int
 
 
-def school_year_start(day: date) -> date:
-    return date(day.year if day.month >= 9 else day.year - 1, 9, 1)
+def oldest_kept_year(as_of: date, school_years: int) -> school_calendar.SchoolYear:
+    """The oldest school year kept on `as_of`: `school_years` in all, the current one included."""
+    if school_years < 1:
+        raise ValueError("at least the current school year is kept (school_years >= 1)")
+    calendar = school_calendar.calendar()
+    return calendar.previous(calendar.year_of(as_of), school_years - 1)
 
 
 def cutoff(as_of: date, school_years: int) -> date:
     """The first day of the oldest school year kept."""
-    if school_years < 1:
-        raise ValueError("at least the current school year is kept (school_years >= 1)")
-    start = school_year_start(as_of)
-    return start.replace(year=start.year - (school_years - 1))
+    return oldest_kept_year(as_of, school_years).year_start
 
 
 def school_years_kept(value: int | str | None = None) -> int:
@@ -144,8 +147,8 @@ def _record(conn, run_id: str, table: str, limit: date, years: int, extracted: l
 def purge(conninfo: str, run_id: str, as_of: date, school_years: int | None = None
           ) -> list[Purged]:
     years = school_years_kept(school_years)
-    limit = cutoff(as_of, years)
-    cutoff_year = f"{limit.year}-{limit.year + 1}"
+    oldest = oldest_kept_year(as_of, years)
+    limit, cutoff_year = oldest.year_start, oldest.name
     year_fields = sql.SQL(", ").join(
         sql.SQL("r.payload ->> {}").format(sql.Literal(f)) for f in SCHOOL_YEAR_FIELDS)
     done = []

@@ -1,8 +1,9 @@
 -- Each change the status history records, dated when it happened, in its school year and
--- term (seed reporting_deadlines): a status change (transfer out, drop-out, graduation, back
--- to school), a move of class, grade or school, a record the source no longer holds, and the
--- first version of a record when it is itself an event: a learner enrolled during the school
--- year after the school was first loaded, or a record first seen already gone.
+-- report term (int_reporting_deadlines, from the school calendar): a status change (transfer
+-- out, drop-out, graduation, back to school), a move of class, grade or school, a record the
+-- source no longer holds, and the first version of a record when it is itself an event: a
+-- learner enrolled during the school year after the school was first loaded, or a record first
+-- seen already gone.
 -- Days are Vietnam's (UTC+7), whatever the session's time zone.
 with
 
@@ -15,9 +16,9 @@ terms as (
         school_year,
         term,
         term_start,
-        lead(term_start) over (order by term_start) as next_term_start,
+        term_end,
         min(term_start) over (partition by school_year) as school_year_start
-    from {{ ref('reporting_deadlines') }}
+    from {{ ref('int_reporting_deadlines') }}
 ),
 
 versions as (
@@ -85,9 +86,7 @@ dated as (
         terms.school_year_start
     from events
     left join terms
-        on
-            events.changed_on >= terms.term_start
-            and (terms.next_term_start is null or events.changed_on < terms.next_term_start)
+        on events.changed_on between terms.term_start and terms.term_end
 ),
 
 final as (

@@ -69,6 +69,7 @@ facts as (
         learners.source_updated_at,
         term.due_term is not null as results_due,
         term.school_year_start,
+        term.first_year as school_year_first_year,
         ethnic_groups.ethnic_group_name is not null as ethnicity_official,
         verifications.verification_status,
         id_usage.people as people_on_id,
@@ -148,9 +149,9 @@ checks as (
         school_code,
         case
             when grade = 0
-                then {{ var('school_year')[:4] }} - extract(year from date_of_birth) between 2 and 6
+                then school_year_first_year - extract(year from date_of_birth) between 2 and 6
             else
-                {{ var('school_year')[:4] }} - extract(year from date_of_birth) - 5 - grade
+                school_year_first_year - extract(year from date_of_birth) - 5 - grade
                 between -1 and 2
         end
     from facts

@@ -94,7 +94,7 @@ checks as (
             residents.full_name = learner_names.full_name
             and residents.date_of_birth = learner_names.date_of_birth
     where
-        {{ var('school_year')[:4] }} - extract(year from residents.date_of_birth) between 6 and 14
+        term.first_year - extract(year from residents.date_of_birth) between 6 and 14
 ),
 
 final as (
