@@ -1,8 +1,10 @@
 """
 ### Biến đổi kho dữ liệu (dbt: staging → marts), công bố khi đạt kiểm định
 
-Runs the dbt project through astronomer-cosmos, one Airflow task per model (and its
-tests), whenever the landing DAGs publish new raw data, behind a **publish gate**:
+Runs the dbt project through astronomer-cosmos, one `dbt build` task per layer (seeds,
+staging, intermediate with the snapshots, marts with audit; each task's log lists the models
+and tests it ran), whenever new school or PCGD-XMC data land or the identity matching
+publishes its persons, behind a **publish gate**:
 
 1. `prepare_publication`: empty staging schemas `marts_next` and `audit_next`, with the
    privileges of `marts` and `audit`;
@@ -17,14 +19,12 @@ tests), whenever the landing DAGs publish new raw data, behind a **publish gate*
    schools each manages, the analyst's column grants; README "Privacy and access").
 
 - **Profile**: from the Airflow connection `eduhub_warehouse`.
-- **Rendering**: from `dbt_project/target/manifest.json` (made by `eduhub dbt parse`),
-  so loading this DAG runs no dbt command and touches no database.
+- Loading this DAG runs no dbt command and touches no database.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
-from cosmos import DbtTaskGroup
 
 from eduhub import dag_support, transform
 from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEFINED_MACROS
@@ -85,9 +85,9 @@ def transform_warehouse():
         summary = access.grant(dag_support.warehouse_url())
         return {"commune_roles": summary.commune_roles, "refused": summary.refused_tables}
 
-    (prepare_raw_tables() >> prepare_publication()
-     >> DbtTaskGroup(group_id="dbt", **transform.cosmos_arguments())
-     >> validate_marts() >> swap_marts() >> grant_access() >> publish())
+    dbt = transform.layer_tasks()
+    prepare_raw_tables() >> prepare_publication() >> dbt[0]
+    dbt[-1] >> validate_marts() >> swap_marts() >> grant_access() >> publish()
 
 
 transform_warehouse()

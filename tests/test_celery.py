@@ -44,7 +44,6 @@ def celery_day(server_url, sandbox_dir, redis_url, tmp_path_factory):
     warehouse.ensure_schemas(url)
     meta = warehouse.create_database("airflow_celery", server_url, replace=True)
     home = tmp_path_factory.mktemp("airflow_celery")
-    runtime.ensure_dbt_manifest(runtime.environment(url, airflow_home=home))
     with running_simulators(sandbox_dir) as sources:
         env = runtime.environment(url, sources, airflow_home=home)
         env["EDUHUB_DROP_DIR"] = str(tmp_path_factory.mktemp("celery_drops"))

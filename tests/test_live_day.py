@@ -36,7 +36,6 @@ def live(server_url, sandbox_dir, tmp_path_factory):
     meta = warehouse.create_database("airflow_live", server_url, replace=True)
     home = tmp_path_factory.mktemp("airflow_live")
     env = runtime.environment(url, airflow_home=home)
-    runtime.ensure_dbt_manifest(env)
     port = airflow_services.free_port()
     credentials = ("live-client", "live-secret-" + home.name)
     # the endpoints the connections name, before anything listens there

@@ -91,9 +91,6 @@ def main(scale: int = 2000, seed: int = 1, faults: str = "none") -> int:
     manifest = prepare_sandbox(settings.SANDBOX_DIR, settings.DROP_DIR, scale, seed)
     print(f"    {manifest['counts']} in {settings.SANDBOX_DIR}")
 
-    step("dbt manifest (cosmos renders the models from it)")
-    runtime.ensure_dbt_manifest(runtime.environment(url))
-
     with running_simulators(settings.SANDBOX_DIR, faults=faults, seed=seed) as sources:
         print(f"    simulators on 127.0.0.1:{next(iter(sources.values())).port}")
         services = platform(url, sources, free_port(), fresh=True)
@@ -135,7 +132,6 @@ def up(port: int = 8080, faults: str = "none", seed: int = 1) -> int:
         prepare_sandbox(settings.SANDBOX_DIR, settings.DROP_DIR, 2000, seed)
     url = warehouse.create_database(DEMO_DATABASE, warehouse.url())
     warehouse.ensure_schemas(url)
-    runtime.ensure_dbt_manifest(runtime.environment(url))
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     with running_simulators(settings.SANDBOX_DIR, faults=faults, seed=seed) as sources:
