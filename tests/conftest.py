@@ -16,7 +16,12 @@ import pytest
 # Nothing a test imports may touch the user's ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="eduhub-airflow-"))
 
-from eduhub import runtime, warehouse  # noqa: E402
+import email  # noqa: E402
+from email import policy  # noqa: E402
+
+from aiosmtpd.controller import Controller  # noqa: E402
+
+from eduhub import airflow_services, runtime, warehouse  # noqa: E402
 from eduhub.sandbox import generator, server  # noqa: E402
 from eduhub.sandbox.process import running_simulators  # noqa: E402
 
@@ -96,3 +101,30 @@ def airflow_env(airflow_home, warehouse_url, simulators, tmp_path_factory) -> di
     # an empty drop folder of its own, never the project's
     env["EDUHUB_DROP_DIR"] = str(tmp_path_factory.mktemp("drops"))
     return env
+
+
+class Inbox:
+    """What the SMTP server received: (envelope recipients, parsed message)."""
+
+    def __init__(self):
+        self.mails: list[tuple[list[str], email.message.EmailMessage]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.original_content or envelope.content,
+                                           policy=policy.default)
+        self.mails.append((list(envelope.rcpt_tos), message))
+        return "250 OK"
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    """A local SMTP server (aiosmtpd) the alert tests send to: (host, port, inbox)."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=airflow_services.free_port())
+    controller.start()
+    yield controller.hostname, controller.port, inbox
+    controller.stop()
+
+
+def text_of(message) -> str:
+    return message.get_body(("html", "plain")).get_content()

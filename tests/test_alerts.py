@@ -5,23 +5,21 @@ task, the school and the reason, without the personal ID or the secret the excep
 
 from __future__ import annotations
 
-import email
 import logging
 import re
 import secrets
-import socket
 import subprocess
 import textwrap
 import time
 import unicodedata
-from email import policy
 from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
-from aiosmtpd.controller import Controller
+from conftest import text_of
 
 from eduhub import alerts, runtime, settings, warehouse
+from eduhub.airflow_services import free_port
 
 ID = "072201512345"
 OPERATORS = ["van-hanh@so-gddt.example", "truc-ban@so-gddt.example"]
@@ -80,38 +78,6 @@ PROBE_DAG = textwrap.dedent('''
 
     alerts_probe()
 ''')
-
-
-class Inbox:
-    """What the SMTP server received: (envelope recipients, parsed message)."""
-
-    def __init__(self):
-        self.mails: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.original_content or envelope.content,
-                                           policy=policy.default)
-        self.mails.append((list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def smtp_server():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.hostname, controller.port, inbox
-    controller.stop()
-
-
-def text_of(message) -> str:
-    return message.get_body(("html", "plain")).get_content()
 
 
 @pytest.fixture(scope="module")

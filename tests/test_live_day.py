@@ -13,8 +13,9 @@ import re
 import shutil
 
 import pytest
+from conftest import text_of
 
-from eduhub import airflow_services, live_day, runtime, warehouse
+from eduhub import airflow_services, alerts, live_day, runtime, warehouse
 from eduhub.identity.person import PSEUDONYM_KEY_ENV
 from eduhub.sandbox.process import running_simulators
 from eduhub.sandbox.server import VendorA
@@ -29,7 +30,7 @@ def vendor_a_truth(ground_truth):
 
 
 @pytest.fixture(scope="module")
-def live(server_url, sandbox_dir, tmp_path_factory):
+def live(server_url, sandbox_dir, tmp_path_factory, smtp_server):
     """Runs the two days; yields the services (stopped afterwards) and what they did."""
     url = warehouse.create_database("eduhub_live", server_url, replace=True)
     warehouse.ensure_schemas(url)
@@ -45,6 +46,8 @@ def live(server_url, sandbox_dir, tmp_path_factory):
     env[PSEUDONYM_KEY_ENV] = "live-test-pseudonym-key-0123456789"
     env["EDUHUB_DROP_DIR"] = str(tmp_path_factory.mktemp("live_drops"))
     env["EDUHUB_RETRY_DELAY_SECONDS"] = "2"
+    host, smtp_port, inbox = smtp_server
+    env.update(alerts.smtp_env(host, smtp_port, "van-hanh@sogddt.example"))
     config = airflow_services.ServicesConfig(
         airflow_home=home, api_port=airflow_services.free_port(), dag_scan_interval=10,
         metadata_url=warehouse.WarehouseUrl.parse(meta).url(driver="psycopg2"))
@@ -62,7 +65,9 @@ def live(server_url, sandbox_dir, tmp_path_factory):
         with running_simulators(sandbox_dir, port=port, credentials=credentials):
             expected = {**live_day.A_DAY, **{d: 2 for d in live_day.SYNC_DAGS}}
             runs = live_day.run_day(services, expected=expected, write=lines.append)
-        yield {"services": services, "url": url, "day1": failed, "runs": runs, "lines": lines}
+        yield {"services": services, "url": url, "day1": failed, "runs": runs, "lines": lines,
+               "inbox": inbox, "sandbox_dir": sandbox_dir, "port": port,
+               "credentials": credentials}
     finally:
         print("\n".join(lines))
         services.stop()
@@ -78,6 +83,17 @@ def test_a_failing_source_fails_its_run_visibly(live):
                                                                         run["run_id"])}
     assert states["list_vendor_a_schools"] == "failed"
     assert states["validate_batch"] == "upstream_failed"
+
+
+def test_the_operators_were_mailed_about_the_failed_day(live):
+    mails = [m for _, m in live["inbox"].mails]
+    about = {(m["X-EduHub-Dag"], m["X-EduHub-Task"]) for m in mails}
+    assert ("sync_school_management", "list_vendor_a_schools") in about
+    assert ("sync_universal_education", "list_communes") in about
+    # the recovered day sent nothing
+    assert all(m["X-EduHub-Dag"] in live_day.SYNC_DAGS for m in mails)
+    body = text_of(next(m for m in mails if m["X-EduHub-Task"] == "list_vendor_a_schools"))
+    assert "sync_school_management" in body and "ConnectionError" in body
 
 
 def test_the_next_scheduled_day_runs_the_whole_chain_on_its_own(live):
@@ -188,3 +204,39 @@ def test_a_dags_docs_render_and_a_finished_runs_grid_is_green(live, browser, tmp
     page.get_by_role("button", name=re.compile("Docs", re.I)).first.click()
     page.get_by_text("Đồng bộ phần mềm quản trị nhà trường").first.wait_for(timeout=30000)
     page.screenshot(path=str(tmp_path / "docs.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def backfill(live):
+    """`airflow backfill create` of two past days of the school sync, with the sources up:
+    each day's landing starts a transform that stands for that day."""
+    services = live["services"]
+    before = {(r["dag_id"], r["run_id"]) for r in services.dag_runs()}
+    with running_simulators(live["sandbox_dir"], port=live["port"],
+                            credentials=live["credentials"]):
+        services.airflow("backfill", "create", "--dag-id", "sync_school_management",
+                         "--from-date", BACKFILL_DAYS[0] + "T00:00:00+07:00",
+                         "--to-date", BACKFILL_DAYS[-1] + "T23:00:00+07:00")
+        expected = {"sync_school_management": 2 + len(BACKFILL_DAYS),
+                    "transform_warehouse": len([r for r in live["runs"]
+                                                if r["dag_id"] == "transform_warehouse"])
+                    + len(BACKFILL_DAYS)}
+        runs = services.wait_quiet(live_day.DAILY_DAGS, expected=expected, timeout=1200)
+    return [r for r in runs if (r["dag_id"], r["run_id"]) not in before]
+
+
+BACKFILL_DAYS = ("2026-11-20", "2026-11-21")
+
+
+def test_a_backfill_gives_each_day_its_own_figures(live, backfill):
+    services = live["services"]
+    syncs = [r for r in backfill if r["dag_id"] == "sync_school_management"]
+    assert [(r["run_type"], r["state"]) for r in syncs] == [("backfill", "success")] * 2
+    transforms = [r for r in backfill if r["dag_id"] == "transform_warehouse"]
+    assert [r["state"] for r in transforms] == ["success"] * len(BACKFILL_DAYS)
+    with services.metadata() as conn:
+        days = [conn.execute(
+            "select rendered_fields -> 'vars' ->> 'as_of_date' from rendered_task_instance_fields"
+            " where dag_id = %s and run_id = %s and task_id = 'dbt_marts'",
+            (r["dag_id"], r["run_id"])).fetchone()[0] for r in transforms]
+    assert days == list(BACKFILL_DAYS)
