@@ -218,14 +218,12 @@ def land_school_lists(url: str, sources: dict) -> None:
         school_management.land_schools(vendor, client, url, "calendar")
 
 
-def build_sample(env: dict, target: Path, as_of: str, first: bool = False) -> None:
-    """The inspection marts as the transformation builds them on `as_of`: the seeds and
-    everything upstream the first time, then what the run's day changes (the calendar's views
-    and what depends on them, up to the marts)."""
+def build_sample(env: dict, target: Path, as_of: str, selection: str) -> None:
+    """The inspection marts as the transformation builds them on `as_of` (the selection: what
+    the test needs rebuilt)."""
     dbt_vars = ["--vars", json.dumps({"as_of_date": as_of}), "--target-path", str(target)]
-    if first:
+    if selection.startswith("+"):
         runtime.run(runtime.dbt_args(["seed", *dbt_vars]), env, stdout=subprocess.DEVNULL)
-    selection = "+inspection_sample" if first else "int_school_years+,+inspection_sample"
     runtime.run(runtime.dbt_args(["run", "--select", selection, *dbt_vars]), env,
                 stdout=subprocess.DEVNULL)
 
@@ -251,7 +249,7 @@ def test_the_inspection_sample_rolls_over_into_the_new_school_year(
     target = tmp_path / "target"
 
     # May 2027: the 2026-2027 sample is drafted and frozen, and one school visited
-    build_sample(env, target, "2027-05-20", first=True)
+    build_sample(env, target, "2027-05-20", "+inspection_sample")
     done = inspection.freeze_due(url, D("2027-05-20"))
     assert (done.school_year, done.due) == ("2026-2027", True) and done.frozen > 0
     last_year = samples(url)["2026-2027"]
@@ -264,14 +262,14 @@ def test_the_inspection_sample_rolls_over_into_the_new_school_year(
                     '2027-10-31')""", (visited,))
 
     # the summer still belongs to 2026-2027: frozen already, nothing more
-    build_sample(env, target, "2027-09-04")
     assert inspection.freeze_due(url, D("2027-09-04")).frozen == 0
     # a freeze of 2027-2028 from a draft still of 2026-2027 fails; it never freezes nothing
     with pytest.raises(inspection.NothingToFreeze, match="2027-2028.*holds 2026-2027"):
         inspection.freeze_sample(url, "2027-2028")
 
-    # the opening day rolls the draft over; the freeze waits for 15 September
-    build_sample(env, target, "2027-09-14")
+    # the opening day rolls the draft over (what the run's day changes: the calendar's views
+    # and what depends on them, up to the marts); the freeze waits for 15 September
+    build_sample(env, target, "2027-09-14", "int_school_years+,+inspection_sample")
     with warehouse.connect(url) as conn:
         drafted = conn.execute("select distinct school_year, seed from "
                                "marts.inspection_sample_draft").fetchall()
@@ -291,7 +289,7 @@ def test_the_inspection_sample_rolls_over_into_the_new_school_year(
     assert frozen["2027-2028"] and {r[3] for r in frozen["2027-2028"]} == {20270905}
 
     # the mart: both years frozen, last year's visit kept
-    build_sample(env, target, "2027-09-15")
+    build_sample(env, target, "2027-09-14", "inspection_sample")
     with warehouse.connect(url) as conn:
         published = conn.execute("""
             select school_year, count(*), bool_and(is_frozen),
