@@ -20,7 +20,7 @@ from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEF
 @dag(
     dag_id="sync_universal_education",
     dag_display_name=DISPLAY_NAMES["sync_universal_education"],
-    schedule="30 1 * * *",
+    schedule="30 0 * * *",
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

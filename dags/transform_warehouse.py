@@ -3,8 +3,9 @@
 
 Runs the dbt project through astronomer-cosmos, one `dbt build` task per layer (seeds,
 staging, intermediate with the snapshots, marts with audit; each task's log lists the models
-and tests it ran), whenever new school or PCGD-XMC data land or the identity matching
-publishes its persons, behind a **publish gate**:
+and tests it ran), twice a day: after the school landing (PCGD-XMC lands half an hour
+earlier and is read then too), and after the identity matching publishes its persons; behind
+a **publish gate**:
 
 1. `prepare_publication`: empty staging schemas `marts_next` and `audit_next`, with the
    privileges of `marts` and `audit`;
@@ -33,9 +34,8 @@ from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEF
 @dag(
     dag_id="transform_warehouse",
     dag_display_name=DISPLAY_NAMES["transform_warehouse"],
-    # new school or PCGD-XMC data, or the persons the matching published, trigger a run
-    schedule=(dag_support.RAW_SCHOOL_MANAGEMENT | dag_support.RAW_UNIVERSAL_EDUCATION
-              | dag_support.PERSONS),
+    # the day's school landing, then the persons the matching published: twice a day
+    schedule=dag_support.TRANSFORM_SCHEDULE,
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

@@ -36,10 +36,11 @@ DEFAULT_ARGS = {
     "on_failure_callback": alerts.notify_operators,  # a mail to the operators
 }
 
-# The day's chain: each landing DAG emits its asset; the transformation runs on new school or
-# PCGD-XMC data and on the persons the matching publishes; the population verification runs on
-# the persons the transformation publishes, the matching on its answers. Every event carries
-# the day of the data (`DAY_EXTRA`), so a run an asset triggers stands for that day.
+# The day's chain: each landing DAG emits its asset; the transformation runs on the school
+# landing (PCGD-XMC lands before it, at 00:30) and on the persons the matching publishes: twice
+# a day, never beside the matching, which reads what it builds. The population verification
+# runs on the persons the transformation publishes, the matching on its answers. Every event
+# carries the day of the data (`DAY_EXTRA`), so a run an asset triggers stands for that day.
 RAW_SCHOOL_MANAGEMENT = Asset(name="raw.school_management",
                               uri="eduhub://warehouse/raw/school_management")
 RAW_UNIVERSAL_EDUCATION = Asset(name="raw.pcgd", uri="eduhub://warehouse/raw/pcgd")
@@ -49,6 +50,7 @@ SCHOOL_PERSONS = Asset(name="intermediate.int_school_persons",
 MARTS = Asset(name="marts", uri="eduhub://warehouse/marts")
 PERSONS = Asset(name="pii.persons", uri="eduhub://warehouse/pii/persons")
 DAY_EXTRA = "run_day"
+TRANSFORM_SCHEDULE = RAW_SCHOOL_MANAGEMENT | PERSONS
 
 
 FULL_REFRESH_WEEKDAY = 6  # Sunday: a weekly full read catches deletions

@@ -2,8 +2,8 @@
 `eduhub up` and the live tests.
 
 The daily DAGs are unpaused and left to their schedules and assets: with catch-up off, the
-scheduler creates each sync's run for its latest slot at once (today 01:00 and 01:30); their
-assets start `transform_warehouse`, whose published persons start the population
+scheduler creates each sync's run for its latest slot at once (today 00:30 and 01:00); the
+school landing starts `transform_warehouse`, whose published persons start the population
 verification, whose answers start the matching, whose persons start the second transform.
 """
 
