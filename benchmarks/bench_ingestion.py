@@ -223,7 +223,7 @@ def timed(fn: Callable[[], object], repeat: int, before: Callable[[], None],
     return runs
 
 
-def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> list[tuple]:
+def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> list[tuple]:  # noqa: C901 - one measured step after another
     """(layout, method, rows, runs in seconds) for each way of loading the same learners, in
     two layouts: all rows at once, and one call per school (as the sync lands them)."""
     import pandas as pd

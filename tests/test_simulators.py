@@ -442,10 +442,17 @@ def test_same_seed_gives_the_same_faults(data):
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
     assert len(set(runs[0])) >= 3  # several kinds of fault, and successes
-    # the server follows the documented draw: hash of (seed, request key, attempt)
+    # the server follows the documented draw: hash of (seed, request key, attempt); each school
+    # list request is asked once (attempt 0), so its outcome is the draw's
     prof = faults.profile(spec)
-    key = faults.request_key("GET", "/vendor-b/api/truong", "limit=1")
-    assert faults.draw(prof, 21, key, 0) == faults.draw(prof, 21, key, 0)
+    first = len(sequence) - 24
+    for n in range(1, 25):
+        kind = faults.draw(prof, 21, faults.request_key("GET", "/vendor-b/api/truong",
+                                                        f"limit={n}"), 0)
+        outcome = runs[0][first + n - 1]
+        assert (kind == faults.TIMEOUT) == (outcome == "timeout"), (n, kind, outcome)
+        assert (kind == faults.ERROR_5XX) == outcome.startswith("5"), (n, kind, outcome)
+        assert (kind == faults.RATE_LIMITED) == (outcome == "429"), (n, kind, outcome)
 
 
 def _retrying(session, method, url, waits, **kw) -> dict:

@@ -50,7 +50,6 @@ COMMUNE_ROLE_PREFIX = "eduhub_commune_"
 
 LOADER_SCHEMAS = ("raw", "staging", "intermediate", "ops", "pii", "quality", "access")
 PUBLISHED_SCHEMAS = ("marts", "audit")
-ANALYST_SCHEMAS = ("marts", "audit", "quality")
 # Columns that name a person's record (a key holding a MOET ID, a resident id, a personal ID):
 # tables carrying one are given to the analyst column by column, without them.
 PERSONAL_COLUMNS = frozenset({

@@ -344,7 +344,6 @@ class ExpectationOutcome:
     unexpected_percent: float | None = None
     partitions: tuple[str, ...] = ()
     values: tuple = ()
-    row_based: bool = True
 
     @property
     def name(self) -> str:
@@ -456,7 +455,7 @@ def _outcome(res, view: str) -> ExpectationOutcome:
         # an expectation that could not run fails, with the reason (never data)
         message = error.splitlines()[0][:300]
         return ExpectationOutcome(config.type, kwargs.get("column"), severity, False, None,
-                                  None, {"error": message}, view, kwargs, row_based=False)
+                                  None, {"error": message}, view, kwargs)
     return ExpectationOutcome(
         expectation_type=config.type, column=kwargs.get("column"), severity=severity,
         success=bool(res.success), element_count=detail.get("element_count"),
@@ -465,7 +464,6 @@ def _outcome(res, view: str) -> ExpectationOutcome:
         unexpected_percent=detail.get("unexpected_percent"),
         partitions=_partitions_of(detail) if not res.success else (),
         values=_values_of(detail) if (meta.get("show_values") and not res.success) else (),
-        row_based="unexpected_count" in detail,
     )
 
 

@@ -92,11 +92,6 @@ class IdCheck:
         return {"valid": self.valid, "findings": [asdict(f) for f in self.findings]}
 
 
-def century_sex_digit(birth_year: int, sex: str) -> int:
-    """The 4th digit an ID must carry for this birth year and sex."""
-    return (birth_year // 100 - 19) * 2 + (1 if sex == "nu" else 0)
-
-
 def check(personal_id: str | None, date_of_birth: date | str | None = None,
           sex: str | None = None) -> IdCheck:
     """Check an ID, against the birth date and sex when they are known."""
@@ -127,8 +122,3 @@ def check(personal_id: str | None, date_of_birth: date | str | None = None,
     if value[:3] not in PROVINCE_PREFIXES:
         findings.append(Finding.of("unknown_prefix"))
     return IdCheck(tuple(findings))
-
-
-def is_valid(personal_id: str | None, date_of_birth: date | str | None = None,
-             sex: str | None = None) -> bool:
-    return check(personal_id, date_of_birth, sex).valid

@@ -57,7 +57,6 @@ QUALIFICATIONS = {
     "mam_non": [("trung_cap", 10), ("cao_dang", 30), ("dai_hoc", 58), ("thac_si", 2)],
     "default": [("cao_dang", 5), ("dai_hoc", 80), ("thac_si", 14), ("tien_si", 1)],
 }
-OCCUPATIONS_EDUCATION = ["dang_hoc_tieu_hoc", "dang_hoc_thcs", "dang_hoc_thpt"]
 
 # Defect kinds and their default rates (share of learners, staff or schools).
 DEFAULT_DEFECT_RATES = {
@@ -369,7 +368,7 @@ class _Builder:
             learners.append(x)
         return learners
 
-    def apply_learner_defect(self, kind, x, person, learners, by_level) -> None:
+    def apply_learner_defect(self, kind, x, person, learners, by_level) -> None:  # noqa: C901 - one branch per defect kind
         rng = self.rng
         key = x["learner_key"]
         if kind == "missing_personal_id":
