@@ -345,8 +345,8 @@ def _queue_item(rec: str, pair: dict, reason: str) -> dict:
             "reason_vi": REASONS[reason].format(p=pair["match_probability"])}
 
 
-def _resolve(records, previous, links, to_match, residents_by_id, resident_ids, key, run_id,
-             queued_keys):  # noqa: C901 - split along its steps is left for issue 21
+def _resolve(records, previous, links, to_match, residents_by_id, resident_ids, key, run_id,  # noqa: C901
+             queued_keys):
     """Group the records into persons; the rows of pii.persons and pii.person_records."""
     groups = _Groups()
     matched_now = set(to_match)
