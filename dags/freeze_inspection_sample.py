@@ -16,12 +16,12 @@ from __future__ import annotations
 from airflow.sdk import dag, get_current_context, task
 
 from eduhub import dag_support
-from eduhub.dag_support import DEFAULT_ARGS, START_DATE, USER_DEFINED_MACROS
+from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEFINED_MACROS
 
 
 @dag(
     dag_id="freeze_inspection_sample",
-    dag_display_name="Chốt danh sách kiểm tra 30% của năm học",
+    dag_display_name=DISPLAY_NAMES["freeze_inspection_sample"],
     # daily: the freeze date is the calendar's, per school year
     schedule="0 3 * * *",
     start_date=START_DATE,

@@ -52,8 +52,11 @@ PROBE_DAG = textwrap.dedent('''
     def alerts_probe():
         @task
         def sync_school(target: dict):
-            raise ValueError(f"probe-failed school {target['school_code']}: learner 072201512345 "
-                             f"refused, key {os.environ['EDUHUB_PSEUDONYM_KEY']}")
+            from eduhub.sources.transport import SourceRequestError
+
+            raise SourceRequestError(f"probe-failed school {target['school_code']}: learner "
+                                     f"072201512345 refused, key "
+                                     f"{os.environ['EDUHUB_PSEUDONYM_KEY']}")
 
         @task
         def validate_batch():
@@ -117,7 +120,7 @@ def test_a_failed_task_mails_the_operators_once(failed_run):
     body = text_of(mail)
     assert unicodedata.is_normalized("NFC", body)
     for shown in ("alerts_probe — Thử cảnh báo", "sync_vendor_a_school (map_index 0)",
-                  "Trường (mã)", FAILED_SCHOOL, "ValueError: probe-failed school",
+                  "Trường (mã)", FAILED_SCHOOL, "SourceRequestError: probe-failed school",
                   "Ngày của lượt chạy</th><td>2026-11-22<"):
         assert shown in body, shown
     # the link to the task's log, under [api] base_url
@@ -165,3 +168,14 @@ def test_a_mail_that_cannot_be_sent_never_raises(monkeypatch, caplog):
         assert alerts.notify_operators(context) is None
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("the alert could not be sent" in e for e in errors), errors
+
+
+def test_another_librarys_message_stays_out_of_the_mail():
+    """A database error may quote a row (DETAIL: Key (...)=(...)): only its type is mailed."""
+    import psycopg
+
+    exc = psycopg.errors.UniqueViolation(
+        'duplicate key value\nDETAIL:  Key (full_name, birth_date)=(Nguyễn Văn An, 2015-03-12)')
+    reason = alerts._reason(exc)
+    assert reason.startswith("UniqueViolation")
+    assert "Nguyễn" not in reason and "2015-03-12" not in reason

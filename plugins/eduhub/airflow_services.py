@@ -34,6 +34,7 @@ CELERY_WORKER_COMMAND = ["celery", "worker"]
 # What prepares the metadata database before the components start (the compose `init`).
 INIT_COMMANDS: list[list[str]] = [
     ["db", "migrate"],
+    # one request stream at a time to the population service (its rate limit)
     ["pools", "set", settings.POPULATION_POOL, "1",
      "Xác thực CSDLQG về dân cư: giới hạn tốc độ của dịch vụ"],
 ]
@@ -135,6 +136,7 @@ class AirflowServices:
         self.env = config.environment(env)
         self.log_dir = config.airflow_home / "logs" / "components"
         self.processes: dict[str, subprocess.Popen] = {}
+        self.started_at = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -147,14 +149,15 @@ class AirflowServices:
     def start(self, components: Iterable[str] = tuple(COMPONENT_COMMANDS),
               workers: Iterable[str] = ()) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        with self.metadata() as conn:
+            self.started_at = conn.execute("select now()").fetchone()[0]
         for name in components:
             self._spawn(name, COMPONENT_COMMANDS[name])
-        for i, worker in enumerate(workers):
+        for worker in workers:
             # two workers on one host need their own names and log-server ports
             env = {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
             self._spawn(f"worker-{worker}", [*CELERY_WORKER_COMMAND, "-H", f"{worker}@%h",
                                                "-c", "2"], extra_env=env)
-            del i
         self.wait_healthy()
 
     def _spawn(self, name: str, command: list[str], extra_env: dict | None = None) -> None:
@@ -245,7 +248,9 @@ class AirflowServices:
                 found = {r[0] for r in conn.execute(
                     "select dag_id from dag where not is_stale and dag_id = any(%s)",
                     (list(wanted),))}
-                errors = conn.execute("select filename, stacktrace from import_error").fetchall()
+                # only what this start's DAG processor found (a reused database keeps old rows)
+                errors = conn.execute("select filename, stacktrace from import_error"
+                                      " where timestamp >= %s", (self.started_at,)).fetchall()
             if errors:
                 raise RuntimeError("DAG import errors:\n" + "\n".join(
                     f"{f}: {t[-1500:]}" for f, t in errors))
@@ -319,9 +324,11 @@ class AirflowServices:
             state = [(r["dag_id"], r["run_id"], r["state"]) for r in runs]
             if progress and state != seen:
                 progress(runs)
-            done = all(r["state"] in FINISHED for r in runs) and all(
+            finished = all(r["state"] in FINISHED for r in runs)
+            # a failed run may stop the chain short of the expected runs: that ends the day too
+            done = finished and (any(r["state"] == "failed" for r in runs) or all(
                 sum(r["dag_id"] == d and r["state"] in FINISHED for r in runs) >= n
-                for d, n in expected.items())
+                for d, n in expected.items()))
             if state != seen or not done:
                 quiet_since = time.monotonic() if done else None
                 seen = state

@@ -188,11 +188,21 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+def _airflow_redact(text: str) -> str:
+    """What Airflow's own secrets masker hides (connection passwords, variables it read)."""
+    try:
+        from airflow.sdk._shared.secrets_masker import redact
+    except ImportError:
+        return text
+    redacted = redact(text)
+    return redacted if isinstance(redacted, str) else text
+
+
 def _clean(value, limit: int | None = None) -> str | None:
     """Free text for a mail: masked (personal IDs, secrets), NFC, truncated."""
     if value is None:
         return None
-    text = _nfc(mask(str(value)))
+    text = _nfc(mask(_airflow_redact(str(value))))
     if limit and len(text) > limit:
         text = text[:limit].rstrip() + " …"
     return text
@@ -218,11 +228,18 @@ def _rejected(exc: BaseException | None) -> tuple[dict[str, tuple[str, ...]], st
 
 
 def _reason(exc: BaseException | str | None) -> str:
+    """The platform's own exceptions say what failed in words written for this (a school, an
+    expectation, a page: never a record's values); another library's may quote a row (a
+    database error's DETAIL names the values of a key), so of those only the type goes into
+    the mail, the message stays in the task's log (masked) behind the link."""
     if exc is None:
         return ""
     if isinstance(exc, BaseException):
-        message = str(exc)
-        return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        own = next((e for e in _chain(exc) if type(e).__module__.startswith("eduhub.")), None)
+        if own is None:
+            return f"{type(exc).__name__} (chi tiết trong nhật ký của tác vụ)"
+        message = str(own)
+        return f"{type(own).__name__}: {message}" if message else type(own).__name__
     return str(exc)
 
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from eduhub.airflow_services import FINISHED, AirflowServices
 
 SYNC_DAGS = ("sync_school_management", "sync_universal_education")
 DAILY_DAGS = (*SYNC_DAGS, "transform_warehouse", "sync_population_verification",
               "match_identities")
-# Monthly and yearly DAGs: unpaused by `eduhub up`, not by a demo day.
+# Retention (monthly) and the inspection freeze (daily check of the calendar's freeze date):
+# unpaused by `eduhub up`, not by a demo day.
 PERIODIC_DAGS = ("purge_raw_payloads", "freeze_inspection_sample")
 ALL_DAGS = (*DAILY_DAGS, *PERIODIC_DAGS)
 # What a day runs at least once each when every source answers.
@@ -65,13 +67,12 @@ def run_day(services: AirflowServices, dags=DAILY_DAGS, expected=None, timeout: 
 
 
 def start_with_yesterday(services: AirflowServices, dag_ids) -> None:
-    """Trigger by hand each DAG's slot of yesterday, before it is unpaused: it runs first,
-    then the scheduler creates today's slot, the next scheduled day (tests: a day that fails,
-    then the one that recovers)."""
-    import pendulum
-
-    from eduhub.dag_support import TIMEZONE
-
-    yesterday = pendulum.now(TIMEZONE).subtract(days=1)
+    """Trigger by hand, before the DAGs are unpaused, the slot one day before each DAG's
+    latest (the one the scheduler runs first when catch-up is off): it runs first, then the
+    scheduler creates the latest, the next scheduled day (tests: a day that fails, then the
+    one that recovers; right at any hour, midnight to the slot included)."""
+    with services.metadata() as conn:
+        slots = dict(conn.execute("select dag_id, next_dagrun from dag where dag_id = any(%s)",
+                                  (list(dag_ids),)).fetchall())
     for dag_id in dag_ids:
-        services.trigger(dag_id, logical_date=yesterday.start_of("day").add(hours=1).isoformat())
+        services.trigger(dag_id, logical_date=(slots[dag_id] - timedelta(days=1)).isoformat())

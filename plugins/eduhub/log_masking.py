@@ -9,7 +9,8 @@ and the triggerer):
 
 - `[logging] logging_config_class = eduhub.log_masking.LOGGING_CONFIG` (set by `eduhub.runtime`
   and the Docker image) names a copy of Airflow's default logging configuration with one more
-  filter (`MaskingFilter`) on its handlers and loggers; Airflow applies that configuration
+  filter (`MaskingFilter`) on its handlers and loggers (those Airflow keeps: it replaces the
+  root logger and its default handler with its own); Airflow applies that configuration
   right after configuring structlog, and the filter's factory then adds the masking processor
   to structlog's chain through structlog's public API (a component's own events, and what
   `airflow dags test` prints of a task);
@@ -255,4 +256,8 @@ def __getattr__(name: str):
         from airflow.config_templates import airflow_local_settings
 
         return MaskingLogIO(getattr(airflow_local_settings, "REMOTE_TASK_LOG", None))
+    if name == "DEFAULT_REMOTE_CONN_ID":
+        from airflow.config_templates import airflow_local_settings
+
+        return getattr(airflow_local_settings, "DEFAULT_REMOTE_CONN_ID", None)
     raise AttributeError(name)

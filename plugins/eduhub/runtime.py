@@ -109,12 +109,11 @@ def ensure_airflow_db(env: dict[str, str]) -> None:
     home.mkdir(parents=True, exist_ok=True)
     marker = home / ".migrated"
     if not marker.exists():
+        from eduhub.airflow_services import INIT_COMMANDS
+
         print(f"eduhub: preparing Airflow's metadata database in {home}", flush=True)
-        run(["airflow", "db", "migrate"], env, stdout=subprocess.DEVNULL)
-        # one request stream at a time to the population service (its rate limit)
-        run(["airflow", "pools", "set", settings.POPULATION_POOL, "1",
-             "Xác thực CSDLQG về dân cư: giới hạn tốc độ của dịch vụ"], env,
-            stdout=subprocess.DEVNULL)
+        for command in INIT_COMMANDS:
+            run(["airflow", *command], env, stdout=subprocess.DEVNULL)
         marker.touch()
 
 
@@ -124,7 +123,7 @@ def dbt_args(command: list[str]) -> list[str]:
 
 
 def ensure_dbt_manifest(env: dict[str, str]) -> Path:
-    """cosmos renders the dbt project from its manifest, so parse it before Airflow loads DAGs."""
+    """Parse the dbt project (a broken project fails here, before any DAG runs it)."""
     run(dbt_args(["parse", "--quiet"]), env)
     return settings.DBT_PROJECT_DIR / "target" / "manifest.json"
 

@@ -22,7 +22,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.writer.excel import ExcelWriter
 
-from eduhub.sandbox import names
+from eduhub.sandbox import generator, names
 from eduhub.sandbox.server import SEX_LABELS, STATUS_LABELS, label, vn_date
 
 HEADERS = [
@@ -33,7 +33,7 @@ HEADERS = [
     "Khối học", "Số định danh cá nhân",
 ]
 SHEET_TITLE = "Danh sách học sinh"
-CURRENT_SCHOOL_YEAR = "2026-2027"
+CURRENT_SCHOOL_YEAR = generator.SCHOOL_YEAR
 # Fixed stamps: openpyxl writes "now" into docProps/core.xml and zip entries carry write times.
 FIXED_STAMP = datetime(2026, 9, 5, 7, 0, 0)
 ZIP_STAMP = (2026, 9, 5, 7, 0, 0)

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from eduhub import school_calendar
 from eduhub.sandbox import names
 
 PROVINCE_CODE = 80  # new Tây Ninh (Tây Ninh + Long An since 1 July 2025)
-SCHOOL_YEAR = "2026-2027"
-PAST_YEARS = ("2024-2025", "2025-2026")
-TERM_START = date(2026, 9, 5)  # day 0
+TERM_START = date(2026, 9, 5)  # day 0: the synthetic province's opening day
+# its school year and the two before it, by the platform's calendar
+SCHOOL_YEAR = school_calendar.school_year(TERM_START)
+PAST_YEARS = tuple(school_calendar.school_year(date(TERM_START.year - k, 12, 1)) for k in (2, 1))
 HK1_ENTRY_DAYS = (95, 130)  # term-1 results are entered in December and January
 HEALTH_CHECK_DAYS = (20, 60)
 PROVINCE_SCALE = 600_000
