@@ -61,6 +61,23 @@ def sandbox_dir(tmp_path_factory) -> Path:
     return out
 
 
+# The live platform's tests (real scheduler, Celery): its cost is per school and per task, so a
+# smaller province keeps them quick with every kind of school and source in it.
+LIVE_SCALE = 400
+
+
+@pytest.fixture(scope="session")
+def live_sandbox_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("live_sandbox")
+    generator.write(generator.generate(scale=LIVE_SCALE, seed=TEST_SEED), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def live_ground_truth(live_sandbox_dir) -> dict[str, list[dict]]:
+    return generator.load(live_sandbox_dir)
+
+
 @pytest.fixture(scope="session")
 def ground_truth(sandbox_dir) -> dict[str, list[dict]]:
     return generator.load(sandbox_dir)

@@ -40,12 +40,12 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def celery_day(server_url, sandbox_dir, redis_url, tmp_path_factory):
+def celery_day(server_url, live_sandbox_dir, redis_url, tmp_path_factory):
     url = warehouse.create_database("eduhub_celery", server_url, replace=True)
     warehouse.ensure_schemas(url)
     meta = warehouse.create_database("airflow_celery", server_url, replace=True)
     home = tmp_path_factory.mktemp("airflow_celery")
-    with running_simulators(sandbox_dir) as sources:
+    with running_simulators(live_sandbox_dir) as sources:
         env = runtime.environment(url, sources, airflow_home=home)
         env["EDUHUB_DROP_DIR"] = str(tmp_path_factory.mktemp("celery_drops"))
         config = airflow_services.ServicesConfig(
@@ -78,7 +78,7 @@ def test_both_workers_ran_mapped_tasks(celery_day):
 
 @pytest.mark.parametrize("table", ["sms_vendor_a__learners", "sms_vendor_b__learners",
                                    "sms_vendor_a__staff", "sms_vendor_b__results"])
-def test_the_landing_is_exactly_what_the_sources_serve(celery_day, sandbox_dir, table):
-    keyed, _ = split(table, expected_views(generator.load(sandbox_dir), profile="none")[table])
+def test_the_landing_is_exactly_what_the_sources_serve(celery_day, live_sandbox_dir, table):
+    keyed, _ = split(table, expected_views(generator.load(live_sandbox_dir), profile="none")[table])
     assert table in SPECS and keyed
     assert latest(celery_day["url"], table) == keyed

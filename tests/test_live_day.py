@@ -53,14 +53,14 @@ LEAKING_DAG = textwrap.dedent('''
 ''')
 
 
-def vendor_a_truth(ground_truth):
-    codes = {s["school_code"] for s in ground_truth["schools"] if s["vendor"] == "vendor_a"}
-    return codes, [VendorA.learner_view(x) for x in ground_truth["learners"]
+def vendor_a_truth(live_ground_truth):
+    codes = {s["school_code"] for s in live_ground_truth["schools"] if s["vendor"] == "vendor_a"}
+    return codes, [VendorA.learner_view(x) for x in live_ground_truth["learners"]
                    if x["school_code"] in codes]
 
 
 @pytest.fixture(scope="module")
-def live(server_url, sandbox_dir, tmp_path_factory, smtp_server):
+def live(server_url, live_sandbox_dir, tmp_path_factory, smtp_server):
     """Runs the two days; yields the services (stopped afterwards) and what they did."""
     url = warehouse.create_database("eduhub_live", server_url, replace=True)
     warehouse.ensure_schemas(url)
@@ -70,7 +70,7 @@ def live(server_url, sandbox_dir, tmp_path_factory, smtp_server):
     port = airflow_services.free_port()
     credentials = ("live-client", "live-secret-" + home.name)
     # the endpoints the connections name, before anything listens there
-    with running_simulators(sandbox_dir, port=port, credentials=credentials) as sources:
+    with running_simulators(live_sandbox_dir, port=port, credentials=credentials) as sources:
         pass
     env = runtime.environment(url, sources, airflow_home=home)
     env[PSEUDONYM_KEY_ENV] = PSEUDONYM_KEY
@@ -100,11 +100,11 @@ def live(server_url, sandbox_dir, tmp_path_factory, smtp_server):
         services.unpause(live_day.DAILY_DAGS)
         failed = services.wait_finished(live_day.SYNC_DAGS)
         # the sources answer again; today's slot, the next scheduled day, runs on its own
-        with running_simulators(sandbox_dir, port=port, credentials=credentials):
+        with running_simulators(live_sandbox_dir, port=port, credentials=credentials):
             expected = {**live_day.A_DAY, **{d: 2 for d in live_day.SYNC_DAGS}}
             runs = live_day.run_day(services, expected=expected, write=lines.append)
         yield {"services": services, "url": url, "day1": failed, "runs": runs, "lines": lines,
-               "inbox": inbox, "sandbox_dir": sandbox_dir, "port": port,
+               "inbox": inbox, "live_sandbox_dir": live_sandbox_dir, "port": port,
                "credentials": credentials}
     finally:
         print("\n".join(lines))
@@ -166,8 +166,8 @@ def test_mapped_tasks_ran_in_parallel(live):
     assert overlap >= 2
 
 
-def test_the_warehouse_holds_the_ground_truth(live, ground_truth):
-    codes, expected = vendor_a_truth(ground_truth)
+def test_the_warehouse_holds_the_ground_truth(live, live_ground_truth):
+    codes, expected = vendor_a_truth(live_ground_truth)
     with warehouse.connect(live["url"]) as conn:
         landed = dict(conn.execute("select natural_key, payload from raw.sms_vendor_a__learners"
                                    ).fetchall())
@@ -265,7 +265,7 @@ def backfill(live):
     each day's landing starts a transform that stands for that day."""
     services = live["services"]
     before = {(r["dag_id"], r["run_id"]) for r in services.dag_runs()}
-    with running_simulators(live["sandbox_dir"], port=live["port"],
+    with running_simulators(live["live_sandbox_dir"], port=live["port"],
                             credentials=live["credentials"]):
         services.airflow("backfill", "create", "--dag-id", "sync_school_management",
                          "--max-active-runs", "1",
