@@ -76,3 +76,8 @@ def start_with_yesterday(services: AirflowServices, dag_ids) -> None:
                                   (list(dag_ids),)).fetchall())
     for dag_id in dag_ids:
         services.trigger(dag_id, logical_date=(slots[dag_id] - timedelta(days=1)).isoformat())
+    # the scheduler starts queued runs in the order they were due (`run_after`): a manual run
+    # is due when triggered, after today's slot, so it is made due on its own day
+    with services.metadata() as conn:
+        conn.execute("update dag_run set run_after = logical_date where dag_id = any(%s)"
+                     " and run_type = 'manual' and state = 'queued'", (list(dag_ids),))
