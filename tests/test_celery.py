@@ -43,7 +43,6 @@ def redis_url(tmp_path_factory):
 def celery_day(server_url, live_sandbox_dir, redis_url, tmp_path_factory):
     url = warehouse.create_database("eduhub_celery", server_url, replace=True)
     warehouse.ensure_schemas(url)
-    meta = warehouse.create_database("airflow_celery", server_url, replace=True)
     home = tmp_path_factory.mktemp("airflow_celery")
     with running_simulators(live_sandbox_dir) as sources:
         env = runtime.environment(url, sources, airflow_home=home)
@@ -51,7 +50,8 @@ def celery_day(server_url, live_sandbox_dir, redis_url, tmp_path_factory):
         config = airflow_services.ServicesConfig(
             airflow_home=home, api_port=airflow_services.free_port(), dag_scan_interval=10,
             executor="CeleryExecutor", broker_url=redis_url,
-            metadata_url=warehouse.WarehouseUrl.parse(meta).url(driver="psycopg2"))
+            metadata_url=airflow_services.metadata_url(server_url, "airflow_celery",
+                                                       replace=True))
         with airflow_services.AirflowServices(config, env) as services:
             services.init()
             services.start(components=("scheduler", "dag-processor", "api-server"),

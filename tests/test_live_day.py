@@ -64,7 +64,6 @@ def live(server_url, live_sandbox_dir, tmp_path_factory, smtp_server):
     """Runs the two days; yields the services (stopped afterwards) and what they did."""
     url = warehouse.create_database("eduhub_live", server_url, replace=True)
     warehouse.ensure_schemas(url)
-    meta = warehouse.create_database("airflow_live", server_url, replace=True)
     home = tmp_path_factory.mktemp("airflow_live")
     env = runtime.environment(url, airflow_home=home)
     port = airflow_services.free_port()
@@ -87,7 +86,7 @@ def live(server_url, live_sandbox_dir, tmp_path_factory, smtp_server):
     env.update(alerts.smtp_env(host, smtp_port, "van-hanh@sogddt.example"))
     config = airflow_services.ServicesConfig(
         airflow_home=home, api_port=airflow_services.free_port(), dag_scan_interval=10,
-        metadata_url=warehouse.WarehouseUrl.parse(meta).url(driver="psycopg2"))
+        metadata_url=airflow_services.metadata_url(server_url, "airflow_live", replace=True))
     services = airflow_services.AirflowServices(config, env)
     lines: list[str] = []
     try:

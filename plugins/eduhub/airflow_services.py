@@ -12,7 +12,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ from pathlib import Path
 import psycopg
 
 from eduhub import runtime, settings, warehouse
+from eduhub.warehouse import free_port  # noqa: F401 - the components' ports too
 
 # The components of a deployment and the command each runs (after `airflow`).
 COMPONENT_COMMANDS: dict[str, list[str]] = {
@@ -43,12 +43,6 @@ EDUHUB_TAG = "eduhub"
 FINISHED = ("success", "failed")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _secret_file(path: Path, make) -> str:
     """A secret kept in the git-ignored state folder (0600), made once."""
     if not path.exists():
@@ -58,13 +52,10 @@ def _secret_file(path: Path, make) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def metadata_url(server_url: str, dbname: str = "airflow") -> str:
-    """Airflow's metadata database: `EDUHUB_AIRFLOW_DB_URL`, else a database of its own on the
-    warehouse's server (created if missing)."""
-    configured = os.environ.get("EDUHUB_AIRFLOW_DB_URL")
-    if configured:
-        return configured
-    url = warehouse.create_database(dbname, server_url)
+def metadata_url(server_url: str, dbname: str = "airflow", *, replace: bool = False) -> str:
+    """Airflow's metadata database, as Airflow's URL (psycopg2): a database of its own on the
+    warehouse's server, created if missing (new with `replace`)."""
+    url = warehouse.create_database(dbname, server_url, replace=replace)
     return warehouse.WarehouseUrl.parse(url).url(driver="psycopg2")
 
 
@@ -264,15 +255,10 @@ class AirflowServices:
         for dag_id in dag_ids:
             self.airflow("dags", "unpause", dag_id)
 
-    def trigger(self, dag_id: str, logical_date: str | None = None, conf: str | None = None,
-                run_id: str | None = None) -> None:
+    def trigger(self, dag_id: str, logical_date: str | None = None) -> None:
         args = ["dags", "trigger", dag_id]
         if logical_date:
             args += ["--logical-date", logical_date]
-        if conf:
-            args += ["--conf", conf]
-        if run_id:
-            args += ["--run-id", run_id]
         self.airflow(*args)
 
     def dag_runs(self, dag_ids: Iterable[str] | None = None) -> list[dict]:

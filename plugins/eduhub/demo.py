@@ -3,18 +3,21 @@ their schedules and assets (landing, GX, dbt via cosmos, verification, matching)
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from pathlib import Path
 
 from eduhub import access, live_day, runtime, settings, warehouse
-from eduhub.airflow_services import AirflowServices, ServicesConfig, free_port
+from eduhub.airflow_services import AirflowServices, ServicesConfig, free_port, metadata_url
 from eduhub.identity import person
 from eduhub.sandbox import exports, generator
 from eduhub.sandbox.process import running_simulators
 
 DEMO_DATABASE = "eduhub_demo"
 AIRFLOW_DATABASE = "airflow_demo"
+# Airflow's metadata database elsewhere (never re-created by the demo)
+AIRFLOW_DB_URL_ENV = "EDUHUB_AIRFLOW_DB_URL"
 SUMMARY_TABLES = [
     ("raw", "sms_vendor_a__learners"),
     ("raw", "sms_vendor_b__learners"),
@@ -71,12 +74,12 @@ def table_counts(conninfo: str) -> list[tuple[str, int | None]]:
 def platform(url: str, sources, api_port: int, fresh: bool) -> AirflowServices:
     """The demo's Airflow: its own metadata database (`airflow_demo`, new for each demo so that
     the day's slots run again; kept by `eduhub up`), in the local state folder."""
-    meta = warehouse.create_database(AIRFLOW_DATABASE, url, replace=fresh)
+    meta = (os.environ.get(AIRFLOW_DB_URL_ENV)
+            or metadata_url(url, AIRFLOW_DATABASE, replace=fresh))
     env = runtime.environment(url, sources)
     env.setdefault(person.PSEUDONYM_KEY_ENV, demo_pseudonym_key())
     config = ServicesConfig(airflow_home=settings.AIRFLOW_HOME, api_port=api_port,
-                            metadata_url=warehouse.WarehouseUrl.parse(meta).url(
-                                driver="psycopg2"), dag_scan_interval=15)
+                            metadata_url=meta, dag_scan_interval=15)
     return AirflowServices(config, env)
 
 

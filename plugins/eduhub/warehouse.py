@@ -101,7 +101,7 @@ def ensure_schemas(conninfo: str | None = None) -> None:
             conn.execute(f'create schema if not exists "{schema}"')
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -187,9 +187,9 @@ class EmbeddedPostgres:
         return result.returncode == 0
 
     def _start(self) -> int:
-        port = int(self.port_file.read_text()) if self.port_file.exists() else _free_port()
+        port = int(self.port_file.read_text()) if self.port_file.exists() else free_port()
         if _port_accepts(port):
-            port = _free_port()
+            port = free_port()
         self._prepare_os_user()
         self._run_as_server_user([
             str(self.bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log_file),
