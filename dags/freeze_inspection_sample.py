@@ -42,7 +42,7 @@ def freeze_inspection_sample():
         return {"school_year": done.school_year, "freeze_date": done.freeze_date.isoformat(),
                 "due": done.due, "frozen": done.frozen}
 
-    freeze()
+    dag_support.migrate_warehouse() >> freeze()
 
 
 freeze_inspection_sample()

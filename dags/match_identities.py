@@ -53,7 +53,7 @@ def match_identities():
         dag_support.emit_day(context, dag_support.PERSONS)
         return result
 
-    match()
+    dag_support.migrate_warehouse() >> match()
 
 
 match_identities()

@@ -45,7 +45,7 @@ def purge_raw_payloads():
                                context["params"].get("school_years"))
         return {p.table: p.rows for p in done if p.rows}
 
-    purge()
+    dag_support.migrate_warehouse() >> purge()
 
 
 purge_raw_payloads()

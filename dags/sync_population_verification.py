@@ -68,7 +68,9 @@ def sync_population_verification():
         return {key: sum(r.get(key, 0) for r in results)
                 for key in ("verified", "match", "mismatch", "not_found")}
 
-    answers = verify_shard.expand(plan=plan_shards())
+    shards = plan_shards()
+    dag_support.migrate_warehouse() >> shards
+    answers = verify_shard.expand(plan=shards)
     answers >> validate_batch() >> publish(answers)
 
 

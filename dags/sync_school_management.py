@@ -91,11 +91,14 @@ def sync_school_management():
         dag_support.emit_day(context, dag_support.RAW_SCHOOL_MANAGEMENT)
         return validation.summary(results)
 
-    vendor_a = sync_school.override(task_id="sync_vendor_a_school").expand(
-        target=list_schools.override(task_id="list_vendor_a_schools")("vendor_a"))
-    vendor_b = sync_school.override(task_id="sync_vendor_b_school").expand(
-        target=list_schools.override(task_id="list_vendor_b_schools")("vendor_b"))
-    [vendor_a, vendor_b, land_file_drops()] >> validate_batch()
+    migrate = dag_support.migrate_warehouse()
+    schools_a = list_schools.override(task_id="list_vendor_a_schools")("vendor_a")
+    schools_b = list_schools.override(task_id="list_vendor_b_schools")("vendor_b")
+    drops = land_file_drops()
+    migrate >> [schools_a, schools_b, drops]
+    vendor_a = sync_school.override(task_id="sync_vendor_a_school").expand(target=schools_a)
+    vendor_b = sync_school.override(task_id="sync_vendor_b_school").expand(target=schools_b)
+    [vendor_a, vendor_b, drops] >> validate_batch()
 
 
 sync_school_management()

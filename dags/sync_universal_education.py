@@ -66,7 +66,9 @@ def sync_universal_education():
         dag_support.emit_day(get_current_context(), dag_support.RAW_UNIVERSAL_EDUCATION)
         return {key: sum(r[key] for r in results) for key in ("received", "landed", "quarantined")}
 
-    landed = sync_commune.expand(commune_code=list_communes())
+    communes = list_communes()
+    dag_support.migrate_warehouse() >> communes
+    landed = sync_commune.expand(commune_code=communes)
     landed >> validate_batch() >> publish(landed)
 
 

@@ -86,7 +86,8 @@ def transform_warehouse():
         return {"commune_roles": summary.commune_roles, "refused": summary.refused_tables}
 
     dbt = transform.layer_tasks()
-    prepare_raw_tables() >> prepare_publication() >> dbt[0]
+    (dag_support.migrate_warehouse() >> prepare_raw_tables() >> prepare_publication()
+     >> dbt[0])
     dbt[-1] >> validate_marts() >> swap_marts() >> grant_access() >> publish()
 
 

@@ -21,7 +21,7 @@ from email import policy  # noqa: E402
 
 from aiosmtpd.controller import Controller  # noqa: E402
 
-from eduhub import airflow_services, runtime, warehouse  # noqa: E402
+from eduhub import airflow_services, migrations, runtime, warehouse  # noqa: E402
 from eduhub.sandbox import generator, server  # noqa: E402
 from eduhub.sandbox.process import running_simulators  # noqa: E402
 
@@ -38,7 +38,7 @@ def server_url() -> str:
 def warehouse_url(server_url) -> str:
     """A database of its own for the test session, re-created from nothing."""
     url = warehouse.create_database("eduhub_test", server_url, replace=True)
-    warehouse.ensure_schemas(url)
+    migrations.upgrade(url)
     return url
 
 
@@ -47,7 +47,7 @@ def fresh_db(server_url, request) -> str:
     """An empty database for one test (name derived from the test)."""
     name = "eduhub_t_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
     url = warehouse.create_database(name, server_url, replace=True)
-    warehouse.ensure_schemas(url)
+    migrations.upgrade(url)
     yield url
     with warehouse.connect(warehouse.WarehouseUrl.parse(server_url).with_dbname("postgres").url(),
                            autocommit=True) as conn:

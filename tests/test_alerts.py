@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 from conftest import text_of
 
-from eduhub import alerts, runtime, settings, warehouse
+from eduhub import alerts, migrations, runtime, settings, warehouse
 from eduhub.airflow_services import free_port
 
 ID = "072201512345"
@@ -92,7 +92,7 @@ def failed_run(airflow_home, server_url, smtp_server, tmp_path_factory):
     dags.mkdir()
     (dags / "alerts_probe.py").write_text(PROBE_DAG)
     url = warehouse.create_database("eduhub_alerts", server_url, replace=True)
-    warehouse.ensure_schemas(url)
+    migrations.upgrade(url)
     env = runtime.environment(url, airflow_home=airflow_home)
     key = "probe-key-" + secrets.token_urlsafe(16)
     env.update({"AIRFLOW__CORE__DAGS_FOLDER": str(dags), "EDUHUB_PSEUDONYM_KEY": key,

@@ -12,7 +12,7 @@ import time
 import pytest
 from test_ingestion import SPECS, expected_views, latest, split
 
-from eduhub import airflow_services, live_day, runtime, warehouse
+from eduhub import airflow_services, live_day, migrations, runtime, warehouse
 from eduhub.sandbox import generator
 from eduhub.sandbox.process import running_simulators
 
@@ -42,7 +42,7 @@ def redis_url(tmp_path_factory):
 @pytest.fixture(scope="module")
 def celery_day(server_url, live_sandbox_dir, redis_url, tmp_path_factory):
     url = warehouse.create_database("eduhub_celery", server_url, replace=True)
-    warehouse.ensure_schemas(url)
+    migrations.upgrade(url)
     home = tmp_path_factory.mktemp("airflow_celery")
     with running_simulators(live_sandbox_dir) as sources:
         env = runtime.environment(url, sources, airflow_home=home)

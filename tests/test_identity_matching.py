@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from eduhub import runtime, transform, warehouse
+from eduhub import migrations, runtime, transform, warehouse
 from eduhub.identity import person, personal_id
 from eduhub.identity.personal_id import DEFECT_FINDINGS, MESSAGES
 from eduhub.pipelines import file_drops, school_management, universal_education
@@ -46,7 +46,7 @@ def dbt(env: dict, *args: str) -> None:
 def world(sandbox_dir, ground_truth, simulators, server_url, tmp_path_factory, monkeypatch_module):
     monkeypatch_module.setenv(person.PSEUDONYM_KEY_ENV, TEST_KEY)
     url = warehouse.create_database("eduhub_identity", server_url, replace=True)
-    warehouse.ensure_schemas(url)
+    migrations.upgrade(url)
     drops = tmp_path_factory.mktemp("identity_drops")
     exports.write_class_exports(ground_truth, drops, seed=exports.manifest_seed(sandbox_dir))
     a, b = simulators["sms_vendor_a"], simulators["sms_vendor_b"]
@@ -309,13 +309,6 @@ def test_a_reviewer_decision_is_applied_with_its_reason(world):
                                      "pii.person_records where person_record_key = %s", (key,))[0]
     assert (method, resident) == ("reviewed", cand)
     assert "Đã đối chiếu giấy khai sinh" in reason
-
-
-def test_ddl_of_the_package_and_of_the_dbt_macro_agree():
-    macro = (Path(transform.settings.DBT_PROJECT_DIR) / "macros" / "identity.sql").read_text()
-    body = macro[macro.index("{% macro identity_ddl() -%}") + len("{% macro identity_ddl() -%}"):
-                 macro.rindex("{%- endmacro %}")]
-    assert " ".join(body.split()) == " ".join(person.DDL.split())
 
 
 def test_dag_runs_the_matching_through_airflow(world, airflow_home):

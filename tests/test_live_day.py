@@ -16,7 +16,7 @@ import textwrap
 import pytest
 from conftest import text_of
 
-from eduhub import airflow_services, alerts, live_day, runtime, settings, warehouse
+from eduhub import airflow_services, alerts, live_day, migrations, runtime, settings, warehouse
 from eduhub.identity.person import PSEUDONYM_KEY_ENV
 from eduhub.sandbox.process import running_simulators
 from eduhub.sandbox.server import VendorA
@@ -63,7 +63,7 @@ def vendor_a_truth(live_ground_truth):
 def live(server_url, live_sandbox_dir, tmp_path_factory, smtp_server):
     """Runs the two days; yields the services (stopped afterwards) and what they did."""
     url = warehouse.create_database("eduhub_live", server_url, replace=True)
-    warehouse.ensure_schemas(url)
+    migrations.upgrade(url)
     home = tmp_path_factory.mktemp("airflow_live")
     env = runtime.environment(url, airflow_home=home)
     port = airflow_services.free_port()

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from psycopg import sql
 
-from eduhub import access, publish, runtime, settings, transform, validation, warehouse
+from eduhub import access, migrations, publish, runtime, settings, transform, validation, warehouse
 from eduhub.identity import person
 from eduhub.pipelines import school_management, universal_education
 from eduhub.sources.pcgd import PcgdClient
@@ -56,7 +56,7 @@ def built(simulators, airflow_home, server_url, tmp_path_factory):
     docs = tmp_path_factory.mktemp("data_docs") / "site"
     settings_docs, settings.DATA_DOCS_DIR = settings.DATA_DOCS_DIR, docs
     url = warehouse.create_database(DATABASE, server_url, replace=True)
-    warehouse.ensure_schemas(url)
+    migrations.upgrade(url)
     a, b = simulators["sms_vendor_a"], simulators["sms_vendor_b"]
     clients = {"vendor_a": VendorAClient(base_url(a), a.login, a.password),
                "vendor_b": VendorBClient(base_url(b), b.password)}

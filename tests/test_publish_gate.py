@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from eduhub import publish, runtime, settings, validation, warehouse
+from eduhub import migrations, publish, runtime, settings, validation, warehouse
 from eduhub.landing import land_partition
 from eduhub.pipelines import school_management, universal_education
 from eduhub.sandbox import faults
@@ -73,7 +73,7 @@ def gate(simulators, airflow_home, server_url, tmp_path_factory):
     docs = tmp_path_factory.mktemp("data_docs") / "site"
     settings_docs, settings.DATA_DOCS_DIR = settings.DATA_DOCS_DIR, docs
     url = warehouse.create_database("eduhub_gate", server_url, replace=True)
-    warehouse.ensure_schemas(url)
+    migrations.upgrade(url)
     a = simulators["sms_vendor_a"]
     b = simulators["sms_vendor_b"]
     clients = {"vendor_a": VendorAClient(base_url(a), a.login, a.password),

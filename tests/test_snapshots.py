@@ -19,7 +19,7 @@ from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
-from eduhub import publish, runtime, settings, transform, warehouse
+from eduhub import migrations, publish, runtime, settings, transform, warehouse
 from eduhub.pipelines import file_drops, school_management, universal_education
 from eduhub.sandbox import exports, generator
 from eduhub.sandbox.process import running_simulators
@@ -84,7 +84,7 @@ def dbt_build(env: dict, day: int, gate: bool, target) -> None:
 def history(tmp_path_factory, server_url):
     root = tmp_path_factory.mktemp("history")
     url = warehouse.create_database("eduhub_history", server_url, replace=True)
-    warehouse.ensure_schemas(url)
+    migrations.upgrade(url)
     transform.ensure_raw_tables(url)
     env = runtime.environment(url)
     data, rows, unenrolled, injected = {}, {}, {}, {}

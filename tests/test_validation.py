@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from eduhub import settings, validation, warehouse
+from eduhub import migrations, settings, validation, warehouse
 from eduhub.landing import land_partition
 from eduhub.pipelines import file_drops, school_management, universal_education
 from eduhub.pipelines.population_verification import VERIFICATIONS, fingerprint
@@ -82,7 +82,7 @@ def data_docs(tmp_path, monkeypatch):
 def clean(simulators, ground_truth, server_url, tmp_path_factory):
     """Every source landed once from the fault-free simulators, in one batch."""
     url = warehouse.create_database("eduhub_validation_clean", server_url, replace=True)
-    warehouse.ensure_schemas(url)
+    migrations.upgrade(url)
     land_vendor("vendor_a", client_a(simulators), url, "clean")
     land_vendor("vendor_b", client_b(simulators), url, "clean")
     pcgd = client_pcgd(simulators)

@@ -1,34 +1,6 @@
 {#- Access to the published models (issue 8, plugins/eduhub/access.py, README "Privacy and
-    access"). `eduhub warehouse grant` keeps the roles in step; these macros make sure a dbt run
+    access"). `eduhub warehouse grant` keeps the roles in step; this macro makes sure a dbt run
     never builds a mart that a role could read before its row-level security is in place. -#}
-
-{#- on-run-start: the group roles the `grants` config names, and the tables the row policies
-    read. NOLOGIN groups, created only when missing (the same names as eduhub.access). -#}
-{% macro ensure_access_objects() -%}
-do $$
-declare
-    group_role text;
-begin
-    perform pg_advisory_xact_lock(hashtext('eduhub.access'));
-    foreach group_role in array array[
-        'eduhub_loader', 'eduhub_analyst', 'eduhub_provincial', 'eduhub_commune'
-    ] loop
-        if not exists (select 1 from pg_roles where rolname = group_role) then
-            execute format('create role %I nologin', group_role);
-        end if;
-    end loop;
-    create schema if not exists access;
-    create table if not exists access.commune_roles (
-        role_name text primary key,
-        commune_code text not null
-    );
-    create table if not exists access.commune_units (
-        commune_code text not null,
-        unit_code text not null,
-        primary key (commune_code, unit_code)
-    );
-end $$
-{%- endmacro %}
 
 {#- post-hook of every mart and audit table: row-level security. The analyst and provincial
     roles see every row; a commune role sees the rows of the units it manages (its schools and

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from eduhub import warehouse
+from eduhub import migrations, warehouse
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ LOADER = "eduhub_loader"
 ANALYST = "eduhub_analyst"
 PROVINCIAL = "eduhub_provincial"
 COMMUNE = "eduhub_commune"
-# The same names as the macro ensure_access_objects and the grants of dbt_project.yml.
+# Created by the migrations (eduhub/migrations); the names dbt_project.yml's grants name.
 GROUP_ROLES = (LOADER, ANALYST, PROVINCIAL, COMMUNE)
 READER_ROLES = (ANALYST, PROVINCIAL, COMMUNE)
 COMMUNE_ROLE_PREFIX = "eduhub_commune_"
@@ -56,33 +56,6 @@ PERSONAL_COLUMNS = frozenset({
     "record_key", "person_record_key", "learner_key", "staff_key", "resident_id", "moet_id",
     "personal_id", "full_name", "date_of_birth", "person_id",
 })
-
-ACCESS_DDL = """
-create schema if not exists access;
-create table if not exists access.commune_roles (
-    role_name text primary key,
-    commune_code text not null
-);
-create table if not exists access.commune_units (
-    commune_code text not null,
-    unit_code text not null,
-    primary key (commune_code, unit_code)
-);
-"""
-
-REIDENTIFICATIONS_DDL = """
-create schema if not exists ops;
-create table if not exists ops.reidentifications (
-    reidentification_id bigint generated always as identity primary key,
-    requested_at timestamptz not null,
-    requested_by text not null,
-    database_user text not null,
-    pseudonym text not null,
-    reason text not null,
-    found boolean not null,
-    person_id text
-);
-"""
 
 _PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 MIN_REASON_LENGTH = 10
@@ -108,12 +81,12 @@ def _role_exists(conn: psycopg.Connection, role: str) -> bool:
     return conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone() is not None
 
 
-def _ensure_group_role(conn: psycopg.Connection, role: str, summary: GrantSummary) -> None:
+def _ensure_commune_role(conn: psycopg.Connection, role: str, summary: GrantSummary) -> None:
     if not _role_exists(conn, role):
         conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(role)))
         summary.roles_created.append(role)
     else:
-        # a group role is never a login, whoever changed it
+        # a commune role is a group of its people, never a login, whoever changed it
         conn.execute(sql.SQL("alter role {} nologin").format(sql.Identifier(role)))
 
 
@@ -140,14 +113,12 @@ def _loader(conn: psycopg.Connection) -> None:
                                                       sql.Identifier(user)))
     for schema in LOADER_SCHEMAS:
         s = sql.Identifier(schema)
-        conn.execute(sql.SQL("create schema if not exists {}").format(s))
         conn.execute(sql.SQL("alter schema {} owner to {}").format(s, sql.Identifier(LOADER)))
         conn.execute(sql.SQL("grant all on all tables in schema {} to {}").format(
             s, sql.Identifier(LOADER)))
         conn.execute(sql.SQL("grant all on all sequences in schema {} to {}").format(
             s, sql.Identifier(LOADER)))
     for schema in PUBLISHED_SCHEMAS:
-        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
         conn.execute(sql.SQL("grant usage, create on schema {} to {}").format(
             sql.Identifier(schema), sql.Identifier(LOADER)))
 
@@ -207,7 +178,7 @@ def _communes(conn: psycopg.Connection, communes: list[str] | None,
             if _exists(conn, "reference.communes") else [])
     roles = {commune_role(code): code for code in communes}
     for role in roles:
-        _ensure_group_role(conn, role, summary)
+        _ensure_commune_role(conn, role, summary)
         conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(COMMUNE),
                                                       sql.Identifier(role)))
     conn.execute("delete from access.commune_roles where not role_name = any(%s)",
@@ -243,11 +214,12 @@ def grant(conninfo: str | None = None, communes: list[str] | None = None) -> Gra
     `communes`: the commune codes to give a role (default: every commune of reference.communes).
     Idempotent: a second run changes nothing."""
     summary = GrantSummary()
+    migrations.upgrade(conninfo)  # the group roles and the access tables
     with warehouse.connect(conninfo) as conn, conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.access'))")
         for role in GROUP_ROLES:
-            _ensure_group_role(conn, role, summary)
-        conn.execute(ACCESS_DDL)
+            # a group role is never a login, whoever changed it
+            conn.execute(sql.SQL("alter role {} nologin").format(sql.Identifier(role)))
         _loader(conn)
         _communes(conn, communes, summary)
         _readers(conn, summary)
@@ -279,7 +251,6 @@ def reveal(pseudonym: str, reason: str, conninfo: str | None = None,
             "trường")
     requested_by = requested_by or getpass.getuser()
     with warehouse.connect(conninfo) as conn, conn.transaction():
-        conn.execute(REIDENTIFICATIONS_DDL)
         row = (conn.execute("select person_id, personal_id from pii.persons "
                             "where id_pseudonym = %s limit 1", (pseudonym,)).fetchone()
                if _exists(conn, "pii.persons") else None)

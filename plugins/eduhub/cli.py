@@ -36,9 +36,13 @@ def _warehouse(args) -> int:
         return 0
     if args.action == "url":
         print(warehouse.WarehouseUrl.parse(url).masked() if args.masked else url)
-    elif args.action == "start":
-        warehouse.ensure_schemas(url)
-        print(warehouse.WarehouseUrl.parse(url).masked())
+    elif args.action in ("start", "migrate"):
+        from eduhub import migrations
+
+        before, after = migrations.upgrade(url)
+        print(f"{warehouse.WarehouseUrl.parse(url).masked()}: "
+              + (f"migrated from {before or 'an empty warehouse'} to {after}" if before != after
+                 else f"at {after}, the newest revision"))
     return 0
 
 
@@ -152,8 +156,9 @@ def main(argv: list[str] | None = None) -> int:
 
     w = sub.add_parser("warehouse", help="the PostgreSQL warehouse (embedded unless "
                        f"{settings.WAREHOUSE_URL_ENV} is set)")
-    w.add_argument("action", choices=["url", "start", "stop", "grant"],
-                   help="grant: create the roles and bring their privileges in line")
+    w.add_argument("action", choices=["url", "start", "stop", "migrate", "grant"],
+                   help="migrate: bring the warehouse's own tables to this release (keeps "
+                   "their rows); grant: create the roles and bring their privileges in line")
     w.add_argument("--masked", action="store_true", help="hide the password")
     w.add_argument("--commune", action="append", help="grant: a commune code to give a role "
                    "(repeatable; default every commune of reference.communes)")

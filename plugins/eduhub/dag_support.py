@@ -114,3 +114,20 @@ def source_client(source: str):
 def warehouse_url() -> str:
     """The warehouse, from the Airflow connection (only ever called inside a task)."""
     return WarehouseHook(settings.WAREHOUSE_CONN_ID).url()
+
+
+def migrate_warehouse():
+    """Every DAG's first task: the warehouse's own tables brought to this release's layout
+    (`eduhub.migrations`; one query when they are already there), so a deployment of a new
+    release needs no manual step before its first run."""
+    from airflow.sdk import task
+
+    @task(task_id="migrate_warehouse", task_display_name="Cập nhật cấu trúc kho dữ liệu",
+          multiple_outputs=False)
+    def migrate() -> dict:
+        from eduhub import migrations
+
+        before, after = migrations.upgrade(warehouse_url())
+        return {"before": before, "after": after}
+
+    return migrate()

@@ -8,7 +8,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from eduhub import access, live_day, runtime, settings, warehouse
+from eduhub import access, live_day, migrations, runtime, settings, warehouse
 from eduhub.airflow_services import AirflowServices, ServicesConfig, free_port, metadata_url
 from eduhub.identity import person
 from eduhub.sandbox import exports, generator
@@ -85,10 +85,12 @@ def platform(url: str, sources, api_port: int, fresh: bool) -> AirflowServices:
 
 def main(scale: int = 2000, seed: int = 1, faults: str = "none") -> int:
     step("Warehouse")
-    # A database of its own, new each time: the demo never touches the `eduhub` database.
-    url = warehouse.create_database(DEMO_DATABASE, warehouse.url(), replace=True)
-    warehouse.ensure_schemas(url)
-    print(f"    {warehouse.WarehouseUrl.parse(url).masked()}")
+    # A database of its own (the demo never touches the `eduhub` database), kept between runs
+    # and brought to the newest layout as a Sở's warehouse is: each run is one more day on it.
+    url = warehouse.create_database(DEMO_DATABASE, warehouse.url())
+    before, after = migrations.upgrade(url)
+    print(f"    {warehouse.WarehouseUrl.parse(url).masked()} (migrations: "
+          f"{before or 'none'} → {after})")
 
     step(f"Sandbox: synthetic province, {scale} learners, seed {seed}")
     manifest = prepare_sandbox(settings.SANDBOX_DIR, settings.DROP_DIR, scale, seed)
@@ -134,7 +136,7 @@ def up(port: int = 8080, faults: str = "none", seed: int = 1) -> int:
     if not (settings.SANDBOX_DIR / "manifest.json").exists():
         prepare_sandbox(settings.SANDBOX_DIR, settings.DROP_DIR, 2000, seed)
     url = warehouse.create_database(DEMO_DATABASE, warehouse.url())
-    warehouse.ensure_schemas(url)
+    migrations.upgrade(url)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     with running_simulators(settings.SANDBOX_DIR, faults=faults, seed=seed) as sources:

@@ -34,7 +34,6 @@ import logging
 import re
 import struct
 import threading
-import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +45,8 @@ import orjson
 import psycopg
 from psycopg import sql
 
+from eduhub.migrations import WarehouseNotMigrated
+
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
@@ -53,98 +54,6 @@ _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 KEY_SEPARATOR = "|"
 # rows per COPY write: small enough for the server to parse one while the next is prepared
 _COPY_CHUNK = 250
-
-OPS_DDL = """
-create schema if not exists raw;
-create schema if not exists ops;
-create table if not exists ops.batches (
-    batch_id text not null,
-    source text not null,
-    entity text not null,
-    partition text not null,
-    mode text not null,
-    status text not null,
-    received integer not null default 0,
-    landed integer not null default 0,
-    quarantined integer not null default 0,
-    deleted integer not null default 0,
-    extracted_at timestamptz not null,
-    finished_at timestamptz,
-    primary key (batch_id, source, entity, partition)
-);
--- the record ids the batch gave in the partition (all of its rows lie between them): what
--- validation reads the batch by, through the raw table's primary key
-alter table ops.batches
-    add column if not exists first_record_id bigint,
-    add column if not exists last_record_id bigint;
-create table if not exists ops.quarantine (
-    quarantine_id bigint generated always as identity primary key,
-    source text not null,
-    entity text not null,
-    partition text not null,
-    natural_key text,
-    reason text not null,
-    raw_text text not null,
-    raw_hash text not null,
-    first_batch_id text not null,
-    last_batch_id text not null,
-    first_seen timestamptz not null,
-    last_seen timestamptz not null,
-    times_seen integer not null default 1,
-    resolved_at timestamptz,
-    resolved_by_batch text,
-    resolution text,
-    unique (source, entity, partition, raw_hash)
-);
-create table if not exists ops.schema_drift (
-    source text not null,
-    entity text not null,
-    batch_id text not null,
-    partition text not null,
-    change text not null,
-    field text not null,
-    renamed_to text,
-    records_affected integer not null,
-    detected_at timestamptz not null,
-    primary key (source, entity, batch_id, partition, change, field)
-);
-create table if not exists ops.source_counts (
-    source text not null,
-    entity text not null,
-    batch_id text not null,
-    partition text not null,
-    mode text not null,
-    reported_total integer,
-    received integer not null,
-    distinct_keys integer not null,
-    current_keys integer not null,
-    difference integer,
-    checked_at timestamptz not null,
-    primary key (source, entity, batch_id, partition)
-);
--- The latest version each partition landed of each key, a JSON document per partition:
--- {"keys": [...], "record_ids": [...], "hashes": [...], "deleted": [keys]}, the first three
--- aligned and in key order. Only landing reads and writes it, whole; stored uncompressed
--- (hashes do not compress, and compressing costs more than the document's COPY would).
-create table if not exists ops.partition_versions (
-    table_name text not null,
-    partition text not null,
-    versions text not null,
-    keys integer not null,
-    updated_at timestamptz not null,
-    primary key (table_name, partition)
-);
-alter table ops.partition_versions alter column versions set storage external;
-create table if not exists ops.watermarks (
-    source text not null,
-    entity text not null,
-    partition text not null,
-    high_water text not null,
-    batch_id text not null,
-    updated_at timestamptz not null,
-    primary key (source, entity, partition)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -242,73 +151,9 @@ def payload_hash(text: str | bytes) -> str:
     return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
 
 
-# whether ops is there in its current layout: its newest changes, the view of the latest
-# versions and the batches' record ids, are there
-_OPS_READY = """
-    select coalesce((select relkind = 'v' from pg_class
-                     where oid = to_regclass('ops.latest_versions')), false)
-       and exists (select 1 from pg_attribute where attrelid = to_regclass('ops.batches')
-                   and attname = 'last_record_id' and not attisdropped)"""
-
-# the partitions' documents, a row per key: for people and for tests, not for landing
-LATEST_VERSIONS_VIEW = """
-create or replace view ops.latest_versions as
-select v.table_name, v.partition, k.natural_key,
-       (d.doc -> 'record_ids' ->> (k.n - 1)::int)::bigint as record_id,
-       d.doc -> 'hashes' ->> (k.n - 1)::int as payload_hash,
-       d.doc -> 'deleted' ? k.natural_key as is_deleted
-from ops.partition_versions as v
-cross join lateral (select v.versions::jsonb as doc offset 0) as d
-cross join lateral jsonb_array_elements_text(d.doc -> 'keys') with ordinality as k (natural_key, n)
-"""
-
-
-# connections that found ops ready, outside a transaction: not asked again on every landing
-_ops_ready_on: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
-
-
-def ensure_ops(conn: psycopg.Connection) -> None:
-    if conn in _ops_ready_on:
-        return
-    # checked first: one look-up instead of the DDL
-    if not conn.execute(_OPS_READY).fetchone()[0]:
-        with conn.transaction():
-            conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.ops_ddl'))")
-            conn.execute(OPS_DDL)
-            if conn.execute("select relkind = 'r' from pg_class "
-                            "where oid = to_regclass('ops.latest_versions')").fetchone():
-                _migrate_latest_versions(conn)
-            conn.execute(LATEST_VERSIONS_VIEW)
-    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-        _ops_ready_on.add(conn)  # committed: no rollback can take it back
-
-
-def _migrate_latest_versions(conn: psycopg.Connection) -> None:
-    """A warehouse whose latest versions were rows of the table `ops.latest_versions` (before
-    2026-12-03): they become the documents of their partitions. (Where that table kept one
-    latest version per key, a key that another partition also lists gets a version of that
-    partition at its next landing.)"""
-    log.warning("ops.latest_versions: moving the latest versions into ops.partition_versions")
-    conn.execute("""
-        insert into ops.partition_versions (table_name, partition, versions, keys, updated_at)
-        select table_name, partition,
-               json_build_object(
-                   'keys', json_agg(natural_key order by natural_key collate "C"),
-                   'record_ids', json_agg(record_id order by natural_key collate "C"),
-                   'hashes', json_agg(payload_hash order by natural_key collate "C"),
-                   'deleted', coalesce(json_agg(natural_key order by natural_key collate "C")
-                                       filter (where is_deleted), '[]'))::text,
-               count(*), clock_timestamp()
-        from ops.latest_versions group by table_name, partition
-        on conflict do nothing;
-        drop table ops.latest_versions""")
-
-
-# whether the raw table exists, has its deletion flag, and has latest versions
+# whether the raw table exists, and has latest versions
 _TABLE_STATUS = """
     select to_regclass(%(t)s) is not null,
-           exists (select 1 from pg_attribute where attrelid = to_regclass(%(t)s)
-                   and attname = 'is_deleted' and not attisdropped),
            exists (select 1 from ops.partition_versions where table_name = %(n)s)"""
 
 # whether records of the partition wait in quarantine
@@ -362,43 +207,26 @@ def current_versions_query(name: str, *, skip_rejected: bool = True) -> sql.Comp
 
 
 def ensure_raw_table(conn: psycopg.Connection, name: str,
-                     status: tuple[bool, bool, bool] | None = None) -> bool:
-    """The raw table, and the latest versions of its partitions in `ops.partition_versions`.
-    Returns whether any version has landed. `status` is what `_TABLE_STATUS` returned, when
-    the caller has just read it."""
-    ensure_ops(conn)
-    table = sql.Identifier("raw", name)
-    exists, has_flag, has_heads = status or conn.execute(
+                     status: tuple[bool, bool] | None = None) -> bool:
+    """The raw table, made from the layout the migrations keep (`ops.raw_table_layout`) when
+    the entity has none yet, and the latest versions of its partitions in
+    `ops.partition_versions`. Returns whether any version has landed. `status` is what
+    `_TABLE_STATUS` returned, when the caller has just read it."""
+    exists, has_heads = status or conn.execute(
         _TABLE_STATUS, {"t": f"raw.{name}", "n": name}).fetchone()
-    if exists and has_flag and has_heads:
+    if exists and has_heads:
         return True
-    conn.execute(sql.SQL("""
-        create table if not exists {t} (
-            record_id bigint generated always as identity primary key,
-            natural_key text not null,
-            payload jsonb not null,
-            payload_hash text not null,
-            batch_id text not null,
-            partition text not null,
-            extracted_at timestamptz not null,
-            is_deleted boolean not null default false,
-            loaded_at timestamptz not null default now()
-        )""").format(t=table))
     if not exists:
+        if conn.execute("select to_regclass('ops.raw_table_layout')").fetchone()[0] is None:
+            raise WarehouseNotMigrated("ops.raw_table_layout")
+        conn.execute(sql.SQL("create table if not exists {t} "
+                             "(like ops.raw_table_layout including all)").format(
+            t=sql.Identifier("raw", name)))
         # versions kept for a table of that name that was dropped are not this table's
         conn.execute("delete from ops.partition_versions where table_name = %s", (name,))
-    # Tables landed before deletions were tracked. Checked first: ALTER TABLE takes an
-    # exclusive lock even when the column exists, which would block every reader.
-    if exists and not has_flag:
-        conn.execute(sql.SQL("alter table {t} add column is_deleted boolean not null "
-                             "default false").format(t=table))
-    # No index but the primary key is kept up to date on every COPY: the latest version of a
-    # key is in ops.partition_versions, and a batch's rows are read by the range of record ids
-    # it gave (ops.batches).
-    if exists and not has_heads:
-        # a table landed before the latest versions were kept: take them from the table once
-        return rebuild_latest_versions(conn, name) > 0
-    return False
+        return False
+    # a table landed before the latest versions were kept: take them from the table once
+    return rebuild_latest_versions(conn, name) > 0
 
 
 def rebuild_latest_versions(conn: psycopg.Connection, name: str,
@@ -477,7 +305,6 @@ def detect_drift(records: list[dict], expected: frozenset[str]) -> list[DriftFin
 
 
 def get_watermark(conn: psycopg.Connection, spec: EntitySpec, partition: str) -> str | None:
-    ensure_ops(conn)
     row = conn.execute("select high_water from ops.watermarks where source = %s and entity = %s"
                        " and partition = %s", (spec.source, spec.entity, partition)).fetchone()
     return row[0] if row else None
@@ -501,7 +328,6 @@ def land_partition(
     quarantined records no longer served are resolved.
     """
     name = spec.table
-    ensure_ops(conn)
     params = {"batch": batch_id, "partition": partition, "at": extracted_at,
               "source": spec.source, "entity": spec.entity, "table": name,
               "mode": "full" if full else "incremental"}

@@ -36,18 +36,6 @@ _PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES",
 _DEFAULT_ACL_OBJECTS = {"r": "tables", "S": "sequences", "f": "functions", "T": "types",
                         "n": "schemas"}
 
-PUBLICATIONS_DDL = """
-create schema if not exists ops;
-create table if not exists ops.publications (
-    publication_id bigint generated always as identity primary key,
-    run_id text not null,
-    published_at timestamptz not null,
-    schemas text[] not null,
-    tables integer not null,
-    fingerprint text not null
-);
-"""
-
 
 class PublishError(RuntimeError):
     """The staging schemas cannot be published (not built, not validated, changed since)."""
@@ -249,7 +237,6 @@ def swap(conninfo: str, run_id: str, schemas: tuple[str, ...] = PUBLISHED_SCHEMA
     the next swap (a way back), unless `keep_previous` is false."""
     with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.publish'))")
-        conn.execute(PUBLICATIONS_DDL)
         staged = [s for s in schemas if _schema_exists(conn, staging_schema(s))]
         if not staged:
             log.info("publish gate: nothing staged to publish (already swapped)")

@@ -75,12 +75,10 @@ def ensure_raw_tables(conninfo: str) -> None:
     """Create (empty) the raw tables of sources that have not landed yet, so the models
     build on the first day too: the population answers, for one, land after the models."""
     from eduhub import warehouse
-    from eduhub.landing import ensure_ops, ensure_raw_table
+    from eduhub.landing import ensure_raw_table
 
     with warehouse.connect(conninfo) as conn:
-        ensure_ops(conn)  # staging reads ops.batches (rejected batches stay out)
         for spec in landed_specs():
             with conn.transaction():
                 conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{spec.table}",))
-                conn.execute("create schema if not exists raw")
                 ensure_raw_table(conn, spec.table)

@@ -48,7 +48,7 @@ import psycopg
 from psycopg import sql
 
 from eduhub import settings
-from eduhub.landing import ensure_ops, raw_table_name
+from eduhub.landing import raw_table_name
 from eduhub.warehouse import WarehouseUrl
 
 log = logging.getLogger(__name__)
@@ -90,60 +90,6 @@ PARAMETERS = {
     # the hex of a keyed pseudonym): a raw personal ID
     "raw_personal_id": r"(^|[^0-9A-Za-z])[0-9]{12}([^0-9A-Za-z]|$)",
 }
-
-QUALITY_DDL = """
-create schema if not exists quality;
-create table if not exists quality.validation_results (
-    result_id bigint generated always as identity primary key,
-    validated_at timestamptz not null default clock_timestamp(),
-    suite text not null,
-    batch_id text not null,
-    expectation_type text not null,
-    column_name text,
-    kwargs jsonb not null,
-    severity text not null,
-    success boolean not null,
-    element_count bigint,
-    unexpected_count bigint,
-    observed_value jsonb
-);
-alter table quality.validation_results
-    add column if not exists view_name text,
-    add column if not exists expectation text,
-    add column if not exists unexpected_percent double precision,
-    add column if not exists unexpected_partitions text[],
-    add column if not exists run_key text;
-create index if not exists validation_results_suite_batch_idx
-    on quality.validation_results (suite, batch_id);
-create table if not exists quality.validation_runs (
-    run_key text primary key,
-    validated_at timestamptz not null,
-    suite text not null,
-    batch_id text not null,
-    target text not null,
-    as_of_date date,
-    success boolean not null,
-    expectations integer not null,
-    critical_failures integer not null,
-    warnings integer not null,
-    rejected_partitions text[] not null default '{}'
-);
-create index if not exists validation_runs_suite_idx
-    on quality.validation_runs (suite, validated_at);
-"""
-
-REJECTIONS_DDL = """
-create table if not exists ops.batch_rejections (
-    batch_id text not null,
-    source text not null,
-    entity text not null,
-    partition text not null,
-    suite text not null,
-    reasons text not null,
-    rejected_at timestamptz not null,
-    primary key (batch_id, source, entity, partition)
-);
-"""
 
 
 class CriticalExpectationFailed(RuntimeError):
@@ -625,16 +571,6 @@ class _Runner:
 
 # --- landed batches -------------------------------------------------------------------------
 
-def _ensure_quality(conn: psycopg.Connection) -> None:
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.quality_ddl'))")
-        conn.execute(QUALITY_DDL)
-    ensure_ops(conn)
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.ops_rejections_ddl'))")
-        conn.execute(REJECTIONS_DDL)
-
-
 def batch_record_ids(conn: psycopg.Connection, suite: Suite, batch_id: str
                      ) -> tuple[int | None, int | None]:
     """The first and last record id the batch gave in the suite's raw table (landing records
@@ -665,7 +601,6 @@ def validate_batch(suite_name: str, conninfo: str, batch_id: str, *, as_of: date
     `raise_on_critical` does."""
     suite = load_suite(suite_name)
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        _ensure_quality(conn)
         if conn.execute("select to_regclass(%s)", (f"raw.{suite.table}",)).fetchone()[0] is None:
             log.info("suite %s: raw.%s has not landed yet, nothing to validate", suite_name,
                      suite.table)
@@ -864,7 +799,6 @@ def validate_marts(conninfo: str, run_id: str, schemas: dict[str, str] | None = 
     schemas = schemas or {s: s for s in publish.PUBLISHED_SCHEMAS}
     as_of = as_of or datetime.now(UTC).date()
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        _ensure_quality(conn)
         plan = [step for label, schema in schemas.items()
                 for step in marts_plan(conn, schema, label)]
     runner = _Runner(conninfo)

@@ -37,9 +37,6 @@ SUPERUSER = "eduhub"
 # PostgreSQL refuses to run as root; pgserver's convention is a system user of this name.
 SERVER_OS_USER = "pgserver"
 
-SCHEMAS = ("raw", "staging", "intermediate", "snapshots", "marts", "ops", "audit", "quality",
-           "pii")
-
 
 @dataclass(frozen=True)
 class WarehouseUrl:
@@ -93,12 +90,6 @@ def connect(conninfo: str | None = None, **kwargs) -> psycopg.Connection:
     (not a savepoint inside an implicit one), which is what makes a landing atomic."""
     kwargs.setdefault("autocommit", True)
     return psycopg.connect(conninfo or url(), **kwargs)
-
-
-def ensure_schemas(conninfo: str | None = None) -> None:
-    with connect(conninfo, autocommit=True) as conn:
-        for schema in SCHEMAS:
-            conn.execute(f'create schema if not exists "{schema}"')
 
 
 def free_port() -> int:

@@ -46,66 +46,6 @@ PSEUDONYM_KEY_FILE_ENV = "EDUHUB_PSEUDONYM_KEY_FILE"
 # Two residents closer than this (in match weight, bits) cannot be told apart: both to review.
 AMBIGUITY_BITS = 5.0
 
-# The same DDL as the dbt macro identity_ddl (dbt_project/macros/identity.sql).
-DDL = """
-select pg_advisory_xact_lock(hashtext('eduhub.identity_ddl'));
-create schema if not exists pii;
-create table if not exists pii.person_records (
-    person_record_key text primary key,
-    person_id text not null,
-    link_method text not null,
-    match_probability double precision,
-    match_weight double precision,
-    resident_id text,
-    linked_record_key text,
-    stated_id_pseudonym text,
-    reason_vi text not null,
-    input_hash text not null,
-    run_id text not null,
-    updated_at timestamptz not null
-);
-create table if not exists pii.persons (
-    person_id text primary key,
-    personal_id text,
-    id_pseudonym text,
-    registry_status text not null,
-    resident_id text,
-    learner_records integer not null,
-    staff_records integer not null,
-    schools integer not null,
-    link_methods text [] not null,
-    run_id text not null,
-    updated_at timestamptz not null
-);
-create table if not exists pii.match_review_queue (
-    review_key text primary key,
-    person_record_key text not null,
-    candidate_kind text not null,
-    candidate_key text not null,
-    match_probability double precision not null,
-    match_weight double precision not null,
-    evidence jsonb not null,
-    left_record jsonb not null,
-    right_record jsonb not null,
-    reason_vi text not null,
-    status text not null default 'pending',
-    decided_by text,
-    decided_at timestamptz,
-    decision_reason text,
-    run_id text not null,
-    queued_at timestamptz not null
-);
-create table if not exists pii.match_models (
-    model_id text primary key,
-    trained_at timestamptz not null,
-    splink_model jsonb not null,
-    accept_probability double precision not null,
-    review_probability double precision not null,
-    training_records integer not null,
-    run_id text not null
-);
-"""
-
 RECORDS_QUERY = """
     select person_record_key, person_role, school_code, personal_id, id_valid,
            verification_status, needs_matching, full_name, date_of_birth::text, sex,
@@ -145,11 +85,6 @@ def pseudonym(personal_id: str | None, key: bytes) -> str | None:
     if not personal_id:
         return None
     return hmac.new(key, personal_id.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def ensure_tables(conn) -> None:
-    with conn.transaction():
-        conn.execute(DDL)
 
 
 @dataclass
@@ -224,7 +159,6 @@ def build(conninfo: str, run_id: str, *, key: bytes | None = None, full: bool = 
     key = key or pseudonym_key()
     summary = RunSummary()
     with warehouse.connect(conninfo) as conn:
-        ensure_tables(conn)
         cols = ("key", "role", "school", "personal_id", "id_valid", "status", "needs",
                 "full_name", "date_of_birth", "sex", "commune", "input_hash")
         records = {r[0]: dict(zip(cols, r, strict=True))

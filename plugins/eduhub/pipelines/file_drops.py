@@ -13,24 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from eduhub import warehouse
-from eduhub.landing import ensure_ops, land_partition
+from eduhub.landing import land_partition
 from eduhub.sources import file_exports
 
 log = logging.getLogger(__name__)
-
-FILES_DDL = """
-create table if not exists ops.files (
-    source text not null,
-    relative_path text not null,
-    sha256 text not null,
-    status text not null,
-    message text,
-    rows integer,
-    batch_id text not null,
-    processed_at timestamptz not null,
-    primary key (source, relative_path, sha256)
-)
-"""
 
 
 @dataclass(frozen=True)
@@ -43,8 +29,6 @@ class FileDropSummary:
 def land_file_drops(drop_dir: Path, conninfo: str, batch_id: str) -> FileDropSummary:
     landed, skipped, rejected = [], [], {}
     with warehouse.connect(conninfo) as conn:
-        ensure_ops(conn)
-        conn.execute(FILES_DDL)
         for drop in file_exports.scan(drop_dir):
             digest = drop.sha256
             seen = conn.execute(

@@ -46,21 +46,6 @@ DEFAULT_SCHOOL_YEARS = 3
 # payload fields naming the school year a record belongs to (vendor A / vendor B)
 SCHOOL_YEAR_FIELDS = ("school_year", "nam_hoc")
 
-PURGES_DDL = """
-create schema if not exists ops;
-create table if not exists ops.retention_purges (
-    run_id text not null,
-    table_name text not null,
-    cutoff date not null,
-    school_years_kept integer not null,
-    rows_purged bigint not null,
-    oldest_extracted_at timestamptz,
-    newest_extracted_at timestamptz,
-    purged_at timestamptz not null,
-    primary key (run_id, table_name)
-);
-"""
-
 # {t}: the raw table; the rejected partitions as the staging macro latest_version reads them
 _PURGE = """
 with rejected as (
@@ -153,9 +138,6 @@ def purge(conninfo: str, run_id: str, as_of: date, school_years: int | None = No
         sql.SQL("r.payload ->> {}").format(sql.Literal(f)) for f in SCHOOL_YEAR_FIELDS)
     done = []
     with warehouse.connect(conninfo) as conn:
-        with conn.transaction():
-            conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.ops_ddl'))")
-            conn.execute(PURGES_DDL)
         for table in _raw_tables(conn):
             source, entity = table.split("__", 1)
             with conn.transaction():

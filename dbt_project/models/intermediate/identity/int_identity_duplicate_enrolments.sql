@@ -1,4 +1,3 @@
-{{ config(pre_hook=identity_ddl()) }}
 -- Duplicate enrolments: one person (as the person table resolves them) with learner
 -- records in two or more schools. One row per learner record of such a person.
 with

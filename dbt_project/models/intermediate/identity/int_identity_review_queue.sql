@@ -1,4 +1,3 @@
-{{ config(pre_hook=identity_ddl()) }}
 -- The review queue without personal data: candidate links scored between the review and the
 -- acceptance thresholds, with the evidence (comparison levels). Reviewers read both
 -- records side by side in pii.match_review_queue.

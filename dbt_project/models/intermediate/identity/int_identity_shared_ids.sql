@@ -1,4 +1,3 @@
-{{ config(pre_hook=identity_ddl()) }}
 -- Shared personal IDs: one ID written on the records of two or more different people (as
 -- the person table resolves them). One row per record carrying such an ID; the ID itself
 -- only as its keyed pseudonym.

@@ -1,4 +1,3 @@
-{{ config(pre_hook=identity_ddl()) }}
 -- The person table as analysts may see it: one row per real person, the personal ID only
 -- as its keyed pseudonym (HMAC-SHA256; the plain ID stays in pii.persons).
 with
