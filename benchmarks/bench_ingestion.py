@@ -138,13 +138,17 @@ def print_sync(title: str, result: dict) -> None:
 # --- 2b: what staging reads --------------------------------------------------------------------
 
 # The rule before 2026-12-03, for comparison: one latest version per key, whatever partition
-# landed it (the staging macro then; landing.CURRENT_VERSIONS now takes the latest of each
-# partition's latest versions that are not deletions).
+# landed it (the staging macro then; the macro now takes the latest of each partition's latest
+# versions that are not deletions).
 SINGLE_LATEST_VERSION = """
     select * from (
         select landed.*, row_number() over (partition by landed.natural_key
                                             order by landed.record_id desc) as version_rank
-        from {t} as landed where {usable}) as versions
+        from {t} as landed where not exists (
+            select 1 from ops.batches as rejected
+            where rejected.batch_id = landed.batch_id and rejected.source = {source}
+              and rejected.entity = {entity} and rejected.partition = landed.partition
+              and rejected.status = 'rejected')) as versions
     where version_rank = 1 and not is_deleted"""
 
 
@@ -160,11 +164,10 @@ def current_version_reads(url: str, repeat: int = 2) -> tuple[float, float, int]
             "and relkind = 'r' and relname like 'sms\\_%' order by 1")]
         for table in tables:
             source, entity = table.split("__", 1)
-            usable = sql.SQL(landing.NOT_REJECTED).format(source=sql.Literal(source),
-                                                           entity=sql.Literal(entity))
             rules = (landing.current_versions_query(table),
                      sql.SQL(SINGLE_LATEST_VERSION).format(t=sql.Identifier("raw", table),
-                                                           usable=usable))
+                                                           source=sql.Literal(source),
+                                                           entity=sql.Literal(entity)))
             counts = []
             for i, rule in enumerate(rules):
                 query = sql.SQL("select count(*), sum(length(payload::text)) from ({}) as c"

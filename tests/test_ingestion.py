@@ -132,7 +132,7 @@ def split(table: str, views: list) -> tuple[dict[str, dict], set[str]]:
 
 
 def latest(url: str, table: str) -> dict[str, dict]:
-    """The current version of every key as it landed (landing.CURRENT_VERSIONS, rejected
+    """The current version of every key as it landed (the staging macro latest_version, rejected
     partitions included: these tests compare what landed with what was served)."""
     with warehouse.connect(url) as conn:
         return dict(conn.execute(sql.SQL("select natural_key, payload from ({}) as c").format(

@@ -32,7 +32,7 @@ def _rows(url):
 
 
 def _current(url, spec=SPEC):
-    """What the keys currently are (landing.CURRENT_VERSIONS, as staging reads them)."""
+    """What the keys currently are (the staging macro latest_version)."""
     with warehouse.connect(url) as conn:
         return dict(conn.execute(sql.SQL("select natural_key, payload from ({}) as c").format(
             current_versions_query(spec.table))).fetchall())

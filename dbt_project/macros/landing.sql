@@ -4,9 +4,10 @@
     withdrew only its own). Only batches that passed validation count: a partition of a batch
     that failed a critical expectation (ops.batches.status = 'rejected',
     plugins/eduhub/validation.py) stays landed and visible but is skipped here, so the version
-    before it, if any, stays current. The same rule as CURRENT_VERSIONS in
-    plugins/eduhub/landing.py, which retention and the tests use. -#}
-{% macro latest_version(relation) -%}
+    before it, if any, stays current. Written once, here: Python renders this macro too
+    (eduhub.landing.current_versions_query), with `skip_rejected` false for the versions as
+    they landed. -#}
+{% macro latest_version(relation, skip_rejected=true) -%}
     {%- set parts = (relation.identifier or '').split('__', 1) -%}
     select *
     from (
@@ -23,7 +24,7 @@
                     order by landed.record_id desc
                 ) as partition_rank
             from {{ relation }} as landed
-            {%- if parts | length == 2 %}
+            {%- if skip_rejected and parts | length == 2 %}
             where not exists (
                 select 1 from ops.batches as rejected
                 where rejected.batch_id = landed.batch_id

@@ -12,7 +12,7 @@ table or keeping a per-key index up to date.
 
 A key listed by two partitions (a learner two schools list, one that moved between schools)
 therefore has a version in each; what the key currently is, is the latest version of those
-whose partition still lists it (`CURRENT_VERSIONS`, and the staging macro `latest_version`):
+whose partition still lists it (the staging macro `latest_version`, `current_versions_query`):
 a partition that stops listing a key withdraws only its own version. Each partition then
 compares with what it served itself, so two partitions serving one key differently do not
 land it anew, in turn, on every run.
@@ -26,6 +26,7 @@ therefore leaves nothing half-done, and its retry starts from the same watermark
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import itertools
@@ -169,41 +170,32 @@ _LATEST_PER_PARTITION = """
     from {t} {where} order by partition, natural_key, record_id desc"""
 
 
-# What a key of the raw table {t} currently is: the latest of the versions that are the latest
-# their partition landed and are not deletions, among the rows `{usable}` admits. The same
-# rule as the staging macro `latest_version`.
-CURRENT_VERSIONS = """
-    select * from (
-        select claims.*,
-               row_number() over (partition by natural_key order by record_id desc)
-                   as version_rank
-        from (
-            select landed.*,
-                   row_number() over (partition by landed.natural_key, landed.partition
-                                      order by landed.record_id desc) as partition_rank
-            from {t} as landed
-            where {usable}
-        ) as claims
-        where partition_rank = 1 and not is_deleted
-    ) as versions
-    where version_rank = 1"""
+class _RawRelation:
+    """What the macro `latest_version` reads of a dbt relation, for a raw table."""
 
-# the rows of partitions that validation did not reject (what staging reads)
-NOT_REJECTED = """not exists (
-                select 1 from ops.batches as rejected
-                where rejected.batch_id = landed.batch_id and rejected.source = {source}
-                  and rejected.entity = {entity} and rejected.partition = landed.partition
-                  and rejected.status = 'rejected')"""
+    def __init__(self, name: str):
+        source, entity = name.split("__", 1)
+        self.identifier = raw_table_name(source, entity)  # checked: safe to quote as is
+
+    def __str__(self) -> str:
+        return f'"raw"."{self.identifier}"'
 
 
-def current_versions_query(name: str, *, skip_rejected: bool = True) -> sql.Composed:
-    """`CURRENT_VERSIONS` of the raw table `name` (`<source>__<entity>`): as staging reads them,
-    or, with `skip_rejected` false, as they landed."""
-    source, entity = name.split("__", 1)
-    usable = (sql.SQL(NOT_REJECTED).format(source=sql.Literal(source),
-                                            entity=sql.Literal(entity))
-              if skip_rejected else sql.SQL("true"))
-    return sql.SQL(CURRENT_VERSIONS).format(t=sql.Identifier("raw", name), usable=usable)
+@functools.cache
+def _latest_version_macro():
+    import jinja2
+
+    from eduhub import settings
+
+    text = (settings.DBT_PROJECT_DIR / "macros" / "landing.sql").read_text(encoding="utf-8")
+    return jinja2.Environment().from_string(text).module.latest_version
+
+
+def current_versions_query(name: str, *, skip_rejected: bool = True) -> sql.SQL:
+    """What each key of the raw table `name` (`<source>__<entity>`) currently is: as staging
+    reads them, or, with `skip_rejected` false, as they landed. The rule is the staging macro
+    `latest_version` (dbt_project/macros/landing.sql), rendered here, so it is written once."""
+    return sql.SQL(str(_latest_version_macro()(_RawRelation(name), skip_rejected)))
 
 
 def ensure_raw_table(conn: psycopg.Connection, name: str,
