@@ -6,7 +6,7 @@
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {%- set schema = target.schema if custom_schema_name is none else custom_schema_name | trim -%}
     {%- set suffix = var('publish_suffix', '') -%}
-    {%- if suffix and schema in var('published_schemas', ['marts', 'audit']) -%}
+    {%- if suffix and schema in var('published_schemas') -%}
         {{ schema ~ suffix }}
     {%- else -%}
         {{ schema }}

@@ -36,6 +36,7 @@ import psycopg
 from psycopg import sql
 
 from eduhub import migrations, warehouse
+from eduhub.publish import PUBLISHED_SCHEMAS
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,21 @@ READER_ROLES = (ANALYST, PROVINCIAL, COMMUNE)
 COMMUNE_ROLE_PREFIX = "eduhub_commune_"
 
 LOADER_SCHEMAS = ("raw", "staging", "intermediate", "ops", "pii", "quality", "access")
-PUBLISHED_SCHEMAS = ("marts", "audit")
-# Columns that name a person's record (a key holding a MOET ID, a resident id, a personal ID):
-# tables carrying one are given to the analyst column by column, without them.
-PERSONAL_COLUMNS = frozenset({
-    "record_key", "person_record_key", "learner_key", "staff_key", "resident_id", "moet_id",
-    "personal_id", "full_name", "date_of_birth", "person_id",
-})
+
+
+def _personal_columns() -> frozenset[str]:
+    """Columns that name a person's record (a key holding a MOET ID, a resident id, a personal
+    ID): tables carrying one are given to the analyst column by column, without them. Listed
+    once, as the dbt var `personal_columns` that the macro row_access reads."""
+    import yaml
+
+    from eduhub import settings
+
+    project = yaml.safe_load((settings.DBT_PROJECT_DIR / "dbt_project.yml").read_text("utf-8"))
+    return frozenset(project["vars"]["personal_columns"])
+
+
+PERSONAL_COLUMNS = _personal_columns()
 
 _PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 MIN_REASON_LENGTH = 10
