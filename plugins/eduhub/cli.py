@@ -41,7 +41,8 @@ def _warehouse(args) -> int:
 
         before, after = migrations.upgrade(url)
         print(f"{warehouse.WarehouseUrl.parse(url).masked()}: "
-              + (f"migrated from {before or 'an empty warehouse'} to {after}" if before != after
+              + (f"migrated from {before or 'a warehouse without migrations'} to {after}"
+                 if before != after
                  else f"at {after}, the newest revision"))
     return 0
 
