@@ -38,21 +38,23 @@ from psycopg import sql
 
 from eduhub import landing, settings, warehouse
 from eduhub.landing import EntitySpec
-from eduhub.pipelines import file_drops, school_management, universal_education
+from eduhub.pipelines import file_exports as file_exports_pipeline
+from eduhub.pipelines import pcgd as pcgd_pipeline
+from eduhub.pipelines import school_management
 from eduhub.sandbox import exports, generator
 from eduhub.sandbox.process import running_simulators
 from eduhub.sandbox.server import VendorA
-from eduhub.sources import vendor_a
+from eduhub.sources import sms_vendor_a
 from eduhub.sources.pcgd import PcgdClient
 
 DATABASE = "eduhub_bench"
-PCGD_CONN = getattr(settings, "PCGD_CONN_ID", "pcgd_xmc")
+PCGD_CONN = getattr(settings, "PCGD_CONN_ID", "pcgd")
 SOURCES = ("sms_vendor_a", "sms_vendor_b", "pcgd", "file_exports")
 # the columns a vendor A learner is served with, in the contract's order
 LEARNER_COLUMNS = ("learner_id", "national_id", "full_name", "birth_date", "gender", "ethnicity",
                    "school_code", "class_name", "grade", "enrollment_status", "updated_at")
-BENCH_LEARNERS = EntitySpec("bench", "vendor_a_learners", vendor_a.LEARNERS.key_fields,
-                            vendor_a.LEARNERS.expected_fields)
+BENCH_LEARNERS = EntitySpec("bench", "vendor_a_learners", sms_vendor_a.LEARNERS.key_fields,
+                            sms_vendor_a.LEARNERS.expected_fields)
 
 
 def load(data_dir: Path, entities: tuple[str, ...]) -> dict[str, list[dict]]:
@@ -91,7 +93,8 @@ def run_mapped(fn: Callable, items: list, workers: int) -> None:
 def sync_all(sources: dict, url: str, batch_id: str, drop_dir: Path, workers: int) -> dict:
     """Every source one after the other, each as its DAG would run it; seconds per source."""
     seconds = {}
-    for vendor, source in (("vendor_a", "sms_vendor_a"), ("vendor_b", "sms_vendor_b")):
+    for source in school_management.SOURCES:
+        vendor = source
         started = time.perf_counter()
         codes = school_management.land_schools(vendor, vendor_client(vendor, sources), url,
                                                batch_id)
@@ -101,13 +104,13 @@ def sync_all(sources: dict, url: str, batch_id: str, drop_dir: Path, workers: in
         seconds[source] = time.perf_counter() - started
 
     started = time.perf_counter()
-    communes = universal_education.commune_codes(pcgd_client(sources))
-    run_mapped(lambda code: universal_education.land_commune(
+    communes = pcgd_pipeline.commune_codes(pcgd_client(sources))
+    run_mapped(lambda code: pcgd_pipeline.land_commune(
         pcgd_client(sources), url, batch_id, code), communes, workers)
     seconds["pcgd"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    summary = file_drops.land_file_drops(drop_dir, url, batch_id)  # one task in the DAG
+    summary = file_exports_pipeline.land_file_drops(drop_dir, url, batch_id)  # one task in the DAG
     seconds["file_exports"] = time.perf_counter() - started
     files = (len(summary.landed), len(summary.skipped), len(summary.rejected))
     return {"seconds": seconds, "files": files, "rows": batch_rows(url, batch_id)}
@@ -463,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n3. landing throughput on the same rows: vendor A learners as served", flush=True)
     data = load(dirs[day], ("schools", "learners"))
-    vendor_a_schools = {s["school_code"] for s in data["schools"] if s["vendor"] == "vendor_a"}
+    vendor_a_schools = {s["school_code"] for s in data["schools"] if s["vendor"] == "sms_vendor_a"}
     rows = [VendorA.learner_view(x) for x in data["learners"] if x["school_code"] in vendor_a_schools]
     del data
     loads = throughput(url, rows, args.to_sql_rows, args.repeat)

@@ -25,8 +25,8 @@ from pathlib import Path
 from eduhub import settings
 from eduhub.sandbox import generator
 from eduhub.sandbox.process import running_simulators
-from eduhub.sources.vendor_a import VendorAClient
-from eduhub.sources.vendor_b import VendorBClient
+from eduhub.sources.sms_vendor_a import VendorAClient
+from eduhub.sources.sms_vendor_b import VendorBClient
 
 VENDOR_A_CONN = settings.SMS_VENDOR_A_CONN_ID
 VENDOR_B_CONN = getattr(settings, "SMS_VENDOR_B_CONN_ID", "sms_vendor_b")
@@ -98,7 +98,7 @@ def retry_options(endpoint) -> dict:
 
 def vendor_client(vendor: str, sources: dict):
     """A client as an Airflow task gets it from its connection (hooks.Sms*Hook.get_client)."""
-    if vendor == "vendor_a":
+    if vendor == "sms_vendor_a":
         e = sources[VENDOR_A_CONN]
         return VendorAClient(base_url(e), e.login, e.password, **retry_options(e))
     e = sources[VENDOR_B_CONN]
@@ -106,7 +106,7 @@ def vendor_client(vendor: str, sources: dict):
 
 
 def school_codes(vendor: str, client) -> list[str]:
-    key = "school_code" if vendor == "vendor_a" else "ma_truong"
+    key = "school_code" if vendor == "sms_vendor_a" else "ma_truong"
     return sorted(str(s[key]) for s in client.schools_listing().records)
 
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         startup = time.perf_counter() - started
         servers = child_pids()
         print(f"   simulators ready in {startup:.1f} s (load of the JSON Lines files)")
-        for vendor in ("vendor_a", "vendor_b"):
+        for vendor in ("sms_vendor_a", "sms_vendor_b"):
             records, seconds, schools, pages = page_all_learners(vendor, sources)
             rows.append((vendor, schools, records, pages, seconds))
             check = "ok" if records == expected[vendor] else f"EXPECTED {expected[vendor]}"

@@ -44,10 +44,10 @@ from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEF
 def match_identities():
     @task(multiple_outputs=False, outlets=[dag_support.PERSONS])
     def match() -> dict:
-        from eduhub.identity import tasks
+        from eduhub.pipelines import identity
 
         context = get_current_context()
-        result = tasks.match(dag_support.warehouse_url(), context["run_id"],
+        result = identity.match(dag_support.warehouse_url(), context["run_id"],
                              full=dag_support.is_full_refresh(context),
                              retrain=bool(context["params"].get("retrain")))
         dag_support.emit_day(context, dag_support.PERSONS)

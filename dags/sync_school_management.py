@@ -49,13 +49,13 @@ SOURCES = ("sms_vendor_a", "sms_vendor_b", "file_exports")
 )
 def sync_school_management():
     @task
-    def list_schools(vendor: str) -> list[dict]:
+    def list_schools(source: str) -> list[dict]:
         from eduhub.pipelines import school_management
 
-        client = dag_support.source_client(vendor)
-        codes = school_management.land_schools(vendor, client, dag_support.warehouse_url(),
+        client = dag_support.source_client(source)
+        codes = school_management.land_schools(source, client, dag_support.warehouse_url(),
                                                get_current_context()["run_id"])
-        return [{"vendor": vendor, "school_code": code} for code in codes]
+        return [{"source": source, "school_code": code} for code in codes]
 
     @task(multiple_outputs=False, max_active_tis_per_dagrun=4)
     def sync_school(target: dict) -> dict:
@@ -63,7 +63,7 @@ def sync_school_management():
 
         context = get_current_context()
         results = school_management.land_school(
-            target["vendor"], dag_support.source_client(target["vendor"]),
+            target["source"], dag_support.source_client(target["source"]),
             dag_support.warehouse_url(), context["run_id"], target["school_code"],
             full_refresh=dag_support.is_full_refresh(context))
         return school_management.summary(results)
@@ -71,34 +71,22 @@ def sync_school_management():
     @task(multiple_outputs=False)
     def land_file_drops() -> dict:
         from eduhub import settings
-        from eduhub.pipelines import file_drops
+        from eduhub.pipelines import file_exports
 
-        summary = file_drops.land_file_drops(settings.DROP_DIR, dag_support.warehouse_url(),
+        summary = file_exports.land_file_drops(settings.DROP_DIR, dag_support.warehouse_url(),
                                              get_current_context()["run_id"])
         return {"landed": len(summary.landed), "skipped": len(summary.skipped),
                 "rejected": summary.rejected}
 
-    @task(multiple_outputs=False, outlets=[dag_support.RAW_SCHOOL_MANAGEMENT])
-    def validate_batch() -> dict:
-        """Every suite of these sources on the run's batch; a critical failure rejects the
-        partitions concerned (kept out of the models) and fails the task, naming it."""
-        from eduhub import validation
-
-        context = get_current_context()
-        results = validation.validate_sources(dag_support.warehouse_url(), context["run_id"],
-                                              SOURCES, as_of=dag_support.run_day(context))
-        validation.fail_task_on_critical(results)
-        dag_support.emit_day(context, dag_support.RAW_SCHOOL_MANAGEMENT)
-        return validation.summary(results)
-
     migrate = dag_support.migrate_warehouse()
-    schools_a = list_schools.override(task_id="list_vendor_a_schools")("vendor_a")
-    schools_b = list_schools.override(task_id="list_vendor_b_schools")("vendor_b")
+    schools_a = list_schools.override(task_id="list_sms_vendor_a_schools")("sms_vendor_a")
+    schools_b = list_schools.override(task_id="list_sms_vendor_b_schools")("sms_vendor_b")
     drops = land_file_drops()
     migrate >> [schools_a, schools_b, drops]
-    vendor_a = sync_school.override(task_id="sync_vendor_a_school").expand(target=schools_a)
-    vendor_b = sync_school.override(task_id="sync_vendor_b_school").expand(target=schools_b)
-    [vendor_a, vendor_b, drops] >> validate_batch()
+    vendor_a = sync_school.override(task_id="sync_sms_vendor_a_school").expand(target=schools_a)
+    vendor_b = sync_school.override(task_id="sync_sms_vendor_b_school").expand(target=schools_b)
+    [vendor_a, vendor_b, drops] >> dag_support.validate_batch(
+        SOURCES, dag_support.RAW_SCHOOL_MANAGEMENT)
 
 
 sync_school_management()

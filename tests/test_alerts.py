@@ -62,7 +62,7 @@ PROBE_DAG = textwrap.dedent('''
         def validate_batch():
             from eduhub import validation, warehouse
             from eduhub.landing import land_partition
-            from eduhub.sources.vendor_a import LEARNERS
+            from eduhub.sources.sms_vendor_a import LEARNERS
 
             url = dag_support.warehouse_url()
             run_id = get_current_context()["run_id"]
@@ -74,8 +74,8 @@ PROBE_DAG = textwrap.dedent('''
                                                data_docs=False)
             validation.fail_task_on_critical(result)
 
-        sync_school.override(task_id="sync_vendor_a_school").expand(
-            target=[{"vendor": "vendor_a", "school_code": "80001003"}])
+        sync_school.override(task_id="sync_sms_vendor_a_school").expand(
+            target=[{"source": "sms_vendor_a", "school_code": "80001003"}])
         validate_batch()
 
 
@@ -112,21 +112,21 @@ def failed_run(airflow_home, server_url, smtp_server, tmp_path_factory):
 @pytest.mark.slow
 def test_a_failed_task_mails_the_operators_once(failed_run):
     assert failed_run.count == 2, failed_run.output[-4000:]  # one per failed task, no DAG mail
-    to, mail = failed_run.mails["sync_vendor_a_school"]
+    to, mail = failed_run.mails["sync_sms_vendor_a_school"]
     assert to == OPERATORS
     subject = mail["Subject"]
-    assert subject == ("[EduHub] Lỗi: alerts_probe / sync_vendor_a_school "
+    assert subject == ("[EduHub] Lỗi: alerts_probe / sync_sms_vendor_a_school "
                        f"({FAILED_SCHOOL})")
     body = text_of(mail)
     assert unicodedata.is_normalized("NFC", body)
-    for shown in ("alerts_probe — Thử cảnh báo", "sync_vendor_a_school (map_index 0)",
+    for shown in ("alerts_probe — Thử cảnh báo", "sync_sms_vendor_a_school (map_index 0)",
                   "Trường (mã)", FAILED_SCHOOL, "SourceRequestError: probe-failed school",
                   "Ngày của lượt chạy</th><td>2026-11-22<"):
         assert shown in body, shown
     # the link to the task's log, under [api] base_url
     run_id = re.search(r"Lượt chạy \(run id\)</th><td>([^<]+)</td>", body).group(1)
     assert (f'href="{BASE_URL}/dags/alerts_probe/runs/{quote(run_id)}'
-            '/tasks/sync_vendor_a_school/mapped/0?try_number=1"') in body
+            '/tasks/sync_sms_vendor_a_school/mapped/0?try_number=1"') in body
     # the personal ID and the secret the exception held are masked
     for leaked in (ID, failed_run.key):
         assert leaked not in body and leaked not in subject

@@ -29,7 +29,7 @@ import yaml
 
 from eduhub import airflow_services, runtime, settings
 from eduhub.identity import person
-from eduhub.identity import tasks as identity_tasks
+from eduhub.pipelines import identity as identity_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"

@@ -17,7 +17,7 @@ def _dags_test(env, dag_id, logical_date):
 
 
 def _vendor_a_truth(ground_truth):
-    codes = {s["school_code"] for s in ground_truth["schools"] if s["vendor"] == "vendor_a"}
+    codes = {s["school_code"] for s in ground_truth["schools"] if s["vendor"] == "sms_vendor_a"}
     return codes, [VendorA.learner_view(x) for x in ground_truth["learners"]
                    if x["school_code"] in codes]
 

@@ -20,13 +20,15 @@ import pytest
 from eduhub import migrations, runtime, transform, warehouse
 from eduhub.identity import person, personal_id
 from eduhub.identity.personal_id import DEFECT_FINDINGS, MESSAGES
-from eduhub.pipelines import file_drops, school_management, universal_education
-from eduhub.pipelines import population_verification as pv
+from eduhub.pipelines import file_exports as file_exports_pipeline
+from eduhub.pipelines import pcgd as pcgd_pipeline
+from eduhub.pipelines import population as pv
+from eduhub.pipelines import school_management
 from eduhub.sandbox import exports
 from eduhub.sources.pcgd import PcgdClient
 from eduhub.sources.population import PopulationClient
-from eduhub.sources.vendor_a import VendorAClient
-from eduhub.sources.vendor_b import VendorBClient
+from eduhub.sources.sms_vendor_a import VendorAClient
+from eduhub.sources.sms_vendor_b import VendorBClient
 
 pytestmark = pytest.mark.slow
 
@@ -50,23 +52,23 @@ def world(sandbox_dir, ground_truth, simulators, server_url, tmp_path_factory, m
     drops = tmp_path_factory.mktemp("identity_drops")
     exports.write_class_exports(ground_truth, drops, seed=exports.manifest_seed(sandbox_dir))
     a, b = simulators["sms_vendor_a"], simulators["sms_vendor_b"]
-    makers = {"vendor_a": lambda: VendorAClient(_base(a), a.login, a.password),
-              "vendor_b": lambda: VendorBClient(_base(b), b.password)}
+    makers = {"sms_vendor_a": lambda: VendorAClient(_base(a), a.login, a.password),
+              "sms_vendor_b": lambda: VendorBClient(_base(b), b.password)}
     for vendor, make in makers.items():
         for code in school_management.land_schools(vendor, make(), url, "identity-1"):
             school_management.land_school(vendor, make(), url, "identity-1", code)
-    p = simulators["pcgd_xmc"]
+    p = simulators["pcgd"]
     pcgd = PcgdClient(_base(p), p.password)
-    for code in universal_education.commune_codes(pcgd):
-        universal_education.land_commune(pcgd, url, "identity-1", code)
-    file_drops.land_file_drops(drops, url, "identity-1")
+    for code in pcgd_pipeline.commune_codes(pcgd):
+        pcgd_pipeline.land_commune(pcgd, url, "identity-1", code)
+    file_exports_pipeline.land_file_drops(drops, url, "identity-1")
     transform.ensure_raw_tables(url)
     env = runtime.environment(url)
     env[person.PSEUDONYM_KEY_ENV] = TEST_KEY
     runtime.ensure_dbt_manifest(env)
     select = ["--select", "+path:models/intermediate/identity", "stg_pcgd__residents"]
     dbt(env, "build", *select, "--exclude-resource-type", "test")
-    v = simulators["population_verification"]
+    v = simulators["population"]
     pv.verify_shard(PopulationClient(_base(v), v.password), url, "identity-1", 0, 1)
     first = person.build(url, "identity-1")
     second = person.build(url, "identity-2")

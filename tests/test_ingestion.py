@@ -22,10 +22,10 @@ from psycopg import sql
 
 from eduhub import runtime, warehouse
 from eduhub.landing import canonical_json, current_versions_query
-from eduhub.pipelines.school_management import VENDORS
+from eduhub.pipelines.school_management import SOURCES
 from eduhub.sandbox import exports, faults, generator, server
 from eduhub.sandbox.process import running_simulators
-from eduhub.sources import file_exports, pcgd, vendor_b
+from eduhub.sources import file_exports, pcgd, sms_vendor_b
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,7 @@ class World:
             assert failed and all(re.fullmatch(
                 r"expect_column_values_to_not_be_null\((birth_date|so_dinh_danh)__json\): .*", f)
                 for part in failed for f in part.split("; ")), output[-4000:]
-        self.dags_test(env, "sync_universal_education", logical_date)
+        self.dags_test(env, "sync_pcgd", logical_date)
 
 
 @pytest.fixture(scope="module")
@@ -102,11 +102,11 @@ def expected_views(data: dict, profile: str = PROFILE) -> dict[str, list]:
     views: dict[str, list] = {"sms_vendor_a__schools": [a.school_view(s) for s in a.schools],
                               "sms_vendor_b__schools": [b._served("truong", r)
                                                         for _, r in b.rows["truong"][""]]}
-    for entity in VENDORS["vendor_a"][1]:
+    for entity in SOURCES["sms_vendor_a"][1]:
         views[f"sms_vendor_a__{entity}"] = [a.views[entity](r) for rows in a.rows[entity].values()
                                             for r in rows]
-    for entity in VENDORS["vendor_b"][1]:
-        path = vendor_b.PATHS[entity]
+    for entity in SOURCES["sms_vendor_b"][1]:
+        path = sms_vendor_b.PATHS[entity]
         views[f"sms_vendor_b__{entity}"] = [b._served(path, r) for rows in b.rows[path].values()
                                             for _, r in rows]
     views["pcgd__households"] = [p.household_view(h, m) for rows in p.households.values()
@@ -114,10 +114,10 @@ def expected_views(data: dict, profile: str = PROFILE) -> dict[str, list]:
     return views
 
 
-SPECS = {f"sms_vendor_a__{e}": s for e, s in VENDORS["vendor_a"][1].items()}
-SPECS |= {f"sms_vendor_b__{e}": s for e, s in VENDORS["vendor_b"][1].items()}
-SPECS |= {"sms_vendor_a__schools": VENDORS["vendor_a"][0],
-          "sms_vendor_b__schools": VENDORS["vendor_b"][0], "pcgd__households": pcgd.HOUSEHOLDS}
+SPECS = {f"sms_vendor_a__{e}": s for e, s in SOURCES["sms_vendor_a"][1].items()}
+SPECS |= {f"sms_vendor_b__{e}": s for e, s in SOURCES["sms_vendor_b"][1].items()}
+SPECS |= {"sms_vendor_a__schools": SOURCES["sms_vendor_a"][0],
+          "sms_vendor_b__schools": SOURCES["sms_vendor_b"][0], "pcgd__households": pcgd.HOUSEHOLDS}
 
 
 def split(table: str, views: list) -> tuple[dict[str, dict], set[str]]:
@@ -189,9 +189,9 @@ def test_malformed_records_are_quarantined_exactly(hostile_day):
 
 def test_schema_drift_is_recorded(hostile_day):
     listed = faults.persistent_faults(hostile_day["data"], FAULT_SEED, PROFILE)
-    expected = {(f"sms_{f['source']}", f["school_code"], "renamed_field", f["field"],
+    expected = {(f["source"], f["school_code"], "renamed_field", f["field"],
                  f["served_as"]) for f in listed.renamed_fields}
-    expected |= {(f"sms_{f['source']}", f["school_code"], "new_field", f["field"], None)
+    expected |= {(f["source"], f["school_code"], "new_field", f["field"], None)
                  for f in listed.added_fields}
     with warehouse.connect(hostile_day["url"]) as conn:
         got = set(conn.execute("select distinct source, partition, change, field, renamed_to "

@@ -54,7 +54,7 @@ LEAKING_DAG = textwrap.dedent('''
 
 
 def vendor_a_truth(live_ground_truth):
-    codes = {s["school_code"] for s in live_ground_truth["schools"] if s["vendor"] == "vendor_a"}
+    codes = {s["school_code"] for s in live_ground_truth["schools"] if s["vendor"] == "sms_vendor_a"}
     return codes, [VendorA.learner_view(x) for x in live_ground_truth["learners"]
                    if x["school_code"] in codes]
 
@@ -119,18 +119,18 @@ def test_a_failing_source_fails_its_run_visibly(live):
     run = next(r for r in day1 if r["dag_id"] == "sync_school_management")
     states = {t["task_id"]: t["state"] for t in services.task_instances(run["dag_id"],
                                                                         run["run_id"])}
-    assert states["list_vendor_a_schools"] == "failed"
+    assert states["list_sms_vendor_a_schools"] == "failed"
     assert states["validate_batch"] == "upstream_failed"
 
 
 def test_the_operators_were_mailed_about_the_failed_day(live):
     mails = live["mails"]()
     about = {(m["X-EduHub-Dag"], m["X-EduHub-Task"]) for m in mails}
-    assert ("sync_school_management", "list_vendor_a_schools") in about
-    assert ("sync_universal_education", "list_communes") in about
+    assert ("sync_school_management", "list_sms_vendor_a_schools") in about
+    assert ("sync_pcgd", "list_communes") in about
     # the recovered day sent nothing
     assert all(m["X-EduHub-Dag"] in live_day.SYNC_DAGS for m in mails)
-    body = text_of(next(m for m in mails if m["X-EduHub-Task"] == "list_vendor_a_schools"))
+    body = text_of(next(m for m in mails if m["X-EduHub-Task"] == "list_sms_vendor_a_schools"))
     assert "sync_school_management" in body and "ConnectionError" in body
 
 
@@ -145,7 +145,7 @@ def test_the_next_scheduled_day_runs_the_whole_chain_on_its_own(live):
         assert len(by_dag.get(dag_id, [])) >= n, dag_id
     # nothing was triggered by hand: the schedule, then the assets
     assert {r["run_type"] for r in by_dag["sync_school_management"]} == {"scheduled"}
-    for dag_id in ("transform_warehouse", "sync_population_verification", "match_identities"):
+    for dag_id in ("transform_warehouse", "sync_population", "match_identities"):
         assert {r["run_type"] for r in by_dag[dag_id]} == {"asset_triggered"}, dag_id
     # the second day's syncs stand for the day after the failed ones
     day1 = {r["dag_id"]: r["logical_date"] for r in live["day1"]}
@@ -159,7 +159,7 @@ def test_mapped_tasks_ran_in_parallel(live):
     run = next(r for r in live["runs"] if r["dag_id"] == "sync_school_management"
                and r["state"] == "success")
     mapped = [t for t in services.task_instances(run["dag_id"], run["run_id"])
-              if t["task_id"] == "sync_vendor_a_school"]
+              if t["task_id"] == "sync_sms_vendor_a_school"]
     assert len(mapped) > 2 and all(t["state"] == "success" for t in mapped)
     overlap = max(sum(1 for o in mapped if o["start_date"] < t["end_date"]
                       and t["start_date"] < o["end_date"]) for t in mapped)

@@ -56,7 +56,7 @@ def test_mask_hides_ids_and_secrets_and_nothing_else():
     env = {"EDUHUB_PSEUDONYM_KEY": "pseudonym-key-0123456789",
            "EDUHUB_WAREHOUSE_URL": "postgresql://eduhub:url%2Fpass@h:5432/eduhub",
            "AIRFLOW_CONN_SMS_VENDOR_A": '{"conn_type": "http", "password": "client-secret"}',
-           "AIRFLOW_CONN_PCGD_XMC": "http://key:api-key-uri@h:80",
+           "AIRFLOW_CONN_PCGD": "http://key:api-key-uri@h:80",
            "EDUHUB_MASKED_ENV": "MY_TOKEN", "MY_TOKEN": "token-value", "SHORT": "abc"}
     assert set(log_masking.configured_secrets(env)) == {
         "pseudonym-key-0123456789", "url/pass", "client-secret", "api-key-uri", "token-value"}

@@ -14,7 +14,7 @@ from psycopg import sql
 
 from eduhub import migrations, runtime, settings, warehouse
 from eduhub.landing import current_versions_query, land_partition
-from eduhub.sources import vendor_a
+from eduhub.sources import sms_vendor_a
 
 FIXTURE = Path(__file__).parent / "fixtures" / "warehouse_6b02968.sql.gz"
 OWN_SCHEMAS = ("raw", "ops", "quality", "pii", "access")
@@ -115,7 +115,7 @@ def test_landing_carries_on_where_the_previous_release_stopped(previous_release)
     lands, nothing is withdrawn (the latest versions it kept are the baseline)."""
     url, _, _ = previous_release
     migrations.upgrade(url)
-    spec = vendor_a.LEARNERS
+    spec = sms_vendor_a.LEARNERS
     with warehouse.connect(url) as conn:
         current = conn.execute(sql.SQL("select partition, payload from ({}) as c").format(
             current_versions_query(spec.table, skip_rejected=False))).fetchall()

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.slow
 
 SCALE, SEED, DAY = 1200, 31, 140  # day 140: 23 January, term-1 results were due on 18 January
 AS_OF = "2027-01-23"
-SEQUENCE = ("sync_school_management", "sync_universal_education", "transform_warehouse",
-            "sync_population_verification", "transform_warehouse")
+SEQUENCE = ("sync_school_management", "sync_pcgd", "transform_warehouse",
+            "sync_population", "transform_warehouse")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_rule_fails_exactly_the_injected_learners(modelled, rule_id, defect):
     if rule_id in ("SONG_UPDATED_THIS_YEAR", "DU_TERM_RESULTS"):
         # the xlsx exports carry neither update times nor results
         by_file = {s["school_code"] for s in modelled["data"]["schools"]
-                   if s["vendor"] == "file_export"}
+                   if s["vendor"] == "file_exports"}
         expected = {x["learner_key"] for x in modelled["data"]["learners"]
                     if x["learner_key"] in expected and x["school_code"] not in by_file
                     and (rule_id != "DU_TERM_RESULTS" or x["status"] == "dang_hoc")}
@@ -135,7 +135,7 @@ def test_other_entities_rules(modelled):
         d["record"] for d in modelled["manifest"]["defects"]
         if d["entity"] == "school" and d["defect"] == "unknown_code"
         and next(s for s in modelled["data"]["schools"] if s["school_code"] == d["record"])
-        ["vendor"] != "file_export"}
+        ["vendor"] != "file_exports"}
     missing = {x["learner_key"] for x in modelled["data"]["learners"]
                if x["learner_key"] in injected(modelled, "enrolled_missing_from_pcgd")
                and x["status"] == "dang_hoc"}
@@ -231,7 +231,7 @@ def test_file_export_schools_get_the_commune_their_learners_live_in(modelled):
     live, which is the school's own commune in the sandbox whenever that code is current."""
     current = {c["commune_code"] for c in modelled["data"]["communes"]}
     by_file = {s["school_code"]: s["commune_code"] for s in modelled["data"]["schools"]
-               if s["vendor"] == "file_export"}
+               if s["vendor"] == "file_exports"}
     with warehouse.connect(modelled["url"]) as conn:
         got = {r[0]: r[1:] for r in conn.execute("""
             select school_code, commune_code, commune_inferred from intermediate.int_schools

@@ -23,10 +23,11 @@ from psycopg import sql
 
 from eduhub import access, migrations, publish, runtime, settings, transform, validation, warehouse
 from eduhub.identity import person
-from eduhub.pipelines import school_management, universal_education
+from eduhub.pipelines import pcgd as pcgd_pipeline
+from eduhub.pipelines import school_management
 from eduhub.sources.pcgd import PcgdClient
-from eduhub.sources.vendor_a import VendorAClient
-from eduhub.sources.vendor_b import VendorBClient
+from eduhub.sources.sms_vendor_a import VendorAClient
+from eduhub.sources.sms_vendor_b import VendorBClient
 
 pytestmark = pytest.mark.slow
 
@@ -58,14 +59,14 @@ def built(simulators, airflow_home, server_url, tmp_path_factory):
     url = warehouse.create_database(DATABASE, server_url, replace=True)
     migrations.upgrade(url)
     a, b = simulators["sms_vendor_a"], simulators["sms_vendor_b"]
-    clients = {"vendor_a": VendorAClient(base_url(a), a.login, a.password),
-               "vendor_b": VendorBClient(base_url(b), b.password)}
+    clients = {"sms_vendor_a": VendorAClient(base_url(a), a.login, a.password),
+               "sms_vendor_b": VendorBClient(base_url(b), b.password)}
     for vendor, client in clients.items():
         for code in school_management.land_schools(vendor, client, url, "day1"):
             school_management.land_school(vendor, client, url, "day1", code)
-    pcgd = PcgdClient(base_url(simulators["pcgd_xmc"]), simulators["pcgd_xmc"].password)
-    for commune in universal_education.commune_codes(pcgd):
-        universal_education.land_commune(pcgd, url, "day1", commune)
+    pcgd = PcgdClient(base_url(simulators["pcgd"]), simulators["pcgd"].password)
+    for commune in pcgd_pipeline.commune_codes(pcgd):
+        pcgd_pipeline.land_commune(pcgd, url, "day1", commune)
     env = runtime.environment(url, simulators, airflow_home=airflow_home)
     env["EDUHUB_DROP_DIR"] = str(tmp_path_factory.mktemp("drops"))
     env["EDUHUB_DATA_DOCS_DIR"] = str(docs)

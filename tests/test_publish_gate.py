@@ -19,13 +19,14 @@ import pytest
 
 from eduhub import migrations, publish, runtime, settings, validation, warehouse
 from eduhub.landing import land_partition
-from eduhub.pipelines import school_management, universal_education
+from eduhub.pipelines import pcgd as pcgd_pipeline
+from eduhub.pipelines import school_management
 from eduhub.sandbox import faults
 from eduhub.sandbox.process import running_simulators
-from eduhub.sources import vendor_a
+from eduhub.sources import sms_vendor_a
 from eduhub.sources.pcgd import PcgdClient
-from eduhub.sources.vendor_a import VendorAClient
-from eduhub.sources.vendor_b import VendorBClient
+from eduhub.sources.sms_vendor_a import VendorAClient
+from eduhub.sources.sms_vendor_b import VendorBClient
 
 pytestmark = pytest.mark.slow
 
@@ -76,14 +77,14 @@ def gate(simulators, airflow_home, server_url, tmp_path_factory):
     migrations.upgrade(url)
     a = simulators["sms_vendor_a"]
     b = simulators["sms_vendor_b"]
-    clients = {"vendor_a": VendorAClient(base_url(a), a.login, a.password),
-               "vendor_b": VendorBClient(base_url(b), b.password)}
+    clients = {"sms_vendor_a": VendorAClient(base_url(a), a.login, a.password),
+               "sms_vendor_b": VendorBClient(base_url(b), b.password)}
     for vendor, client in clients.items():
         for code in school_management.land_schools(vendor, client, url, "yesterday"):
             school_management.land_school(vendor, client, url, "yesterday", code)
-    pcgd = PcgdClient(base_url(simulators["pcgd_xmc"]), simulators["pcgd_xmc"].password)
-    for commune in universal_education.commune_codes(pcgd):
-        universal_education.land_commune(pcgd, url, "yesterday", commune)
+    pcgd = PcgdClient(base_url(simulators["pcgd"]), simulators["pcgd"].password)
+    for commune in pcgd_pipeline.commune_codes(pcgd):
+        pcgd_pipeline.land_commune(pcgd, url, "yesterday", commune)
     validation.raise_on_critical(validation.validate_sources(
         url, "yesterday", ["sms_vendor_a", "sms_vendor_b", "pcgd"], as_of=AS_OF))
 
@@ -229,7 +230,7 @@ def test_a_critical_failure_on_the_marts_keeps_yesterdays_marts(gate, simulators
     leaked = [dict(s) for s in schools.records]
     leaked[0]["school_name"] = "Trường THCS 072201512345"
     with warehouse.connect(url) as conn:
-        land_partition(conn, vendor_a.SCHOOLS, leaked, batch_id="leak", partition="all",
+        land_partition(conn, sms_vendor_a.SCHOOLS, leaked, batch_id="leak", partition="all",
                        extracted_at=datetime.now(UTC), reported_total=schools.total)
     landing = validation.validate_batch("sms_vendor_a__schools", url, "leak", as_of=AS_OF)
     assert landing.critical_failures == []

@@ -143,7 +143,7 @@ def test_distributions_within_bounds(late_term):
     assert ethnic["Kinh"] / len(learners) > 0.93 and set(ethnic) <= OFFICIAL_ETHNIC
     for s in data["schools"]:
         assert s["managing_unit"] == ("SO" if s["level"] in ("thpt", "gdtx") else s["managing_unit"])
-    assert {s["vendor"] for s in data["schools"]} == {"vendor_a", "vendor_b", "file_export"}
+    assert {s["vendor"] for s in data["schools"]} == {"sms_vendor_a", "sms_vendor_b", "file_exports"}
 
 
 def test_a_later_day_differs_by_exactly_that_days_changes(tmp_path):

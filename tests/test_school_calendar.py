@@ -21,8 +21,8 @@ import pytest
 from eduhub import runtime, school_calendar, settings, transform, warehouse
 from eduhub.pipelines import inspection, retention, school_management
 from eduhub.school_calendar import CalendarError, SchoolCalendar
-from eduhub.sources.vendor_a import VendorAClient
-from eduhub.sources.vendor_b import VendorBClient
+from eduhub.sources.sms_vendor_a import VendorAClient
+from eduhub.sources.sms_vendor_b import VendorBClient
 
 D = date.fromisoformat
 
@@ -210,9 +210,9 @@ def land_school_lists(url: str, sources: dict) -> None:
     a = sources[settings.SMS_VENDOR_A_CONN_ID]
     b = sources[settings.SMS_VENDOR_B_CONN_ID]
     clients = {
-        "vendor_a": VendorAClient(f"{a.scheme}://{a.host}:{a.port}{a.base_path}", a.login,
+        "sms_vendor_a": VendorAClient(f"{a.scheme}://{a.host}:{a.port}{a.base_path}", a.login,
                                   a.password),
-        "vendor_b": VendorBClient(f"{b.scheme}://{b.host}:{b.port}{b.base_path}", b.password),
+        "sms_vendor_b": VendorBClient(f"{b.scheme}://{b.host}:{b.port}{b.base_path}", b.password),
     }
     for vendor, client in clients.items():
         school_management.land_schools(vendor, client, url, "calendar")

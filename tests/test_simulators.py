@@ -84,7 +84,7 @@ def _page_a(session, base, path, limit=37, **params) -> list[dict]:
 
 
 def _page_b(base, path, limit=29, **params) -> list[dict]:
-    headers = {"X-API-Key": CRED.api_key("vendor_b")}
+    headers = {"X-API-Key": CRED.api_key("sms_vendor_b")}
     rows, cursor = [], None
     while True:
         query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
@@ -125,7 +125,7 @@ def test_vendor_a_every_entity_pages_to_the_end_exactly_once(server, data):
     session = _vendor_a_session(server.base_url)
     for entity, view in VENDOR_A_VIEWS.items():
         got, expected = [], []
-        for code in _codes(data, "vendor_a"):
+        for code in _codes(data, "sms_vendor_a"):
             got += _page_a(session, server.base_url, f"/schools/{code}/{entity}")
             expected += [view(r) for r in data[entity] if r["school_code"] == code]
         assert expected, entity
@@ -134,7 +134,7 @@ def test_vendor_a_every_entity_pages_to_the_end_exactly_once(server, data):
 
 def test_vendor_a_updated_since_is_strictly_after(server, data):
     session = _vendor_a_session(server.base_url)
-    codes = set(_codes(data, "vendor_a"))
+    codes = set(_codes(data, "sms_vendor_a"))
     changed = sorted(x["updated_at"] for x in data["learners"]
                      if x["school_code"] in codes and x["updated_at"] > "2026-09-06")
     assert changed, "the province should have changes during the term"
@@ -153,7 +153,7 @@ def test_vendor_a_updated_since_is_strictly_after(server, data):
 
 
 def test_vendor_b_every_entity_pages_to_the_end_exactly_once(server, data):
-    codes = _codes(data, "vendor_b")
+    codes = _codes(data, "sms_vendor_b")
     schools = _page_b(server.base_url, "/truong", limit=2)
     assert sorted(s["ma_truong"] for s in schools) == codes
     for path, (stem, view, _key) in VendorB.ENTITIES.items():
@@ -177,7 +177,7 @@ def test_vendor_b_every_entity_pages_to_the_end_exactly_once(server, data):
 
 
 def test_vendor_b_updated_since_both_date_forms(server, data):
-    codes = _codes(data, "vendor_b")
+    codes = _codes(data, "sms_vendor_b")
     for since, iso in (("2026-10-15T12:00:00+07:00", "2026-10-15T12:00:00+07:00"),
                        ("15/10/2026 12:00:00", "2026-10-15T12:00:00+07:00"),
                        ("15/10/2026", "2026-10-15T00:00:00+07:00")):
@@ -192,8 +192,8 @@ def test_vendor_b_updated_since_both_date_forms(server, data):
 
 
 def test_vendor_b_cursor_is_opaque_and_bound_to_its_query(server, data):
-    code = _codes(data, "vendor_b")[0]
-    headers = {"X-API-Key": CRED.api_key("vendor_b")}
+    code = _codes(data, "sms_vendor_b")[0]
+    headers = {"X-API-Key": CRED.api_key("sms_vendor_b")}
     url = f"{server.base_url}/vendor-b/api/hoc-sinh"
     first = requests.get(url, params={"ma_truong": code, "limit": 3}, headers=headers).json()
     assert first["next_cursor"]
@@ -209,14 +209,14 @@ def test_vendor_b_cursor_is_opaque_and_bound_to_its_query(server, data):
 def test_school_year_filters_apply_where_there_is_a_school_year(server, data):
     session = _vendor_a_session(server.base_url)
     with_results = Counter(r["school_code"] for r in data["results"] if r["school_year"] == "2025-2026")
-    code_a = max(_codes(data, "vendor_a"), key=lambda c: with_results[c])
+    code_a = max(_codes(data, "sms_vendor_a"), key=lambda c: with_results[c])
     got = _page_a(session, server.base_url, f"/schools/{code_a}/results", school_year="2025-2026")
     expected = [VendorA.result_view(r) for r in data["results"]
                 if r["school_code"] == code_a and r["school_year"] == "2025-2026"]
     assert expected and _canon(got) == _canon(expected)
     staff = _page_a(session, server.base_url, f"/schools/{code_a}/staff", school_year="2025-2026")
     assert len(staff) == sum(s["school_code"] == code_a for s in data["staff"])  # no year: ignored
-    code_b = _codes(data, "vendor_b")[0]
+    code_b = _codes(data, "sms_vendor_b")[0]
     facilities = _page_b(server.base_url, "/co-so-vat-chat", ma_truong=code_b, nam_hoc="2024-2025")
     assert [f["nam_hoc"] for f in facilities] == ["2024-2025"]
 
@@ -251,21 +251,21 @@ def test_pcgd_updated_since_includes_households_whose_residents_changed(data):
 
 def test_every_service_refuses_missing_or_wrong_credentials(server, data):
     base = server.base_url
-    code = _codes(data, "vendor_a")[0]
+    code = _codes(data, "sms_vendor_a")[0]
     commune = data["communes"][0]["commune_code"]
     assert requests.get(f"{base}/vendor-a/api/v1/schools").status_code == 401
     assert requests.get(f"{base}/vendor-a/api/v1/schools/{code}/staff",
                         headers={"Authorization": "Bearer forged"}).status_code == 401
     assert requests.post(f"{base}/vendor-a/api/v1/auth/token",
                          json={"client_id": CRED.client_id, "client_secret": "wrong"}).status_code == 401
-    checks = [("GET", f"{base}/vendor-b/api/truong", "vendor_b"),
+    checks = [("GET", f"{base}/vendor-b/api/truong", "sms_vendor_b"),
               ("GET", f"{base}/pcgd/api/v1/communes/{commune}/households", "pcgd"),
               ("POST", f"{base}/population/api/v1/verify", "population")]
     for method, url, service in checks:
         assert requests.request(method, url, json={"records": []}).status_code == 401
         assert requests.request(method, url, headers={"X-API-Key": "wrong"}).status_code == 401
         # each service has its own key
-        other = "pcgd" if service != "pcgd" else "vendor_b"
+        other = "pcgd" if service != "pcgd" else "sms_vendor_b"
         assert requests.request(method, url, headers={"X-API-Key": CRED.api_key(other)}).status_code == 401
 
 
@@ -339,7 +339,7 @@ def test_class_exports_have_the_real_headers_one_row_per_learner_and_fixed_bytes
     assert [p.relative_to(tmp_path / "a") for p in first] == [p.relative_to(tmp_path / "b") for p in second]
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, second, strict=True))
 
-    schools = {s["school_code"] for s in data["schools"] if s["vendor"] == "file_export"}
+    schools = {s["school_code"] for s in data["schools"] if s["vendor"] == "file_exports"}
     by_class = Counter((x["school_code"], x["class_name"]) for x in data["learners"]
                        if x["school_code"] in schools)
     files = {(p.parts[-3], p.stem): p for p in first}
@@ -418,7 +418,7 @@ def _outcomes(base, requests_to_make) -> list[str]:
     for path, params in requests_to_make:
         try:
             r = requests.get(f"{base}{path}", params=params, timeout=0.25,
-                             headers={"X-API-Key": CRED.api_key("vendor_b")})
+                             headers={"X-API-Key": CRED.api_key("sms_vendor_b")})
             try:
                 r.json()
                 out.append(str(r.status_code))
@@ -430,7 +430,7 @@ def _outcomes(base, requests_to_make) -> list[str]:
 
 
 def test_same_seed_gives_the_same_faults(data):
-    codes = _codes(data, "vendor_b")
+    codes = _codes(data, "sms_vendor_b")
     sequence = [("/vendor-b/api/hoc-sinh", {"ma_truong": c, "limit": 5})
                 for c in codes for _ in range(6)]
     sequence += [("/vendor-b/api/truong", {"limit": n}) for n in range(1, 25)]
@@ -487,7 +487,7 @@ def test_a_retrying_client_gets_everything_under_flaky(data):
         token = _retrying(session, "POST", f"{base}/auth/token", faults_seen,
                           json={"client_id": CRED.client_id, "client_secret": CRED.client_secret})
         session.headers["Authorization"] = f"Bearer {token['access_token']}"
-        for code in _codes(data, "vendor_a"):
+        for code in _codes(data, "sms_vendor_a"):
             for entity in ("learners", "results"):
                 offset, total = 0, 1
                 while offset < total:
@@ -495,7 +495,7 @@ def test_a_retrying_client_gets_everything_under_flaky(data):
                                      params={"offset": offset, "limit": 100})
                     got += body["data"]
                     offset, total = offset + len(body["data"]), body["total"]
-    codes = set(_codes(data, "vendor_a"))
+    codes = set(_codes(data, "sms_vendor_a"))
     expected = [VendorA.learner_view(x) for x in data["learners"] if x["school_code"] in codes]
     expected += [VendorA.result_view(x) for x in data["results"] if x["school_code"] in codes]
     assert _canon(got) == _canon(expected)
@@ -516,9 +516,10 @@ def test_hostile_persistent_faults_are_served_exactly_as_listed(data):
     with serving(data, f"hostile:{QUIET}", seed=3) as srv:
         session = _vendor_a_session(srv.base_url)
         seen_malformed = set()
-        for source, codes in (("vendor_a", _codes(data, "vendor_a")), ("vendor_b", _codes(data, "vendor_b"))):
+        for source in ("sms_vendor_a", "sms_vendor_b"):
+            codes = _codes(data, source)
             for code in codes:
-                if source == "vendor_a":
+                if source == "sms_vendor_a":
                     rows = _page_a(session, srv.base_url, f"/schools/{code}/learners", limit=500)
                     key_field, date_field = "learner_id", "birth_date"
                 else:
@@ -538,12 +539,12 @@ def test_hostile_persistent_faults_are_served_exactly_as_listed(data):
                               if m["source"] != "pcgd"}
         assert seen_malformed == expected_malformed
         # exactly the listed learners lack their key: count them per source
-        served_keys = {key_of_moet[r["learner_id"]] for code in _codes(data, "vendor_a")
+        served_keys = {key_of_moet[r["learner_id"]] for code in _codes(data, "sms_vendor_a")
                        for r in _page_a(session, srv.base_url, f"/schools/{code}/learners", limit=500)
                        if "learner_id" in r}
-        codes_a = set(_codes(data, "vendor_a"))
+        codes_a = set(_codes(data, "sms_vendor_a"))
         all_a = {x["learner_key"] for x in data["learners"] if x["school_code"] in codes_a}
-        assert all_a - served_keys == {k for s, k in malformed if s == "vendor_a"}
+        assert all_a - served_keys == {k for s, k in malformed if s == "sms_vendor_a"}
         households = [h for c in data["communes"] for h in _page_pcgd(srv.base_url, c["commune_code"])]
         assert sum(h["household_id"] is None for h in households) == \
             sum(m["source"] == "pcgd" for m in listed.malformed_records)
@@ -581,11 +582,11 @@ def test_fault_profiles_parse_and_reject_unknown_names():
 def test_running_simulators_serves_every_source_with_its_connection(province):
     data_dir, data, _ = province
     with running_simulators(data_dir, faults="none", seed=1) as endpoints:
-        assert set(endpoints) == {"sms_vendor_a", "sms_vendor_b", "population_verification", "pcgd_xmc"}
+        assert set(endpoints) == {"sms_vendor_a", "sms_vendor_b", "population", "pcgd"}
         b = endpoints["sms_vendor_b"]
         r = requests.get(f"http://{b.host}:{b.port}{b.base_path}/truong", headers={"X-API-Key": b.password})
         assert r.status_code == 200 and r.json()["items"]
-        p = endpoints["population_verification"]
+        p = endpoints["population"]
         record = {k: data["registry"][0][k] for k in ("personal_id", "full_name", "date_of_birth", "sex")}
         r = requests.post(f"http://{p.host}:{p.port}{p.base_path}/verify", json={"records": [record]},
                           headers={"X-API-Key": p.password})

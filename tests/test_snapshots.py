@@ -20,12 +20,14 @@ from datetime import datetime, time, timedelta, timezone
 import pytest
 
 from eduhub import migrations, publish, runtime, settings, transform, warehouse
-from eduhub.pipelines import file_drops, school_management, universal_education
+from eduhub.pipelines import file_exports as file_exports_pipeline
+from eduhub.pipelines import pcgd as pcgd_pipeline
+from eduhub.pipelines import school_management
 from eduhub.sandbox import exports, generator
 from eduhub.sandbox.process import running_simulators
 from eduhub.sources.pcgd import PcgdClient
-from eduhub.sources.vendor_a import VendorAClient
-from eduhub.sources.vendor_b import VendorBClient
+from eduhub.sources.sms_vendor_a import VendorAClient
+from eduhub.sources.sms_vendor_b import VendorBClient
 
 pytestmark = pytest.mark.slow
 
@@ -51,27 +53,27 @@ def snapshot_rows(url: str) -> list[tuple]:
 
 
 def land_day(url: str, sources: dict, drop_dir, batch_id: str) -> None:
-    """What the tasks of sync_school_management and sync_universal_education do, called
+    """What the tasks of sync_school_management and sync_pcgd do, called
     directly."""
     def base(conn_id):
         e = sources[conn_id]
         return f"{e.scheme}://{e.host}:{e.port}{e.base_path}", e
 
     def client(vendor):
-        if vendor == "vendor_a":
+        if vendor == "sms_vendor_a":
             address, e = base(settings.SMS_VENDOR_A_CONN_ID)
             return VendorAClient(address, e.login, e.password)
         address, e = base(settings.SMS_VENDOR_B_CONN_ID)
         return VendorBClient(address, e.password)
 
-    for vendor in school_management.VENDORS:
+    for vendor in school_management.SOURCES:
         for code in school_management.land_schools(vendor, client(vendor), url, batch_id):
             school_management.land_school(vendor, client(vendor), url, batch_id, code)
-    file_drops.land_file_drops(drop_dir, url, batch_id)
+    file_exports_pipeline.land_file_drops(drop_dir, url, batch_id)
     address, e = base(settings.PCGD_CONN_ID)
     pcgd = PcgdClient(address, e.password)
-    for code in universal_education.commune_codes(pcgd):
-        universal_education.land_commune(pcgd, url, batch_id, code)
+    for code in pcgd_pipeline.commune_codes(pcgd):
+        pcgd_pipeline.land_commune(pcgd, url, batch_id, code)
 
 
 def dbt_build(env: dict, day: int, gate: bool, target) -> None:
@@ -113,16 +115,14 @@ def history(tmp_path_factory, server_url):
 
 def by_record(learners: list[dict], vendors: dict[str, str]) -> dict[str, dict]:
     """The warehouse's learner key (source:school|moet) -> the generator's learner."""
-    source = {"vendor_a": "sms_vendor_a", "vendor_b": "sms_vendor_b",
-              "file_export": "file_exports"}
-    return {f"{source[vendors[x['school_code']]]}:{x['school_code']}|{x['moet_id']}": x
+    return {f"{vendors[x['school_code']]}:{x['school_code']}|{x['moet_id']}": x
             for x in learners}
 
 
 def started(x: dict, vendors: dict[str, str], day: int) -> datetime:
     """When the warehouse dates a learner's state: the source's update time, or the run's day
     for the class exports (they carry none)."""
-    if vendors[x["school_code"]] == "file_export":
+    if vendors[x["school_code"]] == "file_exports":
         return datetime.combine(generator.TERM_START + timedelta(days=day), time(), VN)
     return datetime.fromisoformat(x["updated_at"])
 
@@ -183,7 +183,7 @@ def test_movements_count_the_terms_transfers_dropouts_and_enrolments(history):
         counts = expected.setdefault(x["school_code"], Counter())
         if x["status"] != "dang_hoc":
             counts[x["status"]] += 1
-        elif vendors[x["school_code"]] == "file_export":
+        elif vendors[x["school_code"]] == "file_exports":
             # no dates in the exports: an enrolment is a learner who appears after the first load
             counts["nhap_hoc"] += x["moet_id"] not in first
         else:

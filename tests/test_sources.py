@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from eduhub.sandbox.server import VendorA
+from eduhub.sources.sms_vendor_a import VendorAClient
 from eduhub.sources.transport import SourceRequestError, request_json
-from eduhub.sources.vendor_a import VendorAClient
 
 
 def test_vendor_a_pagination_gives_every_record_once(vendor_a_server, ground_truth):
@@ -19,7 +19,7 @@ def test_vendor_a_pagination_gives_every_record_once(vendor_a_server, ground_tru
     client = VendorAClient(srv.base_url + "/vendor-a/api/v1", cred.client_id, cred.client_secret,
                            page_size=37)
     schools = list(client.schools())
-    expected_schools = [s for s in ground_truth["schools"] if s["vendor"] == "vendor_a"]
+    expected_schools = [s for s in ground_truth["schools"] if s["vendor"] == "sms_vendor_a"]
     assert sorted(s["school_code"] for s in schools) == sorted(
         s["school_code"] for s in expected_schools)
     got = [x for s in schools for x in client.learners(s["school_code"])]

@@ -15,15 +15,17 @@ import pytest
 
 from eduhub import migrations, settings, validation, warehouse
 from eduhub.landing import land_partition
-from eduhub.pipelines import file_drops, school_management, universal_education
-from eduhub.pipelines.population_verification import VERIFICATIONS, fingerprint
+from eduhub.pipelines import file_exports as file_exports_pipeline
+from eduhub.pipelines import pcgd as pcgd_pipeline
+from eduhub.pipelines import school_management
+from eduhub.pipelines.population import VERIFICATIONS, fingerprint
 from eduhub.sandbox import exports, faults
 from eduhub.sandbox.process import running_simulators
 from eduhub.sources.pcgd import PcgdClient
 from eduhub.sources.population import PopulationClient
-from eduhub.sources.vendor_a import PER_SCHOOL as PER_SCHOOL_A
-from eduhub.sources.vendor_a import VendorAClient
-from eduhub.sources.vendor_b import VendorBClient
+from eduhub.sources.sms_vendor_a import PER_SCHOOL as PER_SCHOOL_A
+from eduhub.sources.sms_vendor_a import VendorAClient
+from eduhub.sources.sms_vendor_b import VendorBClient
 
 AS_OF = date(2026, 11, 20)
 # hostile's persistent faults only: the transient ones (retried by the clients) only cost time
@@ -46,7 +48,7 @@ def client_b(endpoints, cls=VendorBClient, **kw):
 
 
 def client_pcgd(endpoints, cls=PcgdClient, **kw):
-    return cls(base_url(endpoints["pcgd_xmc"]), endpoints["pcgd_xmc"].password, **kw)
+    return cls(base_url(endpoints["pcgd"]), endpoints["pcgd"].password, **kw)
 
 
 def land_vendor(vendor, client, url, batch, entities=None) -> list[str]:
@@ -56,7 +58,7 @@ def land_vendor(vendor, client, url, batch, entities=None) -> list[str]:
         if entities is None:
             school_management.land_school(vendor, client, url, batch, code)
         else:
-            spec_by_entity = school_management.VENDORS[vendor][1]
+            spec_by_entity = school_management.SOURCES[vendor][1]
             for entity in entities:
                 with warehouse.connect(url) as conn:
                     listing = client.school_listing(entity, code)
@@ -83,19 +85,19 @@ def clean(simulators, ground_truth, server_url, tmp_path_factory):
     """Every source landed once from the fault-free simulators, in one batch."""
     url = warehouse.create_database("eduhub_validation_clean", server_url, replace=True)
     migrations.upgrade(url)
-    land_vendor("vendor_a", client_a(simulators), url, "clean")
-    land_vendor("vendor_b", client_b(simulators), url, "clean")
+    land_vendor("sms_vendor_a", client_a(simulators), url, "clean")
+    land_vendor("sms_vendor_b", client_b(simulators), url, "clean")
     pcgd = client_pcgd(simulators)
-    for commune in universal_education.commune_codes(pcgd):
-        universal_education.land_commune(pcgd, url, "clean", commune)
+    for commune in pcgd_pipeline.commune_codes(pcgd):
+        pcgd_pipeline.land_commune(pcgd, url, "clean", commune)
     drops = tmp_path_factory.mktemp("drops")
     exports.write_class_exports(ground_truth, drops, seed=7)
-    file_drops.land_file_drops(drops, url, "clean")
+    file_exports_pipeline.land_file_drops(drops, url, "clean")
     # the population service's answers for some registered persons, as verify_shard lands them
     persons = [{"personal_id": p["personal_id"], "full_name": p["full_name"],
                 "date_of_birth": p["date_of_birth"], "sex": p["sex"]}
                for p in ground_truth["registry"][:150]]
-    e = simulators["population_verification"]
+    e = simulators["population"]
     population = PopulationClient(base_url(e), e.password)
     for number, (asked, answers) in enumerate(population.verify(persons), start=1):
         with warehouse.connect(url) as conn:
@@ -164,12 +166,12 @@ def test_renamed_field_fails_the_required_field_of_its_old_name(sandbox_dir, gro
                                                                  fresh_db):
     listed = faults.persistent_faults(ground_truth, FAULT_SEED, PERSISTENT_ONLY)
     renamed = {(f["source"], f["school_code"]): f["field"] for f in listed.renamed_fields}
-    assert {s for s, _ in renamed} == {"vendor_a", "vendor_b"}
+    assert {s for s, _ in renamed} == {"sms_vendor_a", "sms_vendor_b"}
     with running_simulators(sandbox_dir, faults=PERSISTENT_ONLY, seed=FAULT_SEED) as sources:
-        land_vendor("vendor_a", client_a(sources), fresh_db, "hostile", ["learners"])
-        land_vendor("vendor_b", client_b(sources), fresh_db, "hostile", ["learners"])
-    for vendor, field in (("vendor_a", "birth_date"), ("vendor_b", "so_dinh_danh")):
-        result = validation.validate_batch(f"sms_{vendor}__learners", fresh_db, "hostile",
+        land_vendor("sms_vendor_a", client_a(sources), fresh_db, "hostile", ["learners"])
+        land_vendor("sms_vendor_b", client_b(sources), fresh_db, "hostile", ["learners"])
+    for vendor, field in (("sms_vendor_a", "birth_date"), ("sms_vendor_b", "so_dinh_danh")):
+        result = validation.validate_batch(f"{vendor}__learners", fresh_db, "hostile",
                                            as_of=AS_OF)
         # the added field, the keyless records (quarantined) and the shifting listing fail nothing
         assert critical(result) == {
@@ -186,12 +188,12 @@ def test_renamed_field_fails_the_required_field_of_its_old_name(sandbox_dir, gro
         with warehouse.connect(fresh_db) as conn:
             marks = dict(conn.execute(
                 "select partition, status from ops.batches where batch_id = 'hostile' "
-                "and source = %s and entity = 'learners'", (f"sms_{vendor}",)).fetchall())
+                "and source = %s and entity = 'learners'", (vendor,)).fetchall())
             reasons = conn.execute(
                 "select partition, reasons from ops.batch_rejections where batch_id = 'hostile' "
-                "and source = %s", (f"sms_{vendor}",)).fetchall()
+                "and source = %s", (vendor,)).fetchall()
             still_landed = conn.execute(
-                f"select count(distinct partition) from raw.sms_{vendor}__learners "
+                f"select count(distinct partition) from raw.{vendor}__learners "
                 "where batch_id = 'hostile' and partition = any(%s)",
                 (sorted(schools),)).fetchone()[0]
         assert {p for p, s in marks.items() if s == "rejected"} == schools
@@ -218,9 +220,9 @@ class CorruptingVendorA(VendorAClient):
 
 
 def test_malformed_values_fail_their_format_expectations(simulators, fresh_db, ground_truth):
-    codes = sorted(s["school_code"] for s in ground_truth["schools"] if s["vendor"] == "vendor_a")
+    codes = sorted(s["school_code"] for s in ground_truth["schools"] if s["vendor"] == "sms_vendor_a")
     CorruptingVendorA.school = codes[0]
-    land_vendor("vendor_a", client_a(simulators, CorruptingVendorA), fresh_db, "bad",
+    land_vendor("sms_vendor_a", client_a(simulators, CorruptingVendorA), fresh_db, "bad",
                 ["learners"])
     result = validation.validate_batch("sms_vendor_a__learners", fresh_db, "bad", as_of=AS_OF)
     assert critical(result) == {
@@ -250,9 +252,9 @@ class TruncatingPcgd(PcgdClient):
 
 def test_truncated_page_fails_the_row_count_against_the_reported_total(simulators, fresh_db):
     client = client_pcgd(simulators, TruncatingPcgd, page_size=50)
-    communes = universal_education.commune_codes(client)
+    communes = pcgd_pipeline.commune_codes(client)
     for commune in communes:
-        universal_education.land_commune(client, fresh_db, "cut", commune)
+        pcgd_pipeline.land_commune(client, fresh_db, "cut", commune)
     result = validation.validate_batch("pcgd__households", fresh_db, "cut", as_of=AS_OF)
     assert critical(result) == {
         ("source_counts", "expect_column_pair_values_to_be_equal", None)}
@@ -281,7 +283,7 @@ class RepeatingVendorB(VendorBClient):
 
 def test_a_key_served_twice_in_one_listing_is_quarantined_once_not_landed_twice(simulators,
                                                                               fresh_db):
-    codes = land_vendor("vendor_b", client_b(simulators, RepeatingVendorB), fresh_db, "dup",
+    codes = land_vendor("sms_vendor_b", client_b(simulators, RepeatingVendorB), fresh_db, "dup",
                         ["learners"])
     with warehouse.connect(fresh_db) as conn:
         quarantined = conn.execute("select partition, reason, raw_text::jsonb ->> 'ngay_cap_nhat' "
@@ -298,7 +300,7 @@ def test_a_key_served_twice_in_one_listing_is_quarantined_once_not_landed_twice(
 
 
 def test_a_key_landed_by_two_partitions_of_a_batch_fails_uniqueness(simulators, fresh_db):
-    codes = land_vendor("vendor_a", client_a(simulators), fresh_db, "dup", ["learners"])
+    codes = land_vendor("sms_vendor_a", client_a(simulators), fresh_db, "dup", ["learners"])
     with warehouse.connect(fresh_db) as conn:
         one = conn.execute("select payload from raw.sms_vendor_a__learners where partition = %s "
                            "limit 1", (codes[0],)).fetchone()[0]

@@ -1,5 +1,5 @@
 {#- The fingerprint under which the population service's answer for a person is stored
-    (see plugins/eduhub/pipelines/population_verification.py: the same four values). -#}
+    (see plugins/eduhub/pipelines/population.py: the same four values). -#}
 {% macro person_fingerprint(personal_id, full_name, date_of_birth, sex) -%}
     encode(sha256(convert_to(
         {{ personal_id }} || chr(31) || {{ full_name }} || chr(31)

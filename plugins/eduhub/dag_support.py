@@ -20,9 +20,9 @@ DISPLAY_NAMES = {
     "freeze_inspection_sample": "Chốt danh sách kiểm tra 30% của năm học",
     "match_identities": "Ghép nối danh tính người học",
     "purge_raw_payloads": "Xóa dữ liệu thô quá thời hạn lưu trữ",
-    "sync_population_verification": "Xác thực số định danh cá nhân với CSDLQG về dân cư",
+    "sync_population": "Xác thực số định danh cá nhân với CSDLQG về dân cư",
     "sync_school_management": "Đồng bộ phần mềm quản trị nhà trường",
-    "sync_universal_education": "Đồng bộ hệ thống phổ cập giáo dục, xóa mù chữ (PCGD-XMC)",
+    "sync_pcgd": "Đồng bộ hệ thống phổ cập giáo dục, xóa mù chữ (PCGD-XMC)",
     "transform_warehouse": "Biến đổi và công bố kho dữ liệu",
 }
 
@@ -43,7 +43,7 @@ DEFAULT_ARGS = {
 # carries the day of the data (`DAY_EXTRA`), so a run an asset triggers stands for that day.
 RAW_SCHOOL_MANAGEMENT = Asset(name="raw.school_management",
                               uri="eduhub://warehouse/raw/school_management")
-RAW_UNIVERSAL_EDUCATION = Asset(name="raw.pcgd", uri="eduhub://warehouse/raw/pcgd")
+RAW_PCGD = Asset(name="raw.pcgd", uri="eduhub://warehouse/raw/pcgd")
 RAW_POPULATION = Asset(name="raw.population", uri="eduhub://warehouse/raw/population")
 SCHOOL_PERSONS = Asset(name="intermediate.int_school_persons",
                        uri="eduhub://warehouse/intermediate/int_school_persons")
@@ -107,8 +107,9 @@ def source_client(source: str):
     """A client of a source system, from its Airflow connection (only inside a task)."""
     from eduhub import hooks
 
-    return {"vendor_a": hooks.SmsVendorAHook, "vendor_b": hooks.SmsVendorBHook,
-            "population": hooks.PopulationHook, "pcgd": hooks.PcgdHook}[source]().get_client()
+    hook = {hook.default_conn_name: hook for hook in (hooks.SmsVendorAHook, hooks.SmsVendorBHook,
+                                                      hooks.PopulationHook, hooks.PcgdHook)}
+    return hook[source]().get_client()
 
 
 def warehouse_url() -> str:
@@ -131,3 +132,24 @@ def migrate_warehouse():
         return {"before": before, "after": after}
 
     return migrate()
+
+
+def validate_batch(sources: tuple[str, ...], asset: Asset):
+    """The landing DAGs' last task: every suite of the sources on the run's batch; a critical
+    failure rejects the partitions concerned (kept out of the models) and fails the task,
+    naming it; otherwise the asset is emitted, with the run's day, for what follows."""
+    from airflow.sdk import get_current_context, task
+
+    @task(task_id="validate_batch", outlets=[asset], multiple_outputs=False,
+          task_display_name="Kiểm tra dữ liệu và công bố")
+    def validate() -> dict:
+        from eduhub import validation
+
+        context = get_current_context()
+        results = validation.validate_sources(warehouse_url(), context["run_id"], sources,
+                                              as_of=run_day(context))
+        validation.fail_task_on_critical(results)
+        emit_day(context, asset)
+        return validation.summary(results)
+
+    return validate()

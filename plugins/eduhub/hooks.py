@@ -4,7 +4,7 @@ Connections (ids in eduhub.settings; fields documented in the README):
 - `eduhub_warehouse` (postgres): the warehouse.
 - `sms_vendor_a` (http): host, port, schema = http|https, login = client id,
   password = client secret, extra {"base_path": "/vendor-a/api/v1"}.
-- `sms_vendor_b`, `population_verification`, `pcgd_xmc` (http): host, port, schema,
+- `sms_vendor_b`, `population`, `pcgd` (http): host, port, schema,
   password = API key, extra {"base_path": ...}.
 Every source connection may set extra.read_timeout (seconds, default 30).
 """
@@ -63,7 +63,7 @@ class SmsVendorAHook(SourceHook):
     hook_name = "School management vendor A"
 
     def get_client(self):
-        from eduhub.sources.vendor_a import VendorAClient
+        from eduhub.sources.sms_vendor_a import VendorAClient
 
         conn = self.connection()
         return VendorAClient(self.base_url(), conn.login or "", conn.password or "",
@@ -76,7 +76,7 @@ class SmsVendorBHook(SourceHook):
     default_base_path = "/api"
 
     def get_client(self):
-        from eduhub.sources.vendor_b import VendorBClient
+        from eduhub.sources.sms_vendor_b import VendorBClient
 
         return VendorBClient(self.base_url(), self.connection().password or "",
                              **self.retry_options())

@@ -15,16 +15,16 @@ from datetime import timedelta
 
 from eduhub.airflow_services import FINISHED, AirflowServices
 
-SYNC_DAGS = ("sync_school_management", "sync_universal_education")
-DAILY_DAGS = (*SYNC_DAGS, "transform_warehouse", "sync_population_verification",
+SYNC_DAGS = ("sync_school_management", "sync_pcgd")
+DAILY_DAGS = (*SYNC_DAGS, "transform_warehouse", "sync_population",
               "match_identities")
 # Retention (monthly) and the inspection freeze (daily check of the calendar's freeze date):
 # unpaused by `eduhub up`, not by a demo day.
 PERIODIC_DAGS = ("purge_raw_payloads", "freeze_inspection_sample")
 ALL_DAGS = (*DAILY_DAGS, *PERIODIC_DAGS)
 # What a day runs at least once each when every source answers.
-A_DAY = {"sync_school_management": 1, "sync_universal_education": 1,
-         "transform_warehouse": 2, "sync_population_verification": 1, "match_identities": 1}
+A_DAY = {"sync_school_management": 1, "sync_pcgd": 1,
+         "transform_warehouse": 2, "sync_population": 1, "match_identities": 1}
 
 
 class ProgressPrinter:

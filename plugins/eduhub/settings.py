@@ -26,13 +26,13 @@ REPORTS_DIR = Path(os.environ.get("EDUHUB_REPORTS_DIR", STATE_DIR / "reports"))
 WAREHOUSE_CONN_ID = "eduhub_warehouse"
 SMS_VENDOR_A_CONN_ID = "sms_vendor_a"
 SMS_VENDOR_B_CONN_ID = "sms_vendor_b"
-POPULATION_CONN_ID = "population_verification"
-PCGD_CONN_ID = "pcgd_xmc"
+POPULATION_CONN_ID = "population"
+PCGD_CONN_ID = "pcgd"
 # SMTP server of the alerts to the Sở's operators (eduhub.alerts); optional.
 SMTP_CONN_ID = "eduhub_smtp"
 
 # Airflow pool that keeps the population service's rate limit (one request stream at a time).
-POPULATION_POOL = "population_verification"
+POPULATION_POOL = "population"
 
 # Where schools without an API drop their xlsx class exports.
 DROP_DIR = Path(os.environ.get("EDUHUB_DROP_DIR", STATE_DIR / "drops"))

@@ -61,12 +61,12 @@ def layer_tasks() -> list[DbtBuildLocalOperator]:
 
 def landed_specs():
     """Every raw table the staging models read."""
-    from eduhub.pipelines.population_verification import VERIFICATIONS
-    from eduhub.pipelines.school_management import VENDORS
+    from eduhub.pipelines.population import VERIFICATIONS
+    from eduhub.pipelines.school_management import SOURCES
     from eduhub.sources import file_exports, pcgd
 
     specs = [file_exports.LEARNERS, pcgd.HOUSEHOLDS, VERIFICATIONS]
-    for schools, per_school in VENDORS.values():
+    for schools, per_school in SOURCES.values():
         specs += [schools, *per_school.values()]
     return specs
 

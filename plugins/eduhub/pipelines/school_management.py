@@ -11,18 +11,18 @@ from datetime import UTC, datetime
 
 from eduhub import warehouse
 from eduhub.landing import EntitySpec, LandingResult, get_watermark, land_partition
-from eduhub.sources import vendor_a, vendor_b
+from eduhub.sources import sms_vendor_a, sms_vendor_b
 
-# vendor -> (schools spec, per-school specs)
-VENDORS: dict[str, tuple[EntitySpec, dict[str, EntitySpec]]] = {
-    "vendor_a": (vendor_a.SCHOOLS, vendor_a.PER_SCHOOL),
-    "vendor_b": (vendor_b.SCHOOLS, vendor_b.PER_SCHOOL),
+# source -> (schools spec, per-school specs)
+SOURCES: dict[str, tuple[EntitySpec, dict[str, EntitySpec]]] = {
+    sms_vendor_a.SOURCE: (sms_vendor_a.SCHOOLS, sms_vendor_a.PER_SCHOOL),
+    sms_vendor_b.SOURCE: (sms_vendor_b.SCHOOLS, sms_vendor_b.PER_SCHOOL),
 }
 
 
-def land_schools(vendor: str, client, conninfo: str, batch_id: str) -> list[str]:
-    """Land a vendor's school list; returns the school codes to sync."""
-    spec = VENDORS[vendor][0]
+def land_schools(source: str, client, conninfo: str, batch_id: str) -> list[str]:
+    """Land a source's school list; returns the school codes to sync."""
+    spec = SOURCES[source][0]
     extracted_at = datetime.now(UTC)
     listing = client.schools_listing()
     with warehouse.connect(conninfo) as conn:
@@ -32,13 +32,13 @@ def land_schools(vendor: str, client, conninfo: str, batch_id: str) -> list[str]
     return sorted({str(s[key]) for s in listing.records if isinstance(s, dict) and s.get(key)})
 
 
-def land_school(vendor: str, client, conninfo: str, batch_id: str, school_code: str,
+def land_school(source: str, client, conninfo: str, batch_id: str, school_code: str,
                 full_refresh: bool = False) -> dict[str, LandingResult]:
     """Every per-school entity of one school, each in its own transaction."""
     results = {}
     # one connection for the school's entities (a connection costs a SCRAM login)
     with warehouse.connect(conninfo) as conn:
-        for entity, spec in VENDORS[vendor][1].items():
+        for entity, spec in SOURCES[source][1].items():
             since = None if full_refresh else get_watermark(conn, spec, school_code)
             extracted_at = datetime.now(UTC)
             listing = client.school_listing(entity, school_code, updated_since=since)

@@ -170,7 +170,7 @@ def class_lists(data: dict[str, list[dict]]) -> dict[tuple[str, str, str], list[
     """(school code, school year, class name) -> learners, for the file-export schools.
 
     Every class of the current year is listed, even one without learners (an empty list)."""
-    schools = {s["school_code"] for s in data.get("schools", []) if s.get("vendor") == "file_export"}
+    schools = {s["school_code"] for s in data.get("schools", []) if s.get("vendor") == "file_exports"}
     classes = {c["class_id"]: c for c in data.get("classes", []) if c["school_code"] in schools}
     years = sorted({c["school_year"] for c in classes.values()})
     current = years[-1] if years else CURRENT_SCHOOL_YEAR

@@ -157,11 +157,13 @@ def request_key(method: str, path: str, query: str, body: bytes = b"") -> str:
 # --- persistent (hostile) faults -----------------------------------------------------------
 
 # Which field each source renames or adds on its learner listings, for the chosen schools.
-RENAMED_FIELDS = {"vendor_a": ("birth_date", "date_of_birth"), "vendor_b": ("so_dinh_danh", "so_cccd")}
-ADDED_FIELDS = {"vendor_a": "student_code", "vendor_b": "ma_hoc_sinh"}
+RENAMED_FIELDS = {"sms_vendor_a": ("birth_date", "date_of_birth"),
+                  "sms_vendor_b": ("so_dinh_danh", "so_cccd")}
+ADDED_FIELDS = {"sms_vendor_a": "student_code", "sms_vendor_b": "ma_hoc_sinh"}
 # Malformed records: served without their natural key (vendor A drops the field, vendor B and
 # PCGD-XMC send null).
-MALFORMED_KEYS = {("vendor_a", "learners"): "learner_id", ("vendor_b", "learners"): "ma_dinh_danh_bo",
+MALFORMED_KEYS = {("sms_vendor_a", "learners"): "learner_id",
+                  ("sms_vendor_b", "learners"): "ma_dinh_danh_bo",
                   ("pcgd", "households"): "household_id"}
 
 
@@ -226,7 +228,7 @@ def persistent_faults(data: dict[str, list[dict]], seed: int,
         return PersistentFaults()
     schools = data.get("schools", [])
     renamed, added, malformed, shifting = [], [], [], []
-    for source in ("vendor_a", "vendor_b"):
+    for source in ("sms_vendor_a", "sms_vendor_b"):
         codes = sorted(s["school_code"] for s in schools if s.get("vendor") == source)
         for code in _pick(codes, prof.share_renamed_field, seed, "renamed", source):
             name, served_as = RENAMED_FIELDS[source]
@@ -253,9 +255,10 @@ def persistent_faults(data: dict[str, list[dict]], seed: int,
     for x in data.get("learners", []):
         per_school.setdefault(x["school_code"], []).append(x)
     candidates = sorted(s["school_code"] for s in schools
-                        if s.get("vendor") == "vendor_a" and len(per_school.get(s["school_code"], [])) > 1)
+                        if s.get("vendor") == "sms_vendor_a"
+                        and len(per_school.get(s["school_code"], [])) > 1)
     for code in _pick(candidates, prof.share_shifting_listings, seed, "shifting"):
         first = per_school[code][0]
-        shifting.append({"source": "vendor_a", "entity": "learners", "school_code": code,
+        shifting.append({"source": "sms_vendor_a", "entity": "learners", "school_code": code,
                          "moved_record": first["learner_key"], "moved_natural_key": first["moet_id"]})
     return PersistentFaults(renamed, added, malformed, shifting)

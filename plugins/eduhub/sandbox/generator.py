@@ -46,7 +46,7 @@ LEVEL_NAMES = {
     "mam_non": "Trường Mầm non", "tieu_hoc": "Trường Tiểu học", "thcs": "Trường THCS",
     "thpt": "Trường THPT", "gdtx": "Trung tâm GDNN-GDTX",
 }
-VENDORS = [("vendor_a", 55), ("vendor_b", 35), ("file_export", 10)]
+VENDORS = [("sms_vendor_a", 55), ("sms_vendor_b", 35), ("file_exports", 10)]
 CLASS_SIZE = {"mam_non": 28, "tieu_hoc": 33, "thcs": 38, "thpt": 40, "gdtx": 35}
 SUBJECTS = {
     "thcs": ["toan", "ngu_van", "tieng_anh", "khoa_hoc_tu_nhien", "lich_su_dia_ly", "gdcd",

@@ -55,7 +55,7 @@ def running_simulators(data_dir: Path, faults: str = "none", seed: int = 0, port
             settings.SMS_VENDOR_A_CONN_ID: SourceEndpoint(
                 "127.0.0.1", port, "http", "/vendor-a/api/v1", client_id, secret,
                 SANDBOX_READ_TIMEOUT),
-            settings.SMS_VENDOR_B_CONN_ID: keyed("vendor_b", "/vendor-b/api"),
+            settings.SMS_VENDOR_B_CONN_ID: keyed("sms_vendor_b", "/vendor-b/api"),
             settings.POPULATION_CONN_ID: keyed("population", "/population/api/v1"),
             settings.PCGD_CONN_ID: keyed("pcgd", "/pcgd/api/v1"),
         }

@@ -4,9 +4,9 @@ One server, one port; each simulated system lives under its own path prefix, wit
 contract in docs/sources/:
 
 - `/vendor-a/api/v1/...`: school management vendor A (token login, offset pagination,
-  English field names, ISO dates). vendor_a.md
+  English field names, ISO dates). sms_vendor_a.md
 - `/vendor-b/api/...`: school management vendor B (API key, cursor pagination, Vietnamese
-  field names and labels, dd/mm/yyyy dates). vendor_b.md
+  field names and labels, dd/mm/yyyy dates). sms_vendor_b.md
 - `/population/api/v1/...`: the population database's verification service (API key,
   batches of at most 100, rate limit with 429 + Retry-After). population.md
 - `/pcgd/api/v1/...`: PCGD-XMC, households with their residents per commune. pcgd.md
@@ -182,7 +182,7 @@ class VendorA:
     """Vendor A's API over the generated province (only the schools that use vendor A)."""
 
     prefix = "/vendor-a/api/v1"
-    source = "vendor_a"
+    source = "sms_vendor_a"
 
     def __init__(self, data: dict[str, list[dict]], credentials: Credentials,
                  hostile: faultlib.PersistentFaults | None = None, seed: int = 0):
@@ -190,7 +190,7 @@ class VendorA:
         self.hostile = hostile or faultlib.PersistentFaults()
         self.seed = seed
         self.tokens: set[str] = set()
-        self.schools = [s for s in data["schools"] if s["vendor"] == "vendor_a"]
+        self.schools = [s for s in data["schools"] if s["vendor"] == "sms_vendor_a"]
         codes = {s["school_code"] for s in self.schools}
         self.learners_by_school = _by_school(data["learners"], codes)
         self.views: dict[str, Callable[[dict], dict]] = {
@@ -417,8 +417,8 @@ class VendorB:
     """Vendor B's API: API key, cursor pagination, Vietnamese field names and labels."""
 
     prefix = "/vendor-b/api"
-    source = "vendor_b"
-    service = "vendor_b"
+    source = "sms_vendor_b"
+    service = "sms_vendor_b"
     # path -> (data stem, view, fields of the sort key; the cursor resumes after a key)
     ENTITIES: dict[str, tuple[str, Callable[[dict], dict], tuple[str, ...]]] = {
         "truong": ("schools", _b_school, ("school_code",)),
@@ -436,7 +436,7 @@ class VendorB:
         self.api_key = credentials.api_key(self.service)
         self.hostile = hostile or faultlib.PersistentFaults()
         self.seed = seed
-        schools = [s for s in data["schools"] if s["vendor"] == "vendor_b"]
+        schools = [s for s in data["schools"] if s["vendor"] == "sms_vendor_b"]
         self.codes = {s["school_code"] for s in schools}
         # path -> school code ("" for the school list) -> [(sort key, record)] in key order
         self.rows: dict[str, dict[str, list[tuple[tuple, dict]]]] = {}

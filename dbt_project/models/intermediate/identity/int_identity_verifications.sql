@@ -21,7 +21,7 @@ checked as (
         schools.commune_code,
         {{ personal_id_is_valid('persons.personal_id', 'persons.date_of_birth',
                                 'persons.sex') }} as id_valid,
-        -- what the verification DAG sends (pipelines/population_verification.py)
+        -- what the verification DAG sends (pipelines/population.py)
         coalesce(
             persons.personal_id ~ '^[0-9]{12}$' and persons.full_name is not null
             and persons.date_of_birth is not null and persons.sex is not null,

@@ -1,6 +1,6 @@
 """Client of school management vendor A: token login, offset pagination, English field names.
 
-Contract: docs/sources/vendor_a.md.
+Contract: docs/sources/sms_vendor_a.md.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 
 Verifies the personal IDs of new and changed persons of the school records (learners and
 staff) against the population database's verification service, in batches of 100,
-sharded into mapped tasks that share the pool `population_verification` (the service's
+sharded into mapped tasks that share the pool `population` (the service's
 rate limit; 429 answers are honoured through Retry-After). Answers land in
 `raw.population__verifications`, keyed by a fingerprint of (ID, name, birth date, sex), so
 unchanged persons are never asked about twice.
@@ -11,7 +11,7 @@ unchanged persons are never asked about twice.
 The answers are validated with Great Expectations (`expectations/population__verifications.json`;
 a critical failure rejects the shards concerned and fails the run). Scheduled on the persons
 that `transform_warehouse` publishes; when nobody is pending, the run is skipped and emits
-nothing. Connection: `population_verification`.
+nothing. Connection: `population`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEF
 
 
 @dag(
-    dag_id="sync_population_verification",
-    dag_display_name=DISPLAY_NAMES["sync_population_verification"],
+    dag_id="sync_population",
+    dag_display_name=DISPLAY_NAMES["sync_population"],
     schedule=[dag_support.SCHOOL_PERSONS],
     start_date=START_DATE,
     catchup=False,
@@ -34,44 +34,26 @@ from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEF
     tags=["eduhub", "ingestion", "population"],
     doc_md=__doc__,
 )
-def sync_population_verification():
+def sync_population():
     @task
     def plan_shards() -> list[dict]:
-        from eduhub.pipelines import population_verification as pv
+        from eduhub.pipelines import population as pv
 
         shards = pv.shard_count(len(pv.pending_persons(dag_support.warehouse_url())))
         return [{"shard": i, "shards": shards} for i in range(shards)]
 
     @task(multiple_outputs=False, pool=settings.POPULATION_POOL)
     def verify_shard(plan: dict) -> dict:
-        from eduhub.pipelines import population_verification as pv
+        from eduhub.pipelines import population as pv
 
         return pv.verify_shard(dag_support.source_client("population"),
                                dag_support.warehouse_url(), get_current_context()["run_id"],
                                plan["shard"], plan["shards"])
 
-    @task(multiple_outputs=False)
-    def validate_batch() -> dict:
-        """The answers' suite on the run's batch; a critical failure rejects the shards
-        concerned (kept out of the models) and fails the task, naming it."""
-        from eduhub import validation
-
-        context = get_current_context()
-        results = validation.validate_sources(dag_support.warehouse_url(), context["run_id"],
-                                              ("population",), as_of=dag_support.run_day(context))
-        validation.fail_task_on_critical(results)
-        return validation.summary(results)
-
-    @task(multiple_outputs=False, outlets=[dag_support.RAW_POPULATION])
-    def publish(results: list[dict]) -> dict:
-        dag_support.emit_day(get_current_context(), dag_support.RAW_POPULATION)
-        return {key: sum(r.get(key, 0) for r in results)
-                for key in ("verified", "match", "mismatch", "not_found")}
-
     shards = plan_shards()
     dag_support.migrate_warehouse() >> shards
     answers = verify_shard.expand(plan=shards)
-    answers >> validate_batch() >> publish(answers)
+    answers >> dag_support.validate_batch(("population",), dag_support.RAW_POPULATION)
 
 
-sync_population_verification()
+sync_population()

@@ -1,5 +1,5 @@
 """Client of school management vendor B: API key, cursor pagination, Vietnamese field names,
-dd/mm/yyyy dates. Contract: docs/sources/vendor_b.md."""
+dd/mm/yyyy dates. Contract: docs/sources/sms_vendor_b.md."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ nested), one mapped task per commune, incremental by watermark per commune (full
 with the param `full_refresh` and every Sunday). The batch is validated with Great
 Expectations (`expectations/pcgd__households.json`; a critical failure rejects the communes
 concerned and fails the run), then emits `raw.pcgd`, on which `transform_warehouse` is
-scheduled. Connection: `pcgd_xmc`.
+scheduled. Connection: `pcgd`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEF
 
 
 @dag(
-    dag_id="sync_universal_education",
-    dag_display_name=DISPLAY_NAMES["sync_universal_education"],
+    dag_id="sync_pcgd",
+    dag_display_name=DISPLAY_NAMES["sync_pcgd"],
     schedule="30 0 * * *",
     start_date=START_DATE,
     catchup=False,
@@ -31,45 +31,28 @@ from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEF
     params={"full_refresh": Param(False, type="boolean",
                                   description="Đọc lại toàn bộ dữ liệu (phát hiện bản ghi bị xóa)")},
 )
-def sync_universal_education():
+def sync_pcgd():
     @task
     def list_communes() -> list[str]:
-        from eduhub.pipelines import universal_education
+        from eduhub.pipelines import pcgd
 
-        return universal_education.commune_codes(dag_support.source_client("pcgd"))
+        return pcgd.commune_codes(dag_support.source_client("pcgd"))
 
     @task(multiple_outputs=False, max_active_tis_per_dagrun=4)
     def sync_commune(commune_code: str) -> dict:
-        from eduhub.pipelines import universal_education
+        from eduhub.pipelines import pcgd
 
         context = get_current_context()
-        result = universal_education.land_commune(
+        result = pcgd.land_commune(
             dag_support.source_client("pcgd"), dag_support.warehouse_url(), context["run_id"],
             commune_code, full_refresh=dag_support.is_full_refresh(context))
         return {"received": result.received, "landed": result.landed,
                 "quarantined": result.quarantined, "deleted": result.deleted}
 
-    @task(multiple_outputs=False)
-    def validate_batch() -> dict:
-        """The PCGD-XMC suite on the run's batch; a critical failure rejects the communes
-        concerned (kept out of the models) and fails the task, naming it."""
-        from eduhub import validation
-
-        context = get_current_context()
-        results = validation.validate_sources(dag_support.warehouse_url(), context["run_id"],
-                                              ("pcgd",), as_of=dag_support.run_day(context))
-        validation.fail_task_on_critical(results)
-        return validation.summary(results)
-
-    @task(multiple_outputs=False, outlets=[dag_support.RAW_UNIVERSAL_EDUCATION])
-    def publish(results: list[dict]) -> dict:
-        dag_support.emit_day(get_current_context(), dag_support.RAW_UNIVERSAL_EDUCATION)
-        return {key: sum(r[key] for r in results) for key in ("received", "landed", "quarantined")}
-
     communes = list_communes()
     dag_support.migrate_warehouse() >> communes
     landed = sync_commune.expand(commune_code=communes)
-    landed >> validate_batch() >> publish(landed)
+    landed >> dag_support.validate_batch(("pcgd",), dag_support.RAW_PCGD)
 
 
-sync_universal_education()
+sync_pcgd()
