@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bench_sandbox import common_args, generate_in_child, print_machine
 
-from eduhub import warehouse
+from eduhub import migrations, warehouse
 from eduhub.identity import person, personal_id
 
 DATABASE = "eduhub_bench_identity"
@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated scale {args.scale} in {seconds:.1f} s (peak RSS {rss:.0f} MiB)")
     manifest = json.loads((data / "manifest.json").read_text())
     url = warehouse.create_database(DATABASE, replace=True)
+    migrations.upgrade(url)
     started = time.perf_counter()
     filled = fill(url, data)
     print(f"filled the two input tables in {time.perf_counter() - started:.1f} s: "

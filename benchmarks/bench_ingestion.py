@@ -36,7 +36,7 @@ from bench_sandbox import (
 )
 from psycopg import sql
 
-from eduhub import landing, settings, warehouse
+from eduhub import landing, migrations, settings, warehouse
 from eduhub.landing import EntitySpec
 from eduhub.pipelines import file_exports as file_exports_pipeline
 from eduhub.pipelines import pcgd as pcgd_pipeline
@@ -236,10 +236,10 @@ def throughput(url: str, rows: list[dict], to_sql_rows: int, repeat: int) -> lis
     from sqlalchemy import create_engine
 
     at = datetime.now(UTC)
+    migrations.upgrade(url)
     conn = warehouse.connect(url)  # autocommit: each COPY, each landing, commits
     pid = conn.execute("select pg_backend_pid()").fetchone()[0]
     conn.execute("create schema if not exists bench")
-    landing.ensure_ops(conn)
     flat_ddl = ("create table bench.copy_flat (" + ", ".join(
         f"{c} {'bigint' if c == 'grade' else 'text'}" for c in LEARNER_COLUMNS) + ")")
     by_school = as_parsed(rows)
@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.perf_counter() - started:.1f} s", flush=True)
 
     url = warehouse.create_database(DATABASE, warehouse.url(), replace=True)
-    warehouse.ensure_schemas(url)
+    migrations.upgrade(url)
     print(f"   warehouse: {warehouse.WarehouseUrl.parse(url).masked()}")
     with warehouse.connect(url) as conn:
         server = conn.execute("select version()").fetchone()[0].split(" on ")[0]

@@ -29,7 +29,7 @@ from pathlib import Path
 from bench_ingestion import changed_on, load, print_sync, sync_all
 from bench_sandbox import common_args, generate_in_child, print_machine
 
-from eduhub import publish, runtime, settings, transform, warehouse
+from eduhub import migrations, publish, runtime, settings, transform, warehouse
 from eduhub.sandbox import exports, generator
 from eduhub.sandbox.process import running_simulators
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
               f"schools {counts['schools']}, results {counts['results']}")
 
     url = warehouse.create_database(DATABASE, warehouse.url(), replace=True)
-    warehouse.ensure_schemas(url)
+    migrations.upgrade(url)
     env = runtime.environment(url)
     print(f"   warehouse: {warehouse.WarehouseUrl.parse(url).masked()}")
     with warehouse.connect(url) as conn:
