@@ -72,7 +72,7 @@ def test_the_scheduled_sync_succeeds_on_celery(celery_day):
 def test_both_workers_ran_mapped_tasks(celery_day):
     for worker, log in celery_day["logs"].items():
         executed = [line for line in log.splitlines() if "Executing workload in Celery" in line
-                    and re.search(r"sync_vendor_[ab]_school\b", line)]
+                    and re.search(r"sync_sms_vendor_[ab]_school\b", line)]
         assert executed, f"worker {worker} ran no mapped task"
 
 
