@@ -278,7 +278,7 @@ def test_state_lives_on_volumes(compose, services, airflow, workers):
     # results its Data Docs are built from beside them)
     probe = ("import json; from eduhub import settings, validation; print(json.dumps("
              f"{{**{{n: str(getattr(settings, n)) for n in {sorted(STATE_PATHS)!r}}}, "
-             "'gx': [str(p) for p in validation._gx_paths()]}))")
+             "'gx': [str(p) for p in validation.gx_paths()]}))")
     env = {"PATH": os.environ.get("PATH", ""), **image_env}
     paths = json.loads(subprocess.run([sys.executable, "-c", probe], env=env, check=True,
                                       capture_output=True, text=True).stdout)

@@ -3,7 +3,7 @@
     partitions' latest versions that are not deletions (a partition that stopped listing it
     withdrew only its own). Only batches that passed validation count: a partition of a batch
     that failed a critical expectation (ops.batches.status = 'rejected',
-    plugins/eduhub/validation.py) stays landed and visible but is skipped here, so the version
+    plugins/eduhub/validation/) stays landed and visible but is skipped here, so the version
     before it, if any, stays current. Written once, here: Python renders this macro too
     (eduhub.landing.current_versions_query), with `skip_rejected` false for the versions as
     they landed. -#}
