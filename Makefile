@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install system-deps demo up test lint clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml sandbox/pyproject.toml
 	@echo "==> Creating the virtual environment $(VENV) and installing requirements-dev.txt"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .

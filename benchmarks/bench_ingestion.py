@@ -41,11 +41,12 @@ from eduhub.landing import EntitySpec
 from eduhub.pipelines import file_exports as file_exports_pipeline
 from eduhub.pipelines import pcgd as pcgd_pipeline
 from eduhub.pipelines import school_management
-from eduhub.sandbox import exports, generator
-from eduhub.sandbox.process import running_simulators
-from eduhub.sandbox.server import VendorA
 from eduhub.sources import sms_vendor_a
 from eduhub.sources.pcgd import PcgdClient
+from eduhub_sandbox import generator
+from eduhub_sandbox.process import running_simulators
+from eduhub_sandbox.simulators import file_exports as exports
+from eduhub_sandbox.simulators.sms_vendor_a import VendorA
 
 DATABASE = "eduhub_bench"
 PCGD_CONN = getattr(settings, "PCGD_CONN_ID", "pcgd")

@@ -30,8 +30,9 @@ from bench_ingestion import changed_on, load, print_sync, sync_all
 from bench_sandbox import common_args, generate_in_child, print_machine
 
 from eduhub import migrations, publish, runtime, settings, transform, warehouse
-from eduhub.sandbox import exports, generator
-from eduhub.sandbox.process import running_simulators
+from eduhub_sandbox import generator
+from eduhub_sandbox.process import running_simulators
+from eduhub_sandbox.simulators import file_exports as exports
 
 DATABASE = "eduhub_bench_models"
 EXPORTS_NEEDED = ("communes", "schools", "classes", "learners", "pcgd_households",

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from eduhub import settings
-from eduhub.sandbox import generator
-from eduhub.sandbox.process import running_simulators
 from eduhub.sources.sms_vendor_a import VendorAClient
 from eduhub.sources.sms_vendor_b import VendorBClient
+from eduhub_sandbox import generator
+from eduhub_sandbox.process import running_simulators
 
 VENDOR_A_CONN = settings.SMS_VENDOR_A_CONN_ID
 VENDOR_B_CONN = getattr(settings, "SMS_VENDOR_B_CONN_ID", "sms_vendor_b")

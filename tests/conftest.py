@@ -22,8 +22,8 @@ from email import policy  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 
 from eduhub import airflow_services, migrations, runtime, warehouse  # noqa: E402
-from eduhub.sandbox import generator, server  # noqa: E402
-from eduhub.sandbox.process import running_simulators  # noqa: E402
+from eduhub_sandbox import generator, server  # noqa: E402
+from eduhub_sandbox.process import running_simulators  # noqa: E402
 
 TEST_SCALE = 1500
 TEST_SEED = 7

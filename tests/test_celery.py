@@ -13,8 +13,8 @@ import pytest
 from test_ingestion import SPECS, expected_views, latest, split
 
 from eduhub import airflow_services, live_day, migrations, runtime, warehouse
-from eduhub.sandbox import generator
-from eduhub.sandbox.process import running_simulators
+from eduhub_sandbox import generator
+from eduhub_sandbox.process import running_simulators
 
 pytestmark = pytest.mark.slow
 WORKERS = ("w1", "w2")

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import types
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -405,3 +406,26 @@ def test_a_short_or_missing_key_file_is_refused_without_showing_it(key_file):
     key_file.unlink()
     with pytest.raises(RuntimeError, match="cannot be read"):
         identity_tasks.pseudonym_key()
+
+
+def test_the_image_leaves_the_sandbox_out(tmp_path):
+    """The sandbox is a development package: the image copies neither it nor the whole tree,
+    and the package it installs (built here as the image builds it) holds none of it."""
+    sources = [shlex.split(args)[:-1] for instruction, args in dockerfile_instructions()
+               if instruction == "COPY"]
+    assert not any(src in (".", "sandbox") or src.startswith("sandbox/")
+                   for srcs in sources for src in srcs)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", tree)
+    shutil.copytree(ROOT / "plugins", tree / "plugins",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                    "--quiet", "-w", str(tmp_path / "dist"), str(tree)], check=True)
+    (wheel,) = (tmp_path / "dist").glob("eduhub-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    # the migrations travel with the package, their revisions and template too
+    assert {"eduhub/landing/partition.py", "eduhub/migrations/env.py",
+            "eduhub/migrations/versions/0001_baseline.py",
+            "eduhub/migrations/script.py.mako"} <= set(names)
+    assert not [n for n in names if "sandbox" in n]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from eduhub import runtime, warehouse
-from eduhub.sandbox.server import VendorA
+from eduhub_sandbox.simulators.sms_vendor_a import VendorA
 
 pytestmark = pytest.mark.slow
 

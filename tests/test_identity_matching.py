@@ -24,11 +24,11 @@ from eduhub.pipelines import file_exports as file_exports_pipeline
 from eduhub.pipelines import pcgd as pcgd_pipeline
 from eduhub.pipelines import population as pv
 from eduhub.pipelines import school_management
-from eduhub.sandbox import exports
 from eduhub.sources.pcgd import PcgdClient
 from eduhub.sources.population import PopulationClient
 from eduhub.sources.sms_vendor_a import VendorAClient
 from eduhub.sources.sms_vendor_b import VendorBClient
+from eduhub_sandbox.simulators import file_exports as exports
 
 pytestmark = pytest.mark.slow
 

@@ -23,9 +23,10 @@ from psycopg import sql
 from eduhub import runtime, warehouse
 from eduhub.landing import canonical_json, current_versions_query
 from eduhub.pipelines.school_management import SOURCES
-from eduhub.sandbox import exports, faults, generator, server
-from eduhub.sandbox.process import running_simulators
 from eduhub.sources import file_exports, pcgd, sms_vendor_b
+from eduhub_sandbox import faults, generator, server
+from eduhub_sandbox.process import running_simulators
+from eduhub_sandbox.simulators import file_exports as exports
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,8 @@ from conftest import text_of
 
 from eduhub import airflow_services, alerts, live_day, migrations, runtime, settings, warehouse
 from eduhub.identity.person import PSEUDONYM_KEY_ENV
-from eduhub.sandbox.process import running_simulators
-from eduhub.sandbox.server import VendorA
+from eduhub_sandbox.process import running_simulators
+from eduhub_sandbox.simulators.sms_vendor_a import VendorA
 
 pytestmark = pytest.mark.slow
 

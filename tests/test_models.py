@@ -16,8 +16,9 @@ import pytest
 
 from eduhub import runtime, warehouse
 from eduhub.pipelines import inspection
-from eduhub.sandbox import exports, generator
-from eduhub.sandbox.process import running_simulators
+from eduhub_sandbox import generator
+from eduhub_sandbox.process import running_simulators
+from eduhub_sandbox.simulators import file_exports as exports
 
 pytestmark = pytest.mark.slow
 

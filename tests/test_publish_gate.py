@@ -21,12 +21,12 @@ from eduhub import migrations, publish, runtime, settings, validation, warehouse
 from eduhub.landing import land_partition
 from eduhub.pipelines import pcgd as pcgd_pipeline
 from eduhub.pipelines import school_management
-from eduhub.sandbox import faults
-from eduhub.sandbox.process import running_simulators
 from eduhub.sources import sms_vendor_a
 from eduhub.sources.pcgd import PcgdClient
 from eduhub.sources.sms_vendor_a import VendorAClient
 from eduhub.sources.sms_vendor_b import VendorBClient
+from eduhub_sandbox import faults
+from eduhub_sandbox.process import running_simulators
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from eduhub.sandbox import generator
-from eduhub.sandbox.generator import LEVELS, TERM_START, strip_accents
+from eduhub_sandbox import generator
+from eduhub_sandbox.generator import LEVELS, TERM_START, strip_accents
 
 OFFICIAL_ETHNIC = {"Kinh", "Khmer", "Hoa", "Chăm"}
 

@@ -16,9 +16,13 @@ import pytest
 import requests
 
 from eduhub import cli
-from eduhub.sandbox import exports, faults, generator
-from eduhub.sandbox.process import running_simulators
-from eduhub.sandbox.server import SEX_LABELS, Credentials, SandboxServer, VendorA, VendorB, vn_date
+from eduhub_sandbox import faults, generator
+from eduhub_sandbox.process import running_simulators
+from eduhub_sandbox.server import SandboxServer
+from eduhub_sandbox.simulators import file_exports as exports
+from eduhub_sandbox.simulators.common import SEX_LABELS, Credentials, vn_date
+from eduhub_sandbox.simulators.sms_vendor_a import VendorA
+from eduhub_sandbox.simulators.sms_vendor_b import VendorB
 
 SEED = 7
 DAY = 140  # mid-term: transfers, drop-outs, health checks and term-1 results exist

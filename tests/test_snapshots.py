@@ -23,11 +23,12 @@ from eduhub import migrations, publish, runtime, settings, transform, warehouse
 from eduhub.pipelines import file_exports as file_exports_pipeline
 from eduhub.pipelines import pcgd as pcgd_pipeline
 from eduhub.pipelines import school_management
-from eduhub.sandbox import exports, generator
-from eduhub.sandbox.process import running_simulators
 from eduhub.sources.pcgd import PcgdClient
 from eduhub.sources.sms_vendor_a import VendorAClient
 from eduhub.sources.sms_vendor_b import VendorBClient
+from eduhub_sandbox import generator
+from eduhub_sandbox.process import running_simulators
+from eduhub_sandbox.simulators import file_exports as exports
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from eduhub.sandbox.server import VendorA
 from eduhub.sources.sms_vendor_a import VendorAClient
 from eduhub.sources.transport import SourceRequestError, request_json
+from eduhub_sandbox.simulators.sms_vendor_a import VendorA
 
 
 def test_vendor_a_pagination_gives_every_record_once(vendor_a_server, ground_truth):

@@ -19,13 +19,14 @@ from eduhub.pipelines import file_exports as file_exports_pipeline
 from eduhub.pipelines import pcgd as pcgd_pipeline
 from eduhub.pipelines import school_management
 from eduhub.pipelines.population import VERIFICATIONS, fingerprint
-from eduhub.sandbox import exports, faults
-from eduhub.sandbox.process import running_simulators
 from eduhub.sources.pcgd import PcgdClient
 from eduhub.sources.population import PopulationClient
 from eduhub.sources.sms_vendor_a import PER_SCHOOL as PER_SCHOOL_A
 from eduhub.sources.sms_vendor_a import VendorAClient
 from eduhub.sources.sms_vendor_b import VendorBClient
+from eduhub_sandbox import faults
+from eduhub_sandbox.process import running_simulators
+from eduhub_sandbox.simulators import file_exports as exports
 
 AS_OF = date(2026, 11, 20)
 # hostile's persistent faults only: the transient ones (retried by the clients) only cost time

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import subprocess
@@ -13,9 +14,21 @@ from eduhub import settings
 
 
 def _scale(value: str) -> int:
-    from eduhub.sandbox.generator import PROVINCE_SCALE
+    if value != "province":
+        return int(value)
+    from eduhub_sandbox.generator import PROVINCE_SCALE
 
-    return PROVINCE_SCALE if value == "province" else int(value)
+    return PROVINCE_SCALE
+
+
+def _without_sandbox() -> bool:
+    """The sandbox (sandbox/) is a development package, not in the platform's image: say so
+    rather than fail on an import."""
+    if importlib.util.find_spec("eduhub_sandbox") is not None:
+        return False
+    print("this command needs the sandbox, a development package: "
+          "pip install -r requirements-dev.txt (or make install)", file=sys.stderr)
+    return True
 
 
 def _warehouse(args) -> int:
@@ -48,7 +61,9 @@ def _warehouse(args) -> int:
 
 
 def _sandbox(args) -> int:
-    from eduhub.sandbox import generator
+    if _without_sandbox():
+        return 2
+    from eduhub_sandbox import generator
 
     if args.action == "generate":
         manifest = generator.write(
@@ -57,14 +72,14 @@ def _sandbox(args) -> int:
               f"({len(manifest['defects'])} injected defects in manifest.json)")
         return 0
     if args.action == "export":
-        from eduhub.sandbox import exports
+        from eduhub_sandbox.simulators import file_exports as exports
 
         written = exports.write_class_exports(generator.load(Path(args.data)), Path(args.out),
                                               seed=exports.manifest_seed(Path(args.data)))
         print(f"{len(written)} class exports written to {args.out}")
         return 0
-    from eduhub.sandbox import faults, server
-    from eduhub.sandbox.process import CLIENT_ID_ENV, CLIENT_SECRET_ENV
+    from eduhub_sandbox import faults, server
+    from eduhub_sandbox.process import CLIENT_ID_ENV, CLIENT_SECRET_ENV
 
     try:
         faults.profile(args.faults)
@@ -103,12 +118,16 @@ def _tool(args, extra: list[str]) -> int:
 
 
 def _demo(args) -> int:
+    if _without_sandbox():
+        return 2
     from eduhub import demo
 
     return demo.main(scale=args.scale, seed=args.seed, faults=args.faults)
 
 
 def _up(args) -> int:
+    if _without_sandbox():
+        return 2
     from eduhub import demo
 
     return demo.up(port=args.port, faults=args.faults, seed=args.seed)

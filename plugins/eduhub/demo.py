@@ -11,8 +11,9 @@ from pathlib import Path
 from eduhub import access, live_day, migrations, runtime, settings, warehouse
 from eduhub.airflow_services import AirflowServices, ServicesConfig, free_port, metadata_url
 from eduhub.identity import person
-from eduhub.sandbox import exports, generator
-from eduhub.sandbox.process import running_simulators
+from eduhub_sandbox import generator
+from eduhub_sandbox.process import running_simulators
+from eduhub_sandbox.simulators import file_exports as exports
 
 DEMO_DATABASE = "eduhub_demo"
 AIRFLOW_DATABASE = "airflow_demo"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -126,7 +125,3 @@ def ensure_dbt_manifest(env: dict[str, str]) -> Path:
     """Parse the dbt project (a broken project fails here, before any DAG runs it)."""
     run(dbt_args(["parse", "--quiet"]), env)
     return settings.DBT_PROJECT_DIR / "target" / "manifest.json"
-
-
-def new_sandbox_credentials() -> tuple[str, str]:
-    return "eduhub-sandbox", secrets.token_urlsafe(24)

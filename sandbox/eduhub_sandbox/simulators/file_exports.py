@@ -22,8 +22,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.writer.excel import ExcelWriter
 
-from eduhub.sandbox import generator, names
-from eduhub.sandbox.server import SEX_LABELS, STATUS_LABELS, label, vn_date
+from eduhub_sandbox import generator, names
+from eduhub_sandbox.simulators.common import SEX_LABELS, STATUS_LABELS, label, vn_date
 
 HEADERS = [
     "STT", "Mã định danh Bộ GD&ĐT", "Họ tên", "Ngày sinh", "Giới tính", "Dân tộc", "Trạng thái",

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from eduhub import school_calendar
-from eduhub.sandbox import names
+from eduhub_sandbox import names
 
 PROVINCE_CODE = 80  # new Tây Ninh (Tây Ninh + Long An since 1 July 2025)
 TERM_START = date(2026, 9, 5)  # day 0: the synthetic province's opening day

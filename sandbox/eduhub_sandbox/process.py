@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import subprocess
 import sys
 from collections.abc import Generator
 from pathlib import Path
 
 from eduhub import settings
-from eduhub.runtime import SourceEndpoint, new_sandbox_credentials
+from eduhub.runtime import SourceEndpoint
 
 CLIENT_ID_ENV = "EDUHUB_SANDBOX_CLIENT_ID"
 CLIENT_SECRET_ENV = "EDUHUB_SANDBOX_CLIENT_SECRET"
@@ -30,9 +31,9 @@ def running_simulators(data_dir: Path, faults: str = "none", seed: int = 0, port
     carry their key as the connection's password, with an empty login. The same `port` and
     `credentials` bring back the same endpoints (a source that was down and comes back).
     """
-    from eduhub.sandbox.server import Credentials
+    from eduhub_sandbox.server import Credentials
 
-    client_id, secret = credentials or new_sandbox_credentials()
+    client_id, secret = credentials or ("eduhub-sandbox", secrets.token_urlsafe(24))
     env = {**os.environ, CLIENT_ID_ENV: client_id, CLIENT_SECRET_ENV: secret}
     proc = subprocess.Popen(
         [sys.executable, "-m", "eduhub.cli", "sandbox", "serve", "--data", str(data_dir),
