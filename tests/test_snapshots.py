@@ -37,7 +37,7 @@ pytestmark = pytest.mark.slow
 SCALE, SEED, DAY = 1200, 76, 58
 VN = timezone(timedelta(hours=7))
 TRACKED = ("status", "school_code", "class_name", "grade")
-SELECTION = ["--select", "+int_learner_movements", "+int_other_checks"]
+SELECTION = ["--select", "+int_learner_movements", "+int_resident_checks"]
 
 
 def logical_date(day: int) -> str:
@@ -106,7 +106,7 @@ def history(tmp_path_factory, server_url):
         rows[day] = snapshot_rows(url)
         with warehouse.connect(url) as conn:
             unenrolled[day] = {r[0] for r in conn.execute("""
-                select record_key from intermediate.int_other_checks
+                select record_key from intermediate.int_resident_checks
                 where rule_id = 'DU_PCGD_ENROLLED' and not passed""")}
     # the plain build, as an engineer runs it by hand, on the same day again
     dbt_build(env, DAY + 1, gate=False, target=root / "target")

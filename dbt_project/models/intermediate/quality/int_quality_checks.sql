@@ -5,8 +5,16 @@ learner_checks as (
     select * from {{ ref('int_learner_checks') }}
 ),
 
-other_checks as (
-    select * from {{ ref('int_other_checks') }}
+staff_checks as (
+    select * from {{ ref('int_staff_checks') }}
+),
+
+school_checks as (
+    select * from {{ ref('int_school_checks') }}
+),
+
+resident_checks as (
+    select * from {{ ref('int_resident_checks') }}
 ),
 
 schools as (
@@ -37,8 +45,26 @@ checks as (
         record_key,
         school_code,
         passed,
+        null::text as resident_commune_code
+    from staff_checks
+    union all
+    select
+        rule_id,
+        entity,
+        record_key,
+        school_code,
+        passed,
+        null::text as resident_commune_code
+    from school_checks
+    union all
+    select
+        rule_id,
+        entity,
+        record_key,
+        school_code,
+        passed,
         resident_commune_code
-    from other_checks
+    from resident_checks
 ),
 
 final as (

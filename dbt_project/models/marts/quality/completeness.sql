@@ -9,18 +9,7 @@ per_school as (
 
 rolled_up as (
     select
-        case
-            when grouping(school_code) = 0 then 'truong'
-            when grouping(commune_code) = 0 then 'xa'
-            when grouping(managing_unit) = 0 then 'don_vi_quan_ly'
-            else 'tinh'
-        end as aggregation_level,
-        case
-            when grouping(school_code) = 0 then school_code
-            when grouping(commune_code) = 0 then commune_code
-            when grouping(managing_unit) = 0 then managing_unit
-            else '80'
-        end as unit_code,
+        {{ unit_rollup_columns() }},
         school_year,
         term,
         data_domain,
@@ -31,12 +20,7 @@ rolled_up as (
         sum(present_records) as present_records,
         sum(complete_records) as complete_records
     from per_school
-    group by grouping sets (
-        (school_code, school_year, term, data_domain),
-        (commune_code, school_year, term, data_domain),
-        (managing_unit, school_year, term, data_domain),
-        (school_year, term, data_domain)
-    )
+    group by {{ unit_rollup_grouping_sets(['school_year', 'term', 'data_domain']) }}
 ),
 
 final as (

@@ -8,30 +8,14 @@ checks as (
 
 rolled_up as (
     select
-        case
-            when grouping(school_code) = 0 then 'truong'
-            when grouping(commune_code) = 0 then 'xa'
-            when grouping(managing_unit) = 0 then 'don_vi_quan_ly'
-            else 'tinh'
-        end as aggregation_level,
-        case
-            when grouping(school_code) = 0 then school_code
-            when grouping(commune_code) = 0 then commune_code
-            when grouping(managing_unit) = 0 then managing_unit
-            else '80'
-        end as unit_code,
+        {{ unit_rollup_columns() }},
         school_year,
         term,
         criterion,
         count(*) as applicable,
         count(*) filter (where passed) as passed
     from checks
-    group by grouping sets (
-        (school_code, school_year, term, criterion),
-        (commune_code, school_year, term, criterion),
-        (managing_unit, school_year, term, criterion),
-        (school_year, term, criterion)
-    )
+    group by {{ unit_rollup_grouping_sets(['school_year', 'term', 'criterion']) }}
 ),
 
 final as (
