@@ -11,8 +11,8 @@ per real person). Details: `docs/identity.md`.
 
 - **Params**: `full_refresh` (match every record again; also every Sunday), `retrain`
   (train the model again; the stored one in `pii.match_models` is used otherwise).
-- **Secret**: the pseudonym key, `EDUHUB_PSEUDONYM_KEY` or the Airflow variable
-  `eduhub_pseudonym_key`. Connection: `eduhub_warehouse`.
+- **Secret**: the pseudonym key, `EDUHUB_PSEUDONYM_KEY`, the file `EDUHUB_PSEUDONYM_KEY_FILE`
+  names, or the Airflow variable `eduhub_pseudonym_secret`. Connection: `eduhub_warehouse`.
 - Emits `pii.persons`.
 """
 

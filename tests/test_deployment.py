@@ -429,3 +429,16 @@ def test_the_image_leaves_the_sandbox_out(tmp_path):
             "eduhub/migrations/versions/0001_baseline.py",
             "eduhub/migrations/script.py.mako"} <= set(names)
     assert not [n for n in names if "sandbox" in n]
+
+
+def test_the_pseudonym_variable_is_hidden_in_the_variables_page():
+    """The API model the UI's Variables page reads redacts the key's value by its name: the
+    name holds one of Airflow's sensitive words."""
+    from airflow.api_fastapi.core_api.datamodels.variables import VariableResponse
+
+    def shown(name: str) -> str:
+        return VariableResponse(key=name, value=KEY, description=None, is_encrypted=True,
+                                team_name=None).val
+
+    assert shown(identity_tasks.PSEUDONYM_KEY_VARIABLE) == "***"
+    assert shown("eduhub_pseudonym_key") == KEY  # the earlier name: shown in clear

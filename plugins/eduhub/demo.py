@@ -52,7 +52,7 @@ def prepare_sandbox(data_dir: Path, drop_dir: Path, scale: int, seed: int) -> di
 
 def demo_pseudonym_key() -> str:
     """The demo's pseudonym key: made once, kept in the git-ignored state folder (0600). A
-    deployment sets EDUHUB_PSEUDONYM_KEY or the Airflow variable eduhub_pseudonym_key."""
+    deployment sets EDUHUB_PSEUDONYM_KEY or the Airflow variable eduhub_pseudonym_secret."""
     path = settings.STATE_DIR / "pseudonym_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from eduhub.identity import person
 
-# The Airflow variable holding the pseudonym key when the environment does not.
-PSEUDONYM_KEY_VARIABLE = "eduhub_pseudonym_key"
+# The Airflow variable holding the pseudonym key when the environment does not. Its name holds
+# one of Airflow's sensitive words ("secret"): Airflow masks its value in every log and hides
+# it in the UI's Variables page.
+PSEUDONYM_KEY_VARIABLE = "eduhub_pseudonym_secret"
 MIN_KEY_CHARS = 16
 
 
