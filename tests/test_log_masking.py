@@ -49,17 +49,38 @@ PROBE_DAG = textwrap.dedent('''
 
 
 def test_mask_hides_ids_and_secrets_and_nothing_else():
-    text = ("id 072201512345, 13 digits 0722015123456, phone 0912345678, "
-            "pw s3cr3t-Value, date 2026-11-22")
+    text = ("id 072201512345, 13 digits 0722015123456, pw s3cr3t-Value, date 2026-11-22, "
+            "at 2026-11-22 09:05:07.123456, uuid 01a23caa-4b63-709a-9e27-27a2ff59d700, "
+            "took 0.123456789 s, 1234567 rows, port 51085")
     assert log_masking.mask(text, ["s3cr3t-Value"]) == (
-        "id ***, 13 digits 0722015123456, phone 0912345678, pw ***, date 2026-11-22")
+        "id ***, 13 digits 0722015123456, pw ***, date 2026-11-22, "
+        "at 2026-11-22 09:05:07.123456, uuid 01a23caa-4b63-709a-9e27-27a2ff59d700, "
+        "took 0.123456789 s, 1234567 rows, port 51085")
+
+
+@pytest.mark.parametrize("written", [
+    "072 201 512 345", "072.201.512.345", "072-201-512-345", "0722 0151 2345",
+    "０７２２０１５１２３４５",  # full-width digits
+    "271234567", "271 234 567",  # a 9-digit ID card (CMND)
+    "0912345678", "0912 345 678", "0912.345.678", "+84 912 345 678", "84912345678",
+])
+def test_mask_hides_ids_and_phone_numbers_as_people_write_them(written):
+    assert log_masking.mask(f"học sinh {written}: lỗi", []) == "học sinh ***: lỗi"
+
+
+def test_url_encoded_secrets_are_masked_too():
+    env = {"AIRFLOW_CONN_PCGD": "http://key:p%40ss%2Fw0rd@h:80"}
+    line = "GET http://key:p%40ss%2Fw0rd@h:80/api and the password p@ss/w0rd"
+    assert log_masking.mask(line, log_masking.configured_secrets(env)) == \
+        "GET http://key:***@h:80/api and the password ***"
     env = {"EDUHUB_PSEUDONYM_KEY": "pseudonym-key-0123456789",
            "EDUHUB_WAREHOUSE_URL": "postgresql://eduhub:url%2Fpass@h:5432/eduhub",
            "AIRFLOW_CONN_SMS_VENDOR_A": '{"conn_type": "http", "password": "client-secret"}',
            "AIRFLOW_CONN_PCGD": "http://key:api-key-uri@h:80",
            "EDUHUB_MASKED_ENV": "MY_TOKEN", "MY_TOKEN": "token-value", "SHORT": "abc"}
     assert set(log_masking.configured_secrets(env)) == {
-        "pseudonym-key-0123456789", "url/pass", "client-secret", "api-key-uri", "token-value"}
+        "pseudonym-key-0123456789", "url/pass", "url%2Fpass", "client-secret", "api-key-uri",
+        "token-value"}
 
 
 def test_structured_events_keep_their_values_and_lose_ids():
@@ -139,3 +160,16 @@ def test_the_task_log_file_chain_masks_what_the_supervisor_captures(server_url, 
     line = json.loads(out.stdout.strip().splitlines()[-1])
     assert line["event"] == "probe-printed *** with ***"
     assert line["extra"] == {"id": "***"}
+
+
+def test_eduhub_dbt_masks_its_output_and_keeps_no_log_file(warehouse_url, tmp_path):
+    """`eduhub dbt` as an engineer runs it: a value dbt prints (here a query's result) reaches
+    the terminal masked, and dbt writes no log file of its own."""
+    env = {**runtime.environment(warehouse_url), "DBT_LOG_PATH": str(tmp_path / "logs")}
+    proc = subprocess.run([runtime.tool("eduhub"), "dbt", "show", "--inline",
+                           "select '072201512345' as personal_id"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "personal_id" in proc.stdout and "***" in proc.stdout
+    assert "072201512345" not in proc.stdout + proc.stderr
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]

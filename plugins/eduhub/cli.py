@@ -114,7 +114,22 @@ def _tool(args, extra: list[str]) -> int:
         cmd = ["airflow", *extra]
     else:
         cmd = runtime.dbt_args(extra) if extra else ["dbt", "--help"]
+        return _masked_run(cmd, env)
     return subprocess.run([runtime.tool(cmd[0]), *cmd[1:]], env=env).returncode
+
+
+def _masked_run(cmd: list[str], env: dict[str, str]) -> int:
+    """Run a tool with its output masked line by line (a database error quotes the value it
+    refused, which may be a personal ID)."""
+    from eduhub import log_masking, runtime
+
+    secrets = log_masking.configured_secrets(env)
+    with subprocess.Popen([runtime.tool(cmd[0]), *cmd[1:]], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+        for line in proc.stdout:
+            sys.stdout.write(log_masking.mask(line, secrets))
+            sys.stdout.flush()
+    return proc.returncode
 
 
 def _demo(args) -> int:
@@ -170,7 +185,12 @@ def _reveal(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from eduhub import log_masking
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # the command's own log lines: no personal ID, no secret (Airflow's masker is not needed
+    # here, and importing it costs seconds)
+    log_masking.install(airflow=False)
     parser = argparse.ArgumentParser(prog="eduhub", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 

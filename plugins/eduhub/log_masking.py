@@ -33,10 +33,17 @@ import logging
 import os
 import re
 import sys
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
-# 12 digits standing alone: a personal ID (13 or more digits are something else).
-PERSONAL_ID_PATTERN = r"(?<![0-9])[0-9]{12}(?![0-9])"
+# Numbers that identify a person, standing alone (a longer run of digits is something else),
+# written as people write them: a 12-digit personal ID, whole or in groups of 3 or 4 (spaces,
+# dots, dashes); a 9-digit old ID card (CMND), whole or in groups of 3; a Vietnamese mobile
+# number (0 or +84, then 9 digits, grouped any way). `\d` also takes full-width digits.
+_ID12 = r"\d{3}(?:[ .\-]?\d{3}){3}|\d{4}(?:[ .\-]?\d{4}){2}"
+_CMND9 = r"\d{3}(?:[ .]?\d{3}){2}"
+_PHONE = r"(?:\+84[ .\-]?|84|0)[35789]\d(?:[ .\-]?\d){7}"
+# (not the decimals of a number: 0.123456789 s)
+PERSONAL_ID_PATTERN = rf"(?<![\d+])(?<!\d[.,])(?:{_PHONE}|{_ID12}|{_CMND9})(?!\d)"
 PERSONAL_ID = re.compile(PERSONAL_ID_PATTERN)
 MASK = "***"
 # Environment variables whose values are secrets, beyond Airflow's connections.
@@ -73,6 +80,9 @@ def configured_secrets(environ: dict[str, str] | None = None) -> list[str]:
             password = _password_of(value)
             if password:
                 found.append(password)
+    # as written in URLs too (a password with '/' or '@' shows percent-encoded there)
+    found += [encoded for secret in found
+              for encoded in (quote(secret, safe=""), quote_plus(secret))]
     return sorted({s for s in found if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
 
 
@@ -165,20 +175,22 @@ def _record_factory(previous):
     return make_record
 
 
-def install() -> list[str]:
-    """Mask in this process: the LogRecord factory (stdlib logging of every library) and
-    Airflow's secrets masker given the configured secrets. Idempotent; returns the secrets."""
+def install(airflow: bool = True) -> list[str]:
+    """Mask in this process: the LogRecord factory (stdlib logging of every library) and, with
+    `airflow`, Airflow's secrets masker given the configured secrets. Idempotent; returns the
+    secrets."""
     global _installed_secrets
     secrets = configured_secrets()
     _installed_secrets = secrets
     factory = logging.getLogRecordFactory()
     if not getattr(factory, "eduhub_masking", False):
         logging.setLogRecordFactory(_record_factory(factory))
-    with contextlib.suppress(ImportError):
-        from airflow.sdk.log import mask_secret
+    if airflow:
+        with contextlib.suppress(ImportError):
+            from airflow.sdk.log import mask_secret
 
-        for secret in secrets:
-            mask_secret(secret)
+            for secret in secrets:
+                mask_secret(secret)
     return secrets
 
 

@@ -26,6 +26,9 @@ NO_TELEMETRY = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     "GX_ANALYTICS_ENABLED": "False",
     "DBT_USE_COLORS": "False",
+    # nor keeps what it should not: dbt's own log file (dbt_project/logs) would hold database
+    # errors quoting values, unmasked; dbt's console output goes to the masked task logs
+    "DBT_LOG_LEVEL_FILE": "none",
 }
 
 
