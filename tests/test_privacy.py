@@ -43,13 +43,22 @@ def base_url(e) -> str:
     return f"{e.scheme}://{e.host}:{e.port}{e.base_path}"
 
 
-def build_and_publish(url: str, env: dict, run_id: str) -> None:
+def build_and_publish(url: str, env: dict, run_id: str, before_swap=lambda: None) -> None:
     """What transform_warehouse does: build into the staging schemas, check, swap."""
     publish.prepare(url)
     runtime.run(runtime.dbt_args(["build", "--quiet", "--vars", json.dumps(
         {"as_of_date": DAY, **publish.dbt_vars()})]), env, stdout=subprocess.DEVNULL)
     validation.raise_on_critical(validation.validate_publication(url, run_id, as_of=AS_OF))
+    before_swap()
     assert publish.swap(url, run_id).published
+
+
+def assert_denied_to_readers(built, tables: tuple[str, ...]) -> None:
+    with warehouse.connect(built["url"]) as conn:  # the tables are there to be refused
+        assert all(conn.execute("select to_regclass(%s)", (t,)).fetchone()[0] for t in tables)
+    for name, url in built["urls"].items():
+        for table in tables:
+            assert denied(url, f"select * from {table} limit 1"), (name, table)
 
 
 @pytest.fixture(scope="module")
@@ -377,8 +386,14 @@ def test_grants_survive_a_dbt_build_and_a_swap(built):
         before = dict(conn.execute("select relname, oid::bigint from pg_class "
                                    "where relnamespace = 'marts'::regnamespace").fetchall())
     started = time.monotonic()
-    build_and_publish(url, built["env"], "day2")
+    build_and_publish(url, built["env"], "day2", before_swap=lambda: [
+        # the build waits unread until it is validated and swapped in
+        assert_denied_to_readers(built, ("marts_next.completeness",
+                                         "audit_next.quality_failures"))])
     print(f"rebuild and swap: {time.monotonic() - started:.0f} s")
+    # yesterday's publication stays for the engineers, not for the readers
+    assert_denied_to_readers(built, ("marts_previous.completeness",
+                                     "audit_previous.quality_failures"))
     with warehouse.connect(url) as conn:
         after = dict(conn.execute("select relname, oid::bigint from pg_class "
                                   "where relnamespace = 'marts'::regnamespace").fetchall())

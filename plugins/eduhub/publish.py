@@ -123,8 +123,28 @@ def _copy_schema_privileges(conn: psycopg.Connection, source: str, target: str) 
             log.warning("schema %s: cannot copy the default privileges of role %s", target, role)
 
 
+def _readers(conn: psycopg.Connection, schema: str) -> list[str]:
+    """Who may use the schema without building in it (USAGE without CREATE): its readers."""
+    acl = _acl(conn, """
+            select {grantee}, (a).privilege_type, (a).is_grantable
+            from (select aclexplode(nspacl) as a from pg_namespace where nspname = %s) as x""",
+               (schema,))
+    builders = {grantee for grantee, privilege, _ in acl if privilege == "CREATE"}
+    return sorted({grantee for grantee, privilege, _ in acl
+                   if privilege == "USAGE" and grantee not in builders})
+
+
+def _set_readers(conn: psycopg.Connection, schema: str, readers: list[str], allowed: bool
+                 ) -> None:
+    for reader in readers:
+        conn.execute(sql.SQL("{} usage on schema {} {} {}").format(
+            sql.SQL("grant" if allowed else "revoke"), sql.Identifier(schema),
+            sql.SQL("to" if allowed else "from"), sql.SQL(reader)))
+
+
 def prepare(conninfo: str, schemas: tuple[str, ...] = PUBLISHED_SCHEMAS) -> None:
-    """Empty staging schemas, with the privileges of the schemas they will replace."""
+    """Empty staging schemas, with the privileges of the schemas they will replace, except that
+    no reader may use them: a build is read only once validated and swapped in."""
     with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('eduhub.publish'))")
         for schema in schemas:
@@ -134,6 +154,7 @@ def prepare(conninfo: str, schemas: tuple[str, ...] = PUBLISHED_SCHEMAS) -> None
             conn.execute(sql.SQL("create schema {}").format(sql.Identifier(staging)))
             if _schema_exists(conn, schema):
                 _copy_schema_privileges(conn, schema, staging)
+                _set_readers(conn, staging, _readers(conn, staging), allowed=False)
     log.info("publish gate: staging schemas %s ready",
              ", ".join(staging_schema(s) for s in schemas))
 
@@ -262,12 +283,17 @@ def swap(conninfo: str, run_id: str, schemas: tuple[str, ...] = PUBLISHED_SCHEMA
             previous = schema + PREVIOUS_SUFFIX
             conn.execute(sql.SQL("drop schema if exists {} cascade").format(
                 sql.Identifier(previous)))
+            readers = []
             if _schema_exists(conn, schema):
                 _copy_table_privileges(conn, schema, staging)
+                # the readers move with the publication: the way back is the engineers' only
+                readers = _readers(conn, schema)
+                _set_readers(conn, schema, readers, allowed=False)
                 conn.execute(sql.SQL("alter schema {} rename to {}").format(
                     sql.Identifier(schema), sql.Identifier(previous)))
             conn.execute(sql.SQL("alter schema {} rename to {}").format(
                 sql.Identifier(staging), sql.Identifier(schema)))
+            _set_readers(conn, schema, readers, allowed=True)
             conn.execute(sql.SQL("comment on schema {} is null").format(sql.Identifier(schema)))
         for view_schema, view, definition in dependents:
             # read before the renames, the definition names `marts.<table>`: re-created now, the
