@@ -173,3 +173,12 @@ def test_eduhub_dbt_masks_its_output_and_keeps_no_log_file(warehouse_url, tmp_pa
     assert "personal_id" in proc.stdout and "***" in proc.stdout
     assert "072201512345" not in proc.stdout + proc.stderr
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_values_an_expectation_shows_are_masked_too():
+    """An expectation that shows its failing values (codes, counts) still never shows a
+    personal ID or phone number a source wrote in the wrong field."""
+    from eduhub.validation.results import _values_of
+
+    detail = {"partial_unexpected_list": ["Nữ ", "072201512345", "0912 345 678", "Nữ ", 7]}
+    assert _values_of(detail) == ("Nữ ", "***", 7)

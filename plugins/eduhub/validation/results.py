@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime
 
 import psycopg
 
+from eduhub import log_masking
+
 MAX_PARTITIONS_SHOWN = 10
 
 
@@ -108,11 +110,17 @@ class SuiteResult:
         return text
 
 
+def _shown(value):
+    """A failing value as an expectation that shows values may show it: codes and counts pass,
+    a personal ID or phone number a source put in the wrong field does not (masked)."""
+    return log_masking.mask(value, []) if isinstance(value, str) else value
+
+
 def _values_of(detail: dict) -> tuple:
-    """A few distinct failing values (for expectations that show them)."""
+    """A few distinct failing values (for expectations that show them), masked."""
     values = detail.get("partial_unexpected_list") or detail.get("unexpected_list") or []
     distinct = []
-    for value in values:
+    for value in map(_shown, values):
         if value not in distinct:
             distinct.append(value)
         if len(distinct) == MAX_VALUES_SHOWN:
@@ -180,8 +188,9 @@ def scrub(validation) -> None:
         if (res.expectation_config.meta or {}).get("show_values"):
             keep["partial_unexpected_list"] = list(_values_of(detail))
             if "partial_unexpected_counts" in detail:
-                keep["partial_unexpected_counts"] = \
-                    detail["partial_unexpected_counts"][:MAX_VALUES_SHOWN]
+                keep["partial_unexpected_counts"] = [
+                    {**entry, "value": _shown(entry.get("value"))} if isinstance(entry, dict)
+                    else entry for entry in detail["partial_unexpected_counts"][:MAX_VALUES_SHOWN]]
         partitions = _partitions_of(detail)
         if partitions and not res.success:
             name = detail["unexpected_index_column_names"][0]
