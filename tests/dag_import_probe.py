@@ -37,6 +37,8 @@ for dag_id, dag in bag.dags.items():
         "tags": sorted(dag.tags),
         "catchup": dag.catchup,
         "doc_md": bool(dag.doc_md),
-        "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries} for t in dag.tasks},
+        "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries,
+                              "execution_timeout": t.execution_timeout.total_seconds()
+                              if t.execution_timeout else None} for t in dag.tasks},
     }
 print(json.dumps(report))

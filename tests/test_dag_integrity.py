@@ -48,3 +48,5 @@ def test_dag_is_well_formed(dagbag_report, dag_file):
         for task_id, task in dag["tasks"].items():
             assert task["owner"] == "so-gddt-data-engineering", task_id
             assert task["retries"] >= 2, task_id
+            # a hung source or query ends the task: no run holds its DAG for ever
+            assert 0 < (task["execution_timeout"] or 0) <= 2 * 3600, task_id

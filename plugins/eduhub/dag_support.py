@@ -26,9 +26,15 @@ DISPLAY_NAMES = {
     "transform_warehouse": "Biến đổi và công bố kho dữ liệu",
 }
 
+# No task runs past this (a hung source or query would otherwise hold the DAG, and with one
+# active run per DAG, every later day): the longest task, a layer's dbt build at province
+# scale, takes a few minutes. A deployment may give more with EDUHUB_TASK_TIMEOUT_MINUTES.
+TASK_TIMEOUT = timedelta(minutes=float(os.environ.get("EDUHUB_TASK_TIMEOUT_MINUTES", "60")))
+
 DEFAULT_ARGS = {
     "owner": "so-gddt-data-engineering",
     "retries": 2,
+    "execution_timeout": TASK_TIMEOUT,
     # shorter in the live tests, whose failing source must not take minutes to fail
     "retry_delay": timedelta(seconds=float(os.environ.get("EDUHUB_RETRY_DELAY_SECONDS", "30"))),
     "retry_exponential_backoff": True,

@@ -25,6 +25,7 @@ class PcgdClient(SourceClient):
         records: list = []
         page, total = 1, None
         while True:
+            self.check_page(endpoint, page)
             body = self.request("GET", endpoint, page=str(page),
                                 params={**(params or {}), "page": page, "page_size": self.page_size})
             records.extend(body["data"])

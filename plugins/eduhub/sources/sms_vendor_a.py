@@ -60,8 +60,10 @@ class VendorAClient(SourceClient):
     def _pages(self, endpoint: str, params: dict | None = None) -> Iterator[dict]:
         if "Authorization" not in self.session.headers:
             self._login()
-        offset = 0
+        offset, page = 0, 0
         while True:
+            page += 1
+            self.check_page(endpoint, page)
             body = self.request(
                 "GET", endpoint, page=str(offset // self.page_size + 1),
                 params={**(params or {}), "offset": offset, "limit": self.page_size})

@@ -68,8 +68,10 @@ class VendorBClient(SourceClient):
         records: list = []
         cursor = None
         page = 0
+        seen: set[str] = set()
         while True:
             page += 1
+            self.check_page(f"/{path}", page, cursor, seen)
             query = {**(params or {}), "limit": self.page_size}
             if cursor:
                 query["cursor"] = cursor

@@ -1,14 +1,20 @@
 """HTTP with the retry policy every source shares: backoff on 5xx and timeouts, 429 honoured.
 
+A hostile or broken source cannot hold a task: redirects are refused (a redirect would carry
+the credentials to wherever it points), a response is read streamed up to a size cap and a
+deadline, and a body nested past what can be parsed is an error with its reason.
+
 Log lines name the source, endpoint and page, never a body, a secret or a query value
 that could carry a personal ID.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import requests
 
@@ -16,6 +22,10 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {500, 502, 503, 504}
 MAX_RETRY_AFTER_SECONDS = 60.0
+# one page of a listing: far above any real page (500 records of a few KB)
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# the whole of one response, connection to last byte (the socket timeout is per read)
+MAX_RESPONSE_SECONDS = 120.0
 
 
 class SourceRequestError(RuntimeError):
@@ -33,6 +43,8 @@ def request_json(
     max_attempts: int = 6,
     backoff_seconds: float = 0.5,
     timeout: tuple[float, float] = (5.0, 30.0),
+    max_bytes: int = MAX_RESPONSE_BYTES,
+    max_seconds: float = MAX_RESPONSE_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
     **kwargs,
 ) -> dict:
@@ -40,11 +52,19 @@ def request_json(
     last_problem = "no attempt made"
     for attempt in range(1, max_attempts + 1):
         try:
-            response = session.request(method, url, timeout=timeout, **kwargs)
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            last_problem = type(exc).__name__
+            response = session.request(method, url, timeout=timeout, allow_redirects=False,
+                                       stream=True, **kwargs)
+            body = _read(response, where, max_bytes, max_seconds)
+        except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                _TooSlow) as exc:
+            last_problem = str(exc) if isinstance(exc, _TooSlow) else type(exc).__name__
             wait = backoff_seconds * 2 ** (attempt - 1)
         else:
+            if response.is_redirect:
+                target = urlsplit(response.headers.get("Location", "")).hostname or "?"
+                raise SourceRequestError(
+                    f"{where}: HTTP {response.status_code} redirect to {target} refused "
+                    "(redirects are not followed: they would carry the credentials)")
             if response.status_code == 429:
                 last_problem = "HTTP 429 (rate limited)"
                 wait = _retry_after(response, default=backoff_seconds * 2 ** (attempt - 1))
@@ -53,11 +73,14 @@ def request_json(
                 wait = backoff_seconds * 2 ** (attempt - 1)
             elif response.status_code >= 400:
                 raise SourceRequestError(
-                    f"{where}: HTTP {response.status_code} {_error_text(response)}"
+                    f"{where}: HTTP {response.status_code} {_error_text(body)}"
                 )
             else:
                 try:
-                    return response.json()
+                    return json.loads(body)
+                except RecursionError:
+                    raise SourceRequestError(f"{where}: the response is nested too deeply to "
+                                             "be read") from None
                 except ValueError:
                     last_problem = "response is not JSON"
                     wait = backoff_seconds * 2 ** (attempt - 1)
@@ -68,6 +91,33 @@ def request_json(
     raise SourceRequestError(f"{where}: gave up after {max_attempts} attempts ({last_problem})")
 
 
+class _TooSlow(Exception):
+    """A response still arriving at its deadline (a trickle keeps a per-read timeout happy)."""
+
+
+def _read(response: requests.Response, where: str, max_bytes: int, max_seconds: float
+          ) -> bytes:
+    """The body, streamed: at most `max_bytes`, within `max_seconds` of the request."""
+    started = time.monotonic()
+    chunks, size = [], 0
+    try:
+        declared = int(response.headers.get("Content-Length") or 0)
+        if declared > max_bytes:
+            raise SourceRequestError(f"{where}: the response would be {declared} bytes, more "
+                                     f"than the {max_bytes} a page may hold")
+        for chunk in response.iter_content(chunk_size=256 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                raise SourceRequestError(f"{where}: the response passed the {max_bytes} bytes "
+                                         "a page may hold")
+            if time.monotonic() - started > max_seconds:
+                raise _TooSlow(f"response not complete after {max_seconds:.0f} s")
+            chunks.append(chunk)
+    finally:
+        response.close()
+    return b"".join(chunks)
+
+
 def _retry_after(response: requests.Response, default: float) -> float:
     try:
         return min(float(response.headers.get("Retry-After", default)), MAX_RETRY_AFTER_SECONDS)
@@ -75,8 +125,8 @@ def _retry_after(response: requests.Response, default: float) -> float:
         return default
 
 
-def _error_text(response: requests.Response) -> str:
+def _error_text(body: bytes) -> str:
     try:
-        return str(response.json().get("error", ""))[:200]
-    except ValueError:
+        return str(json.loads(body).get("error", ""))[:200]
+    except (ValueError, AttributeError, RecursionError):
         return ""
