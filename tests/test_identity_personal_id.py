@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import unicodedata
+from datetime import date
 
 import pytest
 
@@ -63,8 +64,10 @@ def test_every_injected_id_defect_is_found_and_no_valid_id_is_reported(ground_tr
     ("096400000001", "2100-01-01", "nam"),   # 2100s, male
 ])
 def test_valid_ids_of_both_centuries_and_sexes(pid, dob, sex):
-    assert personal_id.check(pid, dob, sex).findings == ()
-    assert personal_id.check(pid).findings == ()  # without birth date and sex: format only
+    # checked on the day of the birth: an ID of the 2100s is right only from then on
+    assert personal_id.check(pid, dob, sex, as_of=date.fromisoformat(dob)).findings == ()
+    # without birth date and sex: the format only
+    assert personal_id.check(pid, as_of=date.fromisoformat(dob)).findings == ()
 
 
 @pytest.mark.parametrize("pid, dob, sex, codes", [
@@ -80,9 +83,11 @@ def test_valid_ids_of_both_centuries_and_sexes(pid, dob, sex):
     ("072321151262", "2020-03-09", "nam", ["century_sex_mismatch", "year_mismatch"]),
     ("099220151262", "2020-03-09", "nam", ["unknown_prefix"]),
     ("072320151262", None, "nam", ["century_sex_mismatch"]),           # sex alone is checked
+    ("072231151262", None, None, ["birth_year_in_future"]),            # born 2031
+    ("072431151262", None, None, ["birth_year_in_future"]),            # born 2131
 ])
 def test_each_kind_of_defect(pid, dob, sex, codes):
-    result = personal_id.check(pid, dob, sex)
+    result = personal_id.check(pid, dob, sex, as_of=date(2026, 11, 28))
     assert result.codes == codes
     assert result.valid == (codes == ["unknown_prefix"])  # an unknown prefix only warns
     for f in result.findings:

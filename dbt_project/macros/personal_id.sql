@@ -45,6 +45,15 @@
                     then 'year_mismatch'
             end,
             case
+                -- the 4th to 6th digits give the birth year; after the day checked: impossible
+                when
+                    substr(trim({{ personal_id }}), 4, 1)::integer <= 5
+                    and 1900 + substr(trim({{ personal_id }}), 4, 1)::integer / 2 * 100
+                    + substr(trim({{ personal_id }}), 5, 2)::integer
+                    > extract(year from '{{ var("as_of_date") }}'::date)
+                    then 'birth_year_in_future'
+            end,
+            case
                 when substr(trim({{ personal_id }}), 1, 3) not in {{ personal_id_province_codes() }}
                     then 'unknown_prefix'
             end
@@ -56,7 +65,7 @@
 {% macro personal_id_is_valid(personal_id, date_of_birth, sex) -%}
     not ({{ personal_id_finding_codes(personal_id, date_of_birth, sex) }}
         && array['missing', 'not_digits', 'wrong_length', 'century_sex_invalid',
-                 'century_sex_mismatch', 'year_mismatch'])
+                 'century_sex_mismatch', 'year_mismatch', 'birth_year_in_future'])
 {%- endmacro %}
 
 {#- Every finding code with its severity and Vietnamese message, as a relation. -#}
@@ -69,6 +78,7 @@
         ('century_sex_invalid', 'error', 'Chữ số thứ 4 (thế kỷ và giới tính) không hợp lệ: chỉ được từ 0 đến 5'),
         ('century_sex_mismatch', 'error', 'Chữ số thứ 4 không khớp với giới tính hoặc thế kỷ của năm sinh'),
         ('year_mismatch', 'error', 'Chữ số thứ 5-6 không khớp với năm sinh'),
+        ('birth_year_in_future', 'error', 'Chữ số thứ 4-6 cho năm sinh sau ngày kiểm tra: số định danh không thể đúng'),
         ('unknown_prefix', 'warning', 'Mã nơi đăng ký khai sinh (3 chữ số đầu) không có trong danh mục mã tỉnh; cần kiểm tra (có thể là mã quốc gia)')
     ) as messages (finding_code, severity, message_vi)
 {%- endmacro %}

@@ -48,6 +48,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "century_sex_invalid": (ERROR, "Chữ số thứ 4 (thế kỷ và giới tính) không hợp lệ: chỉ được từ 0 đến 5"),
     "century_sex_mismatch": (ERROR, "Chữ số thứ 4 không khớp với giới tính hoặc thế kỷ của năm sinh"),
     "year_mismatch": (ERROR, "Chữ số thứ 5-6 không khớp với năm sinh"),
+    "birth_year_in_future": (ERROR, "Chữ số thứ 4-6 cho năm sinh sau ngày kiểm tra: số định danh "
+                                    "không thể đúng"),
     "unknown_prefix": (WARNING, "Mã nơi đăng ký khai sinh (3 chữ số đầu) không có trong danh "
                                 "mục mã tỉnh; cần kiểm tra (có thể là mã quốc gia)"),
 }
@@ -93,8 +95,9 @@ class IdCheck:
 
 
 def check(personal_id: str | None, date_of_birth: date | str | None = None,
-          sex: str | None = None) -> IdCheck:
-    """Check an ID, against the birth date and sex when they are known."""
+          sex: str | None = None, as_of: date | None = None) -> IdCheck:
+    """Check an ID, against the birth date and sex when they are known, on the day `as_of`
+    (today by default): an ID whose digits put the birth after that year cannot be right."""
     if isinstance(date_of_birth, str):
         date_of_birth = date.fromisoformat(date_of_birth)
     if sex is not None and sex not in SEXES:
@@ -119,6 +122,8 @@ def check(personal_id: str | None, date_of_birth: date | str | None = None,
             findings.append(Finding.of("century_sex_mismatch"))
     if date_of_birth is not None and value[4:6] != f"{date_of_birth.year % 100:02d}":
         findings.append(Finding.of("year_mismatch"))
+    if digit <= 5 and 1900 + digit // 2 * 100 + int(value[4:6]) > (as_of or date.today()).year:
+        findings.append(Finding.of("birth_year_in_future"))
     if value[:3] not in PROVINCE_PREFIXES:
         findings.append(Finding.of("unknown_prefix"))
     return IdCheck(tuple(findings))
