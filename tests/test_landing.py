@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from psycopg import sql
 
@@ -220,6 +220,17 @@ def test_watermark_advances_with_the_landing(fresh_db):
     with warehouse.connect(fresh_db) as conn:
         assert get_watermark(conn, SPEC, "p1") == "2026-11-03T08:00:00+07:00"  # never goes back
         assert get_watermark(conn, SPEC, "other") is None
+
+
+def test_a_stamp_from_the_future_does_not_freeze_the_incremental_sync(fresh_db):
+    # a record stamped 2099 (a wrong clock): the watermark stops at the extraction time, so
+    # tomorrow's changes, stamped tomorrow, are still after it
+    result = _land(fresh_db, [_rec(1, at="2026-11-19T08:00:00+07:00"),
+                              _rec(2, at="2099-01-01T00:00:00+07:00")])
+    assert result.watermark == AT.astimezone(timezone(timedelta(hours=7))).isoformat()
+    assert result.landed == 2  # the record itself lands; GX and the models judge its stamp
+    with warehouse.connect(fresh_db) as conn:
+        assert get_watermark(conn, SPEC, "p1") == "2026-11-20T08:00:00+07:00"
 
 
 def test_source_counts_and_batch_bookkeeping(fresh_db):

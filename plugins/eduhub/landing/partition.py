@@ -96,7 +96,7 @@ def land_partition(
         # the bookkeeping is worked out while the server parses the last rows of the COPY
         book = copy_new_versions(conn, spec, batch, versions, ids, batch_id, partition,
                              extracted_at, lambda: _Bookkeeping.of(spec, batch, versions, ids,
-                                                                   full))
+                                                                   full, extracted_at))
         unused = next(ids)
         received, distinct_keys = batch.received, len(batch.keys)
         counts = {
@@ -182,12 +182,12 @@ class _Bookkeeping:
 
     @classmethod
     def of(cls, spec: EntitySpec, batch: Batch, versions: Versions, ids: Iterator[int],
-           full: bool) -> _Bookkeeping:
+           full: bool, extracted_at: datetime) -> _Bookkeeping:
         heads, deleted, newest = versions.heads, versions.deleted, batch.newest
         drift = detect_drift(batch.good, spec.expected_fields)
         # a record set aside for a later one with its key does not move the watermark past it
         watermark = high_water_mark(spec, [r for _, r in batch.keyed] if batch.repeats
-                               else batch.good)
+                                    else batch.good, extracted_at)
         gone = sorted(key for key in heads if key not in deleted and key not in batch.keys
                       ) if full else []
         withdrawn = {key: next(ids) for key in gone}

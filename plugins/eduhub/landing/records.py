@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
+
+log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -173,8 +177,12 @@ def bad_record(spec: EntitySpec, record, position: int, partition: str
     return reason, text, payload_hash(text)
 
 
-def high_water_mark(spec: EntitySpec, records: list[dict]) -> str | None:
-    """The highest stamp of the records; the parser runs once per distinct stamp."""
+def high_water_mark(spec: EntitySpec, records: list[dict], extracted_at: datetime | None = None
+                    ) -> str | None:
+    """The highest stamp of the records, never past `extracted_at`: a stamp from the future (a
+    wrong clock, a typo: 2099) would otherwise put every later change before the watermark,
+    and the incremental sync would stop seeing them. The parser runs once per distinct
+    stamp."""
     if not spec.watermark_field:
         return None
     marks = []
@@ -188,4 +196,17 @@ def high_water_mark(spec: EntitySpec, records: list[dict]) -> str | None:
             marks.append(spec.watermark_parser(stamp))
         except ValueError:
             pass  # a malformed stamp does not move the watermark; GX reports it
-    return max(marks) if marks else None
+    return _not_after(max(marks), extracted_at) if marks else None
+
+
+def _not_after(mark: str, extracted_at: datetime | None) -> str:
+    """The ISO stamp, or the extraction time in its offset when the stamp is later."""
+    try:
+        stamp = datetime.fromisoformat(mark)
+    except ValueError:
+        return mark
+    if extracted_at is None or stamp.tzinfo is None or stamp <= extracted_at:
+        return mark
+    log.warning("a record's stamp is after the extraction time: the watermark stays at the "
+                "extraction time")
+    return extracted_at.astimezone(stamp.tzinfo).isoformat()
