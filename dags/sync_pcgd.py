@@ -3,7 +3,8 @@
 
 Daily sync of the PCGD-XMC household census into `raw.pcgd__households` (residents
 nested), one mapped task per commune, incremental by watermark per commune (full refresh
-with the param `full_refresh` and every Sunday). The batch is validated with Great
+with the param `full_refresh` and every Sunday; a full read that would delete more than 5%
+of a commune's households at once is held until a run with the param `accept_deletions`). The batch is validated with Great
 Expectations (`expectations/pcgd__households.json`; a critical failure rejects the communes
 concerned and fails the run), then emits `raw.pcgd`, on which `transform_warehouse` is
 scheduled. Connection: `pcgd`.
@@ -11,7 +12,7 @@ scheduled. Connection: `pcgd`.
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from eduhub import dag_support
 from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEFINED_MACROS
@@ -28,8 +29,7 @@ from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEF
     user_defined_macros=USER_DEFINED_MACROS,
     tags=["eduhub", "ingestion", "pcgd-xmc"],
     doc_md=__doc__,
-    params={"full_refresh": Param(False, type="boolean",
-                                  description="Đọc lại toàn bộ dữ liệu (phát hiện bản ghi bị xóa)")},
+    params=dag_support.LANDING_PARAMS,
 )
 def sync_pcgd():
     @task
@@ -45,7 +45,8 @@ def sync_pcgd():
         context = get_current_context()
         result = pcgd.land_commune(
             dag_support.source_client("pcgd"), dag_support.warehouse_url(), context["run_id"],
-            commune_code, full_refresh=dag_support.is_full_refresh(context))
+            commune_code, full_refresh=dag_support.is_full_refresh(context),
+            accept_deletions=dag_support.accepts_deletions(context))
         return {"received": result.received, "landed": result.landed,
                 "quarantined": result.quarantined, "deleted": result.deleted}
 

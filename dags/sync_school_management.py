@@ -10,7 +10,8 @@ Daily sync of the school management systems into `raw`, one mapped task per scho
   (`EDUHUB_DROP_DIR`) → `raw.file_exports__learners`; each file once (`ops.files`).
 - **Incremental** by watermark per school and entity (`ops.watermarks`); a **full
   refresh** (param `full_refresh`, and every Sunday) re-reads everything and marks what the
-  source no longer lists as deleted.
+  source no longer lists as deleted; more than 5% of a school's records at once is held (a
+  short read?) and rejected until a run with the param `accept_deletions`.
 - Bookkeeping: `ops.batches`, `ops.source_counts` (reported vs landed), `ops.schema_drift`,
   `ops.quarantine` (malformed records, never dropped).
 - **Validates** the run's batch with Great Expectations (`expectations/`, results in
@@ -24,7 +25,7 @@ Re-running any task or the whole run is safe: landing adds only records that cha
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from eduhub import dag_support
 from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEFINED_MACROS
@@ -44,8 +45,7 @@ SOURCES = ("sms_vendor_a", "sms_vendor_b", "file_exports")
     user_defined_macros=USER_DEFINED_MACROS,
     tags=["eduhub", "ingestion", "school-management"],
     doc_md=__doc__,
-    params={"full_refresh": Param(False, type="boolean",
-                                  description="Đọc lại toàn bộ dữ liệu (phát hiện bản ghi bị xóa)")},
+    params=dag_support.LANDING_PARAMS,
 )
 def sync_school_management():
     @task
@@ -53,8 +53,10 @@ def sync_school_management():
         from eduhub.pipelines import school_management
 
         client = dag_support.source_client(source)
-        codes = school_management.land_schools(source, client, dag_support.warehouse_url(),
-                                               get_current_context()["run_id"])
+        context = get_current_context()
+        codes = school_management.land_schools(
+            source, client, dag_support.warehouse_url(), context["run_id"],
+            accept_deletions=dag_support.accepts_deletions(context))
         return [{"source": source, "school_code": code} for code in codes]
 
     @task(multiple_outputs=False, max_active_tis_per_dagrun=4)
@@ -65,7 +67,8 @@ def sync_school_management():
         results = school_management.land_school(
             target["source"], dag_support.source_client(target["source"]),
             dag_support.warehouse_url(), context["run_id"], target["school_code"],
-            full_refresh=dag_support.is_full_refresh(context))
+            full_refresh=dag_support.is_full_refresh(context),
+            accept_deletions=dag_support.accepts_deletions(context))
         return school_management.summary(results)
 
     @task(multiple_outputs=False)

@@ -19,10 +19,12 @@ AT = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 SPEC = EntitySpec("test_src", "things", ("id",), frozenset({"id", "v", "updated_at"}))
 
 
-def _land(url, records, batch="b1", partition="p1", full=True, total=None, spec=SPEC):
+def _land(url, records, batch="b1", partition="p1", full=True, total=None, spec=SPEC,
+          accept_deletions=False):
     with warehouse.connect(url) as conn:
         return land_partition(conn, spec, records, batch_id=batch, partition=partition,
-                              extracted_at=AT, full=full, reported_total=total)
+                              extracted_at=AT, full=full, reported_total=total,
+                              accept_deletions=accept_deletions)
 
 
 def _rows(url):
@@ -231,6 +233,21 @@ def test_a_stamp_from_the_future_does_not_freeze_the_incremental_sync(fresh_db):
     assert result.landed == 2  # the record itself lands; GX and the models judge its stamp
     with warehouse.connect(fresh_db) as conn:
         assert get_watermark(conn, SPEC, "p1") == "2026-11-20T08:00:00+07:00"
+
+
+def test_a_full_read_withdraws_a_few_keys_but_holds_a_mass_withdrawal(fresh_db):
+    _land(fresh_db, [_rec(i) for i in range(200)])
+    # 5 of 200 gone (within the 5% and the few always allowed): withdrawn
+    few = _land(fresh_db, [_rec(i) for i in range(195)], batch="b2")
+    assert (few.deleted, few.held_deletions) == (5, 0)
+    # half gone at once (a short read?): none withdrawn, all held
+    half = _land(fresh_db, [_rec(i) for i in range(95)], batch="b3")
+    assert (half.deleted, half.held_deletions) == (0, 100)
+    assert len(_current(fresh_db)) == 195
+    # the operator checked with the source
+    accepted = _land(fresh_db, [_rec(i) for i in range(95)], batch="b4", accept_deletions=True)
+    assert (accepted.deleted, accepted.held_deletions) == (100, 0)
+    assert len(_current(fresh_db)) == 95
 
 
 def test_source_counts_and_batch_bookkeeping(fresh_db):

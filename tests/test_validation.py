@@ -342,3 +342,43 @@ def test_date_shapes_follow_the_calendar():
     assert vn.match("29/02/2024") and not vn.match("31/04/2015") and not vn.match("2015-04-01")
     ts = re.compile(validation.PARAMETERS["iso_timestamp"])
     assert ts.match("2026-10-01T08:00:00+07:00") and not ts.match("2026-10-01 08:00")
+
+
+class FirstPageOnlyPcgd(PcgdClient):
+    """A source that says nothing of its pages: the client reads page 1 and stops."""
+
+    def request(self, method, endpoint, page="-", **kwargs):
+        body = super().request(method, endpoint, page=page, **kwargs)
+        if endpoint.endswith("/households"):
+            body = {k: v for k, v in body.items() if k not in ("total", "total_pages")}
+        return body
+
+
+def test_a_short_full_read_withdraws_nothing_and_holds_the_commune(simulators, fresh_db):
+    """Deletions need proof: a full read that no longer lists most of a commune's households
+    withdraws none of them, and validation rejects the commune, which tells the operators; a
+    run that accepts the deletions, once checked, withdraws them."""
+    full = client_pcgd(simulators, page_size=10)
+    communes = pcgd_pipeline.commune_codes(full)
+    for commune in communes:
+        pcgd_pipeline.land_commune(full, fresh_db, "full", commune, full_refresh=True)
+    short = client_pcgd(simulators, FirstPageOnlyPcgd, page_size=10)
+    results = {c: pcgd_pipeline.land_commune(short, fresh_db, "short", c, full_refresh=True)
+               for c in communes}
+    held = {c for c, r in results.items() if r.held_deletions}
+    assert held == {c for c, r in results.items() if r.received == 10}  # every one cut short
+    assert sum(r.deleted for r in results.values()) == 0
+    with warehouse.connect(fresh_db) as conn:
+        assert conn.execute("select count(*) from raw.pcgd__households where is_deleted"
+                            ).fetchone()[0] == 0
+        counts = dict(conn.execute("select partition, held_deletions from ops.source_counts "
+                                   "where batch_id = 'short'").fetchall())
+    assert {c for c, n in counts.items() if n} == held
+    result = validation.validate_batch("pcgd__households", fresh_db, "short", as_of=AS_OF)
+    assert ("source_counts", "expect_column_values_to_be_in_set", "held_deletions") in \
+        critical(result)
+    assert held <= set(result.rejected_partitions)
+    commune = sorted(held)[0]
+    accepted = pcgd_pipeline.land_commune(short, fresh_db, "accepted", commune,
+                                          full_refresh=True, accept_deletions=True)
+    assert accepted.held_deletions == 0 and accepted.deleted == counts[commune]

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 
 import pendulum
-from airflow.sdk import Asset
+from airflow.sdk import Asset, Param
 
 from eduhub import alerts, settings
 from eduhub.hooks import WarehouseHook
@@ -100,6 +100,22 @@ def run_day_iso(dag_run) -> str:
 # Jinja macros of every DAG: `{{ run_day(dag_run) }}` instead of `{{ ds }}`, which is undefined
 # in the runs that have no logical date.
 USER_DEFINED_MACROS = {"run_day": run_day_iso}
+
+
+# The params of the landing DAGs (the labels are the operators').
+LANDING_PARAMS = {
+    "full_refresh": Param(False, type="boolean",
+                          description="Đọc lại toàn bộ dữ liệu (phát hiện bản ghi bị xóa)"),
+    "accept_deletions": Param(False, type="boolean",
+                              description="Chấp nhận xóa số lượng lớn bản ghi mà lần đọc toàn bộ "
+                                          "không còn thấy (chỉ bật sau khi đã kiểm tra với "
+                                          "nguồn)"),
+}
+
+
+def accepts_deletions(context) -> bool:
+    """The operator checked a large withdrawal with the source and lets it through."""
+    return bool(context["params"].get("accept_deletions"))
 
 
 def is_full_refresh(context) -> bool:

@@ -6,6 +6,7 @@ import contextlib
 import gc
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,20 @@ from eduhub.landing.versions import TABLE_STATUS, Versions, ensure_raw_table, re
 
 log = logging.getLogger(__name__)
 
+# A full read withdraws at most this share of a partition's live keys (and always a few): a
+# short read (a lost page, a source that stops after page 1) would otherwise delete learners.
+# Past it, nothing is withdrawn, `ops.source_counts.held_deletions` says how many were held,
+# and validation rejects the partition, which tells the operators; a run with the param
+# `accept_deletions` withdraws them once checked.
+DELETION_SHARE_ENV = "EDUHUB_MAX_DELETION_SHARE"
+DEFAULT_DELETION_SHARE = 0.05
+ALWAYS_WITHDRAWABLE = 5
+
+
+def deletion_limit(live_keys: int) -> int:
+    share = float(os.environ.get(DELETION_SHARE_ENV, DEFAULT_DELETION_SHARE))
+    return max(ALWAYS_WITHDRAWABLE, int(live_keys * share))
+
 
 @dataclass(frozen=True)
 class LandingResult:
@@ -39,6 +54,7 @@ class LandingResult:
     deleted: int = 0
     drift: tuple[DriftFinding, ...] = ()
     watermark: str | None = None
+    held_deletions: int = 0
 
 
 def get_watermark(conn: psycopg.Connection, spec: EntitySpec, partition: str) -> str | None:
@@ -57,6 +73,7 @@ def land_partition(
     extracted_at: datetime,
     full: bool = True,
     reported_total: int | None = None,
+    accept_deletions: bool = False,
 ) -> LandingResult:
     """Land one partition of a batch, with its bookkeeping, in a single transaction.
 
@@ -96,7 +113,8 @@ def land_partition(
         # the bookkeeping is worked out while the server parses the last rows of the COPY
         book = copy_new_versions(conn, spec, batch, versions, ids, batch_id, partition,
                              extracted_at, lambda: _Bookkeeping.of(spec, batch, versions, ids,
-                                                                   full, extracted_at))
+                                                                   full, extracted_at,
+                                                                   accept_deletions))
         unused = next(ids)
         received, distinct_keys = batch.received, len(batch.keys)
         counts = {
@@ -105,7 +123,8 @@ def land_partition(
             # a full read must account for every record the source reports
             "difference": (reported_total - (book.current + len(batch.bad)) if full else
                            reported_total - (distinct_keys + len(batch.bad)))
-            if reported_total is not None else None}
+            if reported_total is not None else None,
+            "held": book.held}
         last_id = unused - 1 if unused > first_id else None  # first_id .. last_id were given
         batch_row = {**params, "received": received, "landed": batch.landed,
                      "quarantined": 0, "deleted": len(book.withdrawn),
@@ -139,8 +158,12 @@ def land_partition(
                     spec.entity, partition, finding.change, finding.field,
                     f" -> {finding.renamed_to}" if finding.renamed_to else "",
                     finding.records_affected)
+    if book.held:
+        log.warning("%s.%s partition %s: the full read no longer lists %d of its %d keys, more "
+                    "than may be withdrawn at once: none withdrawn (held for the operators)",
+                    spec.source, spec.entity, partition, book.held, book.current)
     return LandingResult(received, batch.landed, quarantined, len(book.withdrawn),
-                         tuple(book.drift), book.watermark)
+                         tuple(book.drift), book.watermark, book.held)
 
 
 _gc_pause_lock = threading.Lock()
@@ -179,10 +202,12 @@ class _Bookkeeping:
     tombstones: dict[int, int]  # the id of each withdrawn key's last version: its tombstone's
     current: int  # the keys the partition now lists
     document: str | None  # the partition's latest versions, when they changed
+    held: int  # keys a full read no longer lists, past the deletion limit: not withdrawn
 
     @classmethod
     def of(cls, spec: EntitySpec, batch: Batch, versions: Versions, ids: Iterator[int],
-           full: bool, extracted_at: datetime) -> _Bookkeeping:
+           full: bool, extracted_at: datetime, accept_deletions: bool = False
+           ) -> _Bookkeeping:
         heads, deleted, newest = versions.heads, versions.deleted, batch.newest
         drift = detect_drift(batch.good, spec.expected_fields)
         # a record set aside for a later one with its key does not move the watermark past it
@@ -190,6 +215,9 @@ class _Bookkeeping:
                                     else batch.good, extracted_at)
         gone = sorted(key for key in heads if key not in deleted and key not in batch.keys
                       ) if full else []
+        held = 0
+        if not accept_deletions and len(gone) > deletion_limit(len(heads) - len(deleted)):
+            held, gone = len(gone), []
         withdrawn = {key: next(ids) for key in gone}
         tombstones = {heads[key][0]: record_id for key, record_id in withdrawn.items()}
         # those live before, less the withdrawn, plus the keys whose version landed here and
@@ -200,4 +228,4 @@ class _Bookkeeping:
         if newest or withdrawn:
             versions.land(newest, withdrawn)
             document = versions.document()
-        return cls(drift, watermark, withdrawn, tombstones, current, document)
+        return cls(drift, watermark, withdrawn, tombstones, current, document, held)

@@ -28,14 +28,16 @@ ADVANCE_WATERMARK = """
 
 SOURCE_COUNTS = """
     insert into ops.source_counts (source, entity, batch_id, partition, mode, reported_total,
-                                   received, distinct_keys, current_keys, difference, checked_at)
+                                   received, distinct_keys, current_keys, difference,
+                                   held_deletions, checked_at)
     values (%(source)s, %(entity)s, %(batch)s, %(partition)s, %(mode)s, %(total)s,
-            %(received)s, %(distinct)s, %(current)s, %(difference)s, clock_timestamp())
+            %(received)s, %(distinct)s, %(current)s, %(difference)s, %(held)s,
+            clock_timestamp())
     on conflict (source, entity, batch_id, partition) do update set
         mode = excluded.mode, reported_total = excluded.reported_total,
         received = excluded.received, distinct_keys = excluded.distinct_keys,
         current_keys = excluded.current_keys, difference = excluded.difference,
-        checked_at = excluded.checked_at"""
+        held_deletions = excluded.held_deletions, checked_at = excluded.checked_at"""
 
 
 RECORD_BATCH = """

@@ -47,10 +47,11 @@ def land_file_drops(drop_dir: Path, conninfo: str, batch_id: str) -> FileDropSum
                 _record(conn, drop.relative, digest, "rejected", str(exc), None, batch_id)
                 continue
             # The file is the partition: a learner missing from a new version of the class
-            # list is marked deleted there (unless listed in another class meanwhile).
+            # list is marked deleted there (unless listed in another class meanwhile). The
+            # newer file of the class is itself the proof: its deletions are never held.
             land_partition(conn, file_exports.LEARNERS, records, batch_id=batch_id,
                            partition=drop.relative, extracted_at=datetime.now(UTC), full=True,
-                           reported_total=len(records))
+                           reported_total=len(records), accept_deletions=True)
             _record(conn, drop.relative, digest, "landed", None, len(records), batch_id)
             landed.append(drop.relative)
     return FileDropSummary(landed, skipped, rejected)

@@ -15,11 +15,12 @@ def commune_codes(client: PcgdClient) -> list[str]:
 
 
 def land_commune(client: PcgdClient, conninfo: str, batch_id: str, commune_code: str,
-                 full_refresh: bool = False) -> LandingResult:
+                 full_refresh: bool = False, accept_deletions: bool = False) -> LandingResult:
     with warehouse.connect(conninfo) as conn:
         since = None if full_refresh else get_watermark(conn, pcgd.HOUSEHOLDS, commune_code)
         extracted_at = datetime.now(UTC)
         listing = client.households_listing(commune_code, updated_since=since)
         return land_partition(conn, pcgd.HOUSEHOLDS, listing.records, batch_id=batch_id,
                               partition=commune_code, extracted_at=extracted_at,
-                              full=since is None, reported_total=listing.total)
+                              full=since is None, reported_total=listing.total,
+                              accept_deletions=accept_deletions)

@@ -20,20 +20,23 @@ SOURCES: dict[str, tuple[EntitySpec, dict[str, EntitySpec]]] = {
 }
 
 
-def land_schools(source: str, client, conninfo: str, batch_id: str) -> list[str]:
+def land_schools(source: str, client, conninfo: str, batch_id: str,
+                 accept_deletions: bool = False) -> list[str]:
     """Land a source's school list; returns the school codes to sync."""
     spec = SOURCES[source][0]
     extracted_at = datetime.now(UTC)
     listing = client.schools_listing()
     with warehouse.connect(conninfo) as conn:
         land_partition(conn, spec, listing.records, batch_id=batch_id, partition="all",
-                       extracted_at=extracted_at, full=True, reported_total=listing.total)
+                       extracted_at=extracted_at, full=True, reported_total=listing.total,
+                       accept_deletions=accept_deletions)
     key = spec.key_fields[0]
     return sorted({str(s[key]) for s in listing.records if isinstance(s, dict) and s.get(key)})
 
 
 def land_school(source: str, client, conninfo: str, batch_id: str, school_code: str,
-                full_refresh: bool = False) -> dict[str, LandingResult]:
+                full_refresh: bool = False, accept_deletions: bool = False
+                ) -> dict[str, LandingResult]:
     """Every per-school entity of one school, each in its own transaction."""
     results = {}
     # one connection for the school's entities (a connection costs a SCRAM login)
@@ -44,7 +47,8 @@ def land_school(source: str, client, conninfo: str, batch_id: str, school_code: 
             listing = client.school_listing(entity, school_code, updated_since=since)
             results[entity] = land_partition(
                 conn, spec, listing.records, batch_id=batch_id, partition=school_code,
-                extracted_at=extracted_at, full=since is None, reported_total=listing.total)
+                extracted_at=extracted_at, full=since is None, reported_total=listing.total,
+                accept_deletions=accept_deletions)
     return results
 
 
