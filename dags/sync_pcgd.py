@@ -4,10 +4,10 @@
 Daily sync of the PCGD-XMC household census into `raw.pcgd__households` (residents
 nested), one mapped task per commune, incremental by watermark per commune (full refresh
 with the param `full_refresh` and every Sunday; a full read that would delete more than 5%
-of a commune's households at once is held until a run with the param `accept_deletions`). The batch is validated with Great
-Expectations (`expectations/pcgd__households.json`; a critical failure rejects the communes
-concerned and fails the run), then emits `raw.pcgd`, on which `transform_warehouse` is
-scheduled. Connection: `pcgd`.
+of a commune's households at once is held until a run with the param `accept_deletions`).
+The batch is validated with Great Expectations (`expectations/pcgd__households.json`; a
+critical failure rejects the communes concerned and fails the run), then emits `raw.pcgd`,
+on which `transform_warehouse` is scheduled. Connection: `pcgd`.
 """
 
 from __future__ import annotations
