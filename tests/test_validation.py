@@ -9,6 +9,7 @@ landed. Outcomes are queryable in `quality`; Data Docs are written.
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import UTC, date, datetime
 
 import pytest
@@ -382,3 +383,33 @@ def test_a_short_full_read_withdraws_nothing_and_holds_the_commune(simulators, f
     accepted = pcgd_pipeline.land_commune(short, fresh_db, "accepted", commune,
                                           full_refresh=True, accept_deletions=True)
     assert accepted.held_deletions == 0 and accepted.deleted == counts[commune]
+
+
+def test_one_bad_value_never_stops_the_models_and_validation_names_it(fresh_db, tmp_path):
+    """A grade of 20 digits (the contract's integer regex once let it through) and a date of
+    month 13: the staging view still reads (null where the value is not one), and validation
+    fails the field by name."""
+    from datetime import UTC, datetime
+
+    from eduhub import runtime
+    from eduhub.sources.sms_vendor_a import LEARNERS
+
+    good = {"learner_id": "2000000001", "national_id": "072215012345", "full_name": "Lê Văn A",
+            "birth_date": "2015-03-09", "gender": "M", "ethnicity": "Kinh",
+            "school_code": "80001001", "class_name": "5A", "grade": "5",
+            "enrollment_status": "dang_hoc", "updated_at": "2026-11-19T08:00:00+07:00"}
+    bad = {**good, "learner_id": "2000000002", "grade": "9" * 20,
+           "updated_at": "2026-13-45T08:00:00+07:00"}
+    with warehouse.connect(fresh_db) as conn:
+        land_partition(conn, LEARNERS, [good, bad], batch_id="poison", partition="80001001",
+                       extracted_at=datetime.now(UTC))
+    env = runtime.environment(fresh_db)
+    runtime.run(runtime.dbt_args(["run", "--select", "stg_sms_vendor_a__learners",
+                                  "--target-path", str(tmp_path / "target")]), env,
+                stdout=subprocess.DEVNULL)
+    with warehouse.connect(fresh_db) as conn:
+        rows = dict(conn.execute("select moet_id, grade from staging.stg_sms_vendor_a__learners"
+                                 ).fetchall())
+    assert rows == {"2000000001": 5, "2000000002": None}
+    result = validation.validate_batch("sms_vendor_a__learners", fresh_db, "poison", as_of=AS_OF)
+    assert ("records", "expect_column_values_to_match_regex", "grade") in critical(result)

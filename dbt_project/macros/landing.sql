@@ -81,3 +81,10 @@
 {% macro vn_timestamp(expression) -%}
     to_timestamp({{ expression }} || ' +07', 'DD/MM/YYYY HH24:MI:SS TZH')
 {%- endmacro %}
+
+{#- A source's text as `type`, or null when it is not one (a grade of 40 digits, a date of
+    month 13): one bad value never stops the models. GX reports the value (the contract's
+    format expectations); PostgreSQL 16's pg_input_is_valid decides without raising. -#}
+{% macro safe_cast(expression, type) -%}
+    case when pg_input_is_valid({{ expression }}, '{{ type }}') then ({{ expression }})::{{ type }} end
+{%- endmacro %}

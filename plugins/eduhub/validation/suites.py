@@ -52,7 +52,8 @@ PARAMETERS = {
     "vn_date": rf"^{VN_DATE}$",
     "iso_timestamp": rf"^{ISO_DATE}T{_TIME}([.][0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$",
     "vn_timestamp": rf"^{VN_DATE} {_TIME}$",
-    "integer": r"^-?[0-9]+$",
+    # what a PostgreSQL integer holds (staging casts it; a longer run of digits is an error)
+    "integer": r"^-?[0-9]{1,9}$",
     "number": r"^-?[0-9]+([.][0-9]+)?$",
     "moet_id": r"^[0-9]{10}$",
     "personal_id": r"^[0-9]{12}$",

@@ -17,7 +17,9 @@ final as (
         payload ->> 'Lớp học' as class_name,
         case
             when payload ->> 'Khối học' = 'Mẫu giáo' then 0
-            else nullif(regexp_replace(payload ->> 'Khối học', '\D', '', 'g'), '')::integer
+            else {{ safe_cast(
+                "regexp_replace(payload ->> 'Khối học', '\\D', '', 'g')", 'integer'
+            ) }}
         end as grade,
         {{ status_code("payload ->> 'Trạng thái'") }} as enrolment_status,
         normalize(trim(payload ->> 'Chỗ ở hiện nay'), nfc) as residence_address,

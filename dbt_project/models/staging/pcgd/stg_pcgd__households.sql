@@ -10,7 +10,7 @@ final as (
         payload ->> 'commune_code' as commune_code,
         normalize(trim(payload ->> 'head_name'), nfc) as head_name,
         normalize(trim(payload ->> 'address'), nfc) as address,
-        (payload ->> 'updated_at')::timestamptz as source_updated_at,
+        {{ safe_cast("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
         extracted_at
     from latest
 )

@@ -11,9 +11,9 @@ final as (
         payload ->> 'school_code' as school_code,
         payload ->> 'school_year' as school_year,
         payload ->> 'class_name' as class_name,
-        (payload ->> 'grade')::integer as grade,
+        {{ safe_cast("payload ->> 'grade'", 'integer') }} as grade,
         payload ->> 'homeroom_teacher_id' as homeroom_moet_id,
-        (payload ->> 'updated_at')::timestamptz as source_updated_at,
+        {{ safe_cast("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
         extracted_at
     from latest
 )
