@@ -250,6 +250,37 @@ def test_a_full_read_withdraws_a_few_keys_but_holds_a_mass_withdrawal(fresh_db):
     assert len(_current(fresh_db)) == 95
 
 
+def test_records_that_cannot_be_stored_are_quarantined_and_the_rest_lands(fresh_db,
+                                                                         monkeypatch):
+    """A lone surrogate, nesting deeper than JSON can be written, a record past the size cap:
+    each quarantined with its reason and text; the partition's other records land."""
+    from eduhub.landing import records
+
+    monkeypatch.setattr(records, "MAX_RECORD_BYTES", 10_000)
+    from eduhub.landing import binary_copy
+
+    monkeypatch.setattr(binary_copy, "MAX_RECORD_BYTES", 10_000)
+    deep: dict = {"leaf": 1}
+    for _ in range(5000):
+        deep = {"n": deep}
+    poison = [{**_rec(1), "v": "tên \ud800 lỗi"}, {**_rec(2), "v": deep},
+              {**_rec(3), "v": "x" * 20_000}]
+    result = _land(fresh_db, [_rec(0), *poison, _rec(4)])
+    assert (result.received, result.landed, result.quarantined) == (5, 2, 3)
+    assert set(_current(fresh_db)) == {"0", "4"}
+    with warehouse.connect(fresh_db) as conn:
+        kept = conn.execute("select reason, raw_text from ops.quarantine order by reason"
+                            ).fetchall()
+    reasons = [r for r, _ in kept]
+    assert any("not valid Unicode" in r and "record 1 " in r for r in reasons)
+    assert any("nested too deeply" in r and "record 2 " in r for r in reasons)
+    assert any("more than the 10000 a record may hold" in r and "record 3 " in r
+               for r in reasons)
+    assert all(text for _, text in kept)
+    again = _land(fresh_db, [_rec(0), *poison, _rec(4)], batch="b2")  # idempotent
+    assert (again.landed, again.quarantined) == (0, 0)
+
+
 def test_source_counts_and_batch_bookkeeping(fresh_db):
     _land(fresh_db, [_rec(1), _rec(2), {"x": 1}], total=4)
     with warehouse.connect(fresh_db) as conn:

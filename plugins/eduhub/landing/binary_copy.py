@@ -13,12 +13,14 @@ import orjson
 from psycopg import sql
 
 from eduhub.landing.records import (
+    MAX_RECORD_BYTES,
     ORJSON_OPTIONS,
     Batch,
     EntitySpec,
     bad_record,
     canonical_json_bytes,
     has_nul,
+    unstorable_record,
 )
 from eduhub.landing.versions import Versions
 
@@ -111,7 +113,14 @@ def _new_version_rows(spec: EntitySpec, batch: Batch, versions: Versions, partit
         try:  # canonical_json_bytes, inlined: this loop runs once per record
             data = dumps(record, option=ORJSON_OPTIONS)
         except (orjson.JSONEncodeError, TypeError):
-            data = canonical_json_bytes(record)
+            try:
+                data = canonical_json_bytes(record)
+            except (ValueError, RecursionError) as exc:  # UnicodeError is a ValueError
+                batch.bad.append(unstorable_record(record, position, partition, exc))
+                continue
+        if len(data) > MAX_RECORD_BYTES:
+            batch.bad.append(unstorable_record(record, position, partition, None, len(data)))
+            continue
         digest = sha256(data).hexdigest()
         head = head_of(key)
         if head is not None and head[1] == digest and key not in deleted:

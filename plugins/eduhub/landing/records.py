@@ -79,6 +79,51 @@ def canonical_json_bytes(record) -> bytes:
                           separators=(",", ":")).encode("utf-8")
 
 
+# A record larger than this is quarantined (JSONB stops at 255 MB; no real record comes near).
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+# how deep the text kept of an unstorable record goes
+_KEPT_DEPTH = 32
+
+
+def quarantine_text(record) -> str:
+    """The record as text for the quarantine, whatever it holds: canonical JSON when it has
+    one; else escaped JSON (a lone surrogate), else its outer levels (nesting too deep)."""
+    try:
+        return canonical_json(record)
+    except (ValueError, RecursionError, TypeError):
+        pass
+    try:
+        return json.dumps(record, ensure_ascii=True, sort_keys=True, separators=(",", ":"),
+                          default=str)
+    except RecursionError:
+        return json.dumps(_outer_levels(record, _KEPT_DEPTH), ensure_ascii=True, default=str)
+
+
+def _outer_levels(value, depth: int):
+    if isinstance(value, dict):
+        return ({str(k): _outer_levels(v, depth - 1) for k, v in value.items()} if depth
+                else "…(deeper levels not kept)")
+    if isinstance(value, list):
+        return [_outer_levels(v, depth - 1) for v in value] if depth else "…(deeper levels not kept)"
+    return value
+
+
+def unstorable_record(record, position: int, partition: str, error: Exception | None,
+                      size: int | None = None) -> tuple[str, str, str]:
+    """A record with a key that cannot be stored as JSONB: the reason, its text, its hash."""
+    where = f"record {position} of partition {partition}"
+    if size is not None:
+        reason = f"{where} is {size} bytes, more than the {MAX_RECORD_BYTES} a record may hold"
+    elif isinstance(error, RecursionError):
+        reason = f"{where} is nested too deeply to be stored"
+    elif isinstance(error, UnicodeError):
+        reason = f"{where} has text that is not valid Unicode (a lone surrogate)"
+    else:
+        reason = f"{where} cannot be written as JSON ({type(error).__name__})"
+    text = quarantine_text(record) if size is None else quarantine_text(record)[:1_000_000]
+    return reason, text, payload_hash(text)
+
+
 def has_nul(value) -> bool:
     """Whether a NUL character is in a text of the record (keys too): JSONB refuses it."""
     if isinstance(value, str):
@@ -149,8 +194,8 @@ def _set_aside_repeated_keys(batch: Batch, partition: str) -> None:
             kept.append((key, record))
             kept_positions.append(batch.positions[index])
             continue
-        text = canonical_json(record)
-        if text != canonical_json(batch.keyed[later][1]):
+        text = quarantine_text(record)
+        if text != quarantine_text(batch.keyed[later][1]):
             batch.bad.append((f"record {batch.positions[index]} of partition {partition} "
                               f"has the natural key of record {batch.positions[later]} and "
                               "another payload: the later one landed", text, payload_hash(text)))
@@ -161,7 +206,7 @@ def _set_aside_repeated_keys(batch: Batch, partition: str) -> None:
 
 def bad_record(spec: EntitySpec, record, position: int, partition: str
                 ) -> tuple[str, str, str]:
-    text = canonical_json(record)
+    text = quarantine_text(record)
     if not isinstance(record, dict):
         reason = f"record {position} of partition {partition} is not a JSON object"
     elif "\x00" in (spec.natural_key(record) or ""):
