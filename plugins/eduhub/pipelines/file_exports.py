@@ -30,7 +30,12 @@ def land_file_drops(drop_dir: Path, conninfo: str, batch_id: str) -> FileDropSum
     landed, skipped, rejected = [], [], {}
     with warehouse.connect(conninfo) as conn:
         for drop in file_exports.scan(drop_dir):
-            digest = drop.sha256
+            try:
+                digest = drop.sha256
+            except OSError as exc:  # unreadable here (permissions): the others still land
+                rejected[drop.relative] = f"{drop.relative}: cannot be read ({type(exc).__name__})"
+                log.error("file drop rejected: %s", rejected[drop.relative])
+                continue
             seen = conn.execute(
                 "select status from ops.files where source = %s and relative_path = %s "
                 "and sha256 = %s", (file_exports.SOURCE, drop.relative, digest)).fetchone()

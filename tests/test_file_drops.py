@@ -1,0 +1,82 @@
+"""File drops as schools leave them: names in any encoding, a sheet whose XML is broken, a
+stale <dimension>, a zip bomb. A file that cannot be read is rejected once, named, with the
+reason (ops.files); every other file lands; nothing stops the folder's other files."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from eduhub import warehouse
+from eduhub.pipelines import file_exports as file_exports_pipeline
+from eduhub.sources import file_exports
+from eduhub_sandbox.simulators import file_exports as exports
+
+
+def _rewrite_sheet(path: Path, change) -> None:
+    """The xlsx with its first sheet's XML changed by `change` (bytes -> bytes)."""
+    with zipfile.ZipFile(path) as archive:
+        members = {info: archive.read(info) for info in archive.infolist()}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info, data in members.items():
+            archive.writestr(info, change(data) if info.filename == "xl/worksheets/sheet1.xml"
+                             else data)
+
+
+@pytest.fixture
+def drops(tmp_path, ground_truth, sandbox_dir):
+    drop_dir = tmp_path / "drops"
+    written = sorted(exports.write_class_exports(ground_truth, drop_dir,
+                                                 seed=exports.manifest_seed(sandbox_dir)))
+    assert len(written) >= 4
+    good, broken, stale, renamed = written[:4]
+    rows = {p: len(file_exports.read_rows(file_exports.DropFile(
+        p, p.relative_to(drop_dir).as_posix(), p.parent.parent.name, p.parent.name)))
+        for p in (stale, renamed)}
+    _rewrite_sheet(broken, lambda xml: xml[: len(xml) // 2])  # cut mid-element
+    _rewrite_sheet(stale, lambda xml: re.sub(rb'<dimension ref="[^"]*"/>',
+                                             b'<dimension ref="A1:B2"/>', xml))
+    # a name written by a computer set to a Vietnamese 8-bit code page: not UTF-8
+    latin = os.path.join(os.fsencode(renamed.parent), "L\xe1p 5A.xlsx".encode("latin-1"))
+    shutil.move(renamed, os.fsdecode(latin))
+    return {"dir": drop_dir, "good": good, "broken": broken, "stale": stale,
+            "rows": {"stale": rows[stale], "renamed": rows[renamed]}, "all": len(written)}
+
+
+def _rel(drops, path: Path) -> str:
+    return path.relative_to(drops["dir"]).as_posix()
+
+
+def test_every_readable_file_lands_and_the_broken_one_is_rejected_once(drops, fresh_db):
+    first = file_exports_pipeline.land_file_drops(drops["dir"], fresh_db, "b1")
+    broken = _rel(drops, drops["broken"])
+    assert list(first.rejected) == [broken]
+    assert "the sheet cannot be read (" in first.rejected[broken]
+    assert len(first.landed) == drops["all"] - 1
+    renamed = [r for r in first.landed if "\\xe1" in r]
+    assert len(renamed) == 1 and renamed[0].endswith("L\\xe1p 5A.xlsx")
+    with warehouse.connect(fresh_db) as conn:
+        files = dict(conn.execute("select relative_path, status from ops.files").fetchall())
+        landed = dict(conn.execute(
+            "select payload ->> '_file', count(*) from raw.file_exports__learners "
+            "group by 1").fetchall())
+    assert files[broken] == "rejected" and files[renamed[0]] == "landed"
+    # the stale <dimension> hid no row; the odd name lost none
+    assert landed[_rel(drops, drops["stale"])] == drops["rows"]["stale"]
+    assert landed[renamed[0]] == drops["rows"]["renamed"]
+    # the next run reads nothing again and fails on nothing
+    again = file_exports_pipeline.land_file_drops(drops["dir"], fresh_db, "b2")
+    assert (again.landed, again.rejected, len(again.skipped)) == ([], {}, drops["all"])
+
+
+def test_a_file_too_large_once_uncompressed_is_refused_unread(drops, fresh_db, monkeypatch):
+    monkeypatch.setattr(file_exports, "MAX_UNCOMPRESSED_BYTES", 10_000)
+    summary = file_exports_pipeline.land_file_drops(drops["dir"], fresh_db, "b1")
+    good = _rel(drops, drops["good"])
+    assert "once uncompressed, more than the 10000 a class export may hold" in \
+        summary.rejected[good]
