@@ -18,6 +18,9 @@ LEARNERS = EntitySpec("sms_vendor_a", "learners", ("school_code", "learner_id"),
                       watermark_field=None)
 RESULTS = EntitySpec("sms_vendor_a", "results", ("school_code", "learner_id", "school_year"),
                      watermark_field=None)
+# class exports carry their school year as the drop folder's (`_school_year`)
+FILE_LEARNERS = EntitySpec("file_exports", "learners", ("_school_code", "moet_id"),
+                           watermark_field=None)
 # school year 2026-2027: with 3 years kept, the cutoff is the opening day of 2024-2025 in the
 # school calendar, 5 September 2024
 DAY = "2026-11-22"
@@ -55,7 +58,7 @@ def current_versions(conn) -> list:
 def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, airflow_home):
     url = fresh_db
     with warehouse.connect(url) as conn:
-        for spec in (LEARNERS, RESULTS):
+        for spec in (LEARNERS, RESULTS, FILE_LEARNERS):
             ensure_raw_table(conn, spec.table)
 
         def land(spec, records, batch, day, partition="S1", full=True):
@@ -77,6 +80,14 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
         land(RESULTS, [{"school_code": "S1", "learner_id": "L2", "school_year": "2022-2023"},
                        {"school_code": "S1", "learner_id": "L2", "school_year": "2024-2025"}],
              "r2025", "2025-10-01")
+        # class lists of a school year past the period and of a kept one (parents' names and
+        # phone numbers with them), both landed recently
+        land(FILE_LEARNERS, [{"_school_code": "S3", "moet_id": "M1", "_school_year": "2022-2023",
+                              "Họ tên cha": "Trần Văn Cha"}], "f2025", "2025-10-01",
+             "S3/2022-2023/5A.xlsx")
+        land(FILE_LEARNERS, [{"_school_code": "S3", "moet_id": "M1", "_school_year": "2025-2026",
+                              "Họ tên cha": "Trần Văn Cha"}], "f2025", "2025-10-01",
+             "S3/2025-2026/5A.xlsx")
         # a record without its key, quarantined long ago
         land(LEARNERS, [{"school_code": "S1", "full_name": "không mã"}], "q2023", "2023-01-01",
              "S9", full=False)
@@ -94,6 +105,7 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
             order by record_id""").fetchall()
         results = conn.execute("select payload ->> 'school_year' from raw.sms_vendor_a__results"
                                ).fetchall()
+        class_lists = conn.execute("select partition from raw.file_exports__learners").fetchall()
         quarantined = conn.execute("select count(*) from ops.quarantine").fetchone()[0]
         recorded = conn.execute("""
             select table_name, cutoff, school_years_kept, rows_purged,
@@ -106,9 +118,11 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
                     ("S1|L6", "new-rejected", False)]
     assert after == before  # staging sees the same records
     assert results == [("2024-2025",)]
+    assert class_lists == [("S3/2025-2026/5A.xlsx",)]
     assert quarantined == 0
     assert recorded == [
         ("ops.quarantine", CUTOFF, 3, 1, date(2023, 1, 1), date(2023, 1, 1)),
+        ("raw.file_exports__learners", CUTOFF, 3, 1, date(2025, 10, 1), date(2025, 10, 1)),
         ("raw.sms_vendor_a__learners", CUTOFF, 3, 5, date(2022, 10, 1), date(2023, 10, 1)),
         ("raw.sms_vendor_a__results", CUTOFF, 3, 1, date(2025, 10, 1),
          date(2025, 10, 1)),
@@ -116,7 +130,7 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
 
     # again (the same day): nothing more to purge, the record of the first run unchanged
     again = retention.purge(url, "again", date(2026, 11, 22))
-    assert [p.rows for p in again] == [0, 0, 0]
+    assert [p.rows for p in again] == [0, 0, 0, 0]
     with warehouse.connect(url) as conn:
         assert conn.execute("select count(*) from raw.sms_vendor_a__learners").fetchone() == (5,)
 

@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 
 SCHOOL_YEARS_ENV = "EDUHUB_RAW_RETENTION_SCHOOL_YEARS"
 DEFAULT_SCHOOL_YEARS = 3
-# payload fields naming the school year a record belongs to (vendor A / vendor B)
-SCHOOL_YEAR_FIELDS = ("school_year", "nam_hoc")
+# payload fields naming the school year a record belongs to (vendor A / vendor B / the folder
+# of a file drop)
+SCHOOL_YEAR_FIELDS = ("school_year", "nam_hoc", "_school_year")
 
 # {t}: the raw table; the rejected partitions as the staging macro latest_version reads them
 _PURGE = """
