@@ -129,9 +129,10 @@ def source_client(source: str):
     """A client of a source system, from its Airflow connection (only inside a task)."""
     from eduhub import hooks
 
-    hook = {hook.default_conn_name: hook for hook in (hooks.SmsVendorAHook, hooks.SmsVendorBHook,
-                                                      hooks.PopulationHook, hooks.PcgdHook)}
-    return hook[source]().get_client()
+    # a source's id is its connection's (README, "Airflow connections")
+    by_source = {hook.default_conn_name: hook for hook in (
+        hooks.SmsVendorAHook, hooks.SmsVendorBHook, hooks.PopulationHook, hooks.PcgdHook)}
+    return by_source[source]().get_client()
 
 
 def warehouse_url() -> str:
