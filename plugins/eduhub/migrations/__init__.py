@@ -71,6 +71,9 @@ def upgrade(conninfo: str | None = None) -> tuple[str | None, str]:
     if before != newest:
         from alembic import command
 
+        # one line per plugin Alembic loads, at every upgrade: noise for an operator
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
         command.upgrade(_config(conninfo), "head")
         log.info("warehouse migrated from %s to %s", before or "(none)", newest)
     return before, current(conninfo)
