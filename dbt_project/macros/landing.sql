@@ -83,8 +83,9 @@
 {%- endmacro %}
 
 {#- A source's text as `type`, or null when it is not one (a grade of 40 digits, a date of
-    month 13): one bad value never stops the models. GX reports the value (the contract's
+    month 13): one bad value never stops the models. (Not named safe_cast: dbt has a macro
+    of that name, which its unit tests use to cast their fixtures.) GX reports the value (the contract's
     format expectations); PostgreSQL 16's pg_input_is_valid decides without raising. -#}
-{% macro safe_cast(expression, type) -%}
+{% macro cast_or_null(expression, type) -%}
     case when pg_input_is_valid({{ expression }}, '{{ type }}') then ({{ expression }})::{{ type }} end
 {%- endmacro %}

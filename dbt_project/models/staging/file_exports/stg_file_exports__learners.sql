@@ -17,7 +17,7 @@ final as (
         payload ->> 'Lớp học' as class_name,
         case
             when payload ->> 'Khối học' = 'Mẫu giáo' then 0
-            else {{ safe_cast(
+            else {{ cast_or_null(
                 "regexp_replace(payload ->> 'Khối học', '\\D', '', 'g')", 'integer'
             ) }}
         end as grade,

@@ -10,7 +10,7 @@ final as (
         payload ->> 'commune_code' as commune_code,
         normalize(trim(payload ->> 'head_name'), nfc) as head_name,
         normalize(trim(payload ->> 'address'), nfc) as address,
-        {{ safe_cast("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
+        {{ cast_or_null("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
         extracted_at
     from latest
 )

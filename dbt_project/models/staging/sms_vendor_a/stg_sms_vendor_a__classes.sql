@@ -11,9 +11,9 @@ final as (
         payload ->> 'school_code' as school_code,
         payload ->> 'school_year' as school_year,
         payload ->> 'class_name' as class_name,
-        {{ safe_cast("payload ->> 'grade'", 'integer') }} as grade,
+        {{ cast_or_null("payload ->> 'grade'", 'integer') }} as grade,
         payload ->> 'homeroom_teacher_id' as homeroom_moet_id,
-        {{ safe_cast("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
+        {{ cast_or_null("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
         extracted_at
     from latest
 )

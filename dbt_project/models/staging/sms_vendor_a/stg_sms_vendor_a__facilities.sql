@@ -9,13 +9,13 @@ final as (
         natural_key as facility_record_key,
         payload ->> 'school_code' as school_code,
         payload ->> 'school_year' as school_year,
-        {{ safe_cast("payload ->> 'classrooms'", 'integer') }} as classrooms,
-        {{ safe_cast("payload ->> 'solid_classrooms'", 'integer') }} as solid_classrooms,
-        {{ safe_cast("payload ->> 'clean_water'", 'boolean') }} as has_clean_water,
-        {{ safe_cast("payload ->> 'toilets'", 'integer') }} as toilets,
-        {{ safe_cast("payload ->> 'minimum_equipment'", 'boolean') }} as has_minimum_equipment,
-        {{ safe_cast("payload ->> 'teacher_housing'", 'integer') }} as teacher_housing,
-        {{ safe_cast("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
+        {{ cast_or_null("payload ->> 'classrooms'", 'integer') }} as classrooms,
+        {{ cast_or_null("payload ->> 'solid_classrooms'", 'integer') }} as solid_classrooms,
+        {{ cast_or_null("payload ->> 'clean_water'", 'boolean') }} as has_clean_water,
+        {{ cast_or_null("payload ->> 'toilets'", 'integer') }} as toilets,
+        {{ cast_or_null("payload ->> 'minimum_equipment'", 'boolean') }} as has_minimum_equipment,
+        {{ cast_or_null("payload ->> 'teacher_housing'", 'integer') }} as teacher_housing,
+        {{ cast_or_null("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
         extracted_at
     from latest
 )

@@ -11,10 +11,10 @@ final as (
         payload ->> 'school_code' as school_code,
         payload ->> 'school_year' as school_year,
         {{ iso_date("payload ->> 'check_date'") }} as check_date,
-        {{ safe_cast("payload ->> 'height_cm'", 'numeric') }} as height_cm,
-        {{ safe_cast("payload ->> 'weight_kg'", 'numeric') }} as weight_kg,
+        {{ cast_or_null("payload ->> 'height_cm'", 'numeric') }} as height_cm,
+        {{ cast_or_null("payload ->> 'weight_kg'", 'numeric') }} as weight_kg,
         payload ->> 'nutrition_status' as nutrition_status,
-        {{ safe_cast("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
+        {{ cast_or_null("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
         extracted_at
     from latest
 )

@@ -15,9 +15,9 @@ final as (
         normalize(trim(payload ->> 'ethnicity'), nfc) as ethnicity,
         payload ->> 'school_code' as school_code,
         payload ->> 'class_name' as class_name,
-        {{ safe_cast("payload ->> 'grade'", 'integer') }} as grade,
+        {{ cast_or_null("payload ->> 'grade'", 'integer') }} as grade,
         payload ->> 'enrollment_status' as enrolment_status,
-        {{ safe_cast("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
+        {{ cast_or_null("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
         extracted_at
     from latest
 )

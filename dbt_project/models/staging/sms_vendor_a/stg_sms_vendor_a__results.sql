@@ -14,7 +14,7 @@ final as (
         payload -> 'scores' as scores,
         payload ->> 'assessment' as assessment,
         payload ->> 'conduct' as conduct,
-        {{ safe_cast("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
+        {{ cast_or_null("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
         extracted_at
     from latest
 )

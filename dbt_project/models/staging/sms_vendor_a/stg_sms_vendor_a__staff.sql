@@ -16,7 +16,7 @@ final as (
         payload ->> 'role' as staff_role,
         payload ->> 'qualification' as qualification,
         normalize(trim(payload ->> 'ethnicity'), nfc) as ethnicity,
-        {{ safe_cast("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
+        {{ cast_or_null("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
         extracted_at
     from latest
 )

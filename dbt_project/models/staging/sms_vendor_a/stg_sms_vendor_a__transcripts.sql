@@ -11,7 +11,7 @@ final as (
         payload ->> 'school_code' as school_code,
         payload ->> 'school_year' as school_year,
         payload ->> 'status' as transcript_status,
-        {{ safe_cast("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
+        {{ cast_or_null("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
         extracted_at
     from latest
 )

@@ -11,7 +11,7 @@ final as (
         payload ->> 'ma_truong' as school_code,
         payload ->> 'nam_hoc' as school_year,
         payload ->> 'ten_lop' as class_name,
-        {{ safe_cast("payload ->> 'khoi'", 'integer') }} as grade,
+        {{ cast_or_null("payload ->> 'khoi'", 'integer') }} as grade,
         payload ->> 'ma_gvcn' as homeroom_moet_id,
         {{ vn_timestamp("payload ->> 'ngay_cap_nhat'") }} as source_updated_at,
         extracted_at

@@ -9,13 +9,13 @@ final as (
         natural_key as facility_record_key,
         payload ->> 'ma_truong' as school_code,
         payload ->> 'nam_hoc' as school_year,
-        {{ safe_cast("payload ->> 'so_phong_hoc'", 'integer') }} as classrooms,
-        {{ safe_cast("payload ->> 'so_phong_hoc_kien_co'", 'integer') }} as solid_classrooms,
-        {{ safe_cast("payload ->> 'nuoc_sach'", 'boolean') }} as has_clean_water,
-        {{ safe_cast("payload ->> 'so_cong_trinh_ve_sinh'", 'integer') }} as toilets,
-        {{ safe_cast("payload ->> 'thiet_bi_day_hoc_toi_thieu'", 'boolean') }}
+        {{ cast_or_null("payload ->> 'so_phong_hoc'", 'integer') }} as classrooms,
+        {{ cast_or_null("payload ->> 'so_phong_hoc_kien_co'", 'integer') }} as solid_classrooms,
+        {{ cast_or_null("payload ->> 'nuoc_sach'", 'boolean') }} as has_clean_water,
+        {{ cast_or_null("payload ->> 'so_cong_trinh_ve_sinh'", 'integer') }} as toilets,
+        {{ cast_or_null("payload ->> 'thiet_bi_day_hoc_toi_thieu'", 'boolean') }}
             as has_minimum_equipment,
-        {{ safe_cast("payload ->> 'so_nha_cong_vu'", 'integer') }} as teacher_housing,
+        {{ cast_or_null("payload ->> 'so_nha_cong_vu'", 'integer') }} as teacher_housing,
         {{ vn_timestamp("payload ->> 'ngay_cap_nhat'") }} as source_updated_at,
         extracted_at
     from latest

@@ -11,8 +11,8 @@ final as (
         payload ->> 'ma_truong' as school_code,
         payload ->> 'nam_hoc' as school_year,
         {{ vn_date("payload ->> 'ngay_kham'") }} as check_date,
-        {{ safe_cast("payload ->> 'chieu_cao_cm'", 'numeric') }} as height_cm,
-        {{ safe_cast("payload ->> 'can_nang_kg'", 'numeric') }} as weight_kg,
+        {{ cast_or_null("payload ->> 'chieu_cao_cm'", 'numeric') }} as height_cm,
+        {{ cast_or_null("payload ->> 'can_nang_kg'", 'numeric') }} as weight_kg,
         case normalize(payload ->> 'tinh_trang_dinh_duong', nfc)
             when 'Bình thường' then 'binh_thuong'
             when 'Suy dinh dưỡng' then 'suy_dinh_duong'

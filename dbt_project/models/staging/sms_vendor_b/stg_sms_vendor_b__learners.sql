@@ -15,7 +15,7 @@ final as (
         normalize(trim(payload ->> 'dan_toc'), nfc) as ethnicity,
         payload ->> 'ma_truong' as school_code,
         payload ->> 'lop' as class_name,
-        {{ safe_cast("payload ->> 'khoi'", 'integer') }} as grade,
+        {{ cast_or_null("payload ->> 'khoi'", 'integer') }} as grade,
         {{ status_code("payload ->> 'trang_thai'") }} as enrolment_status,
         {{ vn_timestamp("payload ->> 'ngay_cap_nhat'") }} as source_updated_at,
         extracted_at
