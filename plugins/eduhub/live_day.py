@@ -22,9 +22,15 @@ DAILY_DAGS = (*SYNC_DAGS, "transform_warehouse", "sync_population",
 # unpaused by `eduhub up`, not by a demo day.
 PERIODIC_DAGS = ("purge_raw_payloads", "freeze_inspection_sample")
 ALL_DAGS = (*DAILY_DAGS, *PERIODIC_DAGS)
-# What a day runs at least once each when every source answers.
+# What a day runs at least once each when every source answers, on a warehouse that has new
+# persons to verify (a first day): the verification starts the matching, and the matching the
+# second transformation.
 A_DAY = {"sync_school_management": 1, "sync_pcgd": 1,
          "transform_warehouse": 2, "sync_population": 1, "match_identities": 1}
+# What any day runs: when nobody new waits for verification, the verification run has nothing
+# to ask and emits nothing, and the chain ends there.
+ANY_DAY = {"sync_school_management": 1, "sync_pcgd": 1, "transform_warehouse": 1,
+           "sync_population": 1}
 
 
 class ProgressPrinter:
@@ -58,12 +64,14 @@ class ProgressPrinter:
 
 
 def run_day(services: AirflowServices, dags=DAILY_DAGS, expected=None, timeout: float = 2400,
-            write: Callable[[str], None] = print) -> list[dict]:
-    """Unpause the daily DAGs and wait until the day's chain has run and gone quiet."""
+            write: Callable[[str], None] = print, settle: float = 20) -> list[dict]:
+    """Unpause the daily DAGs and wait until the day's chain has run and gone quiet (no run
+    started for `settle` seconds once the `expected` runs have finished)."""
     services.wait_dags_registered(ALL_DAGS)
     services.unpause(dags)
     return services.wait_quiet(dags, expected=A_DAY if expected is None else expected,
-                               timeout=timeout, progress=ProgressPrinter(services, write))
+                               timeout=timeout, settle=settle,
+                               progress=ProgressPrinter(services, write))
 
 
 def start_with_yesterday(services: AirflowServices, dag_ids) -> None:

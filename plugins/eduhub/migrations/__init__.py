@@ -50,6 +50,8 @@ def _config(conninfo: str):
 def head() -> str:
     from alembic.script import ScriptDirectory
 
+    # one line per plugin Alembic loads, on every call: noise for an operator
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     return ScriptDirectory(str(SCRIPT_LOCATION)).get_current_head()
 
 
@@ -70,9 +72,6 @@ def upgrade(conninfo: str | None = None) -> tuple[str | None, str]:
     before, newest = current(conninfo), head()
     if before != newest:
         from alembic import command
-
-        # one line per plugin Alembic loads, at every upgrade: noise for an operator
-        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
         command.upgrade(_config(conninfo), "head")
         log.info("warehouse migrated from %s to %s", before or "(none)", newest)
