@@ -48,10 +48,10 @@ def _config(conninfo: str):
 
 
 def head() -> str:
+    # a line per plugin Alembic sets up when first imported: noise for an operator
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from alembic.script import ScriptDirectory
 
-    # one line per plugin Alembic loads, on every call: noise for an operator
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     return ScriptDirectory(str(SCRIPT_LOCATION)).get_current_head()
 
 
