@@ -52,3 +52,16 @@ def test_schemas_exist(warehouse_url):
         names = {r[0] for r in conn.execute("select schema_name from information_schema.schemata")}
     assert {"raw", "staging", "intermediate", "snapshots", "marts", "audit", "ops", "quality",
             "pii", "access"} <= names
+
+
+@pytest.mark.parametrize("connection", [
+    '{"conn_type": "postgres", "host": "wh.so.internal", "port": 5433, "login": "eduhub",'
+    ' "password": "p@ss/w", "schema": "eduhub"}',
+    "postgres://eduhub:p%40ss%2Fw@wh.so.internal:5433/eduhub?__extra__=%7B%7D",
+])
+def test_a_container_finds_the_warehouse_in_its_airflow_connection(monkeypatch, connection):
+    """In a deployment's container the warehouse is the Airflow connection given in the
+    environment (JSON or URI): `eduhub warehouse migrate` there needs nothing more."""
+    monkeypatch.delenv("EDUHUB_WAREHOUSE_URL", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_EDUHUB_WAREHOUSE", connection)
+    assert warehouse.url() == "postgresql://eduhub:p%40ss%2Fw@wh.so.internal:5433/eduhub"

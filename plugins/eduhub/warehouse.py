@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib.util
+import json
 import logging
 import os
 import pwd
@@ -77,12 +78,28 @@ class WarehouseUrl:
 
 
 def url() -> str:
-    """The warehouse in use: EDUHUB_WAREHOUSE_URL, else the embedded server (started if needed)."""
+    """The warehouse in use: EDUHUB_WAREHOUSE_URL, else the Airflow connection given in the
+    environment (a deployment's containers: `eduhub warehouse migrate` and `grant` there need
+    nothing more), else the embedded server (started if needed)."""
     configured = os.environ.get(settings.WAREHOUSE_URL_ENV)
     if configured:
         WarehouseUrl.parse(configured)  # fail early and clearly on a malformed URL
         return configured
+    connection = os.environ.get(f"AIRFLOW_CONN_{settings.WAREHOUSE_CONN_ID.upper()}")
+    if connection:
+        return _url_of_connection(connection)
     return EmbeddedPostgres(settings.STATE_DIR / "warehouse").ensure_running()
+
+
+def _url_of_connection(value: str) -> str:
+    """An Airflow connection as JSON or as a URI (`postgres://…`), as a warehouse URL."""
+    value = value.strip()
+    if not value.startswith("{"):
+        return WarehouseUrl.parse(urlsplit(value)._replace(scheme="postgresql").geturl()).url()
+    fields = json.loads(value)
+    return WarehouseUrl(fields.get("host") or "", int(fields.get("port") or 5432),
+                        fields.get("login") or "", fields.get("password") or "",
+                        fields.get("schema") or DATABASE).url()
 
 
 def connect(conninfo: str | None = None, **kwargs) -> psycopg.Connection:
