@@ -257,9 +257,6 @@ def test_records_that_cannot_be_stored_are_quarantined_and_the_rest_lands(fresh_
     from eduhub.landing import records
 
     monkeypatch.setattr(records, "MAX_RECORD_BYTES", 10_000)
-    from eduhub.landing import binary_copy
-
-    monkeypatch.setattr(binary_copy, "MAX_RECORD_BYTES", 10_000)
     deep: dict = {"leaf": 1}
     for _ in range(5000):
         deep = {"n": deep}

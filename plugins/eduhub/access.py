@@ -6,7 +6,7 @@ with passwords set by the database administrator, never by this project):
 - `eduhub_loader`: the DAGs' role; owns `raw`, `staging`, `intermediate`, `ops`, `pii` (and
   `quality`, `access`); the login of the `eduhub_warehouse` connection is made a member.
 - `eduhub_analyst`: reads `marts`, `audit` and `quality`, nothing else; the columns naming a
-  person's record (PERSONAL_COLUMNS, e.g. a record key holding a learner's MOET ID) only
+  person's record (`personal_columns()`, e.g. a record key holding a learner's MOET ID) only
   column by column without them.
 - `eduhub_provincial`: reads every row of `marts` and `audit`.
 - `eduhub_commune` and one `eduhub_commune_<code>` per commune (member of it): read `marts`
@@ -27,6 +27,7 @@ data engineer, when a school must correct a record; each call is recorded in
 
 from __future__ import annotations
 
+import functools
 import getpass
 import logging
 import re
@@ -52,7 +53,8 @@ COMMUNE_ROLE_PREFIX = "eduhub_commune_"
 LOADER_SCHEMAS = ("raw", "staging", "intermediate", "ops", "pii", "quality", "access")
 
 
-def _personal_columns() -> frozenset[str]:
+@functools.cache
+def personal_columns() -> frozenset[str]:
     """Columns that name a person's record (a key holding a MOET ID, a resident id, a personal
     ID): tables carrying one are given to the analyst column by column, without them. Listed
     once, as the dbt var `personal_columns` that the macro row_access reads."""
@@ -63,8 +65,6 @@ def _personal_columns() -> frozenset[str]:
     project = yaml.safe_load((settings.DBT_PROJECT_DIR / "dbt_project.yml").read_text("utf-8"))
     return frozenset(project["vars"]["personal_columns"])
 
-
-PERSONAL_COLUMNS = _personal_columns()
 
 _PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 MIN_REASON_LENGTH = 10
@@ -165,7 +165,7 @@ def _readers(conn: psycopg.Connection, summary: GrantSummary) -> None:
                 log.warning("%s.%s has no row-level security: no reader role may read it; "
                             "rebuild it with dbt", schema, table)
                 continue
-            personal = [c for c in columns if c in PERSONAL_COLUMNS]
+            personal = [c for c in columns if c in personal_columns()]
             if personal:
                 conn.execute(sql.SQL("revoke select on {} from {}").format(
                     t, sql.Identifier(ANALYST)))

@@ -12,8 +12,8 @@ from typing import TypeVar
 import orjson
 from psycopg import sql
 
+from eduhub.landing import records
 from eduhub.landing.records import (
-    MAX_RECORD_BYTES,
     ORJSON_OPTIONS,
     Batch,
     EntitySpec,
@@ -118,7 +118,7 @@ def _new_version_rows(spec: EntitySpec, batch: Batch, versions: Versions, partit
             except (ValueError, RecursionError) as exc:  # UnicodeError is a ValueError
                 batch.bad.append(unstorable_record(record, position, partition, exc))
                 continue
-        if len(data) > MAX_RECORD_BYTES:
+        if len(data) > records.MAX_RECORD_BYTES:
             batch.bad.append(unstorable_record(record, position, partition, None, len(data)))
             continue
         digest = sha256(data).hexdigest()

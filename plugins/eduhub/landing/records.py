@@ -120,7 +120,9 @@ def unstorable_record(record, position: int, partition: str, error: Exception | 
         reason = f"{where} has text that is not valid Unicode (a lone surrogate)"
     else:
         reason = f"{where} cannot be written as JSON ({type(error).__name__})"
-    text = quarantine_text(record) if size is None else quarantine_text(record)[:1_000_000]
+    text = quarantine_text(record)
+    if size is not None:  # past the cap: its first megabyte is kept
+        text = text[:1_000_000]
     return reason, text, payload_hash(text)
 
 
