@@ -143,5 +143,14 @@ def smtp_server():
     controller.stop()
 
 
+def validate_landed(url: str, batch_id: str, sources, as_of=None) -> None:
+    """What a landing DAG's last task does after tasks a test called directly: every suite of
+    the sources on the batch. Fail closed: staging reads only what passed."""
+    from eduhub import validation
+
+    validation.raise_on_critical(validation.validate_sources(url, batch_id, sources,
+                                                             as_of=as_of))
+
+
 def text_of(message) -> str:
     return message.get_body(("html", "plain")).get_content()

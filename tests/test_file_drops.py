@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import validate_landed
 
-from eduhub import warehouse
+from eduhub import runtime, warehouse
 from eduhub.pipelines import file_exports as file_exports_pipeline
 from eduhub.sources import file_exports
 from eduhub_sandbox.simulators import file_exports as exports
@@ -80,3 +82,37 @@ def test_a_file_too_large_once_uncompressed_is_refused_unread(drops, fresh_db, m
     good = _rel(drops, drops["good"])
     assert "once uncompressed, more than the 10000 a class export may hold" in \
         summary.rejected[good]
+
+
+def test_every_layout_of_a_real_export_reads_as_the_learners_truth(tmp_path, ground_truth,
+                                                                  sandbox_dir, fresh_db):
+    """Class exports as schools send them (title blocks, recased, reordered and extra columns,
+    IDs and phones typed as numbers, date cells, d/m/yyyy, "Lớp 6"): they land, pass their
+    contract, and staging reads each learner exactly as the sandbox made it."""
+    drop_dir = tmp_path / "drops"
+    exports.write_class_exports(ground_truth, drop_dir, seed=exports.manifest_seed(sandbox_dir))
+    summary = file_exports_pipeline.land_file_drops(drop_dir, fresh_db, "b1")
+    assert summary.rejected == {}
+    validate_landed(fresh_db, "b1", ["file_exports"])
+    env = runtime.environment(fresh_db)
+    runtime.run(runtime.dbt_args(["run", "--select", "stg_file_exports__learners",
+                                  "--target-path", str(tmp_path / "target")]), env,
+                stdout=subprocess.DEVNULL)
+    with warehouse.connect(fresh_db) as conn:
+        staged = {r[0]: r[1:] for r in conn.execute("""
+            select moet_id, personal_id, full_name, date_of_birth::text, sex, grade,
+                   class_name, enrolment_status
+            from staging.stg_file_exports__learners""")}
+        # the layouts were there: IDs typed as numbers, headers below a title block
+        restored = conn.execute("select count(*) from raw.file_exports__learners "
+                                "where payload ? '_leading_zero_restored'").fetchone()[0]
+        titled = conn.execute("""
+            select count(*) from (
+                select partition from raw.file_exports__learners group by partition
+                having min((payload ->> '_row')::int) > 2) as below_a_title""").fetchone()[0]
+    assert restored > 0 and titled > 0
+    schools = {s["school_code"] for s in ground_truth["schools"] if s["vendor"] == "file_exports"}
+    truth = {x["moet_id"]: (x["personal_id"], x["full_name"] or None, x["date_of_birth"],
+                            x["sex"], x["grade"], x["class_name"], x["status"])
+             for x in ground_truth["learners"] if x["school_code"] in schools}
+    assert staged == truth

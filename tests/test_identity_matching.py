@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import validate_landed
 
 from eduhub import migrations, runtime, transform, warehouse
 from eduhub.identity import person, personal_id
@@ -62,6 +63,7 @@ def world(sandbox_dir, ground_truth, simulators, server_url, tmp_path_factory, m
     for code in pcgd_pipeline.commune_codes(pcgd):
         pcgd_pipeline.land_commune(pcgd, url, "identity-1", code)
     file_exports_pipeline.land_file_drops(drops, url, "identity-1")
+    validate_landed(url, "identity-1", [*makers, "pcgd", "file_exports"])
     transform.ensure_raw_tables(url)
     env = runtime.environment(url)
     env[person.PSEUDONYM_KEY_ENV] = TEST_KEY
@@ -70,6 +72,7 @@ def world(sandbox_dir, ground_truth, simulators, server_url, tmp_path_factory, m
     dbt(env, "build", *select, "--exclude-resource-type", "test")
     v = simulators["population"]
     pv.verify_shard(PopulationClient(_base(v), v.password), url, "identity-1", 0, 1)
+    validate_landed(url, "identity-1", ["population"])
     first = person.build(url, "identity-1")
     second = person.build(url, "identity-2")
     dbt(env, "build", "--select", "path:models/intermediate/identity")

@@ -14,6 +14,7 @@ from eduhub.landing import (
     get_watermark,
     land_partition,
 )
+from eduhub.validation import mark_partitions
 
 AT = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 SPEC = EntitySpec("test_src", "things", ("id",), frozenset({"id", "v", "updated_at"}))
@@ -33,11 +34,18 @@ def _rows(url):
                             "from raw.test_src__things order by record_id").fetchall()
 
 
-def _current(url, spec=SPEC):
-    """What the keys currently are (the staging macro latest_version)."""
+def _current(url, spec=SPEC, validated_only=False):
+    """What the keys currently are (the staging macro latest_version): as landed (nothing here
+    is validated), or as staging reads them."""
     with warehouse.connect(url) as conn:
         return dict(conn.execute(sql.SQL("select natural_key, payload from ({}) as c").format(
-            current_versions_query(spec.table))).fetchall())
+            current_versions_query(spec.table, validated_only=validated_only))).fetchall())
+
+
+def _validate(url, batch, rejected=(), spec=SPEC):
+    """The outcome of a validation of the batch: the partitions `rejected`, the others passed."""
+    mark_partitions(url, batch, spec.source, spec.entity, {p: ["a test's"] for p in rejected},
+                    suite="test")
 
 
 def _rec(i, v=0, at="2026-11-01T08:00:00+07:00"):
@@ -214,14 +222,43 @@ def test_detect_drift_missing_field():
     assert [(f.change, f.field) for f in findings] == [("missing_field", "v")]
 
 
-def test_watermark_advances_with_the_landing(fresh_db):
+def test_watermark_advances_with_the_validated_landing(fresh_db):
     assert _land(fresh_db, [_rec(1, at="2026-11-01T08:00:00+07:00"),
                             _rec(2, at="2026-11-03T08:00:00+07:00")]).watermark \
         == "2026-11-03T08:00:00+07:00"
+    with warehouse.connect(fresh_db) as conn:
+        assert get_watermark(conn, SPEC, "p1") is None  # not before the batch passed
+    _validate(fresh_db, "b1")
     _land(fresh_db, [_rec(1, at="2026-10-01T08:00:00+07:00")], batch="b2", full=False)
+    _validate(fresh_db, "b2")
     with warehouse.connect(fresh_db) as conn:
         assert get_watermark(conn, SPEC, "p1") == "2026-11-03T08:00:00+07:00"  # never goes back
         assert get_watermark(conn, SPEC, "other") is None
+
+
+def test_a_rejected_batch_drops_the_watermark_and_its_records_land_again(fresh_db):
+    _land(fresh_db, [_rec(1, at="2026-11-01T08:00:00+07:00")])
+    _validate(fresh_db, "b1")
+    changed = [_rec(1, v="x", at="2026-11-02T08:00:00+07:00"),
+               _rec(2, at="2026-11-03T08:00:00+07:00")]
+    _land(fresh_db, changed, batch="b2", full=False)
+    _validate(fresh_db, "b2", rejected=["p1"])
+    with warehouse.connect(fresh_db) as conn:
+        assert get_watermark(conn, SPEC, "p1") is None  # the next read is a full one
+    assert _current(fresh_db, validated_only=True) == {"1": _rec(1, at="2026-11-01T08:00:00+07:00")}
+    # the same records read again (the source was right after all): they land again, in the
+    # new batch, to be validated again; the rejected batch's versions are not the baseline
+    assert _land(fresh_db, changed, batch="b3").landed == 2
+    assert _current(fresh_db, validated_only=True) == {"1": _rec(1, at="2026-11-01T08:00:00+07:00")}
+    _validate(fresh_db, "b3")
+    assert _current(fresh_db, validated_only=True) == {r["id"]: r for r in changed}
+    with warehouse.connect(fresh_db) as conn:
+        assert get_watermark(conn, SPEC, "p1") == "2026-11-03T08:00:00+07:00"
+    # landed again under its own batch id (a cleared task): pending, out of staging
+    assert _land(fresh_db, [_rec(1, v="y")], batch="b3", full=False).landed == 1
+    assert _current(fresh_db, validated_only=True) == {"1": _rec(1, at="2026-11-01T08:00:00+07:00")}
+    _validate(fresh_db, "b3")
+    assert _current(fresh_db, validated_only=True) == {"1": _rec(1, v="y"), "2": changed[1]}
 
 
 def test_a_stamp_from_the_future_does_not_freeze_the_incremental_sync(fresh_db):
@@ -231,6 +268,7 @@ def test_a_stamp_from_the_future_does_not_freeze_the_incremental_sync(fresh_db):
                               _rec(2, at="2099-01-01T00:00:00+07:00")])
     assert result.watermark == AT.astimezone(timezone(timedelta(hours=7))).isoformat()
     assert result.landed == 2  # the record itself lands; GX and the models judge its stamp
+    _validate(fresh_db, "b1")
     with warehouse.connect(fresh_db) as conn:
         assert get_watermark(conn, SPEC, "p1") == "2026-11-20T08:00:00+07:00"
 

@@ -118,7 +118,7 @@ def test_landing_carries_on_where_the_previous_release_stopped(previous_release)
     spec = sms_vendor_a.LEARNERS
     with warehouse.connect(url) as conn:
         current = conn.execute(sql.SQL("select partition, payload from ({}) as c").format(
-            current_versions_query(spec.table, skip_rejected=False))).fetchall()
+            current_versions_query(spec.table, validated_only=False))).fetchall()
         schools: dict[str, list[dict]] = {}
         for partition, payload in current:
             schools.setdefault(partition, []).append(payload)

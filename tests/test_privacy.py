@@ -19,6 +19,7 @@ from datetime import date
 import psycopg
 import pytest
 import yaml
+from conftest import validate_landed
 from psycopg import sql
 
 from eduhub import access, migrations, publish, runtime, settings, transform, validation, warehouse
@@ -76,6 +77,7 @@ def built(simulators, airflow_home, server_url, tmp_path_factory):
     pcgd = PcgdClient(base_url(simulators["pcgd"]), simulators["pcgd"].password)
     for commune in pcgd_pipeline.commune_codes(pcgd):
         pcgd_pipeline.land_commune(pcgd, url, "day1", commune)
+    validate_landed(url, "day1", [*clients, "pcgd"], as_of=AS_OF)
     env = runtime.environment(url, simulators, airflow_home=airflow_home)
     env["EDUHUB_DROP_DIR"] = str(tmp_path_factory.mktemp("drops"))
     env["EDUHUB_DATA_DOCS_DIR"] = str(docs)

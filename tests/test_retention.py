@@ -75,7 +75,8 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
         # partitions that validation rejected: an old one and a recent one
         land(LEARNERS, [learner("L5", "Em")], "old-rejected", "2023-05-01", "S2", full=False)
         land(LEARNERS, [learner("L6", "Giang")], "new-rejected", "2026-10-01", "S2", full=False)
-        conn.execute("update ops.batches set status = 'rejected' where partition = 'S2'")
+        conn.execute("update ops.batches set status = case partition when 'S2' then 'rejected'"
+                     " else 'validated' end")
         # results: one of a school year past the period (landed recently), one kept
         land(RESULTS, [{"school_code": "S1", "learner_id": "L2", "school_year": "2022-2023"},
                        {"school_code": "S1", "learner_id": "L2", "school_year": "2024-2025"}],
@@ -92,6 +93,7 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
         land(LEARNERS, [{"school_code": "S1", "full_name": "không mã"}], "q2023", "2023-01-01",
              "S9", full=False)
         before = current_versions(conn)
+        assert [key for key, _ in before] == ["S1|L1", "S1|L2", "S1|L4"]
         assert conn.execute("select count(*) from raw.sms_vendor_a__learners").fetchone() == (10,)
 
     env = runtime.environment(url, airflow_home=airflow_home)

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import validate_landed
 
 from eduhub import runtime, school_calendar, settings, transform, warehouse
 from eduhub.pipelines import inspection, retention, school_management
@@ -216,6 +217,7 @@ def land_school_lists(url: str, sources: dict) -> None:
     }
     for vendor, client in clients.items():
         school_management.land_schools(vendor, client, url, "calendar")
+    validate_landed(url, "calendar", list(clients))
 
 
 def build_sample(env: dict, target: Path, as_of: str, selection: str) -> None:

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from eduhub import cli
+from eduhub.sources import file_exports
 from eduhub_sandbox import faults, generator
 from eduhub_sandbox.process import running_simulators
 from eduhub_sandbox.server import SandboxServer
@@ -346,9 +347,12 @@ def test_class_exports_have_the_real_headers_one_row_per_learner_and_fixed_bytes
     schools = {s["school_code"] for s in data["schools"] if s["vendor"] == "file_exports"}
     by_class = Counter((x["school_code"], x["class_name"]) for x in data["learners"]
                        if x["school_code"] in schools)
-    files = {(p.parts[-3], p.stem): p for p in first}
+    plain = exports.write_class_exports(data, tmp_path / "plain", seed=SEED, plain=True)
+    assert [p.relative_to(tmp_path / "plain") for p in plain] == \
+        [p.relative_to(tmp_path / "a") for p in first]
+    files = {(p.parts[-3], p.stem): p for p in plain}
     assert set(by_class) <= set(files)
-    assert {p.parts[-2] for p in first} == {generator.SCHOOL_YEAR}
+    assert {p.parts[-2] for p in plain} == {generator.SCHOOL_YEAR}
     moet_of = {x["moet_id"]: x for x in data["learners"]}
     for (school, class_name), path in files.items():
         ws = openpyxl.load_workbook(path, read_only=True).worksheets[0]
@@ -360,6 +364,37 @@ def test_class_exports_have_the_real_headers_one_row_per_learner_and_fixed_bytes
             x = moet_of[row[1]]
             assert (x["school_code"], row[2], row[22]) == (school, x["full_name"], class_name)
             assert (row[24] or None) == x["personal_id"]
+
+
+def test_class_exports_come_in_the_layouts_real_ones_do_and_say_the_same(province, tmp_path):
+    """Title blocks, recased, reordered and extra columns, numbers and dates typed as such: the
+    platform's reader finds every learner with the plain file's values, IDs and phones whole
+    again; dates and grades as typed (staging reads every form)."""
+    _, data, _ = province
+    varied = exports.write_class_exports(data, tmp_path / "varied", seed=SEED)
+    exports.write_class_exports(data, tmp_path / "plain", seed=SEED, plain=True)
+
+    def read(root, path):
+        drop = file_exports.DropFile(path, path.relative_to(root).as_posix(), path.parts[-3],
+                                     path.parts[-2])
+        return file_exports.read_rows(drop)
+
+    seen: set[str] = set()
+    restored = 0
+    typed_as_is = {"Ngày sinh", "Ngày cấp", "Khối học", "_leading_zero_restored", "Ghi chú"}
+    for path in varied:
+        seen |= exports.layout_of(SEED, path.parts[-3], path.parts[-2], path.stem)
+        got = read(tmp_path / "varied", path)
+        want = read(tmp_path / "plain", tmp_path / "plain" / path.relative_to(tmp_path / "varied"))
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            restored += "_leading_zero_restored" in g
+            # an extra column lands under its own header, as the file writes it
+            assert {k: v for k, v in g.items()
+                    if k not in typed_as_is | {"_row"} and k.casefold() != "ghi chú"} == \
+                {k: v for k, v in w.items() if k not in typed_as_is | {"_row"}}
+    assert seen == set(exports.LAYOUT_SHARES)  # every departure is exercised
+    assert restored > 0
 
 
 # --- faults ----------------------------------------------------------------------------------

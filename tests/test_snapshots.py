@@ -18,6 +18,7 @@ from collections import Counter
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
+from conftest import validate_landed
 
 from eduhub import migrations, publish, runtime, settings, transform, warehouse
 from eduhub.pipelines import file_exports as file_exports_pipeline
@@ -75,6 +76,7 @@ def land_day(url: str, sources: dict, drop_dir, batch_id: str) -> None:
     pcgd = PcgdClient(address, e.password)
     for code in pcgd_pipeline.commune_codes(pcgd):
         pcgd_pipeline.land_commune(pcgd, url, batch_id, code)
+    validate_landed(url, batch_id, [*school_management.SOURCES, "file_exports", "pcgd"])
 
 
 def dbt_build(env: dict, day: int, gate: bool, target) -> None:

@@ -13,9 +13,10 @@ import subprocess
 from datetime import UTC, date, datetime
 
 import pytest
+from psycopg import sql
 
-from eduhub import migrations, settings, validation, warehouse
-from eduhub.landing import land_partition
+from eduhub import migrations, runtime, settings, validation, warehouse
+from eduhub.landing import current_versions_query, land_partition
 from eduhub.pipelines import file_exports as file_exports_pipeline
 from eduhub.pipelines import pcgd as pcgd_pipeline
 from eduhub.pipelines import school_management
@@ -205,6 +206,80 @@ def test_renamed_field_fails_the_required_field_of_its_old_name(sandbox_dir, gro
         assert still_landed == len(schools)
 
 
+def staged_keys(url: str, table: str) -> set[str]:
+    """The keys staging reads of a raw table (the macro latest_version, fail closed)."""
+    with warehouse.connect(url) as conn:
+        return {r[0] for r in conn.execute(sql.SQL("select natural_key from ({}) as c").format(
+            current_versions_query(table)))}
+
+
+def eduhub(url: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([runtime.tool("eduhub"), *args], env=runtime.environment(url),
+                          capture_output=True, text=True)
+
+
+def test_fail_closed_until_validated_or_accepted_by_an_operator(sandbox_dir, ground_truth,
+                                                                fresh_db):
+    listed = faults.persistent_faults(ground_truth, FAULT_SEED, PERSISTENT_ONLY)
+    renamed = sorted(f["school_code"] for f in listed.renamed_fields
+                     if f["source"] == "sms_vendor_a")
+    table = "sms_vendor_a__learners"
+    with running_simulators(sandbox_dir, faults=PERSISTENT_ONLY, seed=FAULT_SEED) as sources:
+        # day 1 lands, and its validation never runs (the task crashed)
+        codes = land_vendor("sms_vendor_a", client_a(sources), fresh_db, "day1", ["learners"])
+        with warehouse.connect(fresh_db) as conn:
+            landed = dict(conn.execute(f"select partition, array_agg(distinct natural_key) "
+                                       f"from raw.{table} group by 1").fetchall())
+            marks = conn.execute("select count(*) from ops.watermarks").fetchone()[0]
+        assert set(landed) == set(codes) and renamed
+        assert staged_keys(fresh_db, table) == set()  # nothing unvalidated reaches staging
+        assert marks == 0  # and no watermark moved: the next read starts where day 1 did
+        listing = eduhub(fresh_db, "batch", "list")
+        assert listing.returncode == 0
+        assert all(f"day1  sms_vendor_a.learners  {code}  landed" in listing.stdout
+                   for code in codes)
+        # day 2 reads the same, and its validation takes up day 1's
+        land_vendor("sms_vendor_a", client_a(sources), fresh_db, "day2", ["learners"])
+    results = validation.validate_sources(fresh_db, "day2", ["sms_vendor_a"], as_of=AS_OF)
+    assert {(r.suite, r.batch_id) for r in results if r.batch_id == "day1"} == {
+        ("sms_vendor_a__learners", "day1"), ("sms_vendor_a__schools", "day1")}
+    clean = set(codes) - set(renamed)
+    with warehouse.connect(fresh_db) as conn:
+        status = dict(conn.execute("select partition, status from ops.batches where batch_id = "
+                                   "'day1' and entity = 'learners'").fetchall())
+        marked = {r[0] for r in conn.execute(
+            "select partition from ops.watermarks where entity = 'learners'")}
+    assert status == {c: "rejected" if c in renamed else "validated" for c in codes}
+    assert staged_keys(fresh_db, table) == set().union(*(landed[c] for c in clean))
+    assert marked == clean
+
+    # an operator accepts one rejected school, with a reason; the command records it
+    chosen = renamed[0]
+    accepted = eduhub(fresh_db, "batch", "accept", "day1", "sms_vendor_a.learners",
+                      "--partition", chosen, "--by", "Nguyễn Thị Vận Hành",
+                      "--reason", "Trường xác nhận bằng công văn số 12/THCS")
+    assert accepted.returncode == 0, accepted.stderr
+    assert staged_keys(fresh_db, table) == set().union(*(landed[c] for c in {*clean, chosen}))
+    # validating the batch again keeps the acceptance; the other rejections stay
+    validation.validate_batch(f"{table}", fresh_db, "day1", as_of=AS_OF)
+    with warehouse.connect(fresh_db) as conn:
+        status = dict(conn.execute("select partition, status from ops.batches where batch_id = "
+                                   "'day1' and entity = 'learners'").fetchall())
+        record = conn.execute("select partition, accepted_by, reason from ops.batch_acceptances"
+                              ).fetchall()
+        marked = {r[0] for r in conn.execute(
+            "select partition from ops.watermarks where entity = 'learners'")}
+    assert status == {c: "accepted" if c == chosen else "rejected" if c in renamed
+                      else "validated" for c in codes}
+    assert record == [(chosen, "Nguyễn Thị Vận Hành", "Trường xác nhận bằng công văn số 12/THCS")]
+    assert marked == {*clean, chosen}
+    # a partition that was not rejected cannot be accepted; a reason is required
+    again = eduhub(fresh_db, "batch", "accept", "day1", "sms_vendor_a.learners",
+                   "--partition", sorted(clean)[0], "--reason", "nhầm")
+    assert again.returncode == 2 and "batch day1 of sms_vendor_a.learners" in again.stderr
+    assert eduhub(fresh_db, "batch", "accept", "day1", "sms_vendor_a.learners").returncode == 2
+
+
 class CorruptingVendorA(VendorAClient):
     """Vendor A's answers with some values malformed, as a buggy export would send them."""
 
@@ -387,8 +462,8 @@ def test_a_short_full_read_withdraws_nothing_and_holds_the_commune(simulators, f
 
 def test_one_bad_value_never_stops_the_models_and_validation_names_it(fresh_db, tmp_path):
     """A grade of 20 digits (the contract's integer regex once let it through) and a date of
-    month 13: the staging view still reads (null where the value is not one), and validation
-    fails the field by name."""
+    month 13: validation fails the field by name, and once the partition is accepted the
+    staging view still reads (null where the value is not one)."""
     from datetime import UTC, datetime
 
     from eduhub import runtime
@@ -403,6 +478,12 @@ def test_one_bad_value_never_stops_the_models_and_validation_names_it(fresh_db, 
     with warehouse.connect(fresh_db) as conn:
         land_partition(conn, LEARNERS, [good, bad], batch_id="poison", partition="80001001",
                        extracted_at=datetime.now(UTC))
+    result = validation.validate_batch("sms_vendor_a__learners", fresh_db, "poison", as_of=AS_OF)
+    assert ("records", "expect_column_values_to_match_regex", "grade") in critical(result)
+    assert result.rejected_partitions == ("80001001",)
+    # an operator accepts the partition anyway (the school confirms the other records)
+    validation.accept_partitions(fresh_db, "poison", "sms_vendor_a", "learners",
+                                 reason="trường xác nhận", accepted_by="test")
     env = runtime.environment(fresh_db)
     runtime.run(runtime.dbt_args(["run", "--select", "stg_sms_vendor_a__learners",
                                   "--target-path", str(tmp_path / "target")]), env,
@@ -411,5 +492,3 @@ def test_one_bad_value_never_stops_the_models_and_validation_names_it(fresh_db, 
         rows = dict(conn.execute("select moet_id, grade from staging.stg_sms_vendor_a__learners"
                                  ).fetchall())
     assert rows == {"2000000001": 5, "2000000002": None}
-    result = validation.validate_batch("sms_vendor_a__learners", fresh_db, "poison", as_of=AS_OF)
-    assert ("records", "expect_column_values_to_match_regex", "grade") in critical(result)

@@ -1,13 +1,14 @@
 {#- The current version of every record of a landed (raw) table: each partition (a school, a
     commune, a file) lands versions of the keys it lists, and a key is the latest of its
     partitions' latest versions that are not deletions (a partition that stopped listing it
-    withdrew only its own). Only batches that passed validation count: a partition of a batch
-    that failed a critical expectation (ops.batches.status = 'rejected',
-    plugins/eduhub/validation/) stays landed and visible but is skipped here, so the version
-    before it, if any, stays current. Written once, here: Python renders this macro too
-    (eduhub.landing.current_versions_query), with `skip_rejected` false for the versions as
-    they landed. -#}
-{% macro latest_version(relation, skip_rejected=true) -%}
+    withdrew only its own). Fail closed: only partitions of batches that passed validation
+    (ops.batches.status 'validated') or that an operator accepted after a rejection
+    ('accepted', `eduhub batch accept`) count. A partition still 'landed' (its validation has
+    not run, or crashed) or 'rejected' stays in raw, visible, but is skipped here, so the
+    version before it, if any, stays current (plugins/eduhub/validation/). Written once, here:
+    Python renders this macro too (eduhub.landing.current_versions_query), with
+    `validated_only` false for the versions as they landed. -#}
+{% macro latest_version(relation, validated_only=true) -%}
     {%- set parts = (relation.identifier or '').split('__', 1) -%}
     select *
     from (
@@ -24,14 +25,14 @@
                     order by landed.record_id desc
                 ) as partition_rank
             from {{ relation }} as landed
-            {%- if skip_rejected and parts | length == 2 %}
-            where not exists (
-                select 1 from ops.batches as rejected
-                where rejected.batch_id = landed.batch_id
-                    and rejected.source = '{{ parts[0] }}'
-                    and rejected.entity = '{{ parts[1] }}'
-                    and rejected.partition = landed.partition
-                    and rejected.status = 'rejected'
+            {%- if validated_only and parts | length == 2 %}
+            where exists (
+                select 1 from ops.batches as checked
+                where checked.batch_id = landed.batch_id
+                    and checked.source = '{{ parts[0] }}'
+                    and checked.entity = '{{ parts[1] }}'
+                    and checked.partition = landed.partition
+                    and checked.status in ('validated', 'accepted')
             )
             {%- endif %}
         ) as claims
@@ -45,6 +46,23 @@
     case
         when {{ expression }} ~ '^\d{2}/\d{2}/\d{4}$' then to_date({{ expression }}, 'DD/MM/YYYY')
     end
+{%- endmacro %}
+
+{#- A date as class exports hold it (d/m/yyyy with /, . or -, the day and month with or without
+    their 0; yyyy-mm-dd from a date cell) to a date; anything else, or an impossible date
+    (31/02), to null. -#}
+{% macro export_date(expression) -%}
+    {%- set iso -%}
+        case
+            when trim({{ expression }}) ~ '^\d{4}-\d{2}-\d{2}$' then trim({{ expression }})
+            when trim({{ expression }}) ~ '^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}$'
+                then regexp_replace(
+                    trim({{ expression }}), '^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$',
+                    '\3-\2-\1'
+                )
+        end
+    {%- endset -%}
+    {{ cast_or_null(iso, 'date') }}
 {%- endmacro %}
 
 {#- yyyy-mm-dd text to a date; anything else to null. -#}

@@ -166,7 +166,9 @@ class Alert:
         if any(self.rejected.values()):
             lead = ("Kiểm tra chất lượng dữ liệu đã loại các phân vùng (trường hoặc xã, phường) "
                     "dưới đây khỏi lô dữ liệu: chúng vẫn được lưu trong vùng dữ liệu thô nhưng "
-                    "không được đưa vào các mô hình cho đến khi nguồn gửi lại dữ liệu đúng.")
+                    "không được đưa vào các mô hình cho đến khi nguồn gửi lại dữ liệu đúng, hoặc "
+                    "cán bộ vận hành xem xét và chấp nhận (lệnh eduhub batch accept, có ghi lý "
+                    "do).")
         else:
             lead = "Một tác vụ của nền tảng dữ liệu EduHub đã thất bại (đã hết số lần thử lại)."
         table = "".join(

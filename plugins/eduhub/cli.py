@@ -168,6 +168,36 @@ def _id(args) -> int:
     return 0 if result.valid else 1
 
 
+def _batch(args) -> int:
+    """Rejected and pending batch partitions; an operator's acceptance of rejected ones."""
+    import getpass
+
+    from eduhub import validation, warehouse
+
+    url = warehouse.url()
+    if args.action == "list":
+        rows = validation.batch_statuses(url, args.status or ("rejected", "landed"))
+        for row in rows:
+            print(f"{row['batch_id']}  {row['source']}.{row['entity']}  {row['partition']}  "
+                  f"{row['status']}  {row['extracted_at']:%Y-%m-%d %H:%M}"
+                  + (f"  {row['reasons']}" if row["reasons"] else "")
+                  + (f"  (chấp nhận: {row['accepted_by']}: {row['accepted_reason']})"
+                     if row["accepted_by"] else ""))
+        print(f"{len(rows)} phần lô", file=sys.stderr)
+        return 0
+    source, _, entity = args.entity.partition(".")
+    try:
+        accepted = validation.accept_partitions(
+            url, args.batch_id, source, entity, reason=args.reason,
+            accepted_by=args.by or getpass.getuser(), partitions=args.partition or None)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"accepted {len(accepted)} partition(s) of batch {args.batch_id} "
+          f"({source}.{entity}): {', '.join(accepted)}; the next transform reads them")
+    return 0
+
+
 def _reveal(args) -> int:
     """The personal ID behind a pseudonym, on stdout only; the request is recorded."""
     from eduhub import access
@@ -235,6 +265,24 @@ def main(argv: list[str] | None = None) -> int:
     ir.add_argument("--reason", required=True, help="why (e.g. the school's request number)")
     ir.add_argument("--by", help="who asks (default: the OS user)")
 
+    b = sub.add_parser("batch", help="landed batches: those rejected or waiting for "
+                       "validation, and an operator's acceptance of a rejected one")
+    bsub = b.add_subparsers(dest="action", required=True)
+    bl = bsub.add_parser("list", help="batch partitions rejected (with the reasons) or waiting "
+                         "for their validation")
+    bl.add_argument("--status", action="append",
+                    choices=["landed", "rejected", "accepted", "validated"],
+                    help="repeatable; default rejected and landed")
+    ba = bsub.add_parser("accept", help="count a rejected batch's partitions after all "
+                         "(recorded in ops.batch_acceptances with who, when and why)")
+    ba.add_argument("batch_id")
+    ba.add_argument("entity", help="<source>.<entity>, e.g. sms_vendor_a.learners")
+    ba.add_argument("--partition", action="append",
+                    help="a school or commune code (repeatable; default every rejected one)")
+    ba.add_argument("--reason", required=True, help="why (e.g. the school confirmed the "
+                    "withdrawals by dispatch no. …)")
+    ba.add_argument("--by", help="who accepts (default: the OS user)")
+
     sub.add_parser("airflow", help="run the airflow CLI in the platform's environment",
                    add_help=False)
     sub.add_parser("dbt", help="run dbt on dbt_project/ against the warehouse", add_help=False)
@@ -256,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("airflow", "dbt"):
         return _tool(argparse.Namespace(command=argv[0]), argv[1:])
     args = parser.parse_args(argv)
-    handlers = {"warehouse": _warehouse, "sandbox": _sandbox, "demo": _demo, "id": _id, "up": _up}
+    handlers = {"warehouse": _warehouse, "sandbox": _sandbox, "demo": _demo, "id": _id, "up": _up,
+                "batch": _batch}
     if args.command == "id" and args.action == "reveal":
         return _reveal(args)
     return handlers[args.command](args)

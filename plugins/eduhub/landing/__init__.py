@@ -19,8 +19,12 @@ land it anew, in turn, on every run.
 
 One partition lands in one transaction, together with its bookkeeping in `ops`: the batch row,
 quarantined records, schema drift, the source's reported total against what landed, tombstones
-of keys the source no longer lists (full refresh only) and the watermark. A killed task
-therefore leaves nothing half-done, and its retry starts from the same watermark.
+of keys the source no longer lists (full refresh only) and the watermark the read reached. A
+killed task therefore leaves nothing half-done, and its retry starts from the same watermark.
+Fail closed: the watermark moves (`ops.watermarks`) only once validation passed the batch or
+an operator accepted it, so the records of a batch that was rejected, or whose validation
+never ran, are read again; what a later read compares with leaves rejected batches out
+(`rebaseline`), so that they land again and are validated again.
 
 The package, by seam: `records` (keys, canonical JSON, what cannot land), `versions` (the
 partitions' latest versions, the raw tables, the current-version rule), `binary_copy` (the new
@@ -41,6 +45,7 @@ from eduhub.landing.records import (
 from eduhub.landing.versions import (
     current_versions_query,
     ensure_raw_table,
+    rebaseline,
     rebuild_latest_versions,
 )
 
@@ -48,5 +53,5 @@ __all__ = [
     "KEY_SEPARATOR", "DriftFinding", "EntitySpec", "LandingResult", "canonical_json",
     "canonical_json_bytes", "current_versions_query", "detect_drift", "ensure_raw_table",
     "get_watermark", "land_partition", "payload_hash", "raw_table_name",
-    "rebuild_latest_versions",
+    "rebaseline", "rebuild_latest_versions",
 ]

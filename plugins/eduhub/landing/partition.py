@@ -18,7 +18,6 @@ from eduhub.landing.binary_copy import copy_new_versions
 from eduhub.landing.drift import DriftFinding, detect_drift, record_drift
 from eduhub.landing.records import Batch, EntitySpec, high_water_mark, read_batch
 from eduhub.landing.statements import (
-    ADVANCE_WATERMARK,
     NEXT_RECORD_ID,
     QUARANTINE_OPEN,
     RECORD_BATCH,
@@ -128,7 +127,8 @@ def land_partition(
         last_id = unused - 1 if unused > first_id else None  # first_id .. last_id were given
         batch_row = {**params, "received": received, "landed": batch.landed,
                      "quarantined": 0, "deleted": len(book.withdrawn),
-                     "first_id": None if last_id is None else first_id, "last_id": last_id}
+                     "first_id": None if last_id is None else first_id, "last_id": last_id,
+                     "mark": book.watermark}
         with conn.pipeline():
             if last_id is not None and last_id > first_id:  # the sequence stands at first_id
                 conn.execute("select setval(pg_get_serial_sequence(%s, 'record_id'), %s)",
@@ -140,8 +140,6 @@ def land_partition(
             if waiting is not None and waiting.fetchone()[0]:
                 resolve_quarantine(conn, batch.bad, params)
             record_drift(conn, book.drift, params)
-            if book.watermark:
-                conn.execute(ADVANCE_WATERMARK, {**params, "mark": book.watermark})
             conn.execute(SOURCE_COUNTS, counts)
             if not batch.bad:
                 conn.execute(RECORD_BATCH, batch_row)

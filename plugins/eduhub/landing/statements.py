@@ -18,9 +18,15 @@ NEXT_RECORD_ID = """
                 then nextval(pg_get_serial_sequence(%(t)s, 'record_id')) end"""
 
 
-ADVANCE_WATERMARK = """
+# the watermarks the validated or accepted partitions of a batch reached (`high_water` of
+# ops.batches): never before, so a rejected batch, or one whose validation never ran, is
+# read again from the watermark before it
+ADVANCE_WATERMARKS = """
     insert into ops.watermarks (source, entity, partition, high_water, batch_id, updated_at)
-    values (%(source)s, %(entity)s, %(partition)s, %(mark)s, %(batch)s, clock_timestamp())
+    select source, entity, partition, high_water, batch_id, clock_timestamp()
+    from ops.batches
+    where batch_id = %(batch)s and source = %(source)s and entity = %(entity)s
+        and status in ('validated', 'accepted') and high_water is not null
     on conflict (source, entity, partition) do update set
         high_water = greatest(ops.watermarks.high_water, excluded.high_water),
         batch_id = excluded.batch_id, updated_at = excluded.updated_at"""
@@ -43,12 +49,14 @@ SOURCE_COUNTS = """
 RECORD_BATCH = """
     insert into ops.batches (batch_id, source, entity, partition, mode, status, received,
                              landed, quarantined, deleted, extracted_at, finished_at,
-                             first_record_id, last_record_id)
+                             first_record_id, last_record_id, high_water)
     values (%(batch)s, %(source)s, %(entity)s, %(partition)s, %(mode)s, 'landed', %(received)s,
             %(landed)s, %(quarantined)s, %(deleted)s, %(at)s, clock_timestamp(), %(first_id)s,
-            %(last_id)s)
+            %(last_id)s, %(mark)s)
     on conflict (batch_id, source, entity, partition) do update set
+        -- landed again (a retry, a cleared task): pending until validated again
         status = excluded.status, mode = excluded.mode, received = excluded.received,
+        high_water = greatest(ops.batches.high_water, excluded.high_water),
         landed = ops.batches.landed + excluded.landed,
         quarantined = ops.batches.quarantined + excluded.quarantined,
         deleted = ops.batches.deleted + excluded.deleted,

@@ -20,11 +20,19 @@ TABLE_STATUS = """
            exists (select 1 from ops.partition_versions where table_name = %(n)s)"""
 
 
-# the latest version of each (partition, key) of a raw table {t}
+# the latest version of each (partition, key) of a raw table {t} that a later read compares
+# with: a rejected batch's rows are not (the source's next read of them lands again, to be
+# validated again); a batch still pending validation's are
 _LATEST_PER_PARTITION = """
     select distinct on (partition, natural_key) partition, natural_key, record_id,
            payload_hash, is_deleted
-    from {t} {where} order by partition, natural_key, record_id desc"""
+    from {t} as landed
+    where not exists (
+        select 1 from ops.batches as rejected
+        where rejected.batch_id = landed.batch_id and rejected.source = %(source)s
+            and rejected.entity = %(entity)s and rejected.partition = landed.partition
+            and rejected.status = 'rejected') {where}
+    order by partition, natural_key, record_id desc"""
 
 
 @dataclass
@@ -97,11 +105,12 @@ def _latest_version_macro():
     return jinja2.Environment().from_string(text).module.latest_version
 
 
-def current_versions_query(name: str, *, skip_rejected: bool = True) -> sql.SQL:
+def current_versions_query(name: str, *, validated_only: bool = True) -> sql.SQL:
     """What each key of the raw table `name` (`<source>__<entity>`) currently is: as staging
-    reads them, or, with `skip_rejected` false, as they landed. The rule is the staging macro
+    reads them (validated or accepted batches only), or, with `validated_only` false, as they
+    landed. The rule is the staging macro
     `latest_version` (dbt_project/macros/landing.sql), rendered here, so it is written once."""
-    return sql.SQL(str(_latest_version_macro()(_RawRelation(name), skip_rejected)))
+    return sql.SQL(str(_latest_version_macro()(_RawRelation(name), validated_only)))
 
 
 def ensure_raw_table(conn: psycopg.Connection, name: str,
@@ -130,16 +139,19 @@ def ensure_raw_table(conn: psycopg.Connection, name: str,
 def rebuild_latest_versions(conn: psycopg.Connection, name: str,
                             partitions: Iterable[str] | None = None) -> int:
     """The documents of the raw table's partitions (all, or those given) made anew from what
-    the table holds: after rows were deleted from it (retention), or for a table landed before
-    the latest versions were kept. A partition left without rows loses its document. Returns
-    how many documents were written. Run under the table's landing lock."""
+    the table holds, rejected batches left out: after rows were deleted from it (retention),
+    after a validation rejected a batch or an operator accepted one, or for a table landed
+    before the latest versions were kept. A partition left without rows loses its document.
+    Returns how many documents were written. Run under the table's landing lock
+    (`rebaseline` takes it)."""
     table = sql.Identifier("raw", name)
     chosen = None if partitions is None else sorted(set(partitions))
-    where = sql.SQL("") if chosen is None else sql.SQL("where partition = any(%s)")
+    where = sql.SQL("") if chosen is None else sql.SQL("and partition = any(%(chosen)s)")
+    source, entity = name.split("__", 1)
     versions: dict[str, Versions] = {}
     for partition, key, record_id, digest, is_deleted in conn.execute(
             sql.SQL(_LATEST_PER_PARTITION).format(t=table, where=where),
-            () if chosen is None else (chosen,)):
+            {"source": source, "entity": entity, "chosen": chosen}):
         if (part := versions.get(partition)) is None:
             part = versions[partition] = Versions({}, set())
         part.heads[key] = (record_id, digest)
@@ -154,3 +166,13 @@ def rebuild_latest_versions(conn: psycopg.Connection, name: str,
         for partition, part in versions.items():
             write_versions(conn, name, partition, part.document(), len(part.heads))
     return len(versions)
+
+
+def rebaseline(conn: psycopg.Connection, name: str, partitions: Iterable[str]) -> int:
+    """`rebuild_latest_versions` of these partitions under the table's landing lock: what the
+    next read of each is compared with after its batch was rejected or accepted."""
+    if conn.execute("select to_regclass(%s)", (f"raw.{name}",)).fetchone()[0] is None:
+        return 0
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw.{name}",))
+        return rebuild_latest_versions(conn, name, partitions)

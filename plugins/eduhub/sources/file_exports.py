@@ -1,9 +1,13 @@
 """File drops: the sector database's class exports (DANH SÁCH HỌC SINH LỚP ...) as xlsx.
 
-Layout `<drop folder>/<school code>/<school year>/<class>.xlsx`; first sheet, one header
-row with the export's Vietnamese headers. Contract: docs/sources/file_exports.md.
-Each row lands as received (header -> cell value), with the file's place in the drop
-folder added under `_`-prefixed names.
+Layout `<drop folder>/<school code>/<school year>/<class>.xlsx`; first sheet, a header row
+with the export's Vietnamese headers (found below a title block, in any case and order, with
+extra columns). Contract: docs/sources/file_exports.md. Each row lands as received (header ->
+cell value), headers as the export names them, with the file's place in the drop folder added
+under `_`-prefixed names. Cell types are undone where a spreadsheet changed the value: an ID
+typed as a number gets back the leading zero it lost when that gives a valid personal ID
+(flagged in `_leading_zero_restored`), a date cell becomes `yyyy-mm-dd`. Values are judged
+later (GX, the models), never here: a record's defect never rejects its file.
 """
 
 from __future__ import annotations
@@ -20,8 +24,21 @@ from eduhub.landing import EntitySpec
 
 SOURCE = "file_exports"
 MOET_ID = "Mã định danh Bộ GD&ĐT"
+PERSONAL_ID = "Số định danh cá nhân"
 REQUIRED_COLUMNS = (MOET_ID, "Họ tên", "Ngày sinh", "Giới tính", "Trạng thái", "Lớp học",
-                    "Khối học", "Số định danh cá nhân")
+                    "Khối học", PERSONAL_ID)
+# Every header of the export (CONTEXT section 2): found whatever their case and spacing
+COLUMNS = ("STT", MOET_ID, "Họ tên", "Ngày sinh", "Giới tính", "Dân tộc", "Trạng thái",
+           "SĐT liên hệ", "Nơi sinh chi tiết", "Tổ/thôn hộ khẩu thường trú", "Tỉnh thành quê quán",
+           "Phường xã quê quán", "Chỗ ở hiện nay", "Số CMND", "Ngày cấp", "Nơi cấp", "Họ tên cha",
+           "Nghề nghiệp cha", "Năm sinh cha", "Họ tên mẹ", "Nghề nghiệp mẹ", "Năm sinh mẹ",
+           "Lớp học", "Khối học", PERSONAL_ID)
+# Columns of numbers that are text (a spreadsheet typed as a number drops their leading 0)
+ID_COLUMNS = (PERSONAL_ID, "Số CMND", "SĐT liên hệ", MOET_ID)
+DATE_COLUMNS = ("Ngày sinh", "Ngày cấp")
+# The header is looked for in the first rows: a title block (the Sở, the school, "DANH SÁCH
+# HỌC SINH LỚP …") may stand above it
+HEADER_SEARCH_ROWS = 30
 LEARNERS = EntitySpec(SOURCE, "learners", ("_school_code", MOET_ID), frozenset(), None)
 # What a class export may hold, far above a real one (a class of 60, a school of a few
 # thousand): past it the file is refused rather than read into memory (a zip bomb, a sheet
@@ -65,6 +82,39 @@ def _name(name: str) -> str:
     are not UTF-8 show as \\xNN escapes (the file is still read, and named in messages)."""
     raw = os.fsencode(name)
     return unicodedata.normalize("NFC", raw.decode("utf-8", errors="backslashreplace"))
+
+
+def header_key(text) -> str:
+    """A header as compared: NFC, case and spacing ignored."""
+    return " ".join(unicodedata.normalize("NFC", str(text)).casefold().split())
+
+
+_CANONICAL = {header_key(c): c for c in COLUMNS}
+
+
+def _column_name(header) -> str | None:
+    if header is None or not str(header).strip():
+        return None
+    return _CANONICAL.get(header_key(header),
+                          unicodedata.normalize("NFC", " ".join(str(header).split())))
+
+
+def _id_text(value, column: str, restored: list[str]) -> str:
+    """An ID or phone number typed as a number, as text: with its leading zero back when the
+    spreadsheet dropped it and the result is a valid personal ID (or a phone number's 10
+    digits), recorded in `restored`."""
+    from eduhub.identity import personal_id
+
+    text = str(int(value))
+    padded = "0" + text
+    if column in (PERSONAL_ID, "Số CMND") and len(text) == 11 \
+            and personal_id.check(padded).valid:
+        restored.append(column)
+        return padded
+    if column == "SĐT liên hệ" and len(text) == 9:
+        restored.append(column)
+        return padded
+    return text
 
 
 def _cell(value):
@@ -111,30 +161,64 @@ def _check_size(drop: DropFile) -> None:
                            f"{MAX_UNCOMPRESSED_BYTES} a class export may hold")
 
 
+def _find_header(drop: DropFile, rows) -> tuple[int, list[str | None]]:
+    """The header row (its number, its columns; `rows` then stands past it): the first of the
+    first rows holding every required column."""
+    best: tuple[int, list] = (-1, [])
+    for number, values in enumerate(rows, start=1):
+        columns = [_column_name(v) for v in values or ()]
+        found = [c for c in REQUIRED_COLUMNS if c in columns]
+        if len(found) == len(REQUIRED_COLUMNS):
+            return number, columns
+        if len(found) > best[0]:
+            best = (len(found), columns)
+        if number >= HEADER_SEARCH_ROWS:
+            break
+    if best[0] <= 0:
+        raise RejectedFile(f"{drop.relative}: no header row of a class export in its first "
+                           f"{HEADER_SEARCH_ROWS} rows")
+    missing = [c for c in REQUIRED_COLUMNS if c not in best[1]]
+    raise RejectedFile(f"{drop.relative}: missing required column "
+                       + ", ".join(f"'{c}'" for c in missing))
+
+
 def _records(drop: DropFile, sheet) -> list[dict]:
     if hasattr(sheet, "reset_dimensions"):
         # the file's own <dimension> may be stale (some writers never update it): read the
         # rows that are there, not the range it claims
         sheet.reset_dimensions()
     rows = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
-    header = next(rows, None)
-    if not header:
-        raise RejectedFile(f"{drop.relative}: the first sheet has no header row")
-    columns = [unicodedata.normalize("NFC", str(h).strip()) if h is not None else None
-               for h in header]
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise RejectedFile(f"{drop.relative}: missing required column "
-                           + ", ".join(f"'{c}'" for c in missing))
+    header_row, columns = _find_header(drop, rows)
     records = []
-    for number, values in enumerate(rows, start=2):
-        if number > MAX_ROWS + 1:
+    for number, values in enumerate(rows, start=header_row + 1):
+        if number > MAX_ROWS + header_row:
             raise RejectedFile(f"{drop.relative}: more than {MAX_ROWS} rows; not a class "
                                "export")
         if values is None or all(v is None or str(v).strip() == "" for v in values):
             continue
-        record = {c: _cell(v) for c, v in zip(columns, values, strict=False) if c}
+        restored: list[str] = []
+        record = {}
+        for column, value in zip(columns, values, strict=False):
+            if column is None:
+                continue
+            if column in ID_COLUMNS and isinstance(value, int | float) \
+                    and not isinstance(value, bool) and float(value).is_integer():
+                record[column] = _id_text(value, column, restored)
+            elif column in DATE_COLUMNS and isinstance(value, int | float) \
+                    and not isinstance(value, bool) and 1 <= value < 2958466:
+                record[column] = _excel_serial_date(value)
+            else:
+                record[column] = _cell(value)
+        if restored:
+            record["_leading_zero_restored"] = restored
         record.update({"_school_code": drop.school_code, "_school_year": drop.school_year,
                        "_file": drop.relative, "_row": number})
         records.append(record)
     return records
+
+
+def _excel_serial_date(value) -> str:
+    """A date the spreadsheet keeps as its serial number (a cell not formatted as a date)."""
+    from openpyxl.utils.datetime import from_excel
+
+    return _cell(from_excel(value))

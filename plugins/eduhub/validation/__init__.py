@@ -22,9 +22,11 @@ as is `as_of_date`, the day the batch is validated for.
 
 Severity: a failed critical expectation rejects the partitions of the batch holding the
 unexpected rows (every partition when the expectation is not row-based): their
-`ops.batches.status` becomes `rejected`, the reasons go to `ops.batch_rejections`, and the
-staging models skip them (the dbt macro `latest_version`). They stay landed and visible. The
-other partitions become `validated`. Warnings are recorded and change nothing.
+`ops.batches.status` becomes `rejected`, the reasons go to `ops.batch_rejections`. They stay
+landed and visible. The other partitions become `validated`. Warnings are recorded and change
+nothing. Fail closed: the staging models read only `validated` partitions and those an
+operator `accepted` (the dbt macro `latest_version`); a batch whose validation never ran stays
+out until the next run of its DAG validates it.
 
 Personal data never leaves the warehouse through validation: failing values are neither
 logged, stored nor rendered, except those of expectations that ask for it
@@ -39,7 +41,11 @@ is validated through), `gx_runner` (Great Expectations, Data Docs), `results` (o
 
 from eduhub.validation.batch_views import projection, view_query
 from eduhub.validation.batches import (
+    accept_partitions,
     batch_record_ids,
+    batch_statuses,
+    mark_partitions,
+    pending_batches,
     validate_batch,
     validate_sources,
 )
@@ -66,7 +72,8 @@ from eduhub.validation.suites import (
 
 __all__ = [
     "MARTS_SUITE", "PARAMETERS", "SEVERITIES", "CriticalExpectationFailed",
-    "ExpectationOutcome", "Suite", "SuiteError", "SuiteResult", "batch_record_ids",
+    "ExpectationOutcome", "Suite", "SuiteError", "SuiteResult", "accept_partitions",
+    "batch_record_ids", "batch_statuses", "mark_partitions", "pending_batches",
     "fail_task_on_critical", "gx_paths", "landing_suites", "load_suite", "load_suite_definition",
     "marts_plan", "projection", "raise_on_critical", "summary", "validate_batch",
     "validate_marts", "validate_publication", "validate_sources", "view_query",

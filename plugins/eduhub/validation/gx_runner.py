@@ -97,6 +97,9 @@ class Runner:
         )
 
         self._assets += 1
+        if any(a.name == gx_suite_name for a in self.source.assets):
+            # the suite again, on another batch (one left pending before this run's)
+            self.source.delete_asset(gx_suite_name)
         asset = self.source.add_query_asset(name=gx_suite_name, query=query)
         batch = asset.add_batch_definition_whole_table(f"batch{self._assets}").get_batch()
         suite = gx.ExpectationSuite(name=gx_suite_name, expectations=[

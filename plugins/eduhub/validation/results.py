@@ -247,7 +247,12 @@ def fail_task_on_critical(results: SuiteResult | Iterable[SuiteResult]) -> None:
 
 
 def summary(results: Iterable[SuiteResult]) -> dict[str, dict]:
-    """What a validate task returns (XCom): counts only."""
-    return {r.suite: {"expectations": len(r.outcomes), "warnings": len(r.warnings),
-                      "critical_failures": len(r.critical_failures),
-                      "rejected_partitions": len(r.rejected_partitions)} for r in results}
+    """What a validate task returns (XCom): counts only, by suite (by suite and batch for a
+    suite validated on more than one batch: the run's, then earlier ones left pending)."""
+    out: dict[str, dict] = {}
+    for r in results:
+        out[r.suite if r.suite not in out else f"{r.suite} {r.batch_id}"] = {
+            "expectations": len(r.outcomes), "warnings": len(r.warnings),
+            "critical_failures": len(r.critical_failures),
+            "rejected_partitions": len(r.rejected_partitions)}
+    return out

@@ -52,6 +52,11 @@ PARAMETERS = {
     "vn_date": rf"^{VN_DATE}$",
     "iso_timestamp": rf"^{ISO_DATE}T{_TIME}([.][0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$",
     "vn_timestamp": rf"^{VN_DATE} {_TIME}$",
+    # a date as class exports hold it: d/m/yyyy with /, . or - (days and months with or
+    # without their 0), or yyyy-mm-dd from a date cell; staging turns the impossible ones
+    # (31/02) into null
+    "export_date": (r"^((0?[1-9]|[12][0-9]|3[01])[/.-](0?[1-9]|1[0-2])[/.-](19|20)[0-9]{2}"
+                    rf"|{ISO_DATE})$"),
     # what a PostgreSQL integer holds (staging casts it; a longer run of digits is an error)
     "integer": r"^-?[0-9]{1,9}$",
     "number": r"^-?[0-9]+([.][0-9]+)?$",

@@ -137,13 +137,91 @@ def learner_row(x: dict, stt: int, ctx: _Context, seed: int) -> list:
     ]
 
 
-def workbook_bytes(rows: list[list]) -> bytes:
-    """An xlsx of one sheet: the header row, then `rows`; the same rows give the same bytes."""
+# The ways real class exports depart from the plain layout (docs/sources/file_exports.md), each
+# drawn per file from the seed: what a learner's row says stays the same, so the ground truth
+# holds whatever the layout.
+LAYOUT_SHARES = {
+    "title_block": 0.4,      # the Sở, the school and the list's title above the header row
+    "recased_headers": 0.25,  # the headers in capitals (or lower case)
+    "extra_column": 0.3,     # a "Ghi chú" column at the end
+    "reordered": 0.2,        # the personal ID moved next to the name
+    "typed_cells": 0.35,     # IDs and phones typed as numbers (the leading 0 lost), grades as
+                             # numbers, birth dates as date cells
+    "short_dates": 0.2,      # text dates without their zeros: 9/3/2015
+    "grade_as_class": 0.2,   # "Lớp 6" for "Khối 6"
+}
+PERSONAL_ID_COLUMN = HEADERS.index("Số định danh cá nhân")
+
+
+def layout_of(seed: int, school: str, year: str, class_name: str) -> frozenset[str]:
+    """The departures from the plain layout of one class file."""
+    rng = random.Random(f"{seed}:layout:{school}/{year}/{class_name}")
+    return frozenset(k for k, share in LAYOUT_SHARES.items() if rng.random() < share)
+
+
+def _short_date(text):
+    if isinstance(text, str) and re.fullmatch(r"\d{2}/\d{2}/\d{4}", text):
+        day, month, year = text.split("/")
+        return f"{int(day)}/{int(month)}/{year}"
+    return text
+
+
+def _as_number(text):
+    """A number typed into a cell: what Excel keeps of an ID or a phone number."""
+    return int(text) if isinstance(text, str) and text.isdigit() else text
+
+
+def laid_out(row: list, layout: frozenset[str]) -> list:
+    """A plain row as the layout writes it."""
+    row = list(row)
+    at = {h: i for i, h in enumerate(HEADERS)}
+    if "grade_as_class" in layout and str(row[at["Khối học"]]).startswith("Khối "):
+        row[at["Khối học"]] = "Lớp " + row[at["Khối học"]][len("Khối "):]
+    if "short_dates" in layout:
+        for column in ("Ngày sinh", "Ngày cấp"):
+            row[at[column]] = _short_date(row[at[column]])
+    if "typed_cells" in layout:
+        for column in ("Số định danh cá nhân", "Số CMND", "SĐT liên hệ"):
+            row[at[column]] = _as_number(row[at[column]])
+        grade = row[at["Khối học"]]
+        if isinstance(grade, str) and re.fullmatch(r"(Khối|Lớp) \d+", grade):
+            row[at["Khối học"]] = int(grade.split(" ")[1])
+        born = row[at["Ngày sinh"]]
+        if isinstance(born, str) and re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", born):
+            day, month, year = map(int, born.split("/"))
+            row[at["Ngày sinh"]] = datetime(year, month, day)
+    if "reordered" in layout:
+        row.insert(at["Họ tên"] + 1, row.pop(PERSONAL_ID_COLUMN))
+    if "extra_column" in layout:
+        row.append("")
+    return row
+
+
+def laid_out_headers(layout: frozenset[str], lower: bool = False) -> list[str]:
+    headers = laid_out(HEADERS, layout - {"typed_cells", "short_dates", "grade_as_class"})
+    if "extra_column" in layout:
+        headers[-1] = "Ghi chú"
+    if "recased_headers" in layout:
+        headers = [h.lower() if lower else h.upper() for h in headers]
+    return headers
+
+
+def title_rows(school_name: str, class_name: str, year: str) -> list[list]:
+    return [["SỞ GIÁO DỤC VÀ ĐÀO TẠO TÂY NINH"], [school_name.upper()], [],
+            [f"DANH SÁCH HỌC SINH LỚP {class_name} - NĂM HỌC {year}"], []]
+
+
+def workbook_bytes(rows: list[list], headers: list[str] | None = None,
+                   title: list[list] | None = None) -> bytes:
+    """An xlsx of one sheet: the title rows if any, the header row, then `rows`; the same rows
+    give the same bytes."""
     wb = Workbook()
     ws = wb.active
     ws.title = SHEET_TITLE
-    ws.append(HEADERS)
-    for cell in ws[1]:
+    for line in title or ():
+        ws.append(line)
+    ws.append(headers or HEADERS)
+    for cell in ws[ws.max_row]:
         cell.font = Font(bold=True)
     for row in rows:
         ws.append(row)
@@ -186,16 +264,24 @@ def class_lists(data: dict[str, list[dict]]) -> dict[tuple[str, str, str], list[
     return groups
 
 
-def write_class_exports(data: dict[str, list[dict]], drop_dir: Path, seed: int = 0) -> list[Path]:
-    """Write every class list of the file-export schools; returns the paths written, sorted."""
+def write_class_exports(data: dict[str, list[dict]], drop_dir: Path, seed: int = 0,
+                        plain: bool = False) -> list[Path]:
+    """Write every class list of the file-export schools, each in the layout drawn for it
+    (`layout_of`; `plain`: all in the plain layout); returns the paths written, sorted."""
     ctx = _Context(data)
+    school_names = {s["school_code"]: s.get("name") or "" for s in data.get("schools", [])}
     written = []
     for (school, year, class_name), learners in sorted(class_lists(data).items()):
         ordered = sorted(learners, key=lambda x: (_sort_name((x.get("full_name") or " ").split(" ")[-1]),
                                                   _sort_name(x.get("full_name") or ""), x["moet_id"]))
-        rows = [learner_row(x, i, ctx, seed) for i, x in enumerate(ordered, start=1)]
+        layout = frozenset() if plain else layout_of(seed, school, year, class_name)
+        rows = [laid_out(learner_row(x, i, ctx, seed), layout)
+                for i, x in enumerate(ordered, start=1)]
+        title = (title_rows(school_names.get(school, ""), class_name, year)
+                 if "title_block" in layout else None)
         path = Path(drop_dir) / school / year / f"{_file_name(class_name)}.xlsx"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(workbook_bytes(rows))
+        headers = laid_out_headers(layout, lower=len(class_name) % 2 == 1)
+        path.write_bytes(workbook_bytes(rows, headers, title))
         written.append(path)
     return sorted(written)

@@ -10,7 +10,7 @@ final as (
         payload ->> 'Mã định danh Bộ GD&ĐT' as moet_id,
         nullif(trim(payload ->> 'Số định danh cá nhân'), '') as personal_id,
         normalize(trim(payload ->> 'Họ tên'), nfc) as full_name,
-        {{ vn_date("payload ->> 'Ngày sinh'") }} as date_of_birth,
+        {{ export_date("payload ->> 'Ngày sinh'") }} as date_of_birth,
         {{ sex_code("payload ->> 'Giới tính'") }} as sex,
         normalize(trim(payload ->> 'Dân tộc'), nfc) as ethnicity,
         payload ->> '_school_code' as school_code,
