@@ -20,6 +20,16 @@ def test_url_round_trip_and_masking():
     assert "p%2Fss" not in w.masked() and ":***@" in w.masked()
 
 
+def test_the_cli_hides_the_password_unless_asked(monkeypatch, capsys):
+    from eduhub import cli
+
+    monkeypatch.setenv("EDUHUB_WAREHOUSE_URL", "postgresql://u:s3cret-pw@10.0.0.5:5432/kho")
+    assert cli.main(["warehouse", "url"]) == 0
+    assert capsys.readouterr().out.strip() == "postgresql://u:***@10.0.0.5:5432/kho"
+    assert cli.main(["warehouse", "url", "--show-password"]) == 0
+    assert capsys.readouterr().out.strip() == "postgresql://u:s3cret-pw@10.0.0.5:5432/kho"
+
+
 @pytest.mark.parametrize("bad", ["mysql://a@b/c", "postgresql:///db?host=/tmp"])
 def test_rejects_non_postgres_and_socket_urls(bad):
     with pytest.raises(ValueError):

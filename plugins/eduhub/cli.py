@@ -48,7 +48,8 @@ def _warehouse(args) -> int:
               f"refused (no row security): {', '.join(summary.refused_tables) or 'none'}")
         return 0
     if args.action == "url":
-        print(warehouse.WarehouseUrl.parse(url).masked() if args.masked else url)
+        # the password only when asked: a terminal's scrollback or a pasted line keeps it
+        print(url if args.show_password else warehouse.WarehouseUrl.parse(url).masked())
     elif args.action in ("start", "migrate"):
         from eduhub import migrations
 
@@ -229,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("action", choices=["url", "start", "stop", "migrate", "grant"],
                    help="migrate: bring the warehouse's own tables to this release (keeps "
                    "their rows); grant: create the roles and bring their privileges in line")
-    w.add_argument("--masked", action="store_true", help="hide the password")
+    w.add_argument("--show-password", action="store_true",
+                   help="url: print the password too (hidden by default)")
     w.add_argument("--commune", action="append", help="grant: a commune code to give a role "
                    "(repeatable; default every commune of reference.communes)")
 

@@ -122,7 +122,7 @@ def main(scale: int = 2000, seed: int = 1, faults: str = "none") -> int:
 
     step("Done. Results")
     print(f"    warehouse: {warehouse.WarehouseUrl.parse(url).masked()}")
-    print(f"    (for psql or a BI tool: the URL of `eduhub warehouse url`, database {DEMO_DATABASE})")
+    print(f"    (for psql or a BI tool: `eduhub warehouse url --show-password`, database {DEMO_DATABASE})")
     for name, n in table_counts(url):
         print(f"    {name:<40} {'-' if n is None else n:>8} rows")
     print(f"    Airflow home and logs: {settings.AIRFLOW_HOME}")
