@@ -1,14 +1,16 @@
 """
 ### Xóa dữ liệu thô quá thời hạn lưu trữ (raw payloads)
 
-Monthly, purges from `raw` the landed payloads older than the retention period: the current
+Monthly, purges the personal data past the retention period (docs/privacy.md): the current
 school year and the previous ones, `school_years` in all (param; default
-`EDUHUB_RAW_RETENTION_SCHOOL_YEARS` or 3). Superseded versions, records deleted at the source,
-rejected partitions and payloads of older school years go; the current version of a record
-still served stays. Old quarantined raw text goes too. What was purged is recorded in
-`ops.retention_purges`. School years are the school calendar's (`eduhub.school_calendar`: a
-year starts on its opening day, 5 September by default); the cutoff, the opening day of the
-oldest school year kept, follows the run's day (`dag_support.run_day`), so a re-run purges
+`EDUHUB_RAW_RETENTION_SCHOOL_YEARS` or 3). From `raw`: superseded versions, records deleted at
+the source, rejected partitions, payloads of older school years and population answers older
+than the period; the current version of a record still served stays. Old quarantined raw text,
+status history closed before the period and the records shown to identity reviewers of old
+decisions go too. What was purged is recorded in `ops.retention_purges`. School years are the
+school calendar's (`eduhub.school_calendar`: a year starts on its opening day, 5 September by
+default); the cutoff, the opening day of the oldest school year kept, follows the run's day
+(`dag_support.run_day`), so a re-run purges
 nothing more. Rules: `eduhub.pipelines.retention`.
 """
 

@@ -13,6 +13,7 @@ from psycopg import sql
 from eduhub import runtime, warehouse
 from eduhub.landing import EntitySpec, current_versions_query, ensure_raw_table, land_partition
 from eduhub.pipelines import retention
+from eduhub.pipelines.population import VERIFICATIONS
 
 LEARNERS = EntitySpec("sms_vendor_a", "learners", ("school_code", "learner_id"),
                       watermark_field=None)
@@ -33,6 +34,12 @@ def at(day: str) -> datetime:
 
 def learner(key: str, name: str) -> dict:
     return {"school_code": "S1", "learner_id": key, "full_name": name}
+
+
+def answer(fingerprint: str) -> dict:
+    return {"fingerprint": fingerprint, "request": {"full_name": "Lê Văn Bình",
+                                                    "personal_id": "072215012345"},
+            "result": {"match": True}}
 
 
 def test_cutoff_is_the_start_of_the_oldest_kept_school_year():
@@ -92,6 +99,23 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
         # a record without its key, quarantined long ago
         land(LEARNERS, [{"school_code": "S1", "full_name": "không mã"}], "q2023", "2023-01-01",
              "S9", full=False)
+        # the population database's answers: one older than the period (though current), one not
+        land(VERIFICATIONS, [answer("f-old")], "p2024", "2024-03-01", "shard-0", full=False)
+        land(VERIFICATIONS, [answer("f-new")], "p2025", "2025-10-01", "shard-0", full=False)
+        # identity reviews: decided before the cutoff, decided since, still pending
+        for key, status, decided in (("old", "accepted", "2024-01-10"),
+                                     ("recent", "rejected", "2025-11-10"),
+                                     ("pending", "pending", None)):
+            conn.execute("""
+                insert into pii.match_review_queue (review_key, person_record_key,
+                    candidate_kind, candidate_key, match_probability, match_weight, evidence,
+                    left_record, right_record, reason_vi, status, decided_by, decided_at,
+                    run_id, queued_at)
+                values (%s, %s, 'resident', 'R:1', 0.8, 3.1, '{"name": "jw"}',
+                        '{"full_name": "Lê Văn Bình"}', '{"full_name": "Le Van Binh"}', 'gần',
+                        %s, %s, %s, 'r', '2023-12-01')""",
+                (key, f"sms_vendor_a:{key}", status, decided and "reviewer",
+                 decided and at(decided)))
         before = current_versions(conn)
         assert [key for key, _ in before] == ["S1|L1", "S1|L2", "S1|L4"]
         assert conn.execute("select count(*) from raw.sms_vendor_a__learners").fetchone() == (10,)
@@ -114,6 +138,11 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
                    oldest_extracted_at::date, newest_extracted_at::date
             from ops.retention_purges order by table_name""").fetchall()
         after = current_versions(conn)
+        answers = conn.execute("select natural_key from raw.population__verifications"
+                               ).fetchall()
+        reviews = conn.execute("""
+            select review_key, status, left_record = '{}' and right_record = '{}'
+                and evidence = '{}' from pii.match_review_queue order by 1""").fetchall()
     # history and deletions before the cutoff, and the old rejected partition, are gone
     assert kept == [("S1|L2", "b2022", False), ("S1|L4", "b2024", False),
                     ("S1|L1", "b2025", False), ("S1|L4", "b2025", False),
@@ -122,9 +151,15 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
     assert results == [("2024-2025",)]
     assert class_lists == [("S3/2025-2026/5A.xlsx",)]
     assert quarantined == 0
+    assert answers == [("f-new",)]  # the old answer went, though current
+    # the old decision stays, without the records it was shown; the others are untouched
+    assert reviews == [("old", "accepted", True), ("pending", "pending", False),
+                       ("recent", "rejected", False)]
     assert recorded == [
         ("ops.quarantine", CUTOFF, 3, 1, date(2023, 1, 1), date(2023, 1, 1)),
+        ("pii.match_review_queue", CUTOFF, 3, 1, date(2024, 1, 10), date(2024, 1, 10)),
         ("raw.file_exports__learners", CUTOFF, 3, 1, date(2025, 10, 1), date(2025, 10, 1)),
+        ("raw.population__verifications", CUTOFF, 3, 1, date(2024, 3, 1), date(2024, 3, 1)),
         ("raw.sms_vendor_a__learners", CUTOFF, 3, 5, date(2022, 10, 1), date(2023, 10, 1)),
         ("raw.sms_vendor_a__results", CUTOFF, 3, 1, date(2025, 10, 1),
          date(2025, 10, 1)),
@@ -132,7 +167,7 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
 
     # again (the same day): nothing more to purge, the record of the first run unchanged
     again = retention.purge(url, "again", date(2026, 11, 22))
-    assert [p.rows for p in again] == [0, 0, 0, 0]
+    assert [p.rows for p in again] == [0] * 6
     with warehouse.connect(url) as conn:
         assert conn.execute("select count(*) from raw.sms_vendor_a__learners").fetchone() == (5,)
 

@@ -15,7 +15,7 @@ import json
 import shutil
 import subprocess
 from collections import Counter
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 from conftest import validate_landed
@@ -23,7 +23,7 @@ from conftest import validate_landed
 from eduhub import migrations, publish, runtime, settings, transform, warehouse
 from eduhub.pipelines import file_exports as file_exports_pipeline
 from eduhub.pipelines import pcgd as pcgd_pipeline
-from eduhub.pipelines import school_management
+from eduhub.pipelines import retention, school_management
 from eduhub.sources.pcgd import PcgdClient
 from eduhub.sources.sms_vendor_a import VendorAClient
 from eduhub.sources.sms_vendor_b import VendorBClient
@@ -227,3 +227,18 @@ def test_census_children_who_enrol_later_are_not_missing_before_the_deadline(his
         if day == DAY:
             assert unmatched - injected  # children the census lists before they enrol
         assert history["unenrolled"][day] == injected
+
+
+def test_retention_purges_the_history_closed_before_the_period_and_keeps_the_rest(history):
+    """Run last: it purges the module's warehouse. With one school year kept and the run in the
+    next one, every version closed before its opening day goes; the open ones stay."""
+    rows = snapshot_rows(history["url"])
+    closed = [r for r in rows if r[-1] is not None]
+    assert closed  # day D+1 closed some versions
+    as_of = date(2027, 10, 1)  # school year 2027-2028: the cutoff is its opening day
+    cutoff = retention.cutoff(as_of, 1)
+    assert all(r[-1] < datetime.combine(cutoff, time(), tzinfo=UTC) for r in closed)
+    done = {p.table: p.rows for p in retention.purge(history["url"], "snapshots-retention",
+                                                      as_of, school_years=1)}
+    assert done["snapshots.learner_status_history"] == len(closed)
+    assert snapshot_rows(history["url"]) == [r for r in rows if r[-1] is None]

@@ -22,7 +22,11 @@ partition's newer one supersedes while its own partition still lists it (landing
 it). Where a purged row was the latest version of its partition and key, the
 partition's latest versions are made anew from what the table still holds, so that landing
 compares the next version with that. Quarantined raw text last seen
-before the cutoff goes too. What was purged (table, rows, the extraction dates it spanned) is
+before the cutoff goes too, and so do the population database's answers extracted before it
+(current or not: a record still in a source is asked about again), the learners' status
+history closed before it (`snapshots`), and the records and evidence shown to an identity
+reviewer whose decision is older (the decision stays). docs/privacy.md lists every table
+holding personal data and its period. What was purged (table, rows, the extraction dates it spanned) is
 recorded in `ops.retention_purges`; no payload or key is logged.
 
 The run's day fixes the cutoff (no clock), and a re-run purges nothing more.
@@ -46,6 +50,11 @@ DEFAULT_SCHOOL_YEARS = 3
 # payload fields naming the school year a record belongs to (vendor A / vendor B / the folder
 # of a file drop)
 SCHOOL_YEAR_FIELDS = ("school_year", "nam_hoc", "_school_year")
+
+# Raw tables whose current versions also go once older than the period: the population
+# database's answers (personal ID, name, date of birth of each person asked about) are kept
+# only as long as the period; a record still in a source is asked about again.
+AGE_LIMITED_TABLES = ("population__verifications",)
 
 # {t}: the raw table; the rejected partitions as the staging macro latest_version reads them
 _PURGE = """
@@ -73,10 +82,30 @@ doomed as (
             or exists (select 1 from rejected as x
                        where x.batch_id = r.batch_id and x.partition = r.partition)))
        or coalesce({year_fields}) < %(cutoff_year)s
+       or (%(age_limited)s and r.extracted_at < %(cutoff)s)
 )
 delete from {t} as r using doomed where r.record_id = doomed.record_id
 returning r.partition, r.extracted_at
 """
+
+
+# Personal data outside raw, past the period (docs/privacy.md): each statement returns the
+# time each purged row dates from.
+_BEYOND_RAW = (
+    # status history closed before the oldest kept school year
+    ("snapshots.learner_status_history", """
+        delete from snapshots.learner_status_history where dbt_valid_to < %(cutoff)s
+        returning dbt_valid_to"""),
+    # a reviewer's decision stays (later matches apply it); the two records and the evidence
+    # shown to the reviewer go once the decision is older than the period
+    ("pii.match_review_queue", """
+        update pii.match_review_queue
+        set evidence = '{}'::jsonb, left_record = '{}'::jsonb, right_record = '{}'::jsonb
+        where status <> 'pending' and decided_at < %(cutoff)s
+            and (left_record <> '{}'::jsonb or right_record <> '{}'::jsonb
+                 or evidence <> '{}'::jsonb)
+        returning decided_at"""),
+)
 
 
 @dataclass(frozen=True)
@@ -148,7 +177,8 @@ def purge(conninfo: str, run_id: str, as_of: date, school_years: int | None = No
                     sql.SQL(_PURGE).format(t=sql.Identifier("raw", table),
                                            year_fields=year_fields),
                     {"source": source, "entity": entity, "cutoff": limit,
-                     "cutoff_year": cutoff_year}).fetchall()
+                     "cutoff_year": cutoff_year,
+                     "age_limited": table in AGE_LIMITED_TABLES}).fetchall()
                 extracted = [at for _, at in purged]
                 if purged:  # what landing compares with: what the partitions still hold
                     landing.rebuild_latest_versions(conn, table, {p for p, _ in purged})
@@ -161,6 +191,13 @@ def purge(conninfo: str, run_id: str, as_of: date, school_years: int | None = No
                     (limit,))]
                 _record(conn, run_id, "ops.quarantine", limit, years, extracted)
             done.append(Purged("ops.quarantine", len(extracted)))
+        for table, statement in _BEYOND_RAW:
+            if conn.execute("select to_regclass(%s)", (table,)).fetchone()[0] is None:
+                continue
+            with conn.transaction():
+                extracted = [r[0] for r in conn.execute(statement, {"cutoff": limit})]
+                _record(conn, run_id, table, limit, years, extracted)
+            done.append(Purged(table, len(extracted)))
     log.info("retention: kept %d school years (from %s); purged %s", years, limit,
              ", ".join(f"{p.table} {p.rows}" for p in done if p.rows) or "nothing")
     return done
