@@ -10,10 +10,14 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from eduhub import warehouse
+from eduhub.landing import land_partition
+from eduhub.sources import sms_vendor_b
 from eduhub.sources.pcgd import PcgdClient
 from eduhub.sources.sms_vendor_b import VendorBClient
 from eduhub.sources.transport import SourceRequestError
@@ -123,11 +127,30 @@ def test_a_listing_that_never_ends_stops_at_the_page_cap():
     assert len(seen) == 5
 
 
-def test_a_body_nested_past_what_can_be_parsed_is_an_error():
-    deep = b"[" * 200_000 + b"]" * 200_000
+def test_a_body_nested_past_what_can_be_parsed_and_never_closed_is_an_error():
+    deep = b"[" * 200_000
     with serving(lambda h: send(h, 200, deep)) as (base, _):
         with pytest.raises(SourceRequestError, match="nested too deeply"):
             VendorBClient(base, "key", **FAST).schools_listing()
+
+
+def test_a_record_nested_past_the_limit_is_quarantined_and_the_rest_of_the_page_lands(
+        fresh_db):
+    good = {"ma_truong": "80001001", "ten_truong": "Trường Tiểu học A [1]"}
+    deep = b'{"ma_truong": "80001002", "ghi_chu": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    page = b'{"items": [' + json.dumps(good).encode() + b", " + deep + b'], "next_cursor": null}'
+    with serving(lambda h: send(h, 200, page)) as (base, _):
+        listing = VendorBClient(base, "key", **FAST).schools_listing()
+    assert len(listing.records) == 2
+    with warehouse.connect(fresh_db) as conn:
+        result = land_partition(conn, sms_vendor_b.SCHOOLS, listing.records, batch_id="b1",
+                                partition="all", extracted_at=datetime.now(UTC))
+        landed = conn.execute("select payload from raw.sms_vendor_b__schools").fetchall()
+        quarantined = conn.execute("select reason from ops.quarantine").fetchall()
+    assert (result.landed, result.quarantined) == (1, 1)
+    assert landed == [(good,)]
+    assert quarantined == [("record 1 of partition all is nested too deeply to be read (a value "
+                            "was cut out at the source's response)",)]
 
 
 @pytest.mark.parametrize("url", ["http://10.0.0.5/api", "http://pcgd.example.vn/api/v1",

@@ -81,6 +81,9 @@ def canonical_json_bytes(record) -> bytes:
 
 # A record larger than this is quarantined (JSONB stops at 255 MB; no real record comes near).
 MAX_RECORD_BYTES = 64 * 1024 * 1024
+# what the sources' transport puts in place of a value nested too deeply to be read: the NUL
+# makes JSONB refuse it, so its record is quarantined (bad_record names the reason)
+TOO_DEEP = "\x00eduhub: a value nested too deeply to be read was cut out here"
 # how deep the text kept of an unstorable record goes
 _KEPT_DEPTH = 32
 
@@ -214,6 +217,9 @@ def bad_record(spec: EntitySpec, record, position: int, partition: str
     elif "\x00" in (spec.natural_key(record) or ""):
         reason = (f"record {position} of partition {partition} has a NUL character in its "
                   "natural key, which PostgreSQL cannot store")
+    elif spec.natural_key(record) is not None and json.dumps(TOO_DEEP)[1:-1] in text:
+        reason = (f"record {position} of partition {partition} is nested too deeply to be read "
+                  "(a value was cut out at the source's response)")
     elif spec.natural_key(record) is not None:  # a key, so what JSONB refused is a value
         reason = (f"record {position} of partition {partition} has a NUL character in a value, "
                   "which PostgreSQL's JSONB cannot store")

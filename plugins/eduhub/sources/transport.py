@@ -2,7 +2,9 @@
 
 A hostile or broken source cannot hold a task: redirects are refused (a redirect would carry
 the credentials to wherever it points), a response is read streamed up to a size cap and a
-deadline, and a body nested past what can be parsed is an error with its reason.
+deadline. A value nested past `MAX_NESTING` levels (no real record comes near; a hostile one
+would exhaust the parser) is cut out and replaced by `landing.records.TOO_DEEP`, so that its
+record is quarantined with that reason and the rest of the page lands.
 
 Log lines name the source, endpoint and page, never a body, a secret or a query value
 that could carry a personal ID.
@@ -12,11 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import requests
+
+from eduhub.landing.records import TOO_DEEP
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +31,13 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 # the whole of one response, connection to last byte (the socket timeout is per read)
 MAX_RESPONSE_SECONDS = 120.0
+
+
+# levels of arrays and objects a body may hold, counted from its root (a page at 1, a record
+# at 2): past them, a value is cut out. Well below what the JSON parser's recursion survives.
+MAX_NESTING = 200
+# a JSON string or a bracket (strings skipped whole: brackets inside them do not count)
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 class SourceRequestError(RuntimeError):
@@ -77,10 +89,7 @@ def request_json(
                 )
             else:
                 try:
-                    return json.loads(body)
-                except RecursionError:
-                    raise SourceRequestError(f"{where}: the response is nested too deeply to "
-                                             "be read") from None
+                    return _parse(body, where)
                 except ValueError:
                     last_problem = "response is not JSON"
                     wait = backoff_seconds * 2 ** (attempt - 1)
@@ -89,6 +98,46 @@ def request_json(
                         where, last_problem, attempt, max_attempts, wait)
             sleep(wait)
     raise SourceRequestError(f"{where}: gave up after {max_attempts} attempts ({last_problem})")
+
+
+def _parse(body: bytes, where: str):
+    try:
+        return json.loads(body)
+    except RecursionError:
+        pass
+    cut, values = cut_deep_values(body, MAX_NESTING)
+    log.warning("%s: %d value(s) nested deeper than %d levels cut out (their records are "
+                "quarantined)", where, values, MAX_NESTING)
+    try:
+        return json.loads(cut)
+    except RecursionError:  # not reached: nothing is deeper than MAX_NESTING now
+        raise SourceRequestError(f"{where}: the response is nested too deeply to be read"
+                                 ) from None
+
+
+def cut_deep_values(body: bytes, limit: int) -> tuple[bytes, int]:
+    """The body with every array or object that opens at level `limit` + 1 replaced by the
+    JSON string TOO_DEEP; and how many were. Brackets inside strings do not count."""
+    marker = json.dumps(TOO_DEEP).encode()
+    parts, kept_from, depth, start, cuts = [], 0, 0, None, 0
+    for token in _TOKENS.finditer(body):
+        char = token.group()[:1]
+        if char == b'"':
+            continue
+        if char in b"[{":
+            depth += 1
+            if depth == limit + 1 and start is None:
+                start = token.start()
+        else:
+            if depth == limit + 1 and start is not None:
+                parts += [body[kept_from:start], marker]
+                kept_from, start = token.end(), None
+                cuts += 1
+            depth -= 1
+    if start is not None:  # never closed: the parser names the body malformed
+        return body, cuts
+    parts.append(body[kept_from:])
+    return b"".join(parts), cuts
 
 
 class _TooSlow(Exception):
