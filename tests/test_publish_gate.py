@@ -116,7 +116,8 @@ def gate(simulators, airflow_home, server_url, tmp_path_factory):
             create policy own_commune on marts.school_learner_id_coverage for select
                 to {READER} using (commune_code = current_setting('eduhub.commune', true));
             create schema if not exists reports;
-            create view reports.coverage as
+            create view reports.coverage with (security_invoker = true,
+                                               security_barrier = true) as
                 select school_code, learner_count from marts.school_learner_id_coverage;""")
     yield {"url": url, "env": env, "docs": docs, "before": snapshot(url)}
     settings.DATA_DOCS_DIR = settings_docs
@@ -205,6 +206,8 @@ def test_a_rejected_batch_stays_landed_and_marked_and_the_marts_stay_as_before(
             from pg_depend as d join pg_rewrite as w on w.oid = d.objid
             where w.ev_class = 'reports.coverage'::regclass
               and d.refobjid <> 'reports.coverage'::regclass""").fetchall()
+        view_options = conn.execute("select reloptions from pg_class "
+                                    "where oid = 'reports.coverage'::regclass").fetchone()[0]
         schemas = {r[0] for r in conn.execute(
             "select nspname from pg_namespace where nspname like 'marts%%'")}
     assert len(publications) == 2
@@ -213,6 +216,8 @@ def test_a_rejected_batch_stays_landed_and_marked_and_the_marts_stay_as_before(
     assert policy == [(True, "own_commune")]
     assert defaults == 1
     assert view_reads == [(True,)]
+    # ... with its options: it still reads with its reader's rights, under the row policies
+    assert sorted(view_options) == ["security_barrier=true", "security_invoker=true"]
     assert schemas == {"marts", "marts_previous"}
     # Data Docs of the landing suites and of the marts
     pages = {p.relative_to(gate["docs"] / "validations").parts[0]

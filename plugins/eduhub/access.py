@@ -113,6 +113,18 @@ def _tables(conn: psycopg.Connection, schema: str) -> list[tuple[str, bool, list
         order by 1""", (schema,)).fetchall()
 
 
+def _views_without_invoker_rights(conn: psycopg.Connection, schema: str) -> list[str]:
+    """Views and materialized views of a schema that do not run with the reader's rights."""
+    return [r[0] for r in conn.execute("""
+        select c.relname from pg_class as c
+        where c.relnamespace = %s::regnamespace and c.relkind in ('v', 'm')
+          and not (c.relkind = 'v' and exists (
+                select 1 from unnest(c.reloptions) as o
+                where lower(o) in ('security_invoker=true', 'security_invoker=on',
+                                   'security_invoker=yes', 'security_invoker=1')))
+        order by 1""", (schema,))]
+
+
 def _loader(conn: psycopg.Connection) -> None:
     user, superuser = conn.execute(
         "select current_user, rolsuper from pg_roles where rolname = current_user").fetchone()
@@ -177,6 +189,14 @@ def _readers(conn: psycopg.Connection, summary: GrantSummary) -> None:
                 conn.execute(sql.SQL("grant select on {} to {}").format(
                     t, sql.Identifier(ANALYST)))
             summary.analyst_tables += 1
+        for view in _views_without_invoker_rights(conn, schema):
+            # a view reads its tables with its owner's rights, past their row policies:
+            # readable only when it runs with the reader's (security_invoker)
+            conn.execute(sql.SQL("revoke all on {} from {}").format(
+                sql.Identifier(schema, view), readers))
+            summary.refused_tables.append(f"{schema}.{view}")
+            log.warning("%s.%s is a view without security_invoker: no reader role may read "
+                        "it (it would read past the row policies)", schema, view)
 
 
 def _communes(conn: psycopg.Connection, communes: list[str] | None,

@@ -158,9 +158,11 @@ def migrate_warehouse():
 
 
 def validate_batch(sources: tuple[str, ...], asset: Asset):
-    """The landing DAGs' last task: every suite of the sources on the run's batch; a critical
-    failure rejects the partitions concerned (kept out of the models) and fails the task,
-    naming it; otherwise the asset is emitted, with the run's day, for what follows."""
+    """The landing DAGs' last task: every suite of the sources on the run's batch, then on any
+    earlier batch of theirs whose validation never ran (fail closed: the models read only what
+    passed); a critical failure rejects the partitions concerned (kept out of the models) and
+    fails the task, naming it; otherwise the asset is emitted, with the run's day, for what
+    follows."""
     from airflow.sdk import get_current_context, task
 
     @task(task_id="validate_batch", outlets=[asset], multiple_outputs=False,

@@ -236,10 +236,12 @@ def _copy_table_privileges(conn: psycopg.Connection, old: str, new: str) -> None
                 w=sql.SQL(" with check ({})").format(sql.SQL(check)) if check else sql.SQL("")))
 
 
-def _dependent_views(conn: psycopg.Connection, schemas: list[str]) -> list[tuple[str, str, str]]:
-    """Views outside the published schemas reading their tables: (schema, name, definition)."""
+def _dependent_views(conn: psycopg.Connection, schemas: list[str]
+                     ) -> list[tuple[str, str, str, list[str] | None]]:
+    """Views outside the published schemas reading their tables: (schema, name, definition,
+    options such as security_barrier or security_invoker)."""
     return conn.execute("""
-        select distinct vn.nspname, v.relname, pg_get_viewdef(v.oid)
+        select distinct vn.nspname, v.relname, pg_get_viewdef(v.oid), v.reloptions
         from pg_depend as d
         join pg_rewrite as w on w.oid = d.objid
         join pg_class as v on v.oid = w.ev_class
@@ -249,6 +251,13 @@ def _dependent_views(conn: psycopg.Connection, schemas: list[str]) -> list[tuple
         where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
           and tn.nspname = any(%s) and not vn.nspname = any(%s) and v.oid <> t.oid""",
         (schemas, schemas)).fetchall()
+
+
+def _view_option(option: str) -> sql.Composable:
+    """`name=value` of pg_class.reloptions as SQL (the name an identifier, the value a
+    literal)."""
+    name, _, value = option.partition("=")
+    return sql.SQL("{} = {}").format(sql.Identifier(name), sql.Literal(value))
 
 
 def swap(conninfo: str, run_id: str, schemas: tuple[str, ...] = PUBLISHED_SCHEMAS,
@@ -295,11 +304,15 @@ def swap(conninfo: str, run_id: str, schemas: tuple[str, ...] = PUBLISHED_SCHEMA
                 sql.Identifier(staging), sql.Identifier(schema)))
             _set_readers(conn, schema, readers, allowed=True)
             conn.execute(sql.SQL("comment on schema {} is null").format(sql.Identifier(schema)))
-        for view_schema, view, definition in dependents:
+        for view_schema, view, definition, options in dependents:
             # read before the renames, the definition names `marts.<table>`: re-created now, the
-            # view reads the new table (it kept following the old one through the rename)
-            conn.execute(sql.SQL("create or replace view {} as {}").format(
-                sql.Identifier(view_schema, view), sql.SQL(definition)))
+            # view reads the new table (it kept following the old one through the rename),
+            # with its options (security_invoker, security_barrier: what keeps row security)
+            conn.execute(sql.SQL("create or replace view {}{} as {}").format(
+                sql.Identifier(view_schema, view),
+                sql.SQL(" with ({})").format(sql.SQL(", ").join(
+                    _view_option(o) for o in options)) if options else sql.SQL(""),
+                sql.SQL(definition)))
         if not keep_previous:
             for schema in schemas:
                 conn.execute(sql.SQL("drop schema if exists {} cascade").format(

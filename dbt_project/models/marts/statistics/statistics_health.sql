@@ -57,7 +57,10 @@ cells as (
     )
 ),
 
-{{ suppress_small_cells('cells', ['school_level', 'sex', 'nutrition_status'], 'learners') }},
+{{ suppress_small_cells(
+    'cells', ['school_level', 'sex', 'nutrition_status'], 'learners',
+    margin=['school_level', 'sex']
+) }},
 
 final as (
     select

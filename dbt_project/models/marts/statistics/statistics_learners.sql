@@ -1,6 +1,7 @@
 -- Learners studying, in the shape of the statistical reports (Thông tư 03/2024): by level,
 -- grade, sex and ethnicity, per commune and for the province. Ethnicity is sensitive data: it
--- is published only as counts, and counts of fewer than 5 learners are suppressed.
+-- is published only as counts, counts of fewer than 5 learners are suppressed, and so are the
+-- cells that would let a total give them away (macro suppress_small_cells).
 with
 
 learners as (
@@ -28,7 +29,12 @@ cells as (
     )
 ),
 
-{{ suppress_small_cells('cells', ['school_level', 'grade', 'sex', 'ethnicity'], 'learners') }},
+{#- a commune's learners of a level and grade are known (exam_readiness, the other cells):
+    suppression within them is complemented -#}
+{{ suppress_small_cells(
+    'cells', ['school_level', 'grade', 'sex', 'ethnicity'], 'learners',
+    margin=['school_level', 'grade']
+) }},
 
 final as (
     select
