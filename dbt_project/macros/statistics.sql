@@ -60,6 +60,7 @@ province_suppressed as (
 ),
 
 flagged as (
+    {% for suppressed in ['commune_suppressed', 'province_suppressed'] -%}
     select
         aggregation_level,
         unit_code,
@@ -68,17 +69,9 @@ flagged as (
         {% endfor -%}
         person_count,
         is_suppressed
-    from commune_suppressed
-    union all
-    select
-        aggregation_level,
-        unit_code,
-        {% for column in groups -%}
-        {{ column }},
-        {% endfor -%}
-        person_count,
-        is_suppressed
-    from province_suppressed
+    from {{ suppressed }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor -%}
 ),
 
 published as (
