@@ -13,6 +13,7 @@ from eduhub.landing import (
     detect_drift,
     get_watermark,
     land_partition,
+    read_since,
 )
 from eduhub.validation import mark_partitions
 
@@ -259,6 +260,19 @@ def test_a_rejected_batch_drops_the_watermark_and_its_records_land_again(fresh_d
     assert _current(fresh_db, validated_only=True) == {"1": _rec(1, at="2026-11-01T08:00:00+07:00")}
     _validate(fresh_db, "b3")
     assert _current(fresh_db, validated_only=True) == {"1": _rec(1, v="y"), "2": changed[1]}
+
+
+def test_an_incremental_read_starts_an_overlap_before_the_watermark(fresh_db, monkeypatch):
+    _land(fresh_db, [_rec(1, at="2026-11-03T08:00:00+07:00")])
+    _validate(fresh_db, "b1")
+    with warehouse.connect(fresh_db) as conn:
+        assert read_since(conn, SPEC, "p1") == "2026-11-03T07:00:00+07:00"  # 60 minutes
+        monkeypatch.setenv("EDUHUB_WATERMARK_OVERLAP_MINUTES", "5")
+        assert read_since(conn, SPEC, "p1") == "2026-11-03T07:55:00+07:00"
+        assert read_since(conn, SPEC, "other") is None  # no watermark: a full read
+    # what the overlap reads again, unchanged, lands nothing
+    assert _land(fresh_db, [_rec(1, at="2026-11-03T08:00:00+07:00")], batch="b2",
+                 full=False).landed == 0
 
 
 def test_a_stamp_from_the_future_does_not_freeze_the_incremental_sync(fresh_db):

@@ -33,7 +33,7 @@ versions into the raw table), `drift`, `statements` (the bookkeeping in `ops`) a
 """
 
 from eduhub.landing.drift import DriftFinding, detect_drift
-from eduhub.landing.partition import LandingResult, get_watermark, land_partition
+from eduhub.landing.partition import LandingResult, get_watermark, land_partition, read_since
 from eduhub.landing.records import (
     KEY_SEPARATOR,
     EntitySpec,
@@ -52,6 +52,6 @@ from eduhub.landing.versions import (
 __all__ = [
     "KEY_SEPARATOR", "DriftFinding", "EntitySpec", "LandingResult", "canonical_json",
     "canonical_json_bytes", "current_versions_query", "detect_drift", "ensure_raw_table",
-    "get_watermark", "land_partition", "payload_hash", "raw_table_name",
+    "get_watermark", "land_partition", "payload_hash", "raw_table_name", "read_since",
     "rebaseline", "rebuild_latest_versions",
 ]

@@ -10,7 +10,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 
@@ -60,6 +60,26 @@ def get_watermark(conn: psycopg.Connection, spec: EntitySpec, partition: str) ->
     row = conn.execute("select high_water from ops.watermarks where source = %s and entity = %s"
                        " and partition = %s", (spec.source, spec.entity, partition)).fetchone()
     return row[0] if row else None
+
+
+OVERLAP_ENV = "EDUHUB_WATERMARK_OVERLAP_MINUTES"
+DEFAULT_OVERLAP_MINUTES = 60
+
+
+def read_since(conn: psycopg.Connection, spec: EntitySpec, partition: str) -> str | None:
+    """Where an incremental read of the partition starts: its watermark less an overlap
+    (`EDUHUB_WATERMARK_OVERLAP_MINUTES`, 60), so that a record stamped just before the
+    watermark but written at the source after the last read (a clock a little behind, a long
+    transaction) is read too; landing lands it only if it changed. None: a full read."""
+    mark = get_watermark(conn, spec, partition)
+    if mark is None:
+        return None
+    try:
+        stamp = datetime.fromisoformat(mark)
+    except ValueError:
+        return mark
+    minutes = int(os.environ.get(OVERLAP_ENV) or DEFAULT_OVERLAP_MINUTES)
+    return (stamp - timedelta(minutes=minutes)).isoformat()
 
 
 def land_partition(

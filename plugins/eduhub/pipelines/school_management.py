@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from eduhub import warehouse
-from eduhub.landing import EntitySpec, LandingResult, get_watermark, land_partition
+from eduhub.landing import EntitySpec, LandingResult, land_partition, read_since
 from eduhub.sources import sms_vendor_a, sms_vendor_b
 
 # source -> (schools spec, per-school specs)
@@ -42,7 +42,7 @@ def land_school(source: str, client, conninfo: str, batch_id: str, school_code: 
     # one connection for the school's entities (a connection costs a SCRAM login)
     with warehouse.connect(conninfo) as conn:
         for entity, spec in SOURCES[source][1].items():
-            since = None if full_refresh else get_watermark(conn, spec, school_code)
+            since = None if full_refresh else read_since(conn, spec, school_code)
             extracted_at = datetime.now(UTC)
             listing = client.school_listing(entity, school_code, updated_since=since)
             results[entity] = land_partition(

@@ -3,11 +3,12 @@
 Layout `<drop folder>/<school code>/<school year>/<class>.xlsx`; first sheet, a header row
 with the export's Vietnamese headers (found below a title block, in any case and order, with
 extra columns). Contract: docs/sources/file_exports.md. Each row lands as received (header ->
-cell value), headers as the export names them, with the file's place in the drop folder added
-under `_`-prefixed names. Cell types are undone where a spreadsheet changed the value: an ID
-typed as a number gets back the leading zero it lost when that gives a valid personal ID
-(flagged in `_leading_zero_restored`), a date cell becomes `yyyy-mm-dd`. Values are judged
-later (GX, the models), never here: a record's defect never rejects its file.
+cell value), the export's headers under their standard names (`COLUMNS`), others as the file
+names them, with the file's place in the drop folder added under `_`-prefixed names. Cell
+types are undone where a spreadsheet changed the value: an ID typed as a number gets back the
+leading zero it lost when that gives a valid personal ID (flagged in
+`_leading_zero_restored`), a date cell becomes `yyyy-mm-dd`. Values are judged later (GX, the
+models), never here: a record's defect never rejects its file.
 """
 
 from __future__ import annotations
