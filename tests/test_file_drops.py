@@ -9,14 +9,16 @@ import re
 import shutil
 import subprocess
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from conftest import validate_landed
 
 from eduhub import runtime, warehouse
+from eduhub.landing import land_partition
 from eduhub.pipelines import file_exports as file_exports_pipeline
-from eduhub.sources import file_exports
+from eduhub.sources import file_exports, sms_vendor_a
 from eduhub_sandbox.simulators import file_exports as exports
 
 
@@ -116,3 +118,33 @@ def test_every_layout_of_a_real_export_reads_as_the_learners_truth(tmp_path, gro
                             x["sex"], x["grade"], x["class_name"], x["status"])
              for x in ground_truth["learners"] if x["school_code"] in schools}
     assert staged == truth
+
+
+def test_a_drop_folder_named_after_an_api_school_is_refused(tmp_path, ground_truth, sandbox_dir,
+                                                            fresh_db):
+    """A school that reports through vendor A's API: a class list dropped under its code
+    would count its learners twice (and re-home it). It is refused, named; the rest lands."""
+    drop_dir = tmp_path / "drops"
+    written = exports.write_class_exports(ground_truth, drop_dir,
+                                          seed=exports.manifest_seed(sandbox_dir))
+    api_school = next(s for s in ground_truth["schools"] if s["vendor"] == "sms_vendor_a")
+    intruder = drop_dir / api_school["school_code"] / written[0].parent.name / "6A.xlsx"
+    intruder.parent.mkdir(parents=True)
+    shutil.copy(written[0], intruder)
+    with warehouse.connect(fresh_db) as conn:
+        land_partition(conn, sms_vendor_a.SCHOOLS, [{"school_code": api_school["school_code"],
+                                                     "name": api_school["name"]}],
+                       batch_id="s1", partition="all", extracted_at=datetime.now(UTC))
+    summary = file_exports_pipeline.land_file_drops(drop_dir, fresh_db, "b1")
+    relative = intruder.relative_to(drop_dir).as_posix()
+    assert summary.rejected == {relative: (
+        f"{relative}: school {api_school['school_code']} reports through the sms_vendor_a API; "
+        "a drop folder may not stand for it")}
+    assert len(summary.landed) == len(written)
+    with warehouse.connect(fresh_db) as conn:
+        status = conn.execute("select status from ops.files where relative_path = %s",
+                              (relative,)).fetchone()
+        intruded = conn.execute("select count(*) from raw.file_exports__learners "
+                                "where payload ->> '_school_code' = %s",
+                                (api_school["school_code"],)).fetchone()[0]
+    assert status == ("rejected",) and intruded == 0

@@ -2,7 +2,9 @@
 
 `ops.files` remembers every file by path and content hash: a file already landed (or
 rejected) is not read again; a changed file is. A rejected file is recorded with its
-message and the other files still land.
+message and the other files still land. A drop folder named after a school that one of the
+school management systems lists is refused: that school's records come from its API, and a
+class list dropped for it would count its learners twice.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from psycopg import sql
+
 from eduhub import warehouse
-from eduhub.landing import land_partition
+from eduhub.landing import current_versions_query, land_partition
 from eduhub.sources import file_exports
 
 log = logging.getLogger(__name__)
@@ -26,9 +30,23 @@ class FileDropSummary:
     rejected: dict[str, str]
 
 
+def api_schools(conn) -> dict[str, str]:
+    """school code -> the school management system whose school list holds it (as landed)."""
+    from eduhub.pipelines.school_management import SOURCES
+
+    schools: dict[str, str] = {}
+    for source, (spec, _) in SOURCES.items():
+        if conn.execute("select to_regclass(%s)", (f"raw.{spec.table}",)).fetchone()[0]:
+            schools |= {r[0]: source for r in conn.execute(sql.SQL(
+                "select natural_key from ({}) as c").format(
+                current_versions_query(spec.table, validated_only=False)))}
+    return schools
+
+
 def land_file_drops(drop_dir: Path, conninfo: str, batch_id: str) -> FileDropSummary:
     landed, skipped, rejected = [], [], {}
     with warehouse.connect(conninfo) as conn:
+        elsewhere = api_schools(conn)
         for drop in file_exports.scan(drop_dir):
             try:
                 digest = drop.sha256
@@ -43,6 +61,14 @@ def land_file_drops(drop_dir: Path, conninfo: str, batch_id: str) -> FileDropSum
                 # landed already, or rejected already (the rejection stays in ops.files; the
                 # school's corrected file has another hash and is read then)
                 skipped.append(drop.relative)
+                continue
+            if drop.school_code in elsewhere:
+                message = (f"{drop.relative}: school {drop.school_code} reports through the "
+                           f"{elsewhere[drop.school_code]} API; a drop folder may not stand "
+                           "for it")
+                rejected[drop.relative] = message
+                log.error("file drop rejected: %s", message)
+                _record(conn, drop.relative, digest, "rejected", message, None, batch_id)
                 continue
             try:
                 records = file_exports.read_rows(drop)
