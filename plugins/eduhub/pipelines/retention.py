@@ -21,13 +21,13 @@ old: staging reads it (an unchanged school is landed once), and so does a versio
 partition's newer one supersedes while its own partition still lists it (landing compares with
 it). Where a purged row was the latest version of its partition and key, the
 partition's latest versions are made anew from what the table still holds, so that landing
-compares the next version with that. Quarantined raw text last seen
-before the cutoff goes too, and so do the population database's answers extracted before it
-(current or not: a record still in a source is asked about again), the learners' status
-history closed before it (`snapshots`), and the records and evidence shown to an identity
-reviewer whose decision is older (the decision stays). docs/privacy.md lists every table
-holding personal data and its period. What was purged (table, rows, the extraction dates it spanned) is
-recorded in `ops.retention_purges`; no payload or key is logged.
+compares the next version with that. Quarantined raw text last seen before the cutoff goes
+too, and so do the population database's answers extracted before it (current or not: a
+record still in a source is asked about again), the learners' status history closed before it
+(`snapshots`), and the records and evidence shown to an identity reviewer whose decision is
+older (the decision stays). docs/privacy.md lists every table holding personal data and its
+period. What was purged (table, rows, the extraction dates it spanned) is recorded in
+`ops.retention_purges`; no payload or key is logged.
 
 The run's day fixes the cutoff (no clock), and a re-run purges nothing more.
 """

@@ -110,7 +110,7 @@ def _parse(body: bytes, where: str):
                 "quarantined)", where, values, MAX_NESTING)
     try:
         return json.loads(cut)
-    except RecursionError:  # not reached: nothing is deeper than MAX_NESTING now
+    except RecursionError:  # a deep value that never closes: the body came back uncut
         raise SourceRequestError(f"{where}: the response is nested too deeply to be read"
                                  ) from None
 
