@@ -3,11 +3,19 @@
 
 Daily sync of the school management systems into `raw`, one mapped task per school.
 
+- **School registry** first (connection `school_registry`): the Sở's list of education units
+  (code, name, level, public or private, commune, managing unit, the channel each unit
+  reports through, opened and closed dates) → `raw.school_registry__units`, validated at
+  once (`expectations/school_registry__units.json`). It is the reference for school identity:
+  each school's managing unit (so the commune row access), and which drop folders may stand
+  for a school. If it cannot be read, or is rejected, the registry validated before stays the
+  reference and the run fails at its end, naming it.
 - **Vendor A** (connection `sms_vendor_a`) and **vendor B** (`sms_vendor_b`): the school
   list, then per school learners, classes, staff, facilities, results, health and digital
   transcripts → `raw.sms_vendor_<a|b>__<entity>`.
 - **File drops**: xlsx class exports of schools without an API, from the drop folder
-  (`EDUHUB_DROP_DIR`) → `raw.file_exports__learners`; each file once (`ops.files`).
+  (`EDUHUB_DROP_DIR`) → `raw.file_exports__learners`; each file once (`ops.files`); a folder
+  that is not a registered class-export school waits (`held`) and is named.
 - **Incremental** by watermark per school and entity (`ops.watermarks`); a **full
   refresh** (param `full_refresh`, and every Sunday) re-reads everything and marks what the
   source no longer lists as deleted; more than 5% of a school's records at once is held (a
@@ -31,7 +39,7 @@ from eduhub import dag_support
 from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEFINED_MACROS
 
 # the sources this DAG lands: their suites in expectations/ validate the run's batch
-SOURCES = ("sms_vendor_a", "sms_vendor_b", "file_exports")
+SOURCES = ("school_registry", "sms_vendor_a", "sms_vendor_b", "file_exports")
 
 
 @dag(
@@ -71,7 +79,26 @@ def sync_school_management():
             accept_deletions=dag_support.accepts_deletions(context))
         return school_management.summary(results)
 
-    @task(multiple_outputs=False)
+    @task(multiple_outputs=False, task_display_name="Đồng bộ danh mục đơn vị của Sở")
+    def sync_school_registry() -> dict:
+        from eduhub import validation
+        from eduhub.pipelines import school_registry
+
+        context = get_current_context()
+        result = school_registry.land_units(
+            dag_support.source_client("school_registry"), dag_support.warehouse_url(),
+            context["run_id"], accept_deletions=dag_support.accepts_deletions(context))
+        # validated now, so that the drop folders are checked against it in this run; a
+        # rejection fails the run at validate_batch
+        checked = validation.validate_sources(dag_support.warehouse_url(), context["run_id"],
+                                              ("school_registry",),
+                                              as_of=dag_support.run_day(context))
+        return {"received": result.received, "landed": result.landed,
+                "deleted": result.deleted, **validation.summary(checked)}
+
+    # the drop folders are checked against the registry validated last, even if today's read
+    # failed
+    @task(multiple_outputs=False, trigger_rule="all_done")
     def land_file_drops() -> dict:
         from eduhub import settings
         from eduhub.pipelines import file_exports
@@ -84,8 +111,10 @@ def sync_school_management():
     migrate = dag_support.migrate_warehouse()
     schools_a = list_schools.override(task_id="list_sms_vendor_a_schools")("sms_vendor_a")
     schools_b = list_schools.override(task_id="list_sms_vendor_b_schools")("sms_vendor_b")
+    registry = sync_school_registry()
     drops = land_file_drops()
-    migrate >> [schools_a, schools_b, drops]
+    migrate >> [registry, schools_a, schools_b]
+    registry >> drops
     vendor_a = sync_school.override(task_id="sync_sms_vendor_a_school").expand(target=schools_a)
     vendor_b = sync_school.override(task_id="sync_sms_vendor_b_school").expand(target=schools_b)
     [vendor_a, vendor_b, drops] >> dag_support.validate_batch(

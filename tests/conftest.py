@@ -152,5 +152,18 @@ def validate_landed(url: str, batch_id: str, sources, as_of=None) -> None:
                                                              as_of=as_of))
 
 
+def land_registry(url: str, batch_id: str, endpoints) -> None:
+    """The Sở's registry of units read from the simulator and validated, as
+    sync_school_management's first task does: the drop folders are checked against it."""
+    from eduhub import settings
+    from eduhub.pipelines import school_registry
+    from eduhub.sources.school_registry import SchoolRegistryClient
+
+    e = endpoints[settings.SCHOOL_REGISTRY_CONN_ID]
+    client = SchoolRegistryClient(f"{e.scheme}://{e.host}:{e.port}{e.base_path}", e.password)
+    school_registry.land_units(client, url, batch_id)
+    validate_landed(url, batch_id, ["school_registry"])
+
+
 def text_of(message) -> str:
     return message.get_body(("html", "plain")).get_content()

@@ -138,7 +138,8 @@ def referenced_variable(value: str) -> str:
 
 def test_the_connection_ids_are_found():
     assert {settings.WAREHOUSE_CONN_ID, settings.SMS_VENDOR_A_CONN_ID, settings.SMS_VENDOR_B_CONN_ID,
-            settings.POPULATION_CONN_ID, settings.PCGD_CONN_ID} <= connection_ids()
+            settings.POPULATION_CONN_ID, settings.PCGD_CONN_ID,
+            settings.SCHOOL_REGISTRY_CONN_ID} <= connection_ids()
 
 
 def test_every_connection_is_passed_to_every_airflow_service(airflow):

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import validate_landed
+from conftest import land_registry, validate_landed
 
-from eduhub import runtime, warehouse
+from eduhub import migrations, runtime, warehouse
 from eduhub.landing import land_partition
 from eduhub.pipelines import file_exports as file_exports_pipeline
-from eduhub.sources import file_exports, sms_vendor_a
+from eduhub.sources import file_exports, school_registry, sms_vendor_a
 from eduhub_sandbox.simulators import file_exports as exports
 
 
@@ -30,6 +30,14 @@ def _rewrite_sheet(path: Path, change) -> None:
         for info, data in members.items():
             archive.writestr(info, change(data) if info.filename == "xl/worksheets/sheet1.xml"
                              else data)
+
+
+@pytest.fixture(autouse=True)
+def registry(request, simulators):
+    """The Sở's registry landed (from the simulator) in the test's database: the drop
+    folders are checked against it."""
+    if "fresh_db" in request.fixturenames:
+        land_registry(request.getfixturevalue("fresh_db"), "registry", simulators)
 
 
 @pytest.fixture
@@ -148,3 +156,94 @@ def test_a_drop_folder_named_after_an_api_school_is_refused(tmp_path, ground_tru
                                 "where payload ->> '_school_code' = %s",
                                 (api_school["school_code"],)).fetchone()[0]
     assert status == ("rejected",) and intruded == 0
+
+
+def test_a_vanished_class_file_is_recorded_and_its_learners_stay(drops, fresh_db):
+    """A file taken out of the folder withdraws nobody (only a newer file of the class may);
+    it is recorded as missing, for retention; back again, it is not; an empty folder (not
+    mounted) records nothing."""
+    file_exports_pipeline.land_file_drops(drops["dir"], fresh_db, "b1")
+    good = _rel(drops, drops["good"])
+
+    def state():
+        with warehouse.connect(fresh_db) as conn:
+            vanished = [r[0] for r in conn.execute(
+                "select relative_path from ops.vanished_files order by 1")]
+            current = conn.execute("""
+                select count(*) filter (where not is_deleted), count(*) filter (where is_deleted)
+                from raw.file_exports__learners where partition = %s""", (good,)).fetchone()
+        return vanished, current
+
+    _, landed = state()
+    assert landed[0] > 0 and landed[1] == 0
+    away = drops["dir"].parent / "away.xlsx"
+    shutil.move(drops["good"], away)
+    file_exports_pipeline.land_file_drops(drops["dir"], fresh_db, "b2")
+    assert state() == ([good], landed)
+    file_exports_pipeline.land_file_drops(drops["dir"], fresh_db, "b3")  # since the first miss
+    with warehouse.connect(fresh_db) as conn:
+        first_missed = conn.execute("select missing_since from ops.vanished_files").fetchall()
+    assert len(first_missed) == 1
+    shutil.move(away, drops["good"])
+    file_exports_pipeline.land_file_drops(drops["dir"], fresh_db, "b4")
+    assert state() == ([], landed)
+    emptied = drops["dir"].parent / "unmounted"
+    emptied.mkdir()
+    file_exports_pipeline.land_file_drops(emptied, fresh_db, "b5")
+    assert state() == ([], landed)
+
+
+def test_a_folder_the_registry_does_not_list_as_a_class_export_school_waits(
+        tmp_path, ground_truth, sandbox_dir, fresh_db):
+    """A drop folder stands for a school only when the registry lists it, open, as reporting
+    by class exports: a code it does not know, or a school it lists as reporting through an
+    API (whose school list has not landed), waits as `held`, named; the rest lands; once the
+    registry lists the school, its file lands."""
+    drop_dir = tmp_path / "drops"
+    written = exports.write_class_exports(ground_truth, drop_dir,
+                                          seed=exports.manifest_seed(sandbox_dir))
+    year = written[0].parent.name
+    vendor_b = next(s["school_code"] for s in ground_truth["schools"]
+                    if s["vendor"] == "sms_vendor_b")
+    closed = next(u for u in ground_truth["units"] if u["closed_on"])
+    unknown = "80999999"
+    for code in (unknown, vendor_b, closed["unit_code"]):
+        (drop_dir / code / year).mkdir(parents=True)
+        shutil.copy(written[0], drop_dir / code / year / "6A.xlsx")
+    first = file_exports_pipeline.land_file_drops(drop_dir, fresh_db, "b1")
+    held = {path.split("/")[0]: message for path, message in first.rejected.items()}
+    assert held == {
+        unknown: f"{unknown}/{year}/6A.xlsx: school {unknown} is not in the Sở's registry of "
+                 "units",
+        vendor_b: f"{vendor_b}/{year}/6A.xlsx: school {vendor_b} reports through sms_vendor_b "
+                  "according to the registry, not by class exports",
+        closed["unit_code"]: f"{closed['unit_code']}/{year}/6A.xlsx: school "
+                             f"{closed['unit_code']} closed on {closed['closed_on']} (registry)"}
+    assert len(first.landed) == len(written)
+    with warehouse.connect(fresh_db) as conn:
+        statuses = dict(conn.execute("select split_part(relative_path, '/', 1), status "
+                                     "from ops.files where status <> 'landed'").fetchall())
+    assert statuses == dict.fromkeys(held, "held")
+
+    # the registry lists the new school as a class-export school: its file lands, the others
+    # still wait
+    with warehouse.connect(fresh_db) as conn:
+        units = [payload for (payload,) in conn.execute(
+            "select payload from raw.school_registry__units")]
+        added = {**units[0], "unit_code": unknown, "channel": "file_exports", "closed_on": None}
+        land_partition(conn, school_registry.UNITS, [*units, added], batch_id="registry-2",
+                       partition="all", extracted_at=datetime.now(UTC), full=True,
+                       reported_total=len(units) + 1)
+    validate_landed(fresh_db, "registry-2", ["school_registry"])
+    second = file_exports_pipeline.land_file_drops(drop_dir, fresh_db, "b2")
+    assert second.landed == [f"{unknown}/{year}/6A.xlsx"]
+    assert {p.split("/")[0] for p in second.rejected} == {vendor_b, closed["unit_code"]}
+
+
+def test_no_folder_lands_before_a_registry_has_been_validated(drops, server_url):
+    url = warehouse.create_database("eduhub_t_no_registry", server_url, replace=True)
+    migrations.upgrade(url)
+    summary = file_exports_pipeline.land_file_drops(drops["dir"], url, "b1")
+    assert summary.landed == [] and len(summary.rejected) == drops["all"]
+    assert all(m.endswith("no validated school registry has landed yet: the file waits for it")
+               for m in summary.rejected.values())

@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from psycopg import sql
 
 from eduhub import warehouse
-from eduhub.landing import land_partition
+from eduhub.landing import current_versions_query, land_partition
 from eduhub.sources import sms_vendor_b
 from eduhub.sources.pcgd import PcgdClient
 from eduhub.sources.sms_vendor_b import VendorBClient
@@ -160,3 +161,52 @@ def test_plain_http_is_refused_off_the_loopback(url):
         VendorBClient(url, "key")
     assert VendorBClient("https://pcgd.example.vn/api", "key").base_url
     assert VendorBClient("http://[::1]:8800/api", "key").base_url
+
+
+def test_a_full_read_of_vendor_b_cut_short_withdraws_nobody(fresh_db):
+    """Vendor B reports no total: a second pass counts the records. A first pass whose cursor
+    ends early then disagrees with the count; validation rejects the partition, and the
+    learners the short pass missed stay current."""
+    school = "80001001"
+    learners = [{"ma_truong": school, "ma_dinh_danh_bo": f"{1000000000 + i}",
+                 "so_dinh_danh": None, "ho_ten": f"Học sinh {i}", "ngay_sinh": "05/03/2015",
+                 "gioi_tinh": "Nam", "dan_toc": "Kinh", "ma_lop": "6A", "lop": "6A", "khoi": "6",
+                 "trang_thai": "Đang học", "ma_xa_thuong_tru": "25459", "so_dien_thoai": None,
+                 "ngay_cap_nhat": "01/10/2026 08:00:00"} for i in range(5)]
+    reads = {"n": 0}
+
+    def respond(h):
+        cursor = "p2" in h.path
+        if not cursor:
+            reads["n"] += 1
+        short = reads["n"] == 2  # the second read's first pass: its cursor ends early
+        items = learners[3:] if cursor else learners[:3]
+        send(h, 200, json.dumps({"items": items,
+                                 "next_cursor": None if cursor or short else "p2"}).encode())
+
+    spec = sms_vendor_b.PER_SCHOOL["learners"]
+    with serving(respond) as (base, _):
+        client = VendorBClient(base, "key", **FAST)
+        whole = client.school_listing("learners", school)
+        short = client.school_listing("learners", school)
+    assert (len(whole.records), whole.total) == (5, 5)
+    assert (len(short.records), short.total) == (3, 5)
+    with warehouse.connect(fresh_db) as conn:
+        for batch, listing in (("b1", whole), ("b2", short)):
+            land_partition(conn, spec, listing.records, batch_id=batch, partition=school,
+                           extracted_at=datetime.now(UTC), full=True,
+                           reported_total=listing.total, accept_deletions=True)
+            validate_landed_quietly(fresh_db, batch)
+        status = dict(conn.execute("select batch_id, status from ops.batches "
+                                   "where entity = 'learners'").fetchall())
+        current = conn.execute(sql.SQL("select count(*) from ({}) as c").format(
+            current_versions_query(spec.table))).fetchone()[0]
+    assert status == {"b1": "validated", "b2": "rejected"}
+    assert current == 5
+
+
+def validate_landed_quietly(url: str, batch_id: str) -> None:
+    """The vendor B learners suite on a batch, its rejection recorded (not raised)."""
+    from eduhub import validation
+
+    validation.validate_sources(url, batch_id, ["sms_vendor_b"])

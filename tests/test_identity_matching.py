@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import validate_landed
+from conftest import land_registry, validate_landed
 
 from eduhub import migrations, runtime, transform, warehouse
 from eduhub.identity import person, personal_id
@@ -62,6 +62,7 @@ def world(sandbox_dir, ground_truth, simulators, server_url, tmp_path_factory, m
     pcgd = PcgdClient(_base(p), p.password)
     for code in pcgd_pipeline.commune_codes(pcgd):
         pcgd_pipeline.land_commune(pcgd, url, "identity-1", code)
+    land_registry(url, "identity-1", simulators)
     file_exports_pipeline.land_file_drops(drops, url, "identity-1")
     validate_landed(url, "identity-1", [*makers, "pcgd", "file_exports"])
     transform.ensure_raw_tables(url)
@@ -260,8 +261,8 @@ def test_person_table_links_records_registry_and_pcgd(world):
 
 
 def test_pseudonyms_are_keyed_and_no_plain_id_reaches_analysts(world):
-    pid, pseudo = query(world, "select personal_id, id_pseudonym from pii.persons "
-                        "where personal_id is not null limit 1")[0]
+    pid, pseudo = query(world, "select personal_id, id_pseudonym from vault.personal_ids "
+                        "order by person_id limit 1")[0]
     assert pseudo == person.pseudonym(pid, TEST_KEY.encode())
     assert pseudo != hashlib.sha256(pid.encode()).hexdigest()  # not a plain hash
     columns = {r[0] for r in query(world, """
@@ -330,8 +331,7 @@ def test_dag_runs_the_matching_through_airflow(world, airflow_home):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     output = proc.stdout + proc.stderr
     assert TEST_KEY not in output
-    ids = [r[0] for r in query(world, "select personal_id from pii.persons "
-                               "where personal_id is not null")]
+    ids = [r[0] for r in query(world, "select personal_id from vault.personal_ids")]
     assert not any(pid in output for pid in ids)
     runs = {r[0] for r in query(world, "select distinct run_id from pii.person_records")}
     assert len(runs) == 1 and runs.pop().startswith("manual__")

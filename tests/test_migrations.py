@@ -17,7 +17,11 @@ from eduhub.landing import current_versions_query, land_partition
 from eduhub.sources import sms_vendor_a
 
 FIXTURE = Path(__file__).parent / "fixtures" / "warehouse_6b02968.sql.gz"
-OWN_SCHEMAS = ("raw", "ops", "quality", "pii", "access")
+OWN_SCHEMAS = ("raw", "ops", "quality", "pii", "access", "vault")
+# what migration 0004 moves into the vault: the plain IDs of pii.persons, the audit trail
+MOVED_COLUMNS = {("pii.persons", "personal_id")}
+MOVED_TABLES = {"ops.reidentifications"}
+PLAIN_IDS = "select person_id, personal_id, id_pseudonym from {} where personal_id is not null"
 
 
 def _restore(url: str) -> None:
@@ -77,8 +81,10 @@ def previous_release(server_url):
     url = warehouse.create_database("eduhub_previous_release", server_url, replace=True)
     _restore(url)
     with warehouse.connect(url) as conn:
-        tables = _tables(conn)
+        tables = {t: [c for c in columns if (t, c) not in MOVED_COLUMNS]
+                  for t, columns in _tables(conn).items() if t not in MOVED_TABLES}
         before = _contents(conn, tables)
+        before["plain IDs"] = sorted(conn.execute(PLAIN_IDS.format("pii.persons")).fetchall())
     return url, tables, before
 
 
@@ -101,7 +107,11 @@ def test_the_previous_release_is_upgraded_with_every_row_kept(previous_release, 
     assert migrations.current(url) == migrations.head()
 
     with warehouse.connect(url) as conn:
-        assert _contents(conn, tables) == before  # every row of every table, unchanged
+        after = _contents(conn, tables)
+        after["plain IDs"] = sorted(conn.execute(PLAIN_IDS.format("vault.personal_ids")
+                                                 ).fetchall())
+        assert after == before  # every row of every table, unchanged; the plain IDs moved
+        assert len(before["plain IDs"]) > 50
         # and the layout is the one a new warehouse gets
         upgraded = _layout(conn)
     fresh = warehouse.create_database("eduhub_fresh_release", server_url, replace=True)

@@ -227,16 +227,21 @@ def test_status_history_is_built_by_the_dag(modelled):
     assert all(valid_to is None for _, _, valid_to in rows)
 
 
-def test_file_export_schools_get_the_commune_their_learners_live_in(modelled):
-    """The class exports name no commune: the school's is inferred from where its learners
-    live, which is the school's own commune in the sandbox whenever that code is current."""
-    current = {c["commune_code"] for c in modelled["data"]["communes"]}
-    by_file = {s["school_code"]: s["commune_code"] for s in modelled["data"]["schools"]
-               if s["vendor"] == "file_exports"}
+def test_school_identity_comes_from_the_registry(modelled):
+    """Every school's commune and managing unit are the Sở's registry's: a class-export
+    school's (its exports name no commune; nothing is inferred from where its learners live),
+    and a school whose own system still reports a pre-2025 commune code."""
+    units = {u["unit_code"]: u for u in modelled["data"]["units"]}
     with warehouse.connect(modelled["url"]) as conn:
         got = {r[0]: r[1:] for r in conn.execute("""
-            select school_code, commune_code, commune_inferred from intermediate.int_schools
-            where source_system = 'file_exports'""")}
-    expected = {code: (commune, True) for code, commune in by_file.items() if commune in current}
-    assert expected
-    assert {code: got[code] for code in expected} == expected
+            select school_code, commune_code, managing_unit, commune_inferred, in_registry,
+                   registry_channel, school_name
+            from intermediate.int_schools""")}
+    assert {s["school_code"] for s in modelled["data"]["schools"]} == set(got)
+    assert got == {code: (units[code]["commune_code"], units[code]["managing_unit"], False, True,
+                          units[code]["channel"], units[code]["unit_name"]) for code in got}
+    kinds = {s["vendor"] for s in modelled["data"]["schools"] if s["school_code"] in got}
+    assert kinds == {"sms_vendor_a", "sms_vendor_b", "file_exports"}
+    legacy = {d["record"] for d in modelled["manifest"]["defects"]
+              if d["entity"] == "school" and d["defect"] == "unknown_code"}
+    assert legacy & set(got)

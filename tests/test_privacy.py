@@ -38,6 +38,9 @@ AS_OF = date(2026, 11, 22)
 PERSONAL_ID = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
 # test logins, one per role (dropped at the end)
 LOGINS = {"analyst": access.ANALYST, "provincial": access.PROVINCIAL}
+# ... and the two sides of the re-identification door: a data engineer allowed to re-identify,
+# the DAGs' login (a member of the loader)
+DOOR_LOGINS = {"engineer": access.REIDENTIFIER, "dags": access.LOADER}
 
 
 def base_url(e) -> str:
@@ -90,7 +93,7 @@ def built(simulators, airflow_home, server_url, tmp_path_factory):
         commune = conn.execute("""
             select managing_unit from intermediate.int_schools where managing_unit <> 'SO'
             group by 1 order by count(*) desc, 1 limit 1""").fetchone()[0]
-    logins = {**LOGINS, "commune": access.commune_role(commune)}
+    logins = {**LOGINS, "commune": access.commune_role(commune), **DOOR_LOGINS}
     urls = {}
     with warehouse.connect(url) as conn:
         for name, group in logins.items():
@@ -101,7 +104,9 @@ def built(simulators, airflow_home, server_url, tmp_path_factory):
             conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group),
                                                           sql.Identifier(login)))
             urls[name] = warehouse.WarehouseUrl(w.host, w.port, login, password, w.dbname).url()
-    yield {"url": url, "env": env, "urls": urls, "commune": commune, "summary": summary}
+    door = {name: urls.pop(name) for name in DOOR_LOGINS}
+    yield {"url": url, "env": env, "urls": urls, "door": door, "commune": commune,
+           "summary": summary}
     settings.DATA_DOCS_DIR = settings_docs
     with warehouse.connect(w.with_dbname("postgres").url()) as conn:
         conn.execute(f'drop database if exists "{DATABASE}" with (force)')
@@ -389,44 +394,109 @@ def test_no_suppressed_count_is_recovered_by_differencing(built):
     assert agreeing > 0 and attacked > 0
 
 
+def plain_ids(url: str) -> dict[str, str]:
+    """personal ID -> pseudonym, as the vault holds them (read as the administrator)."""
+    with warehouse.connect(url) as conn:
+        return dict(conn.execute("select personal_id, id_pseudonym from vault.personal_ids"
+                                 ).fetchall())
+
+
+REASON = "Công văn 12/THCS đề nghị sửa hồ sơ"
+
+
 def test_pseudonyms_are_keyed_stable_and_revealed_only_with_a_recorded_reason(built):
     url = built["url"]
     key, other = b"test-key-for-privacy-tests-0001", b"another-key-for-privacy-tests-02"
-
-    def pseudonyms():
-        with warehouse.connect(url) as conn:
-            return dict(conn.execute("select personal_id, id_pseudonym from pii.persons "
-                                     "where personal_id is not null").fetchall())
-
     person.build(url, "privacy-1", key=key)
-    first = pseudonyms()
+    first = plain_ids(url)
     person.build(url, "privacy-2", key=key, full=True)
-    assert pseudonyms() == first and len(first) > 100  # stable between runs
+    assert plain_ids(url) == first and len(first) > 100  # stable between runs
     assert all(p == person.pseudonym(i, key) for i, p in first.items())
     assert all(len(p) == 64 and i not in p for i, p in first.items())
     person.build(url, "privacy-3", key=other, full=True)
-    changed = pseudonyms()
+    changed = plain_ids(url)
     assert set(changed) == set(first)
     assert not [i for i in first if changed[i] == first[i]]  # every one differs
 
-    # re-identification: the ID on stdout only, the request recorded without it
-    personal_id, pseudonym = sorted(changed.items())[0]  # what pii.persons holds now
-    env = {**os.environ, settings.WAREHOUSE_URL_ENV: url}
+    # re-identification as the data engineer's own login: the ID on stdout only, the request
+    # recorded without it, under the login (there is no way to state another name)
+    personal_id, pseudonym = sorted(changed.items())[0]  # what the vault holds now
+    env = {**os.environ, settings.WAREHOUSE_URL_ENV: built["door"]["engineer"]}
     cli = [runtime.tool("eduhub"), "id", "reveal", pseudonym]
-    shown = subprocess.run([*cli, "--reason", "Công văn 12/THCS đề nghị sửa hồ sơ",
-                            "--by", "ky-su-du-lieu"], env=env, capture_output=True, text=True)
+    shown = subprocess.run([*cli, "--reason", REASON], env=env, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == personal_id
     assert personal_id not in shown.stderr
     refused = subprocess.run([*cli, "--reason", "xem"], env=env, capture_output=True, text=True)
     assert refused.returncode == 2 and refused.stdout == ""
+    stated = subprocess.run([*cli, "--reason", REASON, "--by", "ai-do"], env=env,
+                            capture_output=True, text=True)
+    assert stated.returncode == 2 and stated.stdout == ""  # no flag names the requester
+    # an analyst's login is refused, and the refusal says why
+    analyst_env = {**os.environ, settings.WAREHOUSE_URL_ENV: built["urls"]["analyst"]}
+    other_login = subprocess.run([*cli, "--reason", REASON], env=analyst_env,
+                                 capture_output=True, text=True)
+    assert other_login.returncode == 2 and other_login.stdout == ""
+    assert access.REIDENTIFIER in other_login.stderr
     with warehouse.connect(url) as conn:
-        audit = conn.execute("select * from ops.reidentifications").fetchall()
-    assert len(audit) == 1
-    assert audit[0][2] == "ky-su-du-lieu" and audit[0][5].startswith("Công văn 12")
-    assert audit[0][4] == pseudonym and audit[0][6] is True
+        audit = conn.execute("""select requested_by, pseudonym, reason, found
+                                from vault.reidentifications""").fetchall()
+    assert audit == [("eduhub_test_engineer", pseudonym, REASON, True)]
     assert personal_id not in repr(audit)
-    assert denied(built["urls"]["analyst"], "select * from ops.reidentifications")
+    assert denied(built["urls"]["analyst"], "select * from vault.reidentifications")
+
+
+def test_plain_ids_only_through_the_audited_door(built):
+    """The loader writes the plain IDs but cannot read them back; nobody reads them but
+    through vault.reveal, which only re-identifiers may call and which records the session's
+    login; nobody but the vault changes the trail."""
+    url, dags, engineer = built["url"], built["door"]["dags"], built["door"]["engineer"]
+    key = b"test-key-for-privacy-tests-0001"
+    # the matching run as the DAGs' login: it rewrites the vault without reading it
+    person.build(dags, "privacy-door", key=key, full=True)
+    ids = plain_ids(url)
+    assert len(ids) > 100 and all(p == person.pseudonym(i, key) for i, p in ids.items())
+    with warehouse.connect(url) as conn:
+        assert conn.execute("""select count(*) from information_schema.columns
+                               where table_schema = 'pii' and column_name = 'personal_id'
+                            """).fetchone()[0] == 0  # no plain ID left in the loader's pii
+    for query in ("select personal_id from vault.personal_ids limit 1",
+                  "select * from vault.personal_ids limit 1",
+                  "delete from vault.personal_ids where personal_id like '0%' returning 1",
+                  "select * from vault.reidentifications"):
+        assert denied(dags, query), query
+    assert rows(dags, "select count(person_id) from vault.personal_ids") == [repr((len(ids),))]
+
+    personal_id, pseudonym = sorted(ids.items())[0]
+    reveal = f"select vault.reveal('{pseudonym}', '{REASON}')"
+    for name, login in {**built["urls"], "dags": dags}.items():
+        assert denied(login, reveal), name
+    assert denied(engineer, "select personal_id from vault.personal_ids limit 1")
+    with psycopg.connect(engineer, autocommit=True) as conn:
+        assert conn.execute(reveal).fetchone()[0] == personal_id
+        assert conn.execute(f"select vault.reveal('{'0' * 64}', '{REASON}')"
+                            ).fetchone()[0] is None  # not found, recorded all the same
+        with pytest.raises(psycopg.errors.InvalidParameterValue):  # the database asks why too
+            conn.execute(f"select vault.reveal('{pseudonym}', 'xem')")
+    with warehouse.connect(url) as conn:
+        trail = conn.execute("""select requested_by, pseudonym, found from vault.reidentifications
+                                where pseudonym in (%s, %s) order by reidentification_id""",
+                             (pseudonym, "0" * 64)).fetchall()
+    assert trail[-2:] == [("eduhub_test_engineer", pseudonym, True),
+                          ("eduhub_test_engineer", "0" * 64, False)]
+
+    # append-only for every role but its owner
+    for name, login in {**built["urls"], **built["door"]}.items():
+        for query in ("update vault.reidentifications set reason = 'sửa lại lý do'",
+                      "delete from vault.reidentifications",
+                      "insert into vault.reidentifications (requested_at, requested_by, "
+                      "pseudonym, reason, found) values (now(), 'ai-do', 'x', 'lý do giả', false)",
+                      "truncate vault.reidentifications"):
+            assert denied(login, query), (name, query)
+    with warehouse.connect(url) as conn:  # the owner of the trail is no login
+        assert conn.execute("""select rolcanlogin from pg_roles where oid = (
+            select relowner from pg_class where oid = 'vault.reidentifications'::regclass)
+            """).fetchone()[0] is False
 
 
 def test_grants_survive_a_dbt_build_and_a_swap(built):

@@ -96,6 +96,20 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
         land(FILE_LEARNERS, [{"_school_code": "S3", "moet_id": "M1", "_school_year": "2025-2026",
                               "Họ tên cha": "Trần Văn Cha"}], "f2025", "2025-10-01",
              "S3/2025-2026/5A.xlsx")
+        # class files of a kept school year that vanished from the drop folder: one before the
+        # cutoff (its rows go), one since (its rows stay)
+        for name, landed, missing in (("5C", "2024-08-20", "2024-08-25"),
+                                      ("5D", "2025-10-01", "2026-10-01")):
+            year = "2024-2025" if name == "5C" else "2025-2026"
+            land(FILE_LEARNERS, [{"_school_code": "S3", "moet_id": f"M{name}",
+                                  "_school_year": year, "Họ tên mẹ": "Nguyễn Thị Mẹ"}],
+                 f"f-{name}", landed, f"S3/{year}/{name}.xlsx")
+            conn.execute("insert into ops.vanished_files values ('file_exports', %s, %s)",
+                         (f"S3/{year}/{name}.xlsx", at(missing)))
+        # matching models: one trained before the cutoff, the newest (in use)
+        for model, trained in (("m-2023", "2023-06-01"), ("m-2025", "2025-11-01")):
+            conn.execute("""insert into pii.match_models values (%s, %s, '{}', 0.99, 0.5, 10,
+                            'r')""", (model, at(trained)))
         # a record without its key, quarantined long ago
         land(LEARNERS, [{"school_code": "S1", "full_name": "không mã"}], "q2023", "2023-01-01",
              "S9", full=False)
@@ -140,6 +154,7 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
         after = current_versions(conn)
         answers = conn.execute("select natural_key from raw.population__verifications"
                                ).fetchall()
+        models = conn.execute("select model_id from pii.match_models").fetchall()
         reviews = conn.execute("""
             select review_key, status, left_record = '{}' and right_record = '{}'
                 and evidence = '{}' from pii.match_review_queue order by 1""").fetchall()
@@ -149,7 +164,8 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
                     ("S1|L6", "new-rejected", False)]
     assert after == before  # staging sees the same records
     assert results == [("2024-2025",)]
-    assert class_lists == [("S3/2025-2026/5A.xlsx",)]
+    assert sorted(class_lists) == [("S3/2025-2026/5A.xlsx",), ("S3/2025-2026/5D.xlsx",)]
+    assert models == [("m-2025",)]
     assert quarantined == 0
     assert answers == [("f-new",)]  # the old answer went, though current
     # the old decision stays, without the records it was shown; the others are untouched
@@ -157,8 +173,9 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
                        ("recent", "rejected", False)]
     assert recorded == [
         ("ops.quarantine", CUTOFF, 3, 1, date(2023, 1, 1), date(2023, 1, 1)),
+        ("pii.match_models", CUTOFF, 3, 1, date(2023, 6, 1), date(2023, 6, 1)),
         ("pii.match_review_queue", CUTOFF, 3, 1, date(2024, 1, 10), date(2024, 1, 10)),
-        ("raw.file_exports__learners", CUTOFF, 3, 1, date(2025, 10, 1), date(2025, 10, 1)),
+        ("raw.file_exports__learners", CUTOFF, 3, 2, date(2024, 8, 20), date(2025, 10, 1)),
         ("raw.population__verifications", CUTOFF, 3, 1, date(2024, 3, 1), date(2024, 3, 1)),
         ("raw.sms_vendor_a__learners", CUTOFF, 3, 5, date(2022, 10, 1), date(2023, 10, 1)),
         ("raw.sms_vendor_a__results", CUTOFF, 3, 1, date(2025, 10, 1),
@@ -167,7 +184,7 @@ def test_purge_dag_keeps_current_records_and_records_what_it_purged(fresh_db, ai
 
     # again (the same day): nothing more to purge, the record of the first run unchanged
     again = retention.purge(url, "again", date(2026, 11, 22))
-    assert [p.rows for p in again] == [0] * 6
+    assert [p.rows for p in again] == [0] * 7
     with warehouse.connect(url) as conn:
         assert conn.execute("select count(*) from raw.sms_vendor_a__learners").fetchone() == (5,)
 

@@ -109,9 +109,14 @@ def test_manifest_lists_exactly_the_other_defects(late_term):
               for r in data["pcgd_residents"]
               if r["education_status"] == "khong_di_hoc"
               and 6 <= 2026 - int(r["date_of_birth"][:4]) <= 14}
+    # registry units that are open and no system serves
+    served = {s["school_code"] for s in data["schools"]}
+    found |= {("silent_school", "school", u["unit_code"]) for u in data["units"]
+              if u["unit_code"] not in served and u["closed_on"] is None}
     assert found == declared
     assert {k for k, _, _ in declared} == {"unknown_code", "staff_without_qualification",
-                                          "missing_personal_id", "school_age_not_enrolled"}
+                                          "missing_personal_id", "school_age_not_enrolled",
+                                          "silent_school"}
 
 
 def test_clean_personal_ids_agree_with_birth_year_and_sex(late_term):

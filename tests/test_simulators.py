@@ -254,6 +254,31 @@ def test_pcgd_updated_since_includes_households_whose_residents_changed(data):
         assert latest == {changed["pcgd_households"][7]["household_id"]}
 
 
+def test_the_school_registry_lists_every_school_and_the_silent_and_closed_units(server, data):
+    """Every school once, paged; plus the units no system serves (open: silent schools of the
+    ground truth; and one closed), each school's commune the current one."""
+    headers = {"X-API-Key": CRED.api_key("school_registry")}
+    got, page = [], 1
+    while True:
+        body = requests.get(f"{server.base_url}/school-registry/api/v1/units", headers=headers,
+                            params={"page": page, "page_size": 3}).json()
+        got += body["data"]
+        if page >= body["total_pages"]:
+            break
+        page += 1
+    assert body["total"] == len(got) == len(data["units"])
+    by_code = {u["unit_code"]: u for u in got}
+    assert len(by_code) == len(got)
+    official = {c.commune_code for c in generator.official_communes()}
+    for s in data["schools"]:
+        unit = by_code.pop(s["school_code"])
+        assert (unit["unit_name"], unit["level"], unit["managing_unit"], unit["channel"]) == (
+            s["name"], s["level"], s["managing_unit"], s["vendor"])
+        assert unit["commune_code"] in official and unit["closed_on"] is None
+    assert len(by_code) >= 2  # the units no system serves
+    assert sum(u["closed_on"] is not None for u in by_code.values()) == 1
+
+
 def test_every_service_refuses_missing_or_wrong_credentials(server, data):
     base = server.base_url
     code = _codes(data, "sms_vendor_a")[0]
@@ -265,7 +290,8 @@ def test_every_service_refuses_missing_or_wrong_credentials(server, data):
                          json={"client_id": CRED.client_id, "client_secret": "wrong"}).status_code == 401
     checks = [("GET", f"{base}/vendor-b/api/truong", "sms_vendor_b"),
               ("GET", f"{base}/pcgd/api/v1/communes/{commune}/households", "pcgd"),
-              ("POST", f"{base}/population/api/v1/verify", "population")]
+              ("POST", f"{base}/population/api/v1/verify", "population"),
+              ("GET", f"{base}/school-registry/api/v1/units", "school_registry")]
     for method, url, service in checks:
         assert requests.request(method, url, json={"records": []}).status_code == 401
         assert requests.request(method, url, headers={"X-API-Key": "wrong"}).status_code == 401
@@ -621,7 +647,8 @@ def test_fault_profiles_parse_and_reject_unknown_names():
 def test_running_simulators_serves_every_source_with_its_connection(province):
     data_dir, data, _ = province
     with running_simulators(data_dir, faults="none", seed=1) as endpoints:
-        assert set(endpoints) == {"sms_vendor_a", "sms_vendor_b", "population", "pcgd"}
+        assert set(endpoints) == {"sms_vendor_a", "sms_vendor_b", "population", "pcgd",
+                                  "school_registry"}
         b = endpoints["sms_vendor_b"]
         r = requests.get(f"http://{b.host}:{b.port}{b.base_path}/truong", headers={"X-API-Key": b.password})
         assert r.status_code == 200 and r.json()["items"]

@@ -65,11 +65,12 @@
     {{ cast_or_null(iso, 'date') }}
 {%- endmacro %}
 
-{#- yyyy-mm-dd text to a date; anything else to null. -#}
+{#- yyyy-mm-dd text to a date; anything else, or an impossible date (2026-02-31), to null. -#}
 {% macro iso_date(expression) -%}
-    case
-        when {{ expression }} ~ '^\d{4}-\d{2}-\d{2}$' then ({{ expression }})::date
-    end
+    {%- set iso -%}
+        case when {{ expression }} ~ '^\d{4}-\d{2}-\d{2}$' then {{ expression }} end
+    {%- endset -%}
+    {{ cast_or_null(iso, 'date') }}
 {%- endmacro %}
 
 {#- The sources' ways of writing sex, to the warehouse's codes nam / nu. -#}

@@ -20,15 +20,18 @@ cannot express (schemas, column grants, default privileges, the commune roles an
 is done here, idempotently, after every swap (`transform_warehouse.grant_access`) and by the
 demo.
 
-The one way back from a pseudonym to a personal ID is `reveal` (`eduhub id reveal`): for the
-data engineer, when a school must correct a record; each call is recorded in
-`ops.reidentifications` (who, when, why; never the ID).
+The plain personal IDs behind the pseudonyms are in `vault.personal_ids`, owned by the NOLOGIN
+role `eduhub_vault`: the loader writes them (the matching rewrites the table) and reads only
+their keys. The one way back from a pseudonym to a personal ID is the database function
+`vault.reveal(pseudonym, reason)` (`reveal`, `eduhub id reveal`), for members of
+`eduhub_reidentifier` (the data engineers who help a school correct a record): it records in
+`vault.reidentifications` the session's login, when and why (never the ID), and only the
+vault may change that trail (migration 0004).
 """
 
 from __future__ import annotations
 
 import functools
-import getpass
 import logging
 import re
 from dataclasses import dataclass, field
@@ -46,7 +49,10 @@ ANALYST = "eduhub_analyst"
 PROVINCIAL = "eduhub_provincial"
 COMMUNE = "eduhub_commune"
 # Created by the migrations (eduhub/migrations); the names dbt_project.yml's grants name.
-GROUP_ROLES = (LOADER, ANALYST, PROVINCIAL, COMMUNE)
+# the owner of the plain IDs and of the re-identification trail, and who may re-identify
+VAULT = "eduhub_vault"
+REIDENTIFIER = "eduhub_reidentifier"
+GROUP_ROLES = (LOADER, ANALYST, PROVINCIAL, COMMUNE, VAULT, REIDENTIFIER)
 READER_ROLES = (ANALYST, PROVINCIAL, COMMUNE)
 COMMUNE_ROLE_PREFIX = "eduhub_commune_"
 
@@ -142,6 +148,36 @@ def _loader(conn: psycopg.Connection) -> None:
     for schema in PUBLISHED_SCHEMAS:
         conn.execute(sql.SQL("grant usage, create on schema {} to {}").format(
             sql.Identifier(schema), sql.Identifier(LOADER)))
+
+
+def _vault(conn: psycopg.Connection) -> None:
+    """The door, whatever was granted by hand: the loader writes the plain IDs and reads their
+    keys; only the vault reads them, and changes the trail; re-identifiers call reveal. Kept
+    by the database administrator's `eduhub warehouse grant` (the loader's login, which runs
+    grant_access after each swap, may not administer the vault: it leaves it as it is)."""
+    if not conn.execute("select pg_has_role(current_user, %s, 'MEMBER')", (VAULT,)).fetchone()[0]:
+        return
+    loader, vault = sql.Identifier(LOADER), sql.Identifier(VAULT)
+    others = sql.SQL(", ").join(sql.Identifier(r) for r in (LOADER, REIDENTIFIER, *READER_ROLES))
+    conn.execute(sql.SQL("alter schema vault owner to {}").format(vault))
+    for table in ("vault.personal_ids", "vault.reidentifications"):
+        conn.execute(sql.SQL("alter table {} owner to {}").format(
+            sql.Identifier(*table.split(".")), vault))
+    conn.execute(sql.SQL("alter function vault.reveal(text, text) owner to {}").format(vault))
+    conn.execute(sql.SQL("revoke all on schema vault from public, {}").format(others))
+    conn.execute(sql.SQL("revoke all on all tables in schema vault from public, {}").format(
+        others))
+    conn.execute(sql.SQL("revoke all on all functions in schema vault from public, {}").format(
+        others))
+    conn.execute(sql.SQL("grant usage on schema vault to {}, {}").format(
+        loader, sql.Identifier(REIDENTIFIER)))
+    conn.execute(sql.SQL("grant insert, delete on vault.personal_ids to {}").format(loader))
+    conn.execute(sql.SQL("grant select (person_id, id_pseudonym) on vault.personal_ids to {}")
+                 .format(loader))
+    conn.execute(sql.SQL("grant execute on function vault.reveal(text, text) to {}").format(
+        sql.Identifier(REIDENTIFIER)))
+    conn.execute(sql.SQL("grant select on vault.reidentifications to {}").format(
+        sql.Identifier(REIDENTIFIER)))
 
 
 def _readers(conn: psycopg.Connection, summary: GrantSummary) -> None:
@@ -250,6 +286,7 @@ def grant(conninfo: str | None = None, communes: list[str] | None = None) -> Gra
             # a group role is never a login, whoever changed it
             conn.execute(sql.SQL("alter role {} nologin").format(sql.Identifier(role)))
         _loader(conn)
+        _vault(conn)
         _communes(conn, communes, summary)
         _readers(conn, summary)
     log.info("access: roles in step (%d created; %d commune roles, %d units; analyst reads %d "
@@ -264,12 +301,13 @@ class ReidentificationRefused(ValueError):
     """A re-identification request that is not acceptable (no reason, not a pseudonym)."""
 
 
-def reveal(pseudonym: str, reason: str, conninfo: str | None = None,
-           requested_by: str | None = None) -> str | None:
-    """The personal ID behind a pseudonym of pii.persons, for the data engineer who must help a
-    school correct a record. Every request, found or not, is recorded in ops.reidentifications
-    with who asked and why, before the ID is returned; the ID itself is never logged or stored
-    there. None if no person has that pseudonym."""
+def reveal(pseudonym: str, reason: str, conninfo: str | None = None) -> str | None:
+    """The personal ID behind a pseudonym, for the data engineer who must help a school correct
+    a record, through the database's door `vault.reveal`: it records the login of this
+    connection (the session's role, whatever the caller says), when and why in
+    vault.reidentifications before it answers, and the login must be a member of
+    eduhub_reidentifier. The ID itself is never logged or stored there. None if no person has
+    that pseudonym."""
     pseudonym = (pseudonym or "").strip().lower()
     reason = " ".join((reason or "").split())
     if not _PSEUDONYM.match(pseudonym):
@@ -278,18 +316,16 @@ def reveal(pseudonym: str, reason: str, conninfo: str | None = None,
         raise ReidentificationRefused(
             f"cần ghi lý do (ít nhất {MIN_REASON_LENGTH} ký tự), ví dụ số văn bản đề nghị của "
             "trường")
-    requested_by = requested_by or getpass.getuser()
-    with warehouse.connect(conninfo) as conn, conn.transaction():
-        row = (conn.execute("select person_id, personal_id from pii.persons "
-                            "where id_pseudonym = %s limit 1", (pseudonym,)).fetchone()
-               if _exists(conn, "pii.persons") else None)
-        number = conn.execute("""
-            insert into ops.reidentifications (requested_at, requested_by, database_user,
-                                               pseudonym, reason, found, person_id)
-            values (clock_timestamp(), %s, session_user, %s, %s, %s, %s)
-            returning reidentification_id""",
-            (requested_by, pseudonym, reason, row is not None,
-             row[0] if row else None)).fetchone()[0]
-    log.info("re-identification #%d of pseudonym %s…: %s, recorded in ops.reidentifications",
-             number, pseudonym[:12], "found" if row else "not found")
-    return row[1] if row else None
+    try:
+        with warehouse.connect(conninfo) as conn, conn.transaction():
+            user = conn.execute("select session_user").fetchone()[0]
+            personal_id = conn.execute("select vault.reveal(%s, %s)",
+                                       (pseudonym, reason)).fetchone()[0]
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise ReidentificationRefused(
+            f"tài khoản {user} không được tra cứu số định danh: cần là thành viên của vai trò "
+            f"{REIDENTIFIER}") from exc
+    log.info("re-identification of pseudonym %s… by %s: %s, recorded in "
+             "vault.reidentifications", pseudonym[:12], user,
+             "found" if personal_id else "not found")
+    return personal_id

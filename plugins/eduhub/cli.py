@@ -204,7 +204,7 @@ def _reveal(args) -> int:
     from eduhub import access
 
     try:
-        personal_id = access.reveal(args.pseudonym, args.reason, requested_by=args.by)
+        personal_id = access.reveal(args.pseudonym, args.reason)
     except access.ReidentificationRefused as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -261,11 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     ic.add_argument("personal_id")
     ic.add_argument("--dob", help="date of birth, YYYY-MM-DD")
     ic.add_argument("--sex", choices=["nam", "nu"])
-    ir = isub.add_parser("reveal", help="the personal ID behind a pseudonym (data engineers "
-                         "only; recorded in ops.reidentifications with the reason)")
+    ir = isub.add_parser("reveal", help="the personal ID behind a pseudonym (members of "
+                         "eduhub_reidentifier only; your login, the time and the reason are "
+                         "recorded in vault.reidentifications)")
     ir.add_argument("pseudonym")
     ir.add_argument("--reason", required=True, help="why (e.g. the school's request number)")
-    ir.add_argument("--by", help="who asks (default: the OS user)")
 
     b = sub.add_parser("batch", help="landed batches: those rejected or waiting for "
                        "validation, and an operator's acceptance of a rejected one")

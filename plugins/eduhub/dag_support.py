@@ -131,7 +131,8 @@ def source_client(source: str):
 
     # a source's id is its connection's (README, "Airflow connections")
     by_source = {hook.default_conn_name: hook for hook in (
-        hooks.SmsVendorAHook, hooks.SmsVendorBHook, hooks.PopulationHook, hooks.PcgdHook)}
+        hooks.SmsVendorAHook, hooks.SmsVendorBHook, hooks.PopulationHook, hooks.PcgdHook,
+        hooks.SchoolRegistryHook)}
     return by_source[source]().get_client()
 
 

@@ -4,7 +4,7 @@ Connections (ids in eduhub.settings; fields documented in the README):
 - `eduhub_warehouse` (postgres): the warehouse.
 - `sms_vendor_a` (http): host, port, schema = http|https, login = client id,
   password = client secret, extra {"base_path": "/vendor-a/api/v1"}.
-- `sms_vendor_b`, `population`, `pcgd` (http): host, port, schema,
+- `sms_vendor_b`, `population`, `pcgd`, `school_registry` (http): host, port, schema,
   password = API key, extra {"base_path": ...}.
 Every source connection may set extra.read_timeout (seconds, default 30).
 """
@@ -102,3 +102,14 @@ class PcgdHook(SourceHook):
 
         return PcgdClient(self.base_url(), self.connection().password or "",
                              **self.retry_options())
+
+
+class SchoolRegistryHook(SourceHook):
+    default_conn_name = settings.SCHOOL_REGISTRY_CONN_ID
+    hook_name = "Danh mục đơn vị giáo dục của Sở (school registry)"
+
+    def get_client(self):
+        from eduhub.sources.school_registry import SchoolRegistryClient
+
+        return SchoolRegistryClient(self.base_url(), self.connection().password or "",
+                                    **self.retry_options())

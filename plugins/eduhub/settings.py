@@ -28,6 +28,7 @@ SMS_VENDOR_A_CONN_ID = "sms_vendor_a"
 SMS_VENDOR_B_CONN_ID = "sms_vendor_b"
 POPULATION_CONN_ID = "population"
 PCGD_CONN_ID = "pcgd"
+SCHOOL_REGISTRY_CONN_ID = "school_registry"
 # SMTP server of the alerts to the Sở's operators (eduhub.alerts); optional.
 SMTP_CONN_ID = "eduhub_smtp"
 

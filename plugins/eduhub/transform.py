@@ -63,9 +63,9 @@ def landed_specs():
     """Every raw table the staging models read."""
     from eduhub.pipelines.population import VERIFICATIONS
     from eduhub.pipelines.school_management import SOURCES
-    from eduhub.sources import file_exports, pcgd
+    from eduhub.sources import file_exports, pcgd, school_registry
 
-    specs = [file_exports.LEARNERS, pcgd.HOUSEHOLDS, VERIFICATIONS]
+    specs = [file_exports.LEARNERS, pcgd.HOUSEHOLDS, VERIFICATIONS, school_registry.UNITS]
     for schools, per_school in SOURCES.values():
         specs += [schools, *per_school.values()]
     return specs

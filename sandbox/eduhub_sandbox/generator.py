@@ -107,7 +107,11 @@ LEGACY_DISTRICTS = [
 ]
 
 ENTITIES = ("communes", "schools", "classes", "learners", "staff", "facilities", "results",
-            "health", "transcripts", "registry", "pcgd_households", "pcgd_residents")
+            "health", "transcripts", "registry", "pcgd_households", "pcgd_residents", "units")
+# The Sở's list of education units (the school registry): every school, plus units no system
+# reports for (silent: they should, and do not) and a unit closed before the year.
+SILENT_UNIT_SHARE = 0.02
+OWNERSHIP = [("cong_lap", 88), ("tu_thuc", 12)]
 
 
 def _weighted(rng: random.Random, pairs):
@@ -261,6 +265,7 @@ class _Builder:
         rows["facilities"] = self.build_facilities(schools, classes)
         rows["results"], rows["health"], rows["transcripts"] = self.build_school_records(learners)
         rows["pcgd_households"], rows["pcgd_residents"] = self.build_pcgd(learners)
+        rows["units"] = self.build_units(schools)
         rows["registry"] = [
             {"person_key": p.person_key, "personal_id": p.personal_id, "full_name": p.full_name,
              "date_of_birth": p.date_of_birth.isoformat(), "sex": p.sex,
@@ -271,7 +276,7 @@ class _Builder:
         present = {
             "learner": {x["learner_key"] for x in rows["learners"]},
             "staff": {x["staff_key"] for x in staff},
-            "school": {s["school_code"] for s in schools},
+            "school": {u["unit_code"] for u in rows["units"]},
             "pcgd_resident": {r["resident_id"] for r in rows["pcgd_residents"]},
         }
         province.defects = [d for d in self.defects if d["record"] in present[d["entity"]]]
@@ -315,6 +320,44 @@ class _Builder:
             if not any(s["vendor"] == vendor for s in schools):
                 schools[i * 3 % len(schools)]["vendor"] = vendor
         return schools
+
+    def build_units(self, schools: list[dict]) -> list[dict]:
+        """The school registry. Its own random stream, so that adding it changed no other
+        record. Each unit's commune is its current one (the registry is kept up to date,
+        whatever code a school's own system still reports); its channel is how it reports."""
+        rng = random.Random(f"{self.seed}:units")
+        current = {d["record"]: d["current_code"] for d in self.defects
+                   if d["defect"] == "unknown_code" and d["entity"] == "school"}
+
+        def unit(code, name, level, commune, managing, channel, opened, closed=None):
+            return {"unit_code": code, "unit_name": name, "level": level,
+                    "ownership": "cong_lap" if level == "gdtx" else _weighted(rng, OWNERSHIP),
+                    "commune_code": commune, "managing_unit": managing, "channel": channel,
+                    "opened_on": opened, "closed_on": closed,
+                    "updated_at": _stamp(0, rng.randrange(600))}
+
+        def opened() -> str:
+            return date(rng.randrange(1976, 2024), 9, 5).isoformat()
+
+        units = [unit(s["school_code"], s["name"], s["level"],
+                      current.get(s["school_code"], s["commune_code"]), s["managing_unit"],
+                      s["vendor"], opened()) for s in schools]
+        serial = len(schools)
+        levels = [level for level in LEVELS if level != "gdtx"]
+        for i in range(max(1, round(len(schools) * SILENT_UNIT_SHARE)) + 1):
+            serial += 1
+            level, commune = rng.choice(levels), rng.choice(self.communes)
+            code = f"{PROVINCE_CODE}{serial:06d}"
+            name = f"{LEVEL_NAMES[level]} {commune.name.split(' ', 1)[1]} (cơ sở {serial})"
+            managing = "SO" if level == "thpt" else commune.commune_code
+            if i == 0:  # merged into another school at the end of last year
+                units.append(unit(code, name, level, commune.commune_code, managing,
+                                  "sms_vendor_a", "2001-09-05", "2026-06-30"))
+                continue
+            units.append(unit(code, name, level, commune.commune_code, managing,
+                              _weighted(rng, VENDORS), opened()))
+            self.defect("silent_school", "school", code, channel=units[-1]["channel"])
+        return units
 
     def legacy_code(self, current: str) -> str:
         """A pre-2025 ward code (merged away on 1 July 2025) of a current one. Ward codes are

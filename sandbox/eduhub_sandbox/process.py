@@ -59,6 +59,8 @@ def running_simulators(data_dir: Path, faults: str = "none", seed: int = 0, port
             settings.SMS_VENDOR_B_CONN_ID: keyed("sms_vendor_b", "/vendor-b/api"),
             settings.POPULATION_CONN_ID: keyed("population", "/population/api/v1"),
             settings.PCGD_CONN_ID: keyed("pcgd", "/pcgd/api/v1"),
+            settings.SCHOOL_REGISTRY_CONN_ID: keyed("school_registry",
+                                                    "/school-registry/api/v1"),
         }
     finally:
         proc.terminate()

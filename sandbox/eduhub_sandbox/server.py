@@ -10,6 +10,7 @@ contract in docs/sources/:
 - `/population/api/v1/...`: the population database's verification service (API key,
   batches of at most 100, rate limit with 429 + Retry-After). population.md
 - `/pcgd/api/v1/...`: PCGD-XMC, households with their residents per commune. pcgd.md
+- `/school-registry/api/v1/...`: the Sở's registry of education units. school_registry.md
 
 Faults (5xx, 429, slow answers, timeouts, malformed pages, schema drift, shifting pages)
 are injected by profile and seed (faults.py, docs/sources/faults.md). Each simulator is a
@@ -32,6 +33,7 @@ from eduhub_sandbox import generator
 from eduhub_sandbox.simulators.common import Credentials, HttpError, Reply
 from eduhub_sandbox.simulators.pcgd import Pcgd
 from eduhub_sandbox.simulators.population import Population
+from eduhub_sandbox.simulators.school_registry import SchoolRegistry
 from eduhub_sandbox.simulators.sms_vendor_a import VendorA
 from eduhub_sandbox.simulators.sms_vendor_b import VendorB
 
@@ -55,6 +57,7 @@ class SandboxServer(ThreadingHTTPServer):
             VendorB(data, credentials, self.hostile, seed),
             Population(data, credentials, population_rate, population_burst),
             Pcgd(data, credentials, self.hostile),
+            SchoolRegistry(data, credentials),
         ]
         super().__init__(("127.0.0.1", port), _Handler)
 

@@ -15,7 +15,8 @@ Each run (the DAG match_identities, after each population verification sync):
    decisions, and leaves the rest unmatched (with the reason);
 4. groups records into persons: same verified (or valid, pending) ID, same linked resident,
    or an accepted link between two school records; never two different IDs in one person;
-5. rewrites pii.person_records and pii.persons in one transaction.
+5. rewrites pii.person_records, pii.persons and the plain IDs of vault.personal_ids in one
+   transaction.
 
 The personal ID reaches analysts only as a keyed pseudonym: HMAC-SHA256 with the secret key
 of EDUHUB_PSEUDONYM_KEY (or, under Airflow, the variable of that name); never a plain hash,
@@ -391,11 +392,19 @@ def _write(conn, records, to_match, person_rows, record_rows, queue, run_id) -> 
             for row in record_rows:
                 copy.write_row(row)
         conn.execute("delete from pii.persons")
-        with conn.cursor().copy("""copy pii.persons (person_id, personal_id, id_pseudonym,
+        with conn.cursor().copy("""copy pii.persons (person_id, id_pseudonym,
                 registry_status, resident_id, learner_records, staff_records, schools,
                 link_methods, run_id, updated_at) from stdin""") as copy:
             for row in person_rows:
-                copy.write_row(row)
+                copy.write_row(row[:1] + row[2:])
+        # the plain IDs go to the vault, which the loader writes but cannot read back
+        # (migration 0004): the whole table is rewritten, so a person gone is gone there too
+        conn.execute("delete from vault.personal_ids")
+        with conn.cursor().copy("copy vault.personal_ids (person_id, personal_id, id_pseudonym) "
+                                "from stdin") as copy:
+            for person_id, pid, pseudo, *_ in person_rows:
+                if pid:
+                    copy.write_row((person_id, pid, pseudo))
         # pending items of re-matched records (or records gone, or no longer needing a match)
         # are replaced; reviewers' decisions stay as the trace of every reviewed merge
         needing = sorted(k for k, r in records.items() if r["needs"])

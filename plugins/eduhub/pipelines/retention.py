@@ -24,10 +24,12 @@ partition's latest versions are made anew from what the table still holds, so th
 compares the next version with that. Quarantined raw text last seen before the cutoff goes
 too, and so do the population database's answers extracted before it (current or not: a
 record still in a source is asked about again), the learners' status history closed before it
-(`snapshots`), and the records and evidence shown to an identity reviewer whose decision is
-older (the decision stays). docs/privacy.md lists every table holding personal data and its
-period. What was purged (table, rows, the extraction dates it spanned) is recorded in
-`ops.retention_purges`; no payload or key is logged.
+(`snapshots`), the records and evidence shown to an identity reviewer whose decision is
+older (the decision stays), the matching models trained before it (but the one in use), and
+the rows of a class file missing from the drop folder since before it (`ops.vanished_files`).
+docs/privacy.md lists every table holding personal data and its period. What was purged
+(table, rows, the extraction dates it spanned) is recorded in `ops.retention_purges`; no
+payload or key is logged.
 
 The run's day fixes the cutoff (no clock), and a re-run purges nothing more.
 """
@@ -83,6 +85,8 @@ doomed as (
                        where x.batch_id = r.batch_id and x.partition = r.partition)))
        or coalesce({year_fields}) < %(cutoff_year)s
        or (%(age_limited)s and r.extracted_at < %(cutoff)s)
+       or r.partition in (select v.relative_path from ops.vanished_files as v
+                          where v.source = %(source)s and v.missing_since < %(cutoff)s)
 )
 delete from {t} as r using doomed where r.record_id = doomed.record_id
 returning r.partition, r.extracted_at
@@ -105,6 +109,11 @@ _BEYOND_RAW = (
             and (left_record <> '{}'::jsonb or right_record <> '{}'::jsonb
                  or evidence <> '{}'::jsonb)
         returning decided_at"""),
+    # trained models (term frequencies of names) older than the period, but the one in use
+    ("pii.match_models", """
+        delete from pii.match_models where trained_at < %(cutoff)s and model_id <> (
+            select model_id from pii.match_models order by trained_at desc limit 1)
+        returning trained_at"""),
 )
 
 

@@ -53,6 +53,20 @@ class SourceClient:
         return request_json(self.session, method, f"{self.base_url}{endpoint}", source=self.source,
                             endpoint=endpoint, page=page, **{**self.retry_options, **kwargs})
 
+    def paged_listing(self, endpoint: str, page_size: int, params: dict | None = None) -> Listing:
+        """A page/page_size listing read from page 1 to the `total_pages` the source gives."""
+        records: list = []
+        page, total = 1, None
+        while True:
+            self.check_page(endpoint, page)
+            body = self.request("GET", endpoint, page=str(page),
+                                params={**(params or {}), "page": page, "page_size": page_size})
+            records.extend(body["data"])
+            total = body.get("total", total)
+            if page >= body.get("total_pages", 0) or not body["data"]:
+                return Listing(records, total)
+            page += 1
+
     def check_page(self, endpoint: str, page: int, cursor: str | None = None,
                    seen: set[str] | None = None) -> None:
         """A listing that goes on past `max_pages`, or whose cursor comes back, is an error

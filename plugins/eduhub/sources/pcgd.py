@@ -21,22 +21,9 @@ class PcgdClient(SourceClient):
         self.session.headers["X-API-Key"] = api_key
         self.page_size = page_size
 
-    def _listing(self, endpoint: str, params: dict | None = None) -> Listing:
-        records: list = []
-        page, total = 1, None
-        while True:
-            self.check_page(endpoint, page)
-            body = self.request("GET", endpoint, page=str(page),
-                                params={**(params or {}), "page": page, "page_size": self.page_size})
-            records.extend(body["data"])
-            total = body.get("total", total)
-            if page >= body.get("total_pages", 0) or not body["data"]:
-                return Listing(records, total)
-            page += 1
-
     def communes(self) -> list[dict]:
-        return self._listing("/communes").records
+        return self.paged_listing("/communes", self.page_size).records
 
     def households_listing(self, commune_code: str, updated_since: str | None = None) -> Listing:
         params = {"updated_since": updated_since} if updated_since else None
-        return self._listing(f"/communes/{commune_code}/households", params)
+        return self.paged_listing(f"/communes/{commune_code}/households", self.page_size, params)

@@ -81,12 +81,21 @@ class VendorBClient(SourceClient):
             if not cursor:
                 return Listing(records, total=None)
 
+    def counted_listing(self, path: str, params: dict | None = None) -> Listing:
+        """A full listing with its count. Vendor B reports no total, so a second pass counts
+        the records: a first pass cut short (a page lost, a cursor that ended early) differs
+        from it, and landing's count check rejects the partition instead of withdrawing what
+        the short pass missed."""
+        first = self.listing(path, params)
+        count = len(self.listing(path, params).records)
+        return Listing(first.records, total=count, passes=2)
+
     def schools_listing(self) -> Listing:
-        return self.listing("truong")
+        return self.counted_listing("truong")
 
     def school_listing(self, entity: str, school_code: str,
                        updated_since: str | None = None) -> Listing:
         params = {"ma_truong": school_code}
-        if updated_since:
-            params["updated_since"] = updated_since
-        return self.listing(PATHS[entity], params)
+        if updated_since:  # an incremental read withdraws nothing: no count needed
+            return self.listing(PATHS[entity], {**params, "updated_since": updated_since})
+        return self.counted_listing(PATHS[entity], params)

@@ -62,7 +62,8 @@ class Pcgd:
         return view
 
     @staticmethod
-    def _page(rows: list, query: dict, view=lambda r: r) -> dict:
+    def page(rows: list, query: dict, view=lambda r: r) -> dict:
+        """One page of `rows`, page/page_size paging with the total and the page count."""
         page, size = int_param(query, "page", 1), int_param(query, "page_size", DEFAULT_PAGE_SIZE)
         if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
             raise HttpError(HTTPStatus.BAD_REQUEST, f"need page >= 1 and 1 <= page_size <= {MAX_PAGE_SIZE}")
@@ -76,7 +77,7 @@ class Pcgd:
             raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, "only GET")
         parts = path.strip("/").split("/")
         if parts == ["communes"]:
-            return self._page([{"commune_code": c["commune_code"], "name": c["name"],
+            return self.page([{"commune_code": c["commune_code"], "name": c["name"],
                                 "division_type": c["division_type"]} for c in self.communes], query)
         if len(parts) == 3 and parts[0] == "communes" and parts[2] == "households":
             rows = self.households.get(parts[1])
@@ -85,5 +86,5 @@ class Pcgd:
             since_text = param(query, "updated_since")
             if since_text:
                 rows = changed_since(rows, parse_since(since_text), lambda t: t[2])
-            return self._page(rows, query, lambda t: self.household_view(t[0], t[1]))
+            return self.page(rows, query, lambda t: self.household_view(t[0], t[1]))
         raise HttpError(HTTPStatus.NOT_FOUND, f"no such endpoint {path}")

@@ -1,5 +1,5 @@
 -- The person table as analysts may see it: one row per real person, the personal ID only
--- as its keyed pseudonym (HMAC-SHA256; the plain ID stays in pii.persons).
+-- as its keyed pseudonym (HMAC-SHA256; the plain ID is in vault.personal_ids).
 with
 
 persons as (

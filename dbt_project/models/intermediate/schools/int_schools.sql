@@ -1,7 +1,15 @@
--- Every school the systems know of, with its current commune (pre-2025 codes mapped through
--- the crosswalk) and its managing unit: the commune for preschool, primary and THCS, the Sở
--- for THPT and GDTX (since 1 July 2025).
+-- Every school the systems know of, with its current commune and its managing unit. The
+-- Sở's registry is the reference: a registered school's name, level, commune and managing
+-- unit are the registry's. A school the registry does not list keeps what its own system
+-- reports (pre-2025 commune codes mapped through the crosswalk; the managing unit the
+-- commune for preschool, primary and THCS, the Sở for THPT and GDTX, since 1 July 2025); its
+-- managing unit is never inferred from where its learners live (that would let a drop folder
+-- re-home a school), so a class-export school outside the registry has none.
 with
+
+registry as (
+    select * from {{ ref('stg_school_registry__units') }}
+),
 
 vendor_a as (
     select * from {{ ref('stg_sms_vendor_a__schools') }}
@@ -78,12 +86,18 @@ deduplicated as (
 final as (
     select
         deduplicated.school_code,
-        deduplicated.school_name,
-        deduplicated.school_level,
+        coalesce(registry.unit_name, deduplicated.school_name) as school_name,
+        coalesce(registry.school_level, deduplicated.school_level) as school_level,
         deduplicated.source_system,
+        registry.unit_code is not null as in_registry,
+        registry.channel as registry_channel,
+        registry.ownership_type,
         deduplicated.commune_code as reported_commune_code,
         coalesce(
-            communes.commune_code, crosswalk.commune_code, inferred.commune_code
+            registered_commune.commune_code,
+            communes.commune_code,
+            crosswalk.commune_code,
+            inferred.commune_code
         ) as commune_code,
         case
             when deduplicated.commune_code is null then null
@@ -91,14 +105,19 @@ final as (
             when crosswalk.commune_code is not null then 'truoc_2025'
             else 'khong_hop_le'
         end as commune_code_status,
-        -- the school reports no commune: the one most of its learners live in
-        deduplicated.commune_code is null and inferred.commune_code is not null
-            as commune_inferred,
+        -- neither the registry nor the school says: the one most of its learners live in
+        registered_commune.commune_code is null
+        and deduplicated.commune_code is null
+        and inferred.commune_code is not null as commune_inferred,
         case
+            when registry.unit_code is not null then registry.managing_unit
             when deduplicated.school_level in ('thpt', 'gdtx') then 'SO'
-            else coalesce(communes.commune_code, crosswalk.commune_code, inferred.commune_code)
+            else coalesce(communes.commune_code, crosswalk.commune_code)
         end as managing_unit
     from deduplicated
+    left join registry on deduplicated.school_code = registry.unit_code
+    left join communes as registered_commune
+        on registry.commune_code = registered_commune.commune_code
     left join communes on deduplicated.commune_code = communes.commune_code
     left join crosswalk on deduplicated.commune_code = crosswalk.legacy_commune_code
     left join inferred
