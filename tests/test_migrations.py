@@ -147,3 +147,35 @@ def test_dbt_refuses_a_warehouse_never_migrated(server_url):
                           env=runtime.environment(url), capture_output=True, text=True)
     assert proc.returncode != 0
     assert "the warehouse is not migrated: run `eduhub warehouse migrate`" in proc.stdout
+
+
+def test_rejected_batches_leave_the_baselines_of_an_upgraded_warehouse(server_url):
+    """Before fail-closed validation a rejected batch stayed in its partition's baseline, with
+    the watermark past it, so its corrected re-read landed nothing. Migration 0006 rebuilds
+    those baselines without it and drops the watermark: the re-read lands again."""
+    from alembic import command
+
+    url = warehouse.create_database("eduhub_rebaseline", server_url, replace=True)
+    command.upgrade(migrations._config(url), "0005")
+    spec = sms_vendor_a.LEARNERS
+    learner = {"school_code": "80000001", "learner_id": "1000000001", "full_name": "An",
+               "updated_at": "2026-10-01T08:00:00+07:00"}
+    changed = {**learner, "full_name": "An (sửa)", "updated_at": "2026-10-02T08:00:00+07:00"}
+    with warehouse.connect(url) as conn:
+        for batch, record in (("b1", learner), ("b2", changed)):
+            land_partition(conn, spec, [record], batch_id=batch, partition="80000001",
+                           extracted_at=conn.execute("select now()").fetchone()[0], full=True)
+        # what the earlier release left: b2 rejected, in the baseline, the watermark past it
+        conn.execute("update ops.batches set status = case batch_id when 'b2' then 'rejected' "
+                     "else 'validated' end")
+        conn.execute("""insert into ops.watermarks (source, entity, partition, high_water,
+                        batch_id, updated_at) values ('sms_vendor_a', 'learners', '80000001',
+                        '2026-10-02T08:00:00+07:00', 'b2', now())""")
+    migrations.upgrade(url)
+    with warehouse.connect(url) as conn:
+        watermarks = conn.execute("select count(*) from ops.watermarks").fetchone()[0]
+        again = land_partition(conn, spec, [changed], batch_id="b3", partition="80000001",
+                               extracted_at=conn.execute("select now()").fetchone()[0],
+                               full=True)
+    assert watermarks == 0
+    assert again.landed == 1  # compared with b1, not with the rejected b2
