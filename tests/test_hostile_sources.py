@@ -179,7 +179,7 @@ def test_a_full_read_of_vendor_b_cut_short_withdraws_nobody(fresh_db):
         cursor = "p2" in h.path
         if not cursor:
             reads["n"] += 1
-        short = reads["n"] == 2  # the second read's first pass: its cursor ends early
+        short = reads["n"] == 3  # the second listing's first pass: its cursor ends early
         items = learners[3:] if cursor else learners[:3]
         send(h, 200, json.dumps({"items": items,
                                  "next_cursor": None if cursor or short else "p2"}).encode())

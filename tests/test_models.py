@@ -245,3 +245,35 @@ def test_school_identity_comes_from_the_registry(modelled):
     legacy = {d["record"] for d in modelled["manifest"]["defects"]
               if d["entity"] == "school" and d["defect"] == "unknown_code"}
     assert legacy & set(got)
+
+
+def test_a_silent_school_is_listed_at_zero_and_counted_as_expected(modelled):
+    """Completeness of reporting against the Sở's registry: every unit open on the term's start
+    is expected to send each domain its channel carries (class exports: the learner lists);
+    a silent school, which no system serves, is listed at 0 of them, and counts among the
+    schools expected in every roll-up; a unit closed before the term is not expected."""
+    units = {u["unit_code"]: u for u in modelled["data"]["units"]}
+    silent = {d["record"] for d in modelled["manifest"]["defects"]
+              if d["defect"] == "silent_school"}
+    closed = {code for code, u in units.items() if u["closed_on"]}
+    served = {s["school_code"] for s in modelled["data"]["schools"]}
+    carried = {"sms_vendor_a": 6, "sms_vendor_b": 6, "file_exports": 1}
+    with warehouse.connect(modelled["url"]) as conn:
+        rows = {r[0]: r[1:] for r in conn.execute("""
+            select unit_code, expected_records, present_records, record_completeness
+            from marts.completeness
+            where aggregation_level = 'truong' and data_domain = 'reporting'""")}
+        domains_sent = dict(conn.execute("""
+            select unit_code, count(*) filter (where present_records > 0) from marts.completeness
+            where aggregation_level = 'truong' and data_domain <> 'reporting' group by 1"""))
+        province = conn.execute("""
+            select expected_schools, reporting_schools from marts.completeness
+            where aggregation_level = 'tinh' and data_domain = 'reporting'""").fetchone()
+    assert silent and closed and not (silent | closed) & served
+    assert set(rows) == served | silent
+    for code in silent:
+        assert rows[code] == (carried[units[code]["channel"]], 0, 0), code
+    for code in served:
+        assert rows[code][:2] == (carried[units[code]["channel"]], domains_sent[code]), code
+        assert rows[code][1] > 0
+    assert province == (len(served) + len(silent), len(served))

@@ -1,10 +1,17 @@
 -- Per school and data domain, for the term the run evaluates: the records expected (the
 -- denominator, as DHIS2 counts it: what is due that term), the records present, those with
--- every required field, and whether the school reported by the deadline.
+-- every required field, and whether the school reported by the deadline. The domain
+-- `reporting` counts, per school the Sở's registry expects (open on the term's start) or that
+-- reports, the domains due through its channel against those it sent: a silent school, which
+-- no system serves, is listed there at 0, never left out of the denominator.
 with
 
-schools as (
+reporting_schools as (
     select * from {{ ref('int_schools') }}
+),
+
+registry as (
+    select * from {{ ref('stg_school_registry__units') }}
 ),
 
 term as (
@@ -64,7 +71,7 @@ staff_domain as (
 
 facility_domain as (
     select
-        schools.school_code,
+        reporting_schools.school_code,
         'facilities' as data_domain,
         1 as expected_records,
         count(facilities.school_code) as present_records,
@@ -73,10 +80,10 @@ facility_domain as (
         ) as complete_records,
         bool_or(facilities.source_updated_at <= (select term.deadline from term))
             as reported_by_deadline
-    from schools
-    left join facilities on schools.school_code = facilities.school_code
-    where schools.source_system <> 'file_exports'
-    group by schools.school_code
+    from reporting_schools
+    left join facilities on reporting_schools.school_code = facilities.school_code
+    where reporting_schools.source_system <> 'file_exports'
+    group by reporting_schools.school_code
 ),
 
 -- each learner's record per domain (results: term 1), found once for all learners: a lateral
@@ -115,7 +122,7 @@ per_learner as (
     group by learners.school_code, domains.data_domain
 ),
 
-unioned as (
+per_domain as (
     select * from learner_domain
     union all
     select * from staff_domain
@@ -123,6 +130,73 @@ unioned as (
     select * from facility_domain
     union all
     select * from per_learner
+),
+
+-- every school expected to report this term: the registry's units open on the term's start,
+-- and any school that reports (registered or not)
+schools as (
+    select
+        school_code,
+        school_level,
+        commune_code,
+        managing_unit,
+        coalesce(registry_channel, source_system) as channel
+    from reporting_schools
+    union all
+    select
+        registry.unit_code as school_code,
+        registry.school_level,
+        registry.commune_code,
+        registry.managing_unit,
+        registry.channel
+    from registry
+    cross join term
+    where
+        registry.opened_on <= term.term_start
+        and (registry.closed_on is null or registry.closed_on >= term.term_start)
+        and not exists (
+            select 1 from reporting_schools
+            where reporting_schools.school_code = registry.unit_code
+        )
+),
+
+-- the domains each channel carries: class exports hold the learner lists only
+channel_domains as (
+    select
+        channels.channel,
+        domains.data_domain
+    from (values ('sms_vendor_a'), ('sms_vendor_b')) as channels (channel)
+    cross join (
+        values ('learners'), ('staff'), ('facilities'), ('results'), ('health'),
+        ('transcripts')
+    ) as domains (data_domain)
+    union all
+    select
+        'file_exports' as channel,
+        'learners' as data_domain
+),
+
+reporting_domain as (
+    select
+        schools.school_code,
+        'reporting' as data_domain,
+        count(*) as expected_records,
+        count(*) filter (where per_domain.present_records > 0) as present_records,
+        count(*) filter (where per_domain.present_records > 0) as complete_records,
+        coalesce(bool_and(per_domain.reported_by_deadline), false) as reported_by_deadline
+    from schools
+    inner join channel_domains on schools.channel = channel_domains.channel
+    left join per_domain
+        on
+            schools.school_code = per_domain.school_code
+            and channel_domains.data_domain = per_domain.data_domain
+    group by schools.school_code
+),
+
+unioned as (
+    select * from per_domain
+    union all
+    select * from reporting_domain
 ),
 
 final as (
