@@ -242,9 +242,20 @@ def test_school_identity_comes_from_the_registry(modelled):
                           units[code]["channel"], units[code]["unit_name"]) for code in got}
     kinds = {s["vendor"] for s in modelled["data"]["schools"] if s["school_code"] in got}
     assert kinds == {"sms_vendor_a", "sms_vendor_b", "file_exports"}
-    legacy = {d["record"] for d in modelled["manifest"]["defects"]
+    # a school whose own system still reports a pre-2025 code: its code is recognised as old,
+    # and the real crosswalk takes it to the commune the school is in
+    legacy = {d["record"]: d for d in modelled["manifest"]["defects"]
               if d["entity"] == "school" and d["defect"] == "unknown_code"}
-    assert legacy & set(got)
+    with warehouse.connect(modelled["url"]) as conn:
+        read = {r[0]: r[1:] for r in conn.execute("""
+            select schools.school_code, schools.reported_commune_code,
+                   schools.commune_code_status, crosswalk.commune_code
+            from intermediate.int_schools as schools
+            left join reference.commune_crosswalk as crosswalk
+                on schools.reported_commune_code = crosswalk.legacy_commune_code
+            where schools.school_code = any(%s)""", (list(legacy),))}
+    assert read and read == {code: (d["value"], "truoc_2025", d["current_code"])
+                             for code, d in legacy.items() if code in got}
 
 
 def test_a_silent_school_is_listed_at_zero_and_counted_as_expected(modelled):

@@ -215,6 +215,14 @@ def _reveal(args) -> int:
     return 0
 
 
+def _reference(args) -> int:
+    from eduhub import crosswalk
+
+    rows = crosswalk.write_seed()
+    print(f"{crosswalk.SEED}: {rows} pre-2025 communes")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from eduhub import log_masking
 
@@ -302,12 +310,17 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--seed", type=int, default=1)
     u.add_argument("--faults", default="none", help="fault profile of the simulators")
 
+    r = sub.add_parser("reference", help="reference data the dbt seeds hold")
+    rsub = r.add_subparsers(dest="action", required=True)
+    rsub.add_parser("crosswalk", help="write dbt_project/seeds/commune_crosswalk.csv again from "
+                    "the package vietnamadminunits (pre-2025 communes of Tây Ninh and Long An)")
+
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("airflow", "dbt"):
         return _tool(argparse.Namespace(command=argv[0]), argv[1:])
     args = parser.parse_args(argv)
     handlers = {"warehouse": _warehouse, "sandbox": _sandbox, "demo": _demo, "id": _id, "up": _up,
-                "batch": _batch}
+                "batch": _batch, "reference": _reference}
     if args.command == "id" and args.action == "reveal":
         return _reveal(args)
     return handlers[args.command](args)

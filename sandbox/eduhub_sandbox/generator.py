@@ -8,6 +8,7 @@ the events of day D+1. Every injected defect is listed in `manifest.json`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -148,6 +149,13 @@ class Commune:
     legacy_province_code: str
     legacy_district_code: str
     legacy_district_name: str
+
+
+@functools.cache
+def _legacy_wards():
+    from eduhub import crosswalk
+
+    return crosswalk.legacy_wards()
 
 
 def official_communes() -> list[Commune]:
@@ -309,8 +317,9 @@ class _Builder:
                 schools.append(school)
         # Some schools still report a pre-2025 commune code (at least one when the rate is > 0).
         rate = self.rates["school_legacy_commune_code"]
-        n_legacy = max(1, round(rate * len(schools))) if rate > 0 else 0
-        for school in rng.sample(schools, n_legacy):
+        eligible = [s for s in schools if self.legacy_codes(s["commune_code"])]
+        n_legacy = min(len(eligible), max(1, round(rate * len(schools)))) if rate > 0 else 0
+        for school in rng.sample(eligible, n_legacy):
             current = school["commune_code"]
             school["commune_code"] = self.legacy_code(current)
             self.defect("unknown_code", "school", school["school_code"], field="commune_code",
@@ -359,15 +368,17 @@ class _Builder:
             self.defect("silent_school", "school", code, channel=units[-1]["channel"])
         return units
 
+    def legacy_codes(self, current: str) -> list[str]:
+        """The real pre-2025 codes of the wards and communes merged whole into `current` on 1
+        July 2025 (the crosswalk), but those a current commune still uses (they would read as
+        current)."""
+        return sorted(w.legacy_commune_code for w in _legacy_wards()
+                      if w.commune_code == current and not w.divided
+                      and w.legacy_commune_code not in self.official_codes)
+
     def legacy_code(self, current: str) -> str:
-        """A pre-2025 ward code (merged away on 1 July 2025) of a current one. Ward codes are
-        spaced at least 3 apart, so code + 1 is never a current code and never shared."""
-        code = int(current)
-        for step in range(1, 40):
-            candidate = f"{code + step:05d}"
-            if candidate not in self.official_codes:
-                return candidate
-        raise ValueError(f"no free legacy code near {current}")
+        """A pre-2025 code of a ward or commune merged into `current`."""
+        return self.rng.choice(self.legacy_codes(current))
 
     def build_learners(self, by_level: dict[str, list[dict]]) -> list[dict]:
         rng = self.rng
