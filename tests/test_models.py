@@ -288,3 +288,128 @@ def test_a_silent_school_is_listed_at_zero_and_counted_as_expected(modelled):
         assert rows[code][:2] == (carried[units[code]["channel"]], domains_sent[code]), code
         assert rows[code][1] > 0
     assert province == (len(served) + len(silent), len(served))
+
+
+def test_age_grade_and_staff_id_rules_fail_exactly_the_records_that_break_them(modelled):
+    """DUNG_AGE_GRADE from the served birth date and grade (school year 2026-2027: age at the
+    start of the year 6 in grade 1, one year early to two late allowed; preschool 2 to 6);
+    DU_STAFF_PERSONAL_ID: the staff the systems serve without a personal ID."""
+    first_year = 2026
+    expected = set()
+    for x in modelled["data"]["learners"]:
+        if not x["date_of_birth"] or x["grade"] is None:
+            continue
+        age = first_year - int(x["date_of_birth"][:4])
+        ok = 2 <= age <= 6 if x["grade"] == 0 else -1 <= age - 5 - x["grade"] <= 2
+        if not ok:
+            expected.add(x["learner_key"])
+    assert expected  # the sandbox's wrong birth dates put some out of their grade
+    assert learner_keys(modelled, failing(modelled["url"], "DUNG_AGE_GRADE")) == expected
+
+    served = {s["school_code"] for s in modelled["data"]["schools"]
+              if s["vendor"] != "file_exports"}
+    staff = {s["moet_id"]: s for s in modelled["data"]["staff"]}
+    missing = {s["staff_key"] for s in staff.values()
+               if s["personal_id"] is None and s["school_code"] in served}
+    assert missing
+    assert {staff[k.split("|")[-1]]["staff_key"]
+            for k in failing(modelled["url"], "DU_STAFF_PERSONAL_ID")} == missing
+
+
+def test_statistics_schools_equal_the_ground_truth_per_commune_and_level(modelled):
+    """Schools, classes of the year, staff by role, teachers with a university degree and the
+    facilities of the year, per commune and level and for the province: as the sandbox made
+    them for the schools the systems serve (class exports carry learners only)."""
+    data, year = modelled["data"], "2026-2027"
+    units = {u["unit_code"]: u for u in data["units"]}
+    api = {s["school_code"] for s in data["schools"] if s["vendor"] != "file_exports"}
+    cells: dict[tuple, Counter] = {}
+
+    def add(code, **counts):
+        school = units[code]
+        for unit in (("xa", school["commune_code"]), ("tinh", "80")):
+            cells.setdefault((*unit, school["level"]), Counter()).update(counts)
+
+    for s in data["schools"]:
+        add(s["school_code"], schools=1)
+    for c in data["classes"]:
+        if c["school_code"] in api and c["school_year"] == year:
+            add(c["school_code"], classes=1)
+    for s in data["staff"]:
+        if s["school_code"] in api:
+            add(s["school_code"], staff=1, **{
+                {"giao_vien": "teachers", "can_bo_quan_ly": "managers",
+                 "nhan_vien": "employees"}[s["role"]]: 1},
+                teachers_university_or_above=int(
+                    s["role"] == "giao_vien"
+                    and s["qualification"] in ("dai_hoc", "thac_si", "tien_si")))
+    for f in data["facilities"]:
+        if f["school_code"] in api and f["school_year"] == year:
+            add(f["school_code"], classrooms=f["classrooms"], toilets=f["toilets"],
+                schools_with_clean_water=int(bool(f["clean_water"])))
+    names = ("schools", "classes", "staff", "teachers", "managers", "employees",
+             "teachers_university_or_above", "classrooms", "toilets", "schools_with_clean_water")
+    with warehouse.connect(modelled["url"]) as conn:
+        got = {r[:3]: dict(zip(names, r[3:], strict=True)) for r in conn.execute(f"""
+            select aggregation_level, unit_code, school_level, {", ".join(names)}
+            from marts.statistics_schools""")}
+    assert set(got) == set(cells)
+    for cell, counts in cells.items():
+        assert {n: int(got[cell][n] or 0) for n in names} == {n: counts[n] for n in names}, cell
+
+
+def test_exam_readiness_equals_the_ground_truth(modelled):
+    """Per school, the learners of grades 5, 9 and 12 studying; those whose ID the population
+    database confirmed (ID, name, birth date and sex as the registry holds them) and those
+    whose record has every required field."""
+    registry = {p["personal_id"]: p for p in modelled["data"]["registry"]}
+    expected: dict[tuple, Counter] = {}
+    for x in modelled["data"]["learners"]:
+        if x["status"] != "dang_hoc" or x["grade"] not in (5, 9, 12):
+            continue
+        truth = registry.get(x["personal_id"] or "")
+        verified = bool(truth and x["date_of_birth"] and x["sex"] and all(
+            truth[f] == x[f] for f in ("full_name", "date_of_birth", "sex")))
+        complete = all(x[f] for f in ("personal_id", "date_of_birth", "sex", "ethnicity",
+                                      "class_name"))
+        expected.setdefault((x["school_code"], x["grade"]), Counter()).update(
+            learners=1, id_verified=int(verified), record_complete=int(complete),
+            ready=int(verified and complete))
+    assert any(c["id_verified"] < c["learners"] for c in expected.values())
+    with warehouse.connect(modelled["url"]) as conn:
+        got = {(r[0], r[1]): Counter(learners=r[2], id_verified=r[3], record_complete=r[4],
+                                     ready=r[5]) for r in conn.execute("""
+            select school_code, grade, learners, id_verified, record_complete, ready
+            from marts.exam_readiness""")}
+    assert got == expected
+
+
+def test_rule_priorities_rank_the_units_furthest_below_target(modelled):
+    """DU_PERSONAL_ID per managing unit and level: the learner records checked and those the
+    sandbox left without an ID, against the catalogue's target (1.0); rank 1 is the unit
+    with the lowest score."""
+    units = {u["unit_code"]: u for u in modelled["data"]["units"]}
+    missing = injected(modelled, "missing_personal_id")
+    expected: dict[tuple, list[int]] = {}
+    for x in modelled["data"]["learners"]:
+        unit = units[x["school_code"]]
+        for key in ((unit["managing_unit"], unit["level"]), ("80", unit["level"])):
+            cell = expected.setdefault(key, [0, 0])
+            cell[0] += 1
+            cell[1] += x["learner_key"] in missing
+    with warehouse.connect(modelled["url"]) as conn:
+        rows = conn.execute("""
+            select unit_code, school_level, applicable, failing, target, below_target,
+                   need_rank, score, aggregation_level
+            from marts.quality_rule_priorities where rule_id = 'DU_PERSONAL_ID'""").fetchall()
+    got = {(r[0], r[1]): [r[2], r[3]] for r in rows}
+    assert got == expected
+    assert all(r[4] == 1 and r[5] == (r[3] > 0) for r in rows)
+    by_level: dict[tuple, list] = {}
+    for r in rows:
+        by_level.setdefault((r[8], r[1]), []).append(r)
+    for ranked in by_level.values():
+        ranked.sort(key=lambda r: r[6])
+        assert [r[6] for r in ranked] == list(range(1, len(ranked) + 1))
+        assert [r[7] for r in ranked] == sorted(r[7] for r in ranked)
+    assert any(r[3] > 0 for r in rows)
