@@ -16,6 +16,7 @@ import subprocess
 from datetime import UTC, date, datetime
 
 import pytest
+from conftest import land_registry
 
 from eduhub import migrations, publish, runtime, settings, validation, warehouse
 from eduhub.landing import land_partition
@@ -85,6 +86,7 @@ def gate(simulators, airflow_home, server_url, tmp_path_factory):
     pcgd = PcgdClient(base_url(simulators["pcgd"]), simulators["pcgd"].password)
     for commune in pcgd_pipeline.commune_codes(pcgd):
         pcgd_pipeline.land_commune(pcgd, url, "yesterday", commune)
+    land_registry(url, "yesterday", simulators)
     validation.raise_on_critical(validation.validate_sources(
         url, "yesterday", ["sms_vendor_a", "sms_vendor_b", "pcgd"], as_of=AS_OF))
 

@@ -18,7 +18,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
-from conftest import validate_landed
+from conftest import land_registry, validate_landed
 
 from eduhub import migrations, publish, runtime, settings, transform, warehouse
 from eduhub.pipelines import file_exports as file_exports_pipeline
@@ -68,6 +68,7 @@ def land_day(url: str, sources: dict, drop_dir, batch_id: str) -> None:
         address, e = base(settings.SMS_VENDOR_B_CONN_ID)
         return VendorBClient(address, e.password)
 
+    land_registry(url, batch_id, sources)
     for vendor in school_management.SOURCES:
         for code in school_management.land_schools(vendor, client(vendor), url, batch_id):
             school_management.land_school(vendor, client(vendor), url, batch_id, code)

@@ -13,6 +13,7 @@ import subprocess
 from datetime import UTC, date, datetime
 
 import pytest
+from conftest import land_registry
 from psycopg import sql
 
 from eduhub import migrations, runtime, settings, validation, warehouse
@@ -95,6 +96,7 @@ def clean(simulators, ground_truth, server_url, tmp_path_factory):
         pcgd_pipeline.land_commune(pcgd, url, "clean", commune)
     drops = tmp_path_factory.mktemp("drops")
     exports.write_class_exports(ground_truth, drops, seed=7)
+    land_registry(url, "clean", simulators)
     file_exports_pipeline.land_file_drops(drops, url, "clean")
     # the population service's answers for some registered persons, as verify_shard lands them
     persons = [{"personal_id": p["personal_id"], "full_name": p["full_name"],
@@ -114,9 +116,10 @@ def clean(simulators, ground_truth, server_url, tmp_path_factory):
 
 def test_clean_batch_passes_every_suite(clean, data_docs):
     results = validation.validate_sources(clean, "clean", [
-        "sms_vendor_a", "sms_vendor_b", "file_exports", "pcgd", "population"], as_of=AS_OF)
+        "sms_vendor_a", "sms_vendor_b", "file_exports", "pcgd", "population",
+        "school_registry"], as_of=AS_OF)
     assert {r.suite for r in results} == set(validation.landing_suites())
-    assert len(results) == 19
+    assert len(results) == 20
     for result in results:
         assert result.outcomes, result.suite  # every source landed something
         assert [o.describe() for o in result.outcomes if not o.success] == [], result.suite
