@@ -4,11 +4,17 @@
 -- not inspected in the last two school years), the rest in the order of a seeded hash of the
 -- school code, so the same seed and year always give the same list. The seed is the year's in
 -- the calendar (var inspection_seed overrides it). The reason of each choice is spelled out.
+-- The frame is every school that reports and every unit the Sở's registry lists as open: a
+-- silent school (no data at all) is in its stratum, at the top of the risk order.
 with
 
-schools as (
+reporting_schools as (
     select * from {{ ref('int_schools') }}
     where managing_unit is not null
+),
+
+registry as (
+    select * from {{ ref('stg_school_registry__units') }}
 ),
 
 checks as (
@@ -25,6 +31,30 @@ years as (
 
 visits as (
     select * from {{ source('ops', 'inspection_visits') }}
+),
+
+schools as (
+    select
+        school_code,
+        managing_unit,
+        school_level,
+        false as is_silent
+    from reporting_schools
+    union all
+    select
+        registry.unit_code as school_code,
+        registry.managing_unit,
+        registry.school_level,
+        true as is_silent
+    from registry
+    cross join term
+    where
+        registry.opened_on <= term.as_of_date
+        and (registry.closed_on is null or registry.closed_on > term.as_of_date)
+        and not exists (
+            select 1 from reporting_schools
+            where reporting_schools.school_code = registry.unit_code
+        )
 ),
 
 chosen_seed as (
@@ -63,6 +93,7 @@ candidates as (
         schools.school_code,
         schools.managing_unit as inspecting_authority,
         schools.school_level,
+        schools.is_silent,
         scores.quality_score,
         last_visits.last_inspected_year,
         chosen_seed.seed,
@@ -79,8 +110,9 @@ candidates as (
 risks as (
     select
         *,
-        (1 - coalesce(quality_score, 1)) + case when not_recently_inspected then 0.2 else 0 end
-            as risk
+        -- a school that sends nothing is scored 0
+        (1 - coalesce(quality_score, case when is_silent then 0 else 1 end))
+        + case when not_recently_inspected then 0.2 else 0 end as risk
     from candidates
 ),
 
@@ -100,7 +132,8 @@ risk_picks as (
         *,
         'rui_ro' as selection
     from quotas
-    where risk_rank <= risk_quota and (quality_score < 0.9 or not_recently_inspected)
+    where
+        risk_rank <= risk_quota and (quality_score < 0.9 or not_recently_inspected or is_silent)
 ),
 
 risk_counts as (
@@ -145,6 +178,7 @@ picked as (
         stratum_size,
         stratum_quota,
         selection,
+        is_silent,
         quality_score,
         not_recently_inspected,
         seed
@@ -157,6 +191,7 @@ picked as (
         stratum_size,
         stratum_quota,
         selection,
+        is_silent,
         quality_score,
         not_recently_inspected,
         seed
@@ -177,6 +212,10 @@ final as (
                 then
                     'Chọn theo rủi ro: ' || concat_ws(
                         '; ',
+                        case
+                            when is_silent
+                                then 'trường không gửi dữ liệu nào (có trong danh mục của Sở)'
+                        end,
                         case
                             when quality_score < 0.9
                                 then
