@@ -77,7 +77,7 @@ final as (
         applicable - passed as failing,
         score,
         target,
-        round(target - score, 4) as gap_to_target,
+        round(target::numeric - score, 4) as gap_to_target,
         score < target as below_target,
         rank() over (
             partition by aggregation_level, school_level, school_year, term, rule_id
