@@ -8,8 +8,8 @@ Daily sync of the school management systems into `raw`, one mapped task per scho
   reports through, opened and closed dates) → `raw.school_registry__units`, validated at
   once (`expectations/school_registry__units.json`). It is the reference for school identity:
   each school's managing unit (so the commune row access), and which drop folders may stand
-  for a school. If it cannot be read, or is rejected, the registry validated before stays the
-  reference and the run fails at its end, naming it.
+  for a school. If it cannot be read, or is rejected, its task fails (the operators are told)
+  and the run goes on with the registry validated before as the reference.
 - **Vendor A** (connection `sms_vendor_a`) and **vendor B** (`sms_vendor_b`): the school
   list, then per school learners, classes, staff, facilities, results, health and digital
   transcripts → `raw.sms_vendor_<a|b>__<entity>`.
@@ -39,7 +39,7 @@ from eduhub import dag_support
 from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEFINED_MACROS
 
 # the sources this DAG lands: their suites in expectations/ validate the run's batch
-SOURCES = ("school_registry", "sms_vendor_a", "sms_vendor_b", "file_exports")
+SOURCES = ("sms_vendor_a", "sms_vendor_b", "file_exports")
 
 
 @dag(
@@ -89,10 +89,12 @@ def sync_school_management():
             dag_support.source_client("school_registry"), dag_support.warehouse_url(),
             context["run_id"], accept_deletions=dag_support.accepts_deletions(context))
         # validated now, so that the drop folders are checked against it in this run; a
-        # rejection fails the run at validate_batch
+        # rejection fails this task (the operators are told) and the rest of the run goes on
+        # with the registry validated before
         checked = validation.validate_sources(dag_support.warehouse_url(), context["run_id"],
                                               ("school_registry",),
                                               as_of=dag_support.run_day(context))
+        validation.fail_task_on_critical(checked)
         return {"received": result.received, "landed": result.landed,
                 "deleted": result.deleted, **validation.summary(checked)}
 
