@@ -79,6 +79,8 @@ def _observed_learner_defects(data: dict, day: int) -> set[tuple[str, str]]:
             found.add(("enrolled_missing_from_pcgd", key))
         if day >= 130 and x["grade"] >= 1 and x["moet_id"] not in hk1 and x["status"] == "dang_hoc":
             found.add(("missing_term_results", key))
+        if x["grade"] >= 1 and not -1 <= 2026 - int(truth["date_of_birth"][:4]) - 5 - x["grade"] <= 2:
+            found.add(("age_grade_mismatch", key))
     return found
 
 
@@ -91,7 +93,7 @@ def test_manifest_lists_exactly_the_learner_defects(late_term):
                      "name_typo", "name_accents_dropped", "wrong_birth_date",
                      "duplicate_enrolment", "shared_personal_id", "stale_record",
                      "missing_term_results", "missing_required_field", "unknown_code",
-                     "enrolled_missing_from_pcgd"}
+                     "enrolled_missing_from_pcgd", "age_grade_mismatch"}
 
 
 def test_manifest_lists_exactly_the_other_defects(late_term):

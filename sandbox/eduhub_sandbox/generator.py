@@ -80,13 +80,14 @@ DEFAULT_DEFECT_RATES = {
     "staff_missing_personal_id": 0.01,
     "staff_without_qualification": 0.02,
     "school_legacy_commune_code": 0.02,
+    "age_grade_mismatch": 0.01,
 }
 # At most one of these per learner record, so the ground truth stays unambiguous.
 LEARNER_DEFECTS = [
     "missing_personal_id", "id_century_sex_mismatch", "id_year_mismatch", "name_typo",
     "name_accents_dropped", "wrong_birth_date", "duplicate_enrolment", "shared_personal_id",
     "stale_record", "missing_term_results", "missing_required_field", "unknown_code",
-    "enrolled_missing_from_pcgd",
+    "enrolled_missing_from_pcgd", "age_grade_mismatch",
 ]
 
 # Old districts (before 1 July 2025) by ranges of ward codes: legacy codes kept on
@@ -483,6 +484,14 @@ class _Builder:
             return
         elif kind == "enrolled_missing_from_pcgd":
             pass
+        elif kind == "age_grade_mismatch":
+            # recorded three grades below the one its age gives (kept back), or else two above
+            # (skipped ahead), within its level
+            grades = LEVELS[x["level"]][0]
+            moved = next((g for g in (x["grade"] - 3, x["grade"] + 2) if g in grades and g), None)
+            if moved is None:
+                return
+            x["grade"] = moved
         x["_flags"].add(kind)
         if kind == "duplicate_enrolment":
             return  # recorded on the second profile, see duplicate_profiles()
