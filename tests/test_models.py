@@ -308,12 +308,15 @@ def test_age_grade_and_staff_id_rules_fail_exactly_the_records_that_break_them(m
 
     served = {s["school_code"] for s in modelled["data"]["schools"]
               if s["vendor"] != "file_exports"}
-    staff = {s["moet_id"]: s for s in modelled["data"]["staff"]}
-    missing = {s["staff_key"] for s in staff.values()
-               if s["personal_id"] is None and s["school_code"] in served}
-    assert missing
+    staff = {s["moet_id"]: s for s in modelled["data"]["staff"] if s["school_code"] in served}
+    missing = {s["staff_key"] for s in staff.values() if s["personal_id"] is None}
     assert {staff[k.split("|")[-1]]["staff_key"]
             for k in failing(modelled["url"], "DU_STAFF_PERSONAL_ID")} == missing
+    with warehouse.connect(modelled["url"]) as conn:  # every served staff record was checked
+        checked = conn.execute("""
+            select sum(applicable), sum(failing) from marts.quality_rule_priorities
+            where rule_id = 'DU_STAFF_PERSONAL_ID' and aggregation_level = 'tinh'""").fetchone()
+    assert checked == (len(staff), len(missing)) and len(staff) > 0
 
 
 def test_statistics_schools_equal_the_ground_truth_per_commune_and_level(modelled):
