@@ -6,7 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps demo up test lint clean
+# Three workers on two cores: much of a test's time is spent waiting on Airflow and the
+# servers. A module runs whole on one worker (its fixtures are built once); the longest start
+# first (tests/conftest.py). `make test PYTEST_PARALLEL=` runs everything in one process.
+PYTEST_PARALLEL ?= -n 3 --dist loadfile --no-loadscope-reorder
+
+.PHONY: install system-deps report-deps demo up test lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml sandbox/pyproject.toml
 	@echo "==> Creating the virtual environment $(VENV) and installing requirements-dev.txt"
@@ -16,19 +21,29 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml sandbox/pyproject
 
 install: $(STAMP)
 
-# Debian packages the tests use: Redis (the Celery broker), Chromium (the UI tests, driven by
-# Playwright; never a browser download) and fonts with Vietnamese coverage. Installed when
-# missing (CI and the developers' machines run as root).
-SYSTEM_PACKAGES := redis-server chromium fonts-liberation2 fonts-dejavu-core
-system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Debian packages, installed when missing (CI and the developers' machines run as root). The
+# reports need fonts with Vietnamese coverage (Liberation Serif is Times New Roman's metric
+# twin: the PDFs embed it). The tests also need Redis (the Celery broker), Chromium (the UI
+# tests, driven by Playwright; never a browser download) and poppler-utils (they read the PDFs
+# back).
+REPORT_PACKAGES := fonts-liberation2 fonts-dejavu-core
+SYSTEM_PACKAGES := $(REPORT_PACKAGES) redis-server chromium poppler-utils
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "==> apt-get install$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
 
-demo: install
+system-deps:
+	$(call apt_install,$(SYSTEM_PACKAGES))
+
+report-deps:
+	$(call apt_install,$(REPORT_PACKAGES))
+
+demo: install report-deps
 	@echo "==> Running the main job on the sandbox, under the real Airflow scheduler (eduhub demo)"
 	$(BIN)/eduhub demo
 
@@ -43,7 +58,7 @@ lint: install
 
 test: lint system-deps
 	@echo "==> pytest (real PostgreSQL, Airflow, dbt, Great Expectations, HTTP simulators)"
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 clean:
 	-$(BIN)/eduhub warehouse stop

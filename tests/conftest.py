@@ -7,6 +7,7 @@ role may create databases), HTTP simulators in their own process, Airflow and db
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 import threading
 from pathlib import Path
@@ -16,6 +17,17 @@ import pytest
 # Nothing a test imports may touch the user's ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="eduhub-airflow-"))
 
+# The suite runs in parallel (pytest-xdist, `make test`): each worker process writes dbt's
+# target and logs, the Data Docs and the reports in folders of its own, and names the
+# databases it creates after itself. The embedded PostgreSQL server is shared (its start is
+# locked).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_SCRATCH = Path(tempfile.mkdtemp(prefix=f"eduhub-tests-{WORKER or 'main'}-"))
+for _variable, _folder in (("DBT_TARGET_PATH", "dbt_target"), ("DBT_LOG_PATH", "dbt_logs"),
+                           ("EDUHUB_DATA_DOCS_DIR", "data_docs"),
+                           ("EDUHUB_REPORTS_DIR", "reports")):
+    os.environ.setdefault(_variable, str(_SCRATCH / _folder))
+
 import email  # noqa: E402
 from email import policy  # noqa: E402
 
@@ -24,9 +36,49 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from eduhub import airflow_services, migrations, runtime, warehouse  # noqa: E402
 from eduhub_sandbox import generator, server  # noqa: E402
 from eduhub_sandbox.process import running_simulators  # noqa: E402
+from eduhub_sandbox.simulators import file_exports as exports  # noqa: E402
+
+# The modules that take longest, longest first (pytest --durations=0 on a clean clone): the
+# parallel run (`make test`: pytest-xdist, a module per worker at a time) starts them first so
+# that no worker is left alone with one of them at the end. The rest follow in file order.
+LONGEST_MODULES = ("test_live_day", "test_ingestion", "test_models", "test_end_to_end",
+                   "test_publish_gate", "test_celery", "test_snapshots", "test_privacy",
+                   "test_school_calendar", "test_identity_matching", "test_validation")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        module = item.path.stem
+        return LONGEST_MODULES.index(module) if module in LONGEST_MODULES else len(LONGEST_MODULES)
+
+    items.sort(key=rank)  # stable: a module's tests keep their order
+
+
+# Modules that read a session fixture another module builds run on that module's worker, so
+# that the fixture is built once in the whole run.
+SAME_WORKER = {"tests/test_reports.py": "tests/test_models.py"}  # the `modelled` warehouse
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFixtureScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return SAME_WORKER.get(scope, scope)
+
+    return SharedFixtureScheduling(config, log)
+
 
 TEST_SCALE = 1500
 TEST_SEED = 7
+
+
+def database_name(base: str) -> str:
+    """A database name of this worker's own (PostgreSQL's limit is 63 bytes)."""
+    return (f"{base}_{WORKER}" if WORKER else base)[:63]
 
 
 @pytest.fixture(scope="session")
@@ -37,17 +89,25 @@ def server_url() -> str:
 @pytest.fixture(scope="session")
 def warehouse_url(server_url) -> str:
     """A database of its own for the test session, re-created from nothing."""
-    url = warehouse.create_database("eduhub_test", server_url, replace=True)
+    url = warehouse.create_database(database_name("eduhub_test"), server_url, replace=True)
     migrations.upgrade(url)
     return url
 
 
+@pytest.fixture(scope="session")
+def migrated_template(server_url) -> str:
+    """An empty warehouse migrated once, which each fresh database copies."""
+    name = database_name("eduhub_migrated_template")
+    migrations.upgrade(warehouse.create_database(name, server_url, replace=True))
+    return name
+
+
 @pytest.fixture
-def fresh_db(server_url, request) -> str:
-    """An empty database for one test (name derived from the test)."""
-    name = "eduhub_t_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
-    url = warehouse.create_database(name, server_url, replace=True)
-    migrations.upgrade(url)
+def fresh_db(server_url, migrated_template, request) -> str:
+    """An empty migrated database for one test (name derived from the test)."""
+    name = database_name(
+        "eduhub_t_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40])
+    url = warehouse.create_database(name, server_url, replace=True, template=migrated_template)
     yield url
     with warehouse.connect(warehouse.WarehouseUrl.parse(server_url).with_dbname("postgres").url(),
                            autocommit=True) as conn:
@@ -118,6 +178,35 @@ def airflow_env(airflow_home, warehouse_url, simulators, tmp_path_factory) -> di
     # an empty drop folder of its own, never the project's
     env["EDUHUB_DROP_DIR"] = str(tmp_path_factory.mktemp("drops"))
     return env
+
+
+# The day's whole chain of DAGs on a province of its own, built once for every module that
+# reads its warehouse (test_models, test_reports): day 140 is 23 January, term-1 results
+# were due on 18 January.
+MODELLED_SCALE, MODELLED_SEED, MODELLED_DAY = 1200, 31, 140
+MODELLED_AS_OF = "2027-01-23"
+MODELLED_SEQUENCE = ("sync_school_management", "sync_pcgd", "transform_warehouse",
+                     "sync_population", "transform_warehouse")
+
+
+@pytest.fixture(scope="session")
+def modelled(tmp_path_factory, airflow_home, server_url):
+    """The warehouse after the day's DAGs (`airflow dags test`, in order), with the sandbox's
+    data and manifest (its ground truth)."""
+    root = tmp_path_factory.mktemp("models")
+    manifest = generator.write(generator.generate(
+        scale=MODELLED_SCALE, seed=MODELLED_SEED, day=MODELLED_DAY), root / "data")
+    data = generator.load(root / "data")
+    exports.write_class_exports(data, root / "drops", seed=MODELLED_SEED)
+    url = warehouse.create_database(database_name("eduhub_models"), server_url, replace=True)
+    with running_simulators(root / "data") as sources:
+        env = runtime.environment(url, sources, airflow_home=airflow_home)
+        env["EDUHUB_DROP_DIR"] = str(root / "drops")
+        for dag_id in MODELLED_SEQUENCE:
+            proc = subprocess.run([runtime.tool("airflow"), "dags", "test", dag_id,
+                                   MODELLED_AS_OF], env=env, capture_output=True, text=True)
+            assert proc.returncode == 0, f"{dag_id}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return {"url": url, "data": data, "manifest": manifest, "env": env}
 
 
 class Inbox:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import textwrap
+from pathlib import Path
 
 import pytest
 from conftest import text_of
@@ -22,6 +23,7 @@ from eduhub import (
     live_day,
     log_masking,
     migrations,
+    reports,
     runtime,
     settings,
     warehouse,
@@ -96,6 +98,7 @@ def live(server_url, live_sandbox_dir, tmp_path_factory, smtp_server):
     (dags / "leaking_probe.py").write_text(LEAKING_DAG)
     env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
     env["EDUHUB_DROP_DIR"] = str(tmp_path_factory.mktemp("live_drops"))
+    env["EDUHUB_REPORTS_DIR"] = str(tmp_path_factory.mktemp("live_reports"))
     env["EDUHUB_RETRY_DELAY_SECONDS"] = "2"
     host, smtp_port, inbox = smtp_server
     mails_before = len(inbox.mails)  # the server is shared: other tests' mails come first
@@ -121,7 +124,8 @@ def live(server_url, live_sandbox_dir, tmp_path_factory, smtp_server):
             runs = live_day.run_day(services, expected=expected, write=lines.append)
         yield {"services": services, "url": url, "day1": failed, "runs": runs, "lines": lines,
                "mails": lambda: [m for _, m in inbox.mails[mails_before:]],
-               "live_sandbox_dir": live_sandbox_dir, "port": port, "credentials": credentials}
+               "live_sandbox_dir": live_sandbox_dir, "port": port, "credentials": credentials,
+               "reports": Path(env["EDUHUB_REPORTS_DIR"])}
     finally:
         print("\n".join(lines))
         services.stop()
@@ -161,13 +165,28 @@ def test_the_next_scheduled_day_runs_the_whole_chain_on_its_own(live):
         assert len(by_dag.get(dag_id, [])) >= n, dag_id
     # nothing was triggered by hand: the schedule, then the assets
     assert {r["run_type"] for r in by_dag["sync_school_management"]} == {"scheduled"}
-    for dag_id in ("transform_warehouse", "sync_population", "match_identities"):
+    for dag_id in ("transform_warehouse", "sync_population", "match_identities",
+                   "publish_reports"):
         assert {r["run_type"] for r in by_dag[dag_id]} == {"asset_triggered"}, dag_id
     # the second day's syncs stand for the day after the failed ones
     day1 = {r["dag_id"]: r["logical_date"] for r in live["day1"]}
     for dag_id in live_day.SYNC_DAGS:
         day2 = by_dag[dag_id][0]["logical_date"]
         assert (day2.date() - day1[dag_id].date()).days == 1, dag_id
+
+
+def test_the_published_marts_became_the_reports_of_the_province_and_its_communes(live):
+    with warehouse.connect(live["url"]) as conn:
+        communes = {r[0] for r in conn.execute(
+            "select unit_code from marts.statistics_schools where aggregation_level = 'xa'")}
+    listed = reports.manifest(live["reports"])
+    assert communes
+    for kind in ("thong-ke", "chat-luong"):
+        assert {e["unit_code"] for e in listed if e["kind"] == kind} == {"80", *communes}, kind
+    assert {e["unit_code"] for e in listed if e["kind"] == "ke-hoach-kiem-tra"} == {"80"}
+    for entry in listed:
+        assert (live["reports"] / entry["pdf"]).read_bytes().startswith(b"%PDF")
+        assert (live["reports"] / entry["docx"]).stat().st_size > 0
 
 
 def test_mapped_tasks_ran_in_parallel(live):

@@ -13,36 +13,12 @@ import subprocess
 from collections import Counter
 
 import pytest
+from conftest import MODELLED_AS_OF as AS_OF
 
 from eduhub import runtime, warehouse
 from eduhub.pipelines import inspection
-from eduhub_sandbox import generator
-from eduhub_sandbox.process import running_simulators
-from eduhub_sandbox.simulators import file_exports as exports
 
 pytestmark = pytest.mark.slow
-
-SCALE, SEED, DAY = 1200, 31, 140  # day 140: 23 January, term-1 results were due on 18 January
-AS_OF = "2027-01-23"
-SEQUENCE = ("sync_school_management", "sync_pcgd", "transform_warehouse",
-            "sync_population", "transform_warehouse")
-
-
-@pytest.fixture(scope="module")
-def modelled(tmp_path_factory, airflow_home, server_url):
-    root = tmp_path_factory.mktemp("models")
-    manifest = generator.write(generator.generate(scale=SCALE, seed=SEED, day=DAY), root / "data")
-    data = generator.load(root / "data")
-    exports.write_class_exports(data, root / "drops", seed=SEED)
-    url = warehouse.create_database("eduhub_models", server_url, replace=True)
-    with running_simulators(root / "data") as sources:
-        env = runtime.environment(url, sources, airflow_home=airflow_home)
-        env["EDUHUB_DROP_DIR"] = str(root / "drops")
-        for dag_id in SEQUENCE:
-            proc = subprocess.run([runtime.tool("airflow"), "dags", "test", dag_id, AS_OF],
-                                  env=env, capture_output=True, text=True)
-            assert proc.returncode == 0, f"{dag_id}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return {"url": url, "data": data, "manifest": manifest, "env": env}
 
 
 def failing(url: str, rule_id: str) -> set[str]:

@@ -223,6 +223,20 @@ def _reference(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    """One report in .docx and .pdf, listed in the output folder's manifest."""
+    from eduhub import reports, warehouse
+
+    try:
+        done = reports.generate(warehouse.url(), args.kind, args.unit, Path(args.out or settings.REPORTS_DIR),
+                                school_year=args.year, term=args.term)
+    except reports.ReportError as exc:
+        print(f"eduhub report: {exc}", file=sys.stderr)
+        return 2
+    print(f"{done.docx}\n{done.pdf}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from eduhub import log_masking
 
@@ -315,12 +329,22 @@ def main(argv: list[str] | None = None) -> int:
     rsub.add_parser("crosswalk", help="write dbt_project/seeds/commune_crosswalk.csv again from "
                     "the package vietnamadminunits (pre-2025 communes of Tây Ninh and Long An)")
 
+    rp = sub.add_parser("report", help="a report of the Sở as .docx and .pdf, from the marts")
+    rp.add_argument("kind", choices=["thong-ke", "chat-luong", "ke-hoach-kiem-tra"],
+                    help="thong-ke: statistics; chat-luong: data-quality review; "
+                    "ke-hoach-kiem-tra: the year's inspection plan (30%% sample)")
+    rp.add_argument("--unit", default="province",
+                    help="province (default), a commune's code or a school's code")
+    rp.add_argument("--year", help="school year, e.g. 2026-2027 (default: the published one)")
+    rp.add_argument("--term", help="hk1, hk2 or ca_nam (default: the published one)")
+    rp.add_argument("--out", help="output folder (default: EDUHUB_REPORTS_DIR)")
+
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("airflow", "dbt"):
         return _tool(argparse.Namespace(command=argv[0]), argv[1:])
     args = parser.parse_args(argv)
     handlers = {"warehouse": _warehouse, "sandbox": _sandbox, "demo": _demo, "id": _id, "up": _up,
-                "batch": _batch, "reference": _reference}
+                "batch": _batch, "reference": _reference, "report": _report}
     if args.command == "id" and args.action == "reveal":
         return _reveal(args)
     return handlers[args.command](args)

@@ -19,6 +19,7 @@ START_DATE = pendulum.datetime(2026, 9, 1, tz=TIMEZONE)
 DISPLAY_NAMES = {
     "freeze_inspection_sample": "Chốt danh sách kiểm tra 30% của năm học",
     "match_identities": "Ghép nối danh tính người học",
+    "publish_reports": "Lập báo cáo gửi đi (.docx, .pdf)",
     "purge_raw_payloads": "Xóa dữ liệu thô quá thời hạn lưu trữ",
     "sync_population": "Xác thực số định danh cá nhân với CSDLQG về dân cư",
     "sync_school_management": "Đồng bộ phần mềm quản trị nhà trường",

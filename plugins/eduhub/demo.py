@@ -8,7 +8,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from eduhub import access, live_day, migrations, runtime, settings, warehouse
+from eduhub import access, live_day, migrations, reports, runtime, settings, warehouse
 from eduhub.airflow_services import AirflowServices, ServicesConfig, free_port, metadata_url
 from eduhub.identity import person
 from eduhub_sandbox import generator
@@ -119,6 +119,16 @@ def main(scale: int = 2000, seed: int = 1, faults: str = "none") -> int:
     granted = access.grant(url)
     print(f"    {granted.commune_roles} commune roles; the analyst reads "
           f"{granted.analyst_tables} tables of marts, audit and quality")
+
+    step(f"Reports the day's publish_reports wrote (.docx and .pdf) in {settings.REPORTS_DIR}")
+    listed = reports.manifest(settings.REPORTS_DIR)
+    latest = max((e["issued_on"] for e in listed), default=None)
+    listed = [e for e in listed if e["issued_on"] == latest]
+    for entry in listed:
+        print(f"    {entry['docx']} (+ .pdf)")
+    if not listed:
+        print("    none: see the task log of publish_reports")
+        return 1
 
     step("Done. Results")
     print(f"    warehouse: {warehouse.WarehouseUrl.parse(url).masked()}")

@@ -17,7 +17,7 @@ from eduhub.airflow_services import FINISHED, AirflowServices
 
 SYNC_DAGS = ("sync_school_management", "sync_pcgd")
 DAILY_DAGS = (*SYNC_DAGS, "transform_warehouse", "sync_population",
-              "match_identities")
+              "match_identities", "publish_reports")
 # Retention (monthly) and the inspection freeze (daily check of the calendar's freeze date):
 # unpaused by `eduhub up`, not by a demo day.
 PERIODIC_DAGS = ("purge_raw_payloads", "freeze_inspection_sample")
@@ -26,11 +26,12 @@ ALL_DAGS = (*DAILY_DAGS, *PERIODIC_DAGS)
 # persons to verify (a first day): the verification starts the matching, and the matching the
 # second transformation.
 A_DAY = {"sync_school_management": 1, "sync_pcgd": 1,
-         "transform_warehouse": 2, "sync_population": 1, "match_identities": 1}
+         "transform_warehouse": 2, "sync_population": 1, "match_identities": 1,
+         "publish_reports": 1}
 # What any day runs: when nobody new waits for verification, the verification run has nothing
 # to ask and emits nothing, and the chain ends there.
 ANY_DAY = {"sync_school_management": 1, "sync_pcgd": 1, "transform_warehouse": 1,
-           "sync_population": 1}
+           "sync_population": 1, "publish_reports": 1}
 
 
 class ProgressPrinter:

@@ -127,4 +127,5 @@ def dbt_args(command: list[str]) -> list[str]:
 def ensure_dbt_manifest(env: dict[str, str]) -> Path:
     """Parse the dbt project (a broken project fails here, before any DAG runs it)."""
     run(dbt_args(["parse", "--quiet"]), env)
-    return settings.DBT_PROJECT_DIR / "target" / "manifest.json"
+    # dbt's DBT_TARGET_PATH, relative to the project when not absolute
+    return settings.DBT_PROJECT_DIR / env.get("DBT_TARGET_PATH", "target") / "manifest.json"

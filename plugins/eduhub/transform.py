@@ -18,6 +18,9 @@ from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from eduhub import publish, settings
 
+# dbt's default is one model at a time: with more, the database's cores work while dbt waits
+DBT_THREADS = 4
+
 # (task id, dbt selection), in build order.
 LAYERS = (
     ("dbt_seeds", "resource_type:seed"),
@@ -31,7 +34,7 @@ def profile_config() -> ProfileConfig:
     return ProfileConfig(
         profile_name="eduhub", target_name="airflow",
         profile_mapping=PostgresUserPasswordProfileMapping(
-            conn_id=settings.WAREHOUSE_CONN_ID, profile_args={"schema": "staging"}))
+            conn_id=settings.WAREHOUSE_CONN_ID, profile_args={"schema": "staging", "threads": DBT_THREADS}))
 
 
 def dbt_vars() -> dict:

@@ -251,12 +251,15 @@ class EmbeddedPostgres:
             )
 
 
-def create_database(name: str, conninfo: str | None = None, *, replace: bool = False) -> str:
-    """Create (or re-create) a database on the warehouse server; returns its URL."""
+def create_database(name: str, conninfo: str | None = None, *, replace: bool = False,
+                    template: str | None = None) -> str:
+    """Create (or re-create) a database on the warehouse server; returns its URL. A
+    `template` database is copied file by file (nobody may be connected to it)."""
     base = WarehouseUrl.parse(conninfo or url())
     with psycopg.connect(base.with_dbname("postgres").url(), autocommit=True) as conn:
         if replace:
             conn.execute(f'drop database if exists "{name}" with (force)')
+        copy = f' template "{template}"' if template else ""
         with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-            conn.execute(f'create database "{name}"')
+            conn.execute(f'create database "{name}"{copy}')
     return base.with_dbname(name).url()

@@ -1,0 +1,45 @@
+"""Charts of the reports, drawn once as PNG and placed in both formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eduhub.reports.document import Chart, percent
+from eduhub.reports.labels import CRITERIA
+
+# 90% and 75%: the scorecard's colours (macro score_colour)
+GREEN, AMBER = 0.90, 0.75
+
+
+def scorecard_chart(conn, aggregation_level: str, unit_code: str, school_year: str, term: str,
+                    out: Path) -> Chart:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no screen
+    from matplotlib import pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    scores = dict(conn.execute(
+        "select criterion, score from marts.quality_scorecard where aggregation_level = %s"
+        " and unit_code = %s and school_year = %s and term = %s",
+        (aggregation_level, unit_code, school_year, term)).fetchall())
+    labels = list(CRITERIA.values())
+    values = [float(scores[c]) if scores.get(c) is not None else 0.0 for c in CRITERIA]
+    colours = ["#2e7d32" if v >= GREEN else "#f9a825" if v >= AMBER else "#c62828"
+               for v in values]
+    plt.rcParams["font.family"] = ["Liberation Serif", "DejaVu Serif", "serif"]
+    fig, ax = plt.subplots(figsize=(6.4, 3.0), dpi=150)
+    bars = ax.bar(labels, values, color=colours)
+    ax.set_ylim(0, 1.1)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: percent(v, 0)))
+    ax.set_ylabel("Điểm (đạt / áp dụng)")
+    ax.axhline(GREEN, color="#555555", linewidth=0.8, linestyle="--")
+    for bar, value in zip(bars, values, strict=True):
+        ax.text(bar.get_x() + bar.get_width() / 2, value + 0.02, percent(value),
+                ha="center", fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, metadata={"Software": None})
+    plt.close(fig)
+    return Chart("Điểm chất lượng dữ liệu theo tiêu chí (vạch đứt: mức xanh 90%)", out)

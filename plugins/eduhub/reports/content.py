@@ -1,0 +1,315 @@
+"""The figures of each report kind, read from the published marts (and the names of units
+from the reference data), as a `document.Report` both renderers draw.
+
+Every figure is a mart's figure formatted, never recomputed here: a report says what the
+warehouse publishes. Published statistics keep their small-cell suppression.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from eduhub import warehouse
+from eduhub.reports import charts
+from eduhub.reports.document import (
+    SUPPRESSED,
+    SUPPRESSED_NOTE,
+    Report,
+    Section,
+    Table,
+    integer,
+    nfc,
+    percent,
+    short_date,
+)
+from eduhub.reports.labels import (
+    AGGREGATION_LEVELS,
+    CRITERIA,
+    DOMAINS,
+    SCHOOL_LEVELS,
+    SELECTIONS,
+    SEXES,
+    TERMS,
+    VISIT_STATUSES,
+    label,
+)
+
+PROVINCE_CODE = "80"
+PROVINCE_NAME = "Toàn tỉnh Tây Ninh"
+LEVEL_ORDER = tuple(SCHOOL_LEVELS)
+
+
+class ReportError(ValueError):
+    """A report that cannot be made as asked (unknown unit, no published figures)."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    aggregation_level: str  # tinh, xa, truong
+    code: str
+    name: str
+
+
+def resolve_unit(conn, unit: str) -> Unit:
+    """`province`, a commune's code or a school's code."""
+    if unit in ("province", "tinh", PROVINCE_CODE):
+        return Unit("tinh", PROVINCE_CODE, PROVINCE_NAME)
+    row = conn.execute("select commune_name from reference.communes where commune_code = %s",
+                       (unit,)).fetchone()
+    if row:
+        return Unit("xa", unit, nfc(row[0]))
+    row = conn.execute("select school_name from intermediate.int_schools where school_code = %s",
+                       (unit,)).fetchone()
+    if row:
+        return Unit("truong", unit, nfc(row[0] or unit))
+    raise ReportError(f"đơn vị {unit!r} không có trong danh mục: dùng 'province', mã xã/phường "
+                      "hoặc mã trường")
+
+
+def latest_term(conn) -> tuple[str, str]:
+    """The school year and term of the published figures."""
+    row = conn.execute("select school_year, term from marts.quality_scorecard"
+                       " order by school_year desc, term desc limit 1").fetchone()
+    if not row:
+        raise ReportError("chưa có số liệu công bố (marts.quality_scorecard trống): chạy "
+                          "transform_warehouse trước")
+    return row
+
+
+def _level_rank(level: str) -> int:
+    return LEVEL_ORDER.index(level) if level in LEVEL_ORDER else len(LEVEL_ORDER)
+
+
+# -- statistics ------------------------------------------------------------------------------
+
+SCHOOL_COLUMNS = (
+    ("schools", "Số trường"), ("classes", "Số lớp"), ("managers", "Cán bộ quản lý"),
+    ("teachers", "Giáo viên"), ("employees", "Nhân viên"),
+    ("teachers_university_or_above", "GV trình độ ĐH trở lên"), ("classrooms", "Phòng học"),
+    ("solid_classrooms", "Phòng học kiên cố"))
+
+
+def statistics_tables(conn, unit: Unit, school_year: str) -> list[Table]:
+    if unit.aggregation_level == "truong":
+        raise ReportError("thống kê theo mẫu được công bố cho toàn tỉnh và từng xã/phường; "
+                          f"{unit.code} là một trường")
+    columns = ", ".join(c for c, _ in SCHOOL_COLUMNS)
+    schools = sorted(conn.execute(
+        f"select school_level, {columns} from marts.statistics_schools"
+        " where aggregation_level = %s and unit_code = %s and school_year = %s",
+        (unit.aggregation_level, unit.code, school_year)).fetchall(),
+        key=lambda r: _level_rank(r[0]))
+    learners = conn.execute(
+        "select school_level, grade, sex, ethnicity, learners, is_suppressed"
+        " from marts.statistics_learners"
+        " where aggregation_level = %s and unit_code = %s and school_year = %s",
+        (unit.aggregation_level, unit.code, school_year)).fetchall()
+    learners.sort(key=lambda r: (_level_rank(r[0]), r[1] or 0, r[2], r[3]))
+    return [
+        Table("Biểu 1. Trường, lớp, đội ngũ và phòng học theo cấp học",
+              ("Cấp học", *(h for _, h in SCHOOL_COLUMNS)),
+              tuple((label(SCHOOL_LEVELS, r[0]), *(integer(v) for v in r[1:])) for r in schools),
+              numeric=tuple(range(1, len(SCHOOL_COLUMNS) + 1))),
+        Table("Biểu 2. Học sinh đang học theo cấp học, khối lớp, giới tính và dân tộc",
+              ("Cấp học", "Khối", "Giới tính", "Dân tộc", "Số học sinh"),
+              tuple((label(SCHOOL_LEVELS, level), str(grade) if grade is not None else "-",
+                     label(SEXES, sex), nfc(ethnicity),
+                     SUPPRESSED if suppressed else integer(count))
+                    for level, grade, sex, ethnicity, count, suppressed in learners),
+              numeric=(1, 4), note=SUPPRESSED_NOTE),
+    ]
+
+
+def statistics_report(conn, unit: Unit, school_year: str, term: str | None,
+                      issued_on: dt.date, workdir) -> Report:
+    tables = statistics_tables(conn, unit, school_year)
+    return Report(
+        kind="thong-ke", title="BÁO CÁO", document_code="BC",
+        subtitle=f"Thống kê giáo dục năm học {school_year} - {unit.name}",
+        unit_code=unit.code, unit_name=unit.name, school_year=school_year, term=None,
+        issued_on=issued_on, sections=[Section(
+            "I. SỐ LIỆU THỐNG KÊ",
+            [f"Số liệu của {unit.name}, năm học {school_year}, tổng hợp từ kho dữ liệu ngành "
+             "giáo dục của Sở (các hệ thống quản lý trường học, danh mục đơn vị của Sở)."],
+            tables)])
+
+
+# -- data-quality review ---------------------------------------------------------------------
+
+def _scope(unit: Unit) -> tuple[str, tuple]:
+    """The rows of the marts the unit's review covers: the unit itself and what it manages."""
+    if unit.aggregation_level == "tinh":
+        return "aggregation_level in ('tinh', 'don_vi_quan_ly')", ()
+    return "aggregation_level = %s and unit_code = %s", (unit.aggregation_level, unit.code)
+
+
+def unit_names(conn) -> dict[str, str]:
+    names = {PROVINCE_CODE: PROVINCE_NAME, "SO": "Sở GDĐT (trực thuộc)"}
+    names.update(conn.execute("select commune_code, commune_name from reference.communes"
+                              ).fetchall())
+    names.update(conn.execute("select school_code, school_name from intermediate.int_schools"
+                              " where school_name is not null").fetchall())
+    return {k: nfc(v) for k, v in names.items()}
+
+
+def _unit_order(level: str, code: str) -> tuple:
+    return (list(AGGREGATION_LEVELS).index(level) * -1, code)
+
+
+def quality_tables(conn, unit: Unit, school_year: str, term: str) -> dict[str, Table]:
+    names = unit_names(conn)
+    where, args = _scope(unit)
+    completeness = sorted(conn.execute(
+        "select aggregation_level, unit_code, data_domain, expected_schools, reporting_schools,"
+        " expected_records, present_records, record_completeness, field_completeness,"
+        " timeliness from marts.completeness"
+        f" where {where} and school_year = %s and term = %s", (*args, school_year, term)
+    ).fetchall(), key=lambda r: (_unit_order(r[0], r[1]), list(DOMAINS).index(r[2])
+                                 if r[2] in DOMAINS else 99))
+    scorecard = conn.execute(
+        "select aggregation_level, unit_code, criterion, applicable, passed, score"
+        " from marts.quality_scorecard"
+        f" where {where} and school_year = %s and term = %s", (*args, school_year, term)
+    ).fetchall()
+    by_unit: dict[tuple, dict] = {}
+    for level, code, criterion, applicable, passed, score in scorecard:
+        by_unit.setdefault((level, code), {})[criterion] = (applicable, passed, score)
+    priorities = conn.execute(
+        "select unit_code, school_level, rule_id, failing, score, target, gap_to_target,"
+        " need_rank from marts.quality_rule_priorities"
+        " where aggregation_level = 'don_vi_quan_ly' and below_target and need_rank <= 3"
+        " and school_year = %s and term = %s"
+        + ("" if unit.aggregation_level == "tinh" else " and unit_code = %s")
+        + " order by gap_to_target desc, rule_id, unit_code, school_level limit 30",
+        (school_year, term) if unit.aggregation_level == "tinh"
+        else (school_year, term, unit.code)).fetchall()
+    rules = dict(conn.execute("select rule_id, description_vi from reference.quality_rules"
+                              ).fetchall())
+    return {
+        "completeness": Table(
+            "Bảng 1. Mức độ đầy đủ dữ liệu theo lĩnh vực",
+            ("Đơn vị", "Lĩnh vực", "Trường phải báo cáo", "Trường đã báo cáo",
+             "Bản ghi phải có", "Bản ghi có", "Tỷ lệ đầy đủ", "Đủ trường thông tin",
+             "Đúng hạn"),
+            tuple((names.get(code, code), label(DOMAINS, domain), integer(es), integer(rs),
+                   integer(er), integer(pr), percent(rc), percent(fc), percent(tl))
+                  for _, code, domain, es, rs, er, pr, rc, fc, tl in completeness),
+            numeric=(2, 3, 4, 5, 6, 7, 8), widths=(2.2, 1.6, 1, 1, 1, 1, 1, 1, 1)),
+        "scorecard": Table(
+            "Bảng 2. Chất lượng dữ liệu theo tiêu chí đúng, đủ, sạch, sống",
+            ("Đơn vị", *(f"{CRITERIA[c]} (đạt/áp dụng)" for c in CRITERIA)),
+            tuple((names.get(code, code), *(
+                f"{percent(v[2])} ({integer(v[1])}/{integer(v[0])})" if (v := scores.get(c))
+                else "-" for c in CRITERIA))
+                for (level, code), scores in sorted(by_unit.items(),
+                                                    key=lambda i: _unit_order(*i[0]))),
+            numeric=(1, 2, 3, 4), widths=(2.4, 1.5, 1.5, 1.5, 1.5)),
+        "priorities": Table(
+            "Bảng 3. Các đơn vị còn xa chỉ tiêu nhất (3 đơn vị thấp nhất mỗi quy tắc)",
+            ("Đơn vị", "Cấp học", "Quy tắc", "Không đạt", "Điểm", "Chỉ tiêu", "Còn thiếu",
+             "Thứ hạng"),
+            tuple((names.get(code, code), label(SCHOOL_LEVELS, level),
+                   f"{rule}\n{nfc(rules.get(rule, ''))}", integer(failing), percent(score),
+                   percent(target), percent(gap), str(rank))
+                  for code, level, rule, failing, score, target, gap, rank in priorities),
+            numeric=(3, 4, 5, 6, 7), widths=(1.8, 1.3, 3.8, 1, 1, 1, 1, 0.9)),
+    }
+
+
+def quality_report(conn, unit: Unit, school_year: str, term: str, issued_on: dt.date,
+                   workdir) -> Report:
+    if unit.aggregation_level == "truong":
+        raise ReportError("báo cáo sơ kết chất lượng dữ liệu dành cho toàn tỉnh và từng "
+                          "xã/phường; danh sách lỗi của một trường: eduhub report worklist")
+    tables = quality_tables(conn, unit, school_year, term)
+    review = ("giữa năm học (sau học kỳ I, hạn 18/01)" if term == "hk1"
+              else "cuối năm học (hạn 07/6)")
+    chart = charts.scorecard_chart(conn, unit.aggregation_level, unit.code, school_year, term,
+                                   workdir / f"scorecard_{unit.code}_{school_year}_{term}.png")
+    return Report(
+        kind="chat-luong", title="BÁO CÁO", document_code="BC",
+        subtitle=(f"Chất lượng dữ liệu ngành giáo dục {review}, năm học {school_year} "
+                  f"({label(TERMS, term).lower()}) - {unit.name}"),
+        unit_code=unit.code, unit_name=unit.name, school_year=school_year, term=term,
+        issued_on=issued_on, sections=[
+            Section("I. MỨC ĐỘ ĐẦY ĐỦ DỮ LIỆU",
+                    ["Mẫu số là các trường đang hoạt động trong danh mục đơn vị của Sở và các "
+                     "bản ghi mỗi trường phải có trong kỳ; trường không gửi dữ liệu được tính "
+                     "với tỷ lệ 0."],
+                    [tables["completeness"]]),
+            Section("II. CHẤT LƯỢNG DỮ LIỆU THEO TIÊU CHÍ ĐÚNG, ĐỦ, SẠCH, SỐNG",
+                    ["Điểm của mỗi tiêu chí là số lượt kiểm tra đạt trên số lượt kiểm tra áp "
+                     "dụng."],
+                    [tables["scorecard"]], [chart]),
+            Section("III. CÁC ĐƠN VỊ CẦN HỖ TRỢ",
+                    ["Các quy tắc chưa đạt chỉ tiêu của danh mục, xếp theo khoảng cách đến chỉ "
+                     "tiêu."],
+                    [tables["priorities"]]),
+        ])
+
+
+# -- inspection plan -------------------------------------------------------------------------
+
+def inspection_table(conn, unit: Unit, school_year: str) -> Table:
+    names = unit_names(conn)
+    scope, args = "", ()
+    if unit.aggregation_level == "xa":
+        scope, args = " and s.commune_code = %s", (unit.code,)
+    elif unit.aggregation_level == "truong":
+        scope, args = " and sample.school_code = %s", (unit.code,)
+    rows = conn.execute(
+        "select sample.school_code, sample.inspecting_authority, sample.school_level,"
+        " sample.stratum_size, sample.stratum_quota, sample.selection, sample.reason_vi,"
+        " sample.visit_status, sample.visited_on"
+        " from marts.inspection_sample as sample"
+        " left join intermediate.int_schools as s using (school_code)"
+        f" where sample.school_year = %s{scope}"
+        " order by sample.inspecting_authority, sample.school_level, sample.school_code",
+        (school_year, *args)).fetchall()
+    return Table(
+        f"Danh sách đơn vị được chọn kiểm tra (30% mỗi nhóm), năm học {school_year}",
+        ("Mã trường", "Tên trường", "Đơn vị kiểm tra", "Cấp học", "Số trường của nhóm",
+         "Số phải chọn", "Cách chọn", "Lý do", "Tình trạng"),
+        tuple((code, names.get(code, code), names.get(authority, authority),
+               label(SCHOOL_LEVELS, level), integer(size), integer(quota),
+               label(SELECTIONS, selection), nfc(reason or ""),
+               label(VISIT_STATUSES, status) + (f" {short_date(visited)}" if visited else ""))
+              for code, authority, level, size, quota, selection, reason, status, visited
+              in rows),
+        numeric=(4, 5), widths=(1.6, 2.2, 1.6, 1.3, 0.9, 0.9, 1.1, 2.4, 1.3))
+
+
+def inspection_report(conn, unit: Unit, school_year: str, term: str | None,
+                      issued_on: dt.date, workdir) -> Report:
+    table = inspection_table(conn, unit, school_year)
+    if not table.rows:
+        raise ReportError(f"chưa có mẫu kiểm tra năm học {school_year} cho {unit.name}")
+    return Report(
+        kind="ke-hoach-kiem-tra", title="KẾ HOẠCH", document_code="KH",
+        subtitle=f"Kiểm tra chất lượng dữ liệu năm học {school_year} - {unit.name}",
+        unit_code=unit.code, unit_name=unit.name, school_year=school_year, term=None,
+        issued_on=issued_on, sections=[Section(
+            "I. ĐƠN VỊ ĐƯỢC KIỂM TRA",
+            ["Mỗi nhóm (đơn vị kiểm tra và cấp học) được chọn 30% số trường, làm tròn lên: "
+             "trường có rủi ro cao được chọn trước, phần còn lại chọn ngẫu nhiên với hạt giống "
+             "của năm học (lặp lại được)."],
+            [table])])
+
+
+KINDS = {
+    "thong-ke": statistics_report,
+    "chat-luong": quality_report,
+    "ke-hoach-kiem-tra": inspection_report,
+}
+
+
+def build(url: str, kind: str, unit: str, school_year: str | None, term: str | None,
+          issued_on: dt.date, workdir) -> Report:
+    if kind not in KINDS:
+        raise ReportError(f"loại báo cáo {kind!r} không có: {', '.join(KINDS)}")
+    with warehouse.connect(url) as conn:
+        resolved = resolve_unit(conn, unit)
+        latest_year, latest = latest_term(conn)
+        return KINDS[kind](conn, resolved, school_year or latest_year, term or latest,
+                           issued_on, workdir)

@@ -1,0 +1,212 @@
+"""The Sở's reports, generated from the day's warehouse and read back: the .docx with
+python-docx, the .pdf with poppler (pdftotext, pdffonts, pdftoppm). Every cell of the
+statistics forms is compared with the marts; both formats carry the same figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from docx import Document
+
+from eduhub import reports, runtime, warehouse
+from eduhub.reports import document
+from eduhub.reports.document import integer, percent
+
+pytestmark = pytest.mark.slow
+
+ISSUED = dt.date(2027, 1, 23)
+LEVELS = ("mam_non", "tieu_hoc", "thcs", "thpt", "gdtx")
+
+
+def test_numbers_and_dates_are_written_the_vietnamese_way():
+    assert integer(1234567) == "1.234.567" and integer(0) == "0" and integer(None) == "-"
+    assert percent(0.9851) == "98,5%" and percent(1) == "100,0%" and percent(None) == "-"
+    assert document.long_date(dt.date(2027, 1, 8)) == "ngày 08 tháng 01 năm 2027"
+    report = document.Report("thong-ke", "BÁO CÁO", "x", "80", "Toàn tỉnh", "2026-2027", "hk1",
+                             ISSUED, [])
+    assert report.file_stem() == "thong-ke_80_2026-2027_hk1_2027-01-23"
+    with pytest.raises(ValueError, match="a row of 1 cells under 2 headers"):
+        document.Table("t", ("a", "b"), (("1",),))
+
+
+def docx_tables(path: Path) -> list[list[tuple[str, ...]]]:
+    """Every bordered table of the document (the header and signature blocks are not)."""
+    doc = Document(str(path))
+    return [[tuple(c.text for c in row.cells) for row in t.rows] for t in doc.tables
+            if t.style is not None and t.style.name == "Table Grid"]
+
+
+def docx_text(path: Path) -> str:
+    doc = Document(str(path))
+    cells = [c.text for t in doc.tables for row in t.rows for c in row.cells]
+    return "\n".join([p.text for p in doc.paragraphs] + cells)
+
+
+def pdf_text(path: Path) -> str:
+    return subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def assert_in_order(text: str, cells) -> None:
+    """Every cell, in order, in the PDF's text (whitespace aside: a cell may wrap)."""
+    flat = re.sub(r"\s+", "", text)
+    at = 0
+    for cell in cells:
+        wanted = re.sub(r"\s+", "", cell)
+        found = flat.find(wanted, at)
+        assert found >= 0, f"{cell!r} missing from the PDF after {flat[max(0, at - 80):at]!r}"
+        at = found + len(wanted)
+
+
+def assert_pdf_sound(path: Path, tmp_path: Path) -> None:
+    """All fonts embedded, every page renders."""
+    fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True,
+                           check=True).stdout.splitlines()[2:]
+    assert fonts and all(line.split()[-5] == "yes" for line in fonts), fonts
+    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(
+        ["pdfinfo", str(path)], capture_output=True, text=True).stdout).group(1))
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(path), str(tmp_path / "page")],
+                   check=True, capture_output=True)
+    assert len(list(tmp_path.glob("page-*.png"))) == pages
+
+
+@pytest.fixture(scope="module")
+def made(modelled, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    url = modelled["url"]
+    with warehouse.connect(url) as conn:
+        commune = conn.execute("""
+            select unit_code from marts.statistics_schools where aggregation_level = 'xa'
+            group by 1 order by sum(schools) desc, 1 limit 1""").fetchone()[0]
+    done = {(kind, unit): reports.generate(url, kind, unit, out, issued_on=ISSUED)
+            for kind in reports.KINDS for unit in ("province", commune)}
+    return {"out": out, "url": url, "commune": commune, "done": done}
+
+
+def _level(code):
+    return LEVELS.index(code) if code in LEVELS else len(LEVELS)
+
+
+@pytest.mark.parametrize("unit", ["province", "commune"])
+def test_statistics_forms_hold_every_cell_of_the_marts(made, unit, tmp_path):
+    level, code = ("tinh", "80") if unit == "province" else ("xa", made["commune"])
+    generated = made["done"][("thong-ke", "province" if unit == "province" else code)]
+    with warehouse.connect(made["url"]) as conn:
+        year = conn.execute("select max(school_year) from marts.statistics_schools").fetchone()[0]
+        schools = conn.execute("""
+            select school_level, schools, classes, managers, teachers, employees,
+                   teachers_university_or_above, classrooms, solid_classrooms
+            from marts.statistics_schools
+            where aggregation_level = %s and unit_code = %s and school_year = %s""",
+                               (level, code, year)).fetchall()
+        learners = conn.execute("""
+            select school_level, grade, sex, ethnicity, learners, is_suppressed
+            from marts.statistics_learners
+            where aggregation_level = %s and unit_code = %s and school_year = %s""",
+                                (level, code, year)).fetchall()
+    assert schools and learners  # a form of nothing proves nothing
+    level_names = {"mam_non": "Mầm non", "tieu_hoc": "Tiểu học", "thcs": "Trung học cơ sở",
+                   "thpt": "Trung học phổ thông", "gdtx": "Giáo dục thường xuyên"}
+    expected_schools = [(level_names[r[0]], *(integer(v) for v in r[1:]))
+                        for r in sorted(schools, key=lambda r: _level(r[0]))]
+    sexes = {"nam": "Nam", "nu": "Nữ"}
+    expected_learners = [
+        (level_names.get(r[0], r[0]), str(r[1]), sexes.get(r[2], r[2]), r[3],
+         "(ẩn)" if r[5] else integer(r[4]))
+        for r in sorted(learners, key=lambda r: (_level(r[0]), r[1], r[2], r[3]))]
+    first, second = docx_tables(generated.docx)
+    assert first[1:] == expected_schools
+    assert sorted(second[1:]) == sorted(expected_learners)
+    assert second[0] == ("Cấp học", "Khối", "Giới tính", "Dân tộc", "Số học sinh")
+    text = pdf_text(generated.pdf)
+    assert_in_order(text, [c for row in first[1:] for c in row])
+    assert_in_order(text, [c for row in second[1:] for c in row])
+    for words in (generated.unit_name, f"năm học {year}", "Độc lập - Tự do - Hạnh phúc",
+                  "ngày 23 tháng 01 năm 2027"):
+        assert words in docx_text(generated.docx) and re.sub(r"\s+", "", words) in \
+            re.sub(r"\s+", "", text), words
+    assert_pdf_sound(generated.pdf, tmp_path)
+
+
+def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path):
+    generated = made["done"][("chat-luong", "province")]
+    with warehouse.connect(made["url"]) as conn:
+        year, term = conn.execute("select school_year, term from marts.quality_scorecard"
+                                  " where aggregation_level = 'tinh' limit 1").fetchone()
+        completeness = conn.execute("""
+            select data_domain, expected_schools, reporting_schools, expected_records,
+                   present_records, record_completeness
+            from marts.completeness where aggregation_level = 'tinh' and term = %s""",
+                                    (term,)).fetchall()
+        scorecard = dict(conn.execute("""
+            select criterion, score from marts.quality_scorecard
+            where aggregation_level = 'tinh' and term = %s""", (term,)).fetchall())
+        silent = conn.execute("""
+            select count(*) from marts.completeness where aggregation_level = 'truong'
+            and data_domain = 'reporting' and present_records = 0 and term = %s""",
+                              (term,)).fetchone()[0]
+    tables = docx_tables(generated.docx)
+    province = [row for row in tables[0][1:] if row[0] == "Toàn tỉnh Tây Ninh"]
+    domains = {"reporting": "Báo cáo của trường", "learners": "Học sinh", "staff": "Đội ngũ",
+               "facilities": "Cơ sở vật chất", "results": "Kết quả học tập",
+               "health": "Sức khỏe", "transcripts": "Học bạ số"}
+    assert sorted((r[1], *r[2:7]) for r in province) == sorted(
+        (domains[d], integer(es), integer(rs), integer(er), integer(pr), percent(rc))
+        for d, es, rs, er, pr, rc in completeness)
+    # the silent schools of the registry are expected, not absent
+    reporting = next(r for r in province if r[1] == "Báo cáo của trường")
+    assert int(reporting[2].replace(".", "")) - int(reporting[3].replace(".", "")) >= silent > 0
+    header, *rows = tables[1]
+    assert header[1:] == ("Đúng (đạt/áp dụng)", "Đủ (đạt/áp dụng)", "Sạch (đạt/áp dụng)",
+                          "Sống (đạt/áp dụng)")
+    assert [c.split(" ")[0] for c in rows[0][1:]] == [
+        percent(scorecard[c]) for c in ("dung", "du", "sach", "song")]
+    assert len(Document(str(generated.docx)).inline_shapes) == 1  # the chart
+    images = subprocess.run(["pdfimages", "-list", str(generated.pdf)], capture_output=True,
+                            text=True, check=True).stdout.splitlines()[2:]
+    assert [line.split()[2] for line in images] == ["image", "smask"]  # the chart, its alpha
+    assert_in_order(pdf_text(generated.pdf), [c for row in tables[0][1:] for c in row])
+    assert f"năm học {year}" in docx_text(generated.docx)
+    assert_pdf_sound(generated.pdf, tmp_path)
+
+
+def test_inspection_plan_lists_the_years_sample_of_the_unit(made, tmp_path):
+    with warehouse.connect(made["url"]) as conn:
+        year = conn.execute("select max(school_year) from marts.inspection_sample").fetchone()[0]
+        everywhere = {r[0] for r in conn.execute(
+            "select school_code from marts.inspection_sample where school_year = %s", (year,))}
+        commune = {r[0] for r in conn.execute("""
+            select s.school_code from marts.inspection_sample as s
+            join intermediate.int_schools as i using (school_code)
+            where s.school_year = %s and i.commune_code = %s""", (year, made["commune"]))}
+    assert everywhere and commune and commune < everywhere
+    for unit, expected in (("province", everywhere), (made["commune"], commune)):
+        generated = made["done"][("ke-hoach-kiem-tra", unit)]
+        (table,) = docx_tables(generated.docx)
+        assert {row[0] for row in table[1:]} == expected
+        assert_in_order(pdf_text(generated.pdf), [c for row in table[1:] for c in row])
+    assert_pdf_sound(generated.pdf, tmp_path)
+
+
+def test_the_cli_writes_both_files_lists_them_once_and_names_a_bad_unit(made, modelled,
+                                                                          tmp_path):
+    env = {**modelled["env"]}
+    args = [runtime.tool("eduhub"), "report", "ke-hoach-kiem-tra", "--unit", made["commune"],
+            "--out", str(tmp_path)]
+    for _ in range(2):  # again: the same files, listed once
+        proc = subprocess.run(args, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    listed = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    assert len(listed) == 1 and listed[0]["unit_code"] == made["commune"]
+    for key in ("docx", "pdf"):
+        assert (tmp_path / listed[0][key]).stat().st_size > 0
+        assert made["commune"] in listed[0][key] and listed[0]["school_year"] in listed[0][key]
+    proc = subprocess.run([*args[:4], "99999", "--out", str(tmp_path)], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "'99999'" in proc.stderr
+    assert len(json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))) == 1
