@@ -9,7 +9,8 @@ template a staff member may edit, `plugins/eduhub/reports/templates/bao_cao.docx
 - **chất lượng dữ liệu** (the data-quality review: completeness, the đúng-đủ-sạch-sống
   scorecard with its chart, the units furthest below target) of the province and of every
   commune;
-- **kế hoạch kiểm tra** (the year's 30% inspection sample) of the province.
+- **kế hoạch kiểm tra** (the year's 30% inspection sample) and **tổng hợp kiểm tra** (visits
+  done, findings, follow-ups due) of the province.
 
 - **Where**: `EDUHUB_REPORTS_DIR/<kind>/<school year>/`, named after kind, unit, school year,
   term and date, and listed in `manifest.json` there. A re-run of the day writes the same

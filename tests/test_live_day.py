@@ -183,7 +183,8 @@ def test_the_published_marts_became_the_reports_of_the_province_and_its_communes
     assert communes
     for kind in ("thong-ke", "chat-luong"):
         assert {e["unit_code"] for e in listed if e["kind"] == kind} == {"80", *communes}, kind
-    assert {e["unit_code"] for e in listed if e["kind"] == "ke-hoach-kiem-tra"} == {"80"}
+    for kind in ("ke-hoach-kiem-tra", "tong-hop-kiem-tra"):
+        assert {e["unit_code"] for e in listed if e["kind"] == kind} == {"80"}, kind
     for entry in listed:
         assert (live["reports"] / entry["pdf"]).read_bytes().startswith(b"%PDF")
         assert (live["reports"] / entry["docx"]).stat().st_size > 0

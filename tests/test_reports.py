@@ -193,6 +193,38 @@ def test_inspection_plan_lists_the_years_sample_of_the_unit(made, tmp_path):
     assert_pdf_sound(generated.pdf, tmp_path)
 
 
+def test_inspection_summary_counts_the_visits_and_flags_overdue_follow_ups(made, modelled,
+                                                                           tmp_path):
+    url = made["url"]
+    with warehouse.connect(url) as conn:
+        year, a, b = conn.execute("""
+            select school_year, min(school_code), max(school_code)
+            from marts.inspection_sample group by 1 order by 1 desc limit 1""").fetchone()
+        sampled = conn.execute("select count(*) from marts.inspection_sample"
+                               " where school_year = %s", (year,)).fetchone()[0]
+        conn.execute("delete from ops.inspection_visits where school_year = %s", (year,))
+        conn.execute("""
+            insert into ops.inspection_visits (school_year, school_code, visit_status, visited_on,
+                findings_vi, follow_up_vi, follow_up_due)
+            values (%s, %s, 'da_kiem_tra', '2026-12-01', 'Thiếu số định danh của 3 học sinh',
+                    'Bổ sung số định danh', '2027-01-10'),
+                   (%s, %s, 'da_kiem_tra', '2026-12-15', 'Không có sai sót', null, null)""",
+                     (year, a, year, b))
+    runtime.run(runtime.dbt_args(["run", "--select", "inspection_sample", "--vars", json.dumps(
+        {"as_of_date": ISSUED.isoformat()})]), modelled["env"], stdout=subprocess.DEVNULL)
+    generated = reports.generate(url, "tong-hop-kiem-tra", "province", tmp_path / "out",
+                                 issued_on=ISSUED)
+    progress, visits = docx_tables(generated.docx)
+    totals = [sum(int(row[i].replace(".", "")) for row in progress[1:]) for i in range(1, 6)]
+    assert totals == [sampled, 2, sampled - 2, 1, 1]  # the follow-up of 10 January is overdue
+    assert [row[0] for row in visits[1:]] == [a, b]
+    assert visits[1][2:] == ("01/12/2026", "Thiếu số định danh của 3 học sinh",
+                             "Bổ sung số định danh", "10/01/2027 (quá hạn)")
+    assert visits[2][3:] == ("Không có sai sót", "-", "-")
+    assert_in_order(pdf_text(generated.pdf), [c for row in visits[1:] for c in row])
+    assert_pdf_sound(generated.pdf, tmp_path)
+
+
 def test_the_cli_writes_both_files_lists_them_once_and_names_a_bad_unit(made, modelled,
                                                                           tmp_path):
     env = {**modelled["env"]}

@@ -330,9 +330,11 @@ def main(argv: list[str] | None = None) -> int:
                     "the package vietnamadminunits (pre-2025 communes of Tây Ninh and Long An)")
 
     rp = sub.add_parser("report", help="a report of the Sở as .docx and .pdf, from the marts")
-    rp.add_argument("kind", choices=["thong-ke", "chat-luong", "ke-hoach-kiem-tra"],
+    rp.add_argument("kind", choices=["thong-ke", "chat-luong", "ke-hoach-kiem-tra",
+                                     "tong-hop-kiem-tra"],
                     help="thong-ke: statistics; chat-luong: data-quality review; "
-                    "ke-hoach-kiem-tra: the year's inspection plan (30%% sample)")
+                    "ke-hoach-kiem-tra: the year's inspection plan (30%% sample); "
+                    "tong-hop-kiem-tra: the inspection summary (visits, findings, follow-ups)")
     rp.add_argument("--unit", default="province",
                     help="province (default), a commune's code or a school's code")
     rp.add_argument("--year", help="school year, e.g. 2026-2027 (default: the published one)")

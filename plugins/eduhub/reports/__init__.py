@@ -1,6 +1,7 @@
 """The Sở's reports, as .docx (editable, from the Word template) and .pdf, from the marts.
 
-    eduhub report thong-ke|chat-luong|ke-hoach-kiem-tra --unit province|COMMUNE|SCHOOL
+    eduhub report thong-ke|chat-luong|ke-hoach-kiem-tra|tong-hop-kiem-tra
+                  --unit province|COMMUNE|SCHOOL
                   [--year 2026-2027] [--term hk1] --out DIR
 
 Files are named after unit, kind, school year, term and date (`document.Report.file_stem`)
@@ -77,7 +78,7 @@ def manifest(out: Path) -> list[dict]:
 
 def publish_due(url: str, out: Path, issued_on: dt.date) -> list[Generated]:
     """What the Sở sends after a publication: statistics and the data-quality review of the
-    province and of every commune, and the province's inspection plan of the year (the DAG
+    province and of every commune, and the province's inspection plan and summary (the DAG
     `publish_reports`). A unit the marts publish nothing for is left out, not failed."""
     from eduhub import warehouse
 
@@ -87,7 +88,7 @@ def publish_due(url: str, out: Path, issued_on: dt.date) -> list[Generated]:
             " where aggregation_level = 'xa' order by 1")]
     jobs = [("thong-ke", u) for u in ("province", *communes)]
     jobs += [("chat-luong", u) for u in ("province", *communes)]
-    jobs.append(("ke-hoach-kiem-tra", "province"))
+    jobs += [("ke-hoach-kiem-tra", "province"), ("tong-hop-kiem-tra", "province")]
     done = []
     for kind, unit in jobs:
         try:

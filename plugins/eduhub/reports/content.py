@@ -19,6 +19,7 @@ from eduhub.reports.document import (
     Section,
     Table,
     integer,
+    long_date,
     nfc,
     percent,
     short_date,
@@ -297,10 +298,71 @@ def inspection_report(conn, unit: Unit, school_year: str, term: str | None,
             [table])])
 
 
+def inspection_summary_tables(conn, unit: Unit, school_year: str,
+                              issued_on: dt.date) -> tuple[Table, Table]:
+    names = unit_names(conn)
+    scope, args = "", ()
+    if unit.aggregation_level == "xa":
+        scope, args = " and s.commune_code = %s", (unit.code,)
+    elif unit.aggregation_level == "truong":
+        scope, args = " and sample.school_code = %s", (unit.code,)
+    counts = conn.execute(
+        "select sample.inspecting_authority, count(*),"
+        " count(*) filter (where sample.visit_status = 'da_kiem_tra'),"
+        " count(*) filter (where sample.follow_up_due is not null),"
+        " count(*) filter (where sample.follow_up_due < %s)"
+        " from marts.inspection_sample as sample"
+        " left join intermediate.int_schools as s using (school_code)"
+        f" where sample.school_year = %s{scope}"
+        " group by 1 order by 1", (issued_on, school_year, *args)).fetchall()
+    visits = conn.execute(
+        "select sample.school_code, sample.visited_on, sample.findings_vi,"
+        " sample.follow_up_vi, sample.follow_up_due"
+        " from marts.inspection_sample as sample"
+        " left join intermediate.int_schools as s using (school_code)"
+        f" where sample.school_year = %s and sample.visit_status = 'da_kiem_tra'{scope}"
+        " order by sample.visited_on, sample.school_code", (school_year, *args)).fetchall()
+    return (
+        Table("Bảng 1. Tiến độ kiểm tra theo đơn vị kiểm tra",
+              ("Đơn vị kiểm tra", "Trường được chọn", "Đã kiểm tra", "Chưa kiểm tra",
+               "Có việc khắc phục", "Quá hạn khắc phục"),
+              tuple((names.get(a, a), integer(n), integer(done), integer(n - done),
+                     integer(follow), integer(overdue))
+                    for a, n, done, follow, overdue in counts),
+              numeric=(1, 2, 3, 4, 5), widths=(2.4, 1, 1, 1, 1, 1)),
+        Table("Bảng 2. Kết quả các cuộc kiểm tra đã thực hiện",
+              ("Mã trường", "Tên trường", "Ngày kiểm tra", "Phát hiện", "Việc khắc phục",
+               "Hạn khắc phục"),
+              tuple((code, names.get(code, code), short_date(on), nfc(findings or "-"),
+                     nfc(follow or "-"),
+                     short_date(due) + (" (quá hạn)" if due and due < issued_on else ""))
+                    for code, on, findings, follow, due in visits),
+              widths=(1.4, 2, 1.2, 3, 2.4, 1.4)),
+    )
+
+
+def inspection_summary_report(conn, unit: Unit, school_year: str, term: str | None,
+                              issued_on: dt.date, workdir) -> Report:
+    progress, visits = inspection_summary_tables(conn, unit, school_year, issued_on)
+    if not progress.rows:
+        raise ReportError(f"chưa có mẫu kiểm tra năm học {school_year} cho {unit.name}")
+    return Report(
+        kind="tong-hop-kiem-tra", title="BÁO CÁO", document_code="BC",
+        subtitle=f"Kết quả kiểm tra chất lượng dữ liệu năm học {school_year} - {unit.name}",
+        unit_code=unit.code, unit_name=unit.name, school_year=school_year, term=None,
+        issued_on=issued_on, sections=[
+            Section("I. TIẾN ĐỘ KIỂM TRA",
+                    [f"Tình hình đến {long_date(issued_on)}: các trường trong mẫu 30% của năm "
+                     "học, đã và chưa kiểm tra; việc khắc phục quá hạn là việc có hạn trước "
+                     "ngày báo cáo."], [progress]),
+            Section("II. KẾT QUẢ KIỂM TRA", [], [visits])])
+
+
 KINDS = {
     "thong-ke": statistics_report,
     "chat-luong": quality_report,
     "ke-hoach-kiem-tra": inspection_report,
+    "tong-hop-kiem-tra": inspection_summary_report,
 }
 
 
