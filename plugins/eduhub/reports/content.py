@@ -252,19 +252,27 @@ def quality_report(conn, unit: Unit, school_year: str, term: str, issued_on: dt.
 
 # -- inspection plan -------------------------------------------------------------------------
 
+SAMPLE_FROM = (" from marts.inspection_sample as sample"
+               " left join intermediate.int_schools as s using (school_code)")
+
+
+def _sample_scope(unit: Unit) -> tuple[str, tuple]:
+    """The condition on SAMPLE_FROM that keeps the unit's schools."""
+    if unit.aggregation_level == "xa":
+        return " and s.commune_code = %s", (unit.code,)
+    if unit.aggregation_level == "truong":
+        return " and sample.school_code = %s", (unit.code,)
+    return "", ()
+
+
 def inspection_table(conn, unit: Unit, school_year: str) -> Table:
     names = unit_names(conn)
-    scope, args = "", ()
-    if unit.aggregation_level == "xa":
-        scope, args = " and s.commune_code = %s", (unit.code,)
-    elif unit.aggregation_level == "truong":
-        scope, args = " and sample.school_code = %s", (unit.code,)
+    scope, args = _sample_scope(unit)
     rows = conn.execute(
         "select sample.school_code, sample.inspecting_authority, sample.school_level,"
         " sample.stratum_size, sample.stratum_quota, sample.selection, sample.reason_vi,"
         " sample.visit_status, sample.visited_on"
-        " from marts.inspection_sample as sample"
-        " left join intermediate.int_schools as s using (school_code)"
+        + SAMPLE_FROM +
         f" where sample.school_year = %s{scope}"
         " order by sample.inspecting_authority, sample.school_level, sample.school_code",
         (school_year, *args)).fetchall()
@@ -301,25 +309,19 @@ def inspection_report(conn, unit: Unit, school_year: str, term: str | None,
 def inspection_summary_tables(conn, unit: Unit, school_year: str,
                               issued_on: dt.date) -> tuple[Table, Table]:
     names = unit_names(conn)
-    scope, args = "", ()
-    if unit.aggregation_level == "xa":
-        scope, args = " and s.commune_code = %s", (unit.code,)
-    elif unit.aggregation_level == "truong":
-        scope, args = " and sample.school_code = %s", (unit.code,)
+    scope, args = _sample_scope(unit)
     counts = conn.execute(
         "select sample.inspecting_authority, count(*),"
         " count(*) filter (where sample.visit_status = 'da_kiem_tra'),"
         " count(*) filter (where sample.follow_up_due is not null),"
         " count(*) filter (where sample.follow_up_due < %s)"
-        " from marts.inspection_sample as sample"
-        " left join intermediate.int_schools as s using (school_code)"
+        + SAMPLE_FROM +
         f" where sample.school_year = %s{scope}"
         " group by 1 order by 1", (issued_on, school_year, *args)).fetchall()
     visits = conn.execute(
         "select sample.school_code, sample.visited_on, sample.findings_vi,"
         " sample.follow_up_vi, sample.follow_up_due"
-        " from marts.inspection_sample as sample"
-        " left join intermediate.int_schools as s using (school_code)"
+        + SAMPLE_FROM +
         f" where sample.school_year = %s and sample.visit_status = 'da_kiem_tra'{scope}"
         " order by sample.visited_on, sample.school_code", (school_year, *args)).fetchall()
     return (
