@@ -11,18 +11,14 @@ from eduhub.reports.labels import CRITERIA
 GREEN, AMBER = 0.90, 0.75
 
 
-def scorecard_chart(conn, aggregation_level: str, unit_code: str, school_year: str, term: str,
-                    out: Path) -> Chart:
+def scorecard_chart(scores: dict[str, float], out: Path) -> Chart:
+    """A bar per criterion (đúng, đủ, sạch, sống), coloured as the scorecard colours it."""
     import matplotlib
 
     matplotlib.use("Agg")  # no screen
     from matplotlib import pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    scores = dict(conn.execute(
-        "select criterion, score from marts.quality_scorecard where aggregation_level = %s"
-        " and unit_code = %s and school_year = %s and term = %s",
-        (aggregation_level, unit_code, school_year, term)).fetchall())
     labels = list(CRITERIA.values())
     values = [float(scores[c]) if scores.get(c) is not None else 0.0 for c in CRITERIA]
     colours = ["#2e7d32" if v >= GREEN else "#f9a825" if v >= AMBER else "#c62828"

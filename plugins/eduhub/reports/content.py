@@ -158,7 +158,9 @@ def _unit_order(level: str, code: str) -> tuple:
     return (list(AGGREGATION_LEVELS).index(level) * -1, code)
 
 
-def quality_tables(conn, unit: Unit, school_year: str, term: str) -> dict[str, Table]:
+def quality_tables(conn, unit: Unit, school_year: str,
+                   term: str) -> tuple[dict[str, Table], dict[str, float]]:
+    """The review's tables, and the unit's own score per criterion (for the chart)."""
     names = unit_names(conn)
     where, args = _scope(unit)
     completeness = sorted(conn.execute(
@@ -187,6 +189,7 @@ def quality_tables(conn, unit: Unit, school_year: str, term: str) -> dict[str, T
         else (school_year, term, unit.code)).fetchall()
     rules = dict(conn.execute("select rule_id, description_vi from reference.quality_rules"
                               ).fetchall())
+    own = {c: v[2] for c, v in by_unit.get((unit.aggregation_level, unit.code), {}).items()}
     return {
         "completeness": Table(
             "Bảng 1. Mức độ đầy đủ dữ liệu theo lĩnh vực",
@@ -215,18 +218,18 @@ def quality_tables(conn, unit: Unit, school_year: str, term: str) -> dict[str, T
                    percent(target), percent(gap), str(rank))
                   for code, level, rule, failing, score, target, gap, rank in priorities),
             numeric=(3, 4, 5, 6, 7), widths=(1.8, 1.3, 3.8, 1, 1, 1, 1, 0.9)),
-    }
+    }, own
 
 
 def quality_report(conn, unit: Unit, school_year: str, term: str, issued_on: dt.date,
                    workdir) -> Report:
     if unit.aggregation_level == "truong":
-        raise ReportError("báo cáo sơ kết chất lượng dữ liệu dành cho toàn tỉnh và từng "
-                          "xã/phường; danh sách lỗi của một trường: eduhub report worklist")
-    tables = quality_tables(conn, unit, school_year, term)
+        raise ReportError("báo cáo chất lượng dữ liệu dành cho toàn tỉnh và từng xã/phường; "
+                          f"{unit.code} là một trường")
+    tables, scores = quality_tables(conn, unit, school_year, term)
     review = ("giữa năm học (sau học kỳ I, hạn 18/01)" if term == "hk1"
               else "cuối năm học (hạn 07/6)")
-    chart = charts.scorecard_chart(conn, unit.aggregation_level, unit.code, school_year, term,
+    chart = charts.scorecard_chart(scores,
                                    workdir / f"scorecard_{unit.code}_{school_year}_{term}.png")
     return Report(
         kind="chat-luong", title="BÁO CÁO", document_code="BC",

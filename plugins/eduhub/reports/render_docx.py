@@ -170,8 +170,6 @@ def _add_table(doc, table: Table) -> None:
 def render(report: Report, out: Path, template: Path = TEMPLATE) -> Path:
     from docxtpl import DocxTemplate
 
-    if not template.exists():
-        build_template(template)
     tpl = DocxTemplate(str(template))
     body = tpl.new_subdoc()
     for section in report.sections:
