@@ -56,7 +56,8 @@ def pytest_collection_modifyitems(config, items):
 
 # Modules that read a session fixture another module builds run on that module's worker, so
 # that the fixture is built once in the whole run.
-SAME_WORKER = {"tests/test_reports.py": "tests/test_models.py"}  # the `modelled` warehouse
+SAME_WORKER = {"tests/test_reports.py": "tests/test_models.py",  # the `modelled` warehouse
+               "tests/test_worklists.py": "tests/test_models.py"}
 
 
 def pytest_xdist_make_scheduler(config, log):

@@ -176,15 +176,23 @@ def test_the_next_scheduled_day_runs_the_whole_chain_on_its_own(live):
 
 
 def test_the_published_marts_became_the_reports_of_the_province_and_its_communes(live):
+    """Statistics and quality review of the province and each commune, the inspection plan
+    and summary, and a visit record per sampled school: what `publish_reports` writes."""
     with warehouse.connect(live["url"]) as conn:
         communes = {r[0] for r in conn.execute(
             "select unit_code from marts.statistics_schools where aggregation_level = 'xa'")}
+        sampled = {r[0] for r in conn.execute(
+            "select school_code from marts.inspection_sample where school_year ="
+            " (select max(school_year) from marts.quality_scorecard)")}
     listed = reports.manifest(live["reports"])
     assert communes
     for kind in ("thong-ke", "chat-luong"):
         assert {e["unit_code"] for e in listed if e["kind"] == kind} == {"80", *communes}, kind
     for kind in ("ke-hoach-kiem-tra", "tong-hop-kiem-tra"):
         assert {e["unit_code"] for e in listed if e["kind"] == kind} == {"80"}, kind
+    # the visit record of every school of the year's sample
+    assert sampled and {e["unit_code"] for e in listed
+                        if e["kind"] == "bien-ban-kiem-tra"} == sampled
     for entry in listed:
         assert (live["reports"] / entry["pdf"]).read_bytes().startswith(b"%PDF")
         assert (live["reports"] / entry["docx"]).stat().st_size > 0

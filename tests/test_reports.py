@@ -84,7 +84,8 @@ def made(modelled, tmp_path_factory):
             select unit_code from marts.statistics_schools where aggregation_level = 'xa'
             group by 1 order by sum(schools) desc, 1 limit 1""").fetchone()[0]
     done = {(kind, unit): reports.generate(url, kind, unit, out, issued_on=ISSUED)
-            for kind in reports.KINDS for unit in ("province", commune)}
+            for kind in reports.KINDS if kind != "bien-ban-kiem-tra"  # a school's: below
+            for unit in ("province", commune)}
     return {"out": out, "url": url, "commune": commune, "done": done}
 
 
@@ -191,6 +192,51 @@ def test_inspection_plan_lists_the_years_sample_of_the_unit(made, tmp_path):
         assert {row[0] for row in table[1:]} == expected
         assert_in_order(pdf_text(generated.pdf), [c for row in table[1:] for c in row])
     assert_pdf_sound(generated.pdf, tmp_path)
+
+
+def test_visit_record_is_pre_filled_for_a_sampled_school(made, tmp_path):
+    url = made["url"]
+    with warehouse.connect(url) as conn:
+        year, term = conn.execute("select school_year, term from marts.quality_scorecard"
+                                  " order by school_year desc, term desc limit 1").fetchone()
+        # the sampled school with the most failing records
+        school, reason, quota = conn.execute("""
+            select s.school_code, s.reason_vi, s.stratum_quota from marts.inspection_sample as s
+            left join audit.quality_failures as f
+                on f.school_code = s.school_code and f.school_year = s.school_year
+            where s.school_year = %s group by 1, 2, 3 order by count(f.rule_id) desc, 1
+            limit 1""", (year,)).fetchone()
+        failing = conn.execute("""
+            select rule_id, count(*) from audit.quality_failures
+            where school_code = %s and school_year = %s and term = %s group by 1""",
+                               (school, year, term)).fetchall()
+        domains = conn.execute("""
+            select count(*) from marts.completeness where aggregation_level = 'truong'
+            and unit_code = %s and school_year = %s and term = %s""",
+                               (school, year, term)).fetchone()[0]
+        outside = conn.execute("""
+            select school_code from intermediate.int_schools where school_code not in (
+                select school_code from marts.inspection_sample where school_year = %s)
+            order by 1 limit 1""", (year,)).fetchone()[0]
+    assert failing and domains
+    generated = reports.generate(url, "bien-ban-kiem-tra", school, tmp_path, issued_on=ISSUED)
+    chosen, completeness, scorecard, rules, checks = docx_tables(generated.docx)
+    assert chosen[1][0] == school and chosen[1][-1] == reason and chosen[1][6] == integer(quota)
+    assert len(completeness) - 1 == domains and len(scorecard) == 2
+    assert sorted((r[0], r[2]) for r in rules[1:]) == sorted(
+        (rule, integer(n)) for rule, n in failing)
+    # what the inspectors write on site is left blank
+    assert len(checks) == 6 and all(row[3:] == ("", "", "") for row in checks[1:])
+    text = docx_text(generated.docx)
+    pdf = pdf_text(generated.pdf)
+    for words in ("ĐẠI DIỆN NHÀ TRƯỜNG", "TRƯỞNG ĐOÀN KIỂM TRA", f"năm học {year}"):
+        assert words in text and words in pdf, words
+    assert "Nơi nhận" not in text and "Nơi nhận" not in pdf
+    assert_in_order(pdf, [c for table in (chosen, rules) for row in table[1:] for c in row])
+    assert_pdf_sound(generated.pdf, tmp_path)
+    for unit, why in ((outside, "không thuộc mẫu"), ("province", "từng trường")):
+        with pytest.raises(reports.ReportError, match=why):
+            reports.generate(url, "bien-ban-kiem-tra", unit, tmp_path, issued_on=ISSUED)
 
 
 def test_inspection_summary_counts_the_visits_and_flags_overdue_follow_ups(made, modelled,

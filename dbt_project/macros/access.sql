@@ -3,7 +3,8 @@
     never builds a mart that a role could read before its row-level security is in place. -#}
 
 {#- post-hook of every mart and audit table: row-level security. The analyst and provincial
-    roles see every row; a commune role sees the rows of the units it manages (its schools and
+    roles see every row (and the loader group, which writes them: the schools' worklists read
+    the failures as that group, migration 0007); a commune role sees the rows of the units it manages (its schools and
     the commune itself, access.commune_units) through its school_code (else commune_code) or
     unit_code column; a table without such a column shows a commune no row at all.
     A table with a column of var('personal_columns') (a record key holding a MOET ID, ...) is
@@ -26,7 +27,7 @@
         alter table {{ this }} enable row level security;
         drop policy if exists whole_province on {{ this }};
         create policy whole_province on {{ this }} for select
-            to eduhub_analyst, eduhub_provincial using (true);
+            to eduhub_analyst, eduhub_provincial, eduhub_loader using (true);
         drop policy if exists own_units on {{ this }};
         {%- set personal = columns | select('in', var('personal_columns')) | list %}
         {%- if personal %}

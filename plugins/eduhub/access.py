@@ -27,6 +27,10 @@ their keys. The one way back from a pseudonym to a personal ID is the database f
 `eduhub_reidentifier` (the data engineers who help a school correct a record): it records in
 `vault.reidentifications` the session's login, when and why (never the ID), and only the
 vault may change that trail (migration 0004).
+
+A school's worklist names its learners beside their failing records: only the provincial role
+calls `worklist.school_failures(school)` (migration 0007, `eduhub report danh-sach-loi`), which
+records the session's login, when and which school in `ops.worklist_generations`.
 """
 
 from __future__ import annotations
@@ -180,6 +184,26 @@ def _vault(conn: psycopg.Connection) -> None:
         sql.Identifier(REIDENTIFIER)))
 
 
+# the schools' worklists' door (migration 0007): the loader's rights, the provincial role's call
+WORKLIST_FUNCTIONS = ("worklist.school_name(text)", "worklist.school_failures(text)")
+
+
+def _worklists(conn: psycopg.Connection) -> None:
+    """Only the provincial role calls the worklists' door, whatever was granted by hand."""
+    if not _exists(conn, "ops.worklist_generations"):
+        return
+    loader, provincial = sql.Identifier(LOADER), sql.Identifier(PROVINCIAL)
+    others = sql.SQL(", ").join(sql.Identifier(r) for r in (ANALYST, COMMUNE, REIDENTIFIER))
+    conn.execute(sql.SQL("alter schema worklist owner to {}").format(loader))
+    conn.execute(sql.SQL("revoke all on schema worklist from public, {}").format(others))
+    conn.execute(sql.SQL("grant usage on schema worklist to {}").format(provincial))
+    for function in WORKLIST_FUNCTIONS:
+        f = sql.SQL(function)  # a constant of this module
+        conn.execute(sql.SQL("alter function {} owner to {}").format(f, loader))
+        conn.execute(sql.SQL("revoke all on function {} from public, {}").format(f, others))
+        conn.execute(sql.SQL("grant execute on function {} to {}").format(f, provincial))
+
+
 def _readers(conn: psycopg.Connection, summary: GrantSummary) -> None:
     readers = sql.SQL(", ").join(sql.Identifier(r) for r in READER_ROLES)
     # nothing of the loader's schemas for the readers (whatever was granted by hand before);
@@ -287,6 +311,7 @@ def grant(conninfo: str | None = None, communes: list[str] | None = None) -> Gra
             conn.execute(sql.SQL("alter role {} nologin").format(sql.Identifier(role)))
         _loader(conn)
         _vault(conn)
+        _worklists(conn)
         _communes(conn, communes, summary)
         _readers(conn, summary)
     log.info("access: roles in step (%d created; %d commune roles, %d units; analyst reads %d "

@@ -227,8 +227,16 @@ def _report(args) -> int:
     """One report in .docx and .pdf, listed in the output folder's manifest."""
     from eduhub import reports, warehouse
 
+    out = Path(args.out or settings.REPORTS_DIR)
     try:
-        done = reports.generate(warehouse.url(), args.kind, args.unit, Path(args.out or settings.REPORTS_DIR),
+        if args.kind == "danh-sach-loi":
+            if args.year or args.term:
+                raise reports.ReportError("danh sách lỗi lấy năm học và học kỳ của số liệu đã "
+                                          "công bố: bỏ --year/--term")
+            for done in reports.generate_worklists(warehouse.url(), args.unit, out):
+                print(f"{done.xlsx}\n{done.pdf}")
+            return 0
+        done = reports.generate(warehouse.url(), args.kind, args.unit, out,
                                 school_year=args.year, term=args.term)
     except reports.ReportError as exc:
         print(f"eduhub report: {exc}", file=sys.stderr)
@@ -331,12 +339,16 @@ def main(argv: list[str] | None = None) -> int:
 
     rp = sub.add_parser("report", help="a report of the Sở as .docx and .pdf, from the marts")
     rp.add_argument("kind", choices=["thong-ke", "chat-luong", "ke-hoach-kiem-tra",
-                                     "tong-hop-kiem-tra"],
+                                     "tong-hop-kiem-tra", "bien-ban-kiem-tra", "danh-sach-loi"],
                     help="thong-ke: statistics; chat-luong: data-quality review; "
                     "ke-hoach-kiem-tra: the year's inspection plan (30%% sample); "
-                    "tong-hop-kiem-tra: the inspection summary (visits, findings, follow-ups)")
+                    "tong-hop-kiem-tra: the inspection summary (visits, findings, follow-ups); "
+                    "bien-ban-kiem-tra: a sampled school's visit record, pre-filled; "
+                    "danh-sach-loi: a school's worklist of failing records (.xlsx and .pdf; "
+                    "personal data: the provincial role only, each one recorded in ops)")
     rp.add_argument("--unit", default="province",
-                    help="province (default), a commune's code or a school's code")
+                    help="province (default), a commune's code or a school's code; for "
+                    "danh-sach-loi a school's code, or all (every school with a failing record)")
     rp.add_argument("--year", help="school year, e.g. 2026-2027 (default: the published one)")
     rp.add_argument("--term", help="hk1, hk2 or ca_nam (default: the published one)")
     rp.add_argument("--out", help="output folder (default: EDUHUB_REPORTS_DIR)")

@@ -1,5 +1,6 @@
 -- The failing rows of every quality rule, with the rule's Vietnamese description and what to
--- do: the worklist of the schools and communes. No personal data beyond the record key.
+-- do: what the schools' worklists list (worklist.school_failures adds class and name, migration
+-- 0007). No personal data beyond the record key.
 with
 
 checks as (
@@ -22,6 +23,7 @@ final as (
         checks.school_year,
         checks.term,
         rules.severity,
+        rules.field_vi,
         rules.description_vi,
         rules.resolution_vi
     from checks

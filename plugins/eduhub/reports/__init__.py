@@ -1,12 +1,14 @@
 """The Sở's reports, as .docx (editable, from the Word template) and .pdf, from the marts.
 
-    eduhub report thong-ke|chat-luong|ke-hoach-kiem-tra|tong-hop-kiem-tra
+    eduhub report thong-ke|chat-luong|ke-hoach-kiem-tra|tong-hop-kiem-tra|bien-ban-kiem-tra
                   --unit province|COMMUNE|SCHOOL
                   [--year 2026-2027] [--term hk1] --out DIR
+    eduhub report danh-sach-loi --unit SCHOOL|all --out DIR
 
 Files are named after unit, kind, school year, term and date (`document.Report.file_stem`)
 and listed in `manifest.json` of the output folder, so next year's staff find last
-January's report.
+January's report. The schools' worklists (`danh-sach-loi`, `worklist`) are listed there too,
+marked as personal data, in a folder per school.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from eduhub.reports import content, render_docx, render_pdf
+from eduhub.reports import content, render_docx, render_pdf, worklist
 from eduhub.reports.content import KINDS, ReportError
 
-__all__ = ["KINDS", "Generated", "ReportError", "generate"]
+__all__ = ["KINDS", "Generated", "ReportError", "generate", "generate_worklists"]
 
 MANIFEST = "manifest.json"
 
@@ -56,14 +58,35 @@ def generate(url: str, kind: str, unit: str, out: Path, school_year: str | None 
         pdf = render_pdf.render(report, folder / f"{stem}.pdf", Path(scratch) / "typst")
     generated = Generated(report.kind, report.unit_code, report.unit_name, report.school_year,
                           report.term, issued_on.isoformat(), docx, pdf)
-    _list(out, generated)
+    _list(out, generated.entry(out))
     return generated
 
 
-def _list(out: Path, generated: Generated) -> None:
+def generate_worklists(url: str, unit: str, out: Path, issued_on: dt.date | None = None
+                       ) -> list[worklist.GeneratedWorklist]:
+    """The worklist of one school, or of every school with a failing record (`all`), each
+    recorded by the warehouse against the login that asked (provincial role only)."""
+    from eduhub import warehouse
+
+    out = Path(out)
+    if unit == "all":
+        with warehouse.connect(url) as conn:
+            schools = [r[0] for r in conn.execute(
+                "select distinct school_code from audit.quality_failures"
+                " where school_code is not null order by 1")]
+    else:
+        schools = [unit]
+    done = []
+    for school in schools:
+        generated = worklist.generate(url, school, out, issued_on)
+        _list(out, generated.entry(out))
+        done.append(generated)
+    return done
+
+
+def _list(out: Path, entry: dict) -> None:
     path = out / MANIFEST
     entries = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
-    entry = generated.entry(out)
     key = ("kind", "unit_code", "school_year", "term", "issued_on")
     entries = [e for e in entries if tuple(e[k] for k in key) != tuple(entry[k] for k in key)]
     entries.append(entry)
@@ -78,7 +101,8 @@ def manifest(out: Path) -> list[dict]:
 
 def publish_due(url: str, out: Path, issued_on: dt.date) -> list[Generated]:
     """What the Sở sends after a publication: statistics and the data-quality review of the
-    province and of every commune, and the province's inspection plan and summary (the DAG
+    province and of every commune, the province's inspection plan and summary, and the visit
+    record of each school of the year's sample, pre-filled with the day's figures (the DAG
     `publish_reports`): the communes are those the statistics publish."""
     from eduhub import warehouse
 
@@ -86,7 +110,12 @@ def publish_due(url: str, out: Path, issued_on: dt.date) -> list[Generated]:
         communes = [r[0] for r in conn.execute(
             "select distinct unit_code from marts.statistics_schools"
             " where aggregation_level = 'xa' order by 1")]
+        school_year, _ = content.latest_term(conn)
+        sampled = [r[0] for r in conn.execute(
+            "select school_code from marts.inspection_sample where school_year = %s"
+            " order by 1", (school_year,))]
     jobs = [("thong-ke", u) for u in ("province", *communes)]
     jobs += [("chat-luong", u) for u in ("province", *communes)]
     jobs += [("ke-hoach-kiem-tra", "province"), ("tong-hop-kiem-tra", "province")]
+    jobs += [("bien-ban-kiem-tra", school) for school in sampled]
     return [generate(url, kind, unit, out, issued_on=issued_on) for kind, unit in jobs]

@@ -8,7 +8,7 @@ warehouse publishes. Published statistics keep their small-cell suppression.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from eduhub import warehouse
 from eduhub.reports import charts
@@ -225,7 +225,8 @@ def quality_report(conn, unit: Unit, school_year: str, term: str, issued_on: dt.
                    workdir) -> Report:
     if unit.aggregation_level == "truong":
         raise ReportError("báo cáo chất lượng dữ liệu dành cho toàn tỉnh và từng xã/phường; "
-                          f"{unit.code} là một trường")
+                          f"{unit.code} là một trường (các bản ghi cần sửa của trường: "
+                          f"eduhub report danh-sach-loi --unit {unit.code})")
     tables, scores = quality_tables(conn, unit, school_year, term)
     review = ("giữa năm học (sau học kỳ I, hạn 18/01)" if term == "hk1"
               else "cuối năm học (hạn 07/6)")
@@ -363,11 +364,103 @@ def inspection_summary_report(conn, unit: Unit, school_year: str, term: str | No
             Section("II. KẾT QUẢ KIỂM TRA", [], [visits])])
 
 
+# -- visit record (biên bản kiểm tra) of a sampled school ---------------------------------------
+
+# dotted blanks that fit on the line they are written on (Liberation Serif 13pt, A4)
+BLANK = "." * 28
+BLANK_LINE = "." * 110
+# what the inspectors check on site, per criterion: they write the counts and remarks
+ON_SITE_CHECKS = (
+    ("dung", "Đối chiếu ngẫu nhiên hồ sơ học sinh (họ tên, ngày sinh, giới tính, số định danh) "
+             "trên phần mềm với sổ đăng bộ, giấy khai sinh, CCCD"),
+    ("du", "Hồ sơ học sinh, cán bộ, kết quả học tập, học bạ số có đủ trên phần mềm"),
+    ("sach", "Không còn hồ sơ trùng, số định danh dùng cho hai người"),
+    ("song", "Trạng thái học sinh (đang học, chuyển trường, bỏ học) cập nhật kịp thời"),
+    ("du", "Các bản ghi trong danh sách lỗi Sở đã gửi trường đã được sửa"),
+)
+
+
+def visit_record_report(conn, unit: Unit, school_year: str, term: str | None,
+                        issued_on: dt.date, workdir) -> Report:
+    """The visit record of a sampled school, pre-filled with why it was chosen and what the
+    warehouse shows of its data on the day, the rest left for the inspectors to write."""
+    if unit.aggregation_level != "truong":
+        raise ReportError("biên bản kiểm tra lập cho từng trường trong mẫu: dùng mã trường "
+                          "(kế hoạch kiểm tra `ke-hoach-kiem-tra` liệt kê các trường)")
+    sample = conn.execute(
+        "select sample.inspecting_authority, sample.school_level, s.commune_code,"
+        " sample.stratum_size, sample.stratum_quota, sample.selection, sample.reason_vi"
+        + SAMPLE_FROM + " where sample.school_year = %s and sample.school_code = %s",
+        (school_year, unit.code)).fetchone()
+    if sample is None:
+        raise ReportError(f"trường {unit.code} không thuộc mẫu kiểm tra năm học {school_year}")
+    authority, level, commune, size, quota, selection, reason = sample
+    names = unit_names(conn)
+    tables, _ = quality_tables(conn, unit, school_year, term)
+    failures = conn.execute(
+        "select rule_id, description_vi, count(*) from audit.quality_failures"
+        " where school_code = %s and school_year = %s and term = %s"
+        " group by 1, 2 order by 3 desc, 1", (unit.code, school_year, term)).fetchall()
+    chosen = Table(
+        "Bảng 1. Trường được chọn kiểm tra",
+        ("Mã trường", "Tên trường", "Cấp học", "Xã/phường", "Đơn vị kiểm tra",
+         "Số trường của nhóm", "Số phải chọn", "Cách chọn", "Lý do"),
+        ((unit.code, unit.name, label(SCHOOL_LEVELS, level), names.get(commune, commune or "-"),
+          names.get(authority, authority), integer(size), integer(quota),
+          label(SELECTIONS, selection), nfc(reason or "")),),
+        numeric=(5, 6), widths=(1.3, 2, 1.2, 1.4, 1.4, 0.9, 0.9, 1, 2))
+    failing = Table(
+        "Bảng 4. Số bản ghi chưa đạt theo quy tắc (chi tiết trong danh sách lỗi gửi trường)",
+        ("Quy tắc", "Nội dung", "Số bản ghi"),
+        tuple((rule, nfc(what), integer(n)) for rule, what, n in failures),
+        numeric=(2,), widths=(2.6, 4, 0.9))
+    checks = Table(
+        "Bảng 5. Nội dung kiểm tra tại trường (đoàn kiểm tra ghi)",
+        ("STT", "Tiêu chí", "Nội dung kiểm tra", "Số hồ sơ kiểm tra", "Số hồ sơ chưa đạt",
+         "Ghi chú"),
+        tuple((str(n), CRITERIA[c], what, "", "", "")
+              for n, (c, what) in enumerate(ON_SITE_CHECKS, 1)),
+        numeric=(0,), widths=(0.5, 0.8, 3.4, 1, 1, 1.6))
+    return Report(
+        kind="bien-ban-kiem-tra", title="BIÊN BẢN KIỂM TRA", document_code="BB",
+        subtitle=f"Chất lượng dữ liệu năm học {school_year} - {unit.name}",
+        unit_code=unit.code, unit_name=unit.name, school_year=school_year, term=term,
+        issued_on=issued_on, signer_title="TRƯỞNG ĐOÀN KIỂM TRA",
+        witness_title="ĐẠI DIỆN NHÀ TRƯỜNG", recipients=(), sections=[
+            Section("I. THÀNH PHẦN, THỜI GIAN, ĐỊA ĐIỂM", [
+                f"Thời gian: {'.' * 8} giờ {'.' * 8} ngày {'.' * 8} tháng {'.' * 8} năm "
+                f"{'.' * 10}",
+                f"Địa điểm: {unit.name}, {names.get(commune, commune or '')}.",
+                f"Đoàn kiểm tra của {names.get(authority, authority)}, gồm:",
+                f"1. Ông/Bà {BLANK} Chức vụ: {BLANK} - Trưởng đoàn",
+                f"2. Ông/Bà {BLANK} Chức vụ: {BLANK} - Thành viên",
+                f"Đại diện nhà trường: Ông/Bà {BLANK} Chức vụ: {BLANK}",
+            ], [chosen]),
+            Section("II. DỮ LIỆU CỦA TRƯỜNG TRÊN HỆ THỐNG", [
+                f"Số liệu kho dữ liệu ngành giáo dục của Sở tại {long_date(issued_on)}, "
+                f"{label(TERMS, term)} năm học {school_year} (đoàn kiểm tra đối chiếu tại trường)."
+            ], [replace(tables["completeness"], caption="Bảng 2. Mức độ đầy đủ dữ liệu theo "
+                        "lĩnh vực"),
+                replace(tables["scorecard"], caption="Bảng 3. Chất lượng dữ liệu theo tiêu chí "
+                        "đúng, đủ, sạch, sống"),
+                failing]),
+            Section("III. KẾT QUẢ KIỂM TRA", [], [checks]),
+            Section("IV. KẾT LUẬN VÀ KIẾN NGHỊ", [
+                "Kết luận: " + BLANK_LINE[:95], BLANK_LINE, BLANK_LINE,
+                "Việc nhà trường phải khắc phục và thời hạn: " + BLANK_LINE[:60], BLANK_LINE,
+                BLANK_LINE,
+                "Biên bản lập thành 02 bản có giá trị như nhau, đoàn kiểm tra giữ 01 bản, nhà "
+                "trường giữ 01 bản.",
+            ]),
+        ])
+
+
 KINDS = {
     "thong-ke": statistics_report,
     "chat-luong": quality_report,
     "ke-hoach-kiem-tra": inspection_report,
     "tong-hop-kiem-tra": inspection_summary_report,
+    "bien-ban-kiem-tra": visit_record_report,
 }
 
 

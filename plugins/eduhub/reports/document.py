@@ -29,6 +29,32 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+# Vietnamese alphabetical order: letters first (ă after a, đ after d, ...), then the tone
+# (ngang, huyền, hỏi, ngã, sắc, nặng), as a class list is sorted.
+_ALPHABET = "0123456789aăâbcdđeêghiklmnoôơpqrstuưvxy"
+_LETTER_MARKS = {"\u0306", "\u0302", "\u031b"}  # breve, circumflex, horn: part of the letter
+_TONES = {"\u0300": 1, "\u0309": 2, "\u0303": 3, "\u0301": 4, "\u0323": 5}
+
+
+def vietnamese_key(text: str) -> tuple:
+    """A sort key that orders Vietnamese words as the alphabet does (not by code point)."""
+    letters, tones = [], []
+    for char in unicodedata.normalize("NFC", text or "").lower():
+        parts = unicodedata.normalize("NFD", char)
+        letter = unicodedata.normalize(
+            "NFC", parts[0] + "".join(m for m in parts[1:] if m in _LETTER_MARKS))
+        rank = _ALPHABET.find(letter)
+        letters.append(rank if rank >= 0 else len(_ALPHABET) + ord(letter))
+        tones.append(max((_TONES.get(m, 0) for m in parts[1:]), default=0))
+    return (tuple(letters), tuple(tones))
+
+
+def person_sort_key(full_name: str) -> tuple:
+    """A class list's order: by given name (the last word), then the whole name."""
+    words = (full_name or "").split()
+    return (vietnamese_key(words[-1] if words else ""), vietnamese_key(full_name))
+
+
 def integer(value) -> str:
     """1234567 -> 1.234.567 (the thousands separator is a dot)."""
     if value is None:
@@ -113,6 +139,11 @@ class Report:
     signer_title: str = "GIÁM ĐỐC"
     recipients: tuple[str, ...] = ("Bộ GDĐT (để báo cáo);", "UBND tỉnh (để báo cáo);",
                                    "Lưu: VT, phòng chuyên môn.")
+    # wide tables (a school's worklist) on A4 turned sideways
+    landscape: bool = False
+    # a record signed by two sides (biên bản): the other side's title, signing on the left where
+    # a report lists its recipients
+    witness_title: str = ""
 
     @property
     def number_line(self) -> str:

@@ -2,9 +2,10 @@
 
 The template (`templates/bao_cao.docx`) holds the official frame: issuing body and national
 motto, number and date lines, title, page numbers in the footer, the recipients and the
-signature block, in Times New Roman 13. A Sở staff member may edit it in Word (layout, the
-signer's title, the recipients) as long as the `{{ … }}` fields stay; `build_template()`
-writes the original again. The sections come in as a sub-document at `{{p body }}`.
+signature block, in Times New Roman 13; `templates/bien_ban.docx` the same frame for a record
+two sides sign. A Sở staff member may edit them in Word (layout, the signer's title, the
+recipients) as long as the `{{ … }}` fields stay; `build_template()` (`minutes=True`) writes
+the originals again. The sections come in as a sub-document at `{{p body }}`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from docx.shared import Cm, Pt
 from eduhub.reports.document import ISSUER, ISSUER_PARENT, MOTTO, NATIONAL_NAME, Report, Table
 
 TEMPLATE = Path(__file__).parent / "templates" / "bao_cao.docx"
+# a record signed by two sides (biên bản kiểm tra): the other side signs where a report lists
+# its recipients
+MINUTES_TEMPLATE = Path(__file__).parent / "templates" / "bien_ban.docx"
 FONT = "Times New Roman"
 TEXT_WIDTH_CM = 16.5  # A4 less the margins of 3 and 1.5 cm
 
@@ -69,8 +73,9 @@ def _page_number(paragraph) -> None:
     paragraph._p.append(field)
 
 
-def build_template(path: Path = TEMPLATE) -> Path:
-    """The Sở's report template, from nothing (python-docx's blank document)."""
+def build_template(path: Path = TEMPLATE, minutes: bool = False) -> Path:
+    """The Sở's report template (or, `minutes`, its two-signature record), from nothing
+    (python-docx's blank document)."""
     from docx import Document
 
     doc = Document()
@@ -110,11 +115,16 @@ def build_template(path: Path = TEMPLATE) -> Path:
     _no_borders(sign)
     left, right = sign.rows[0].cells
     p = left.paragraphs[0]
-    _line(p, "Nơi nhận:", bold=True, italic=True, size=12)
-    left.add_paragraph("{%p for recipient in recipients %}")
-    p = left.add_paragraph()
-    _line(p, "- {{ recipient }}", size=11)
-    left.add_paragraph("{%p endfor %}")
+    if minutes:
+        p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        _line(p, "{{ witness_title }}", bold=True, break_after=True)
+        _line(p, "(Ký, ghi rõ họ tên)", italic=True, size=12)
+    else:
+        _line(p, "Nơi nhận:", bold=True, italic=True, size=12)
+        left.add_paragraph("{%p for recipient in recipients %}")
+        p = left.add_paragraph()
+        _line(p, "- {{ recipient }}", size=11)
+        left.add_paragraph("{%p endfor %}")
     p = right.paragraphs[0]
     p.alignment = WD_ALIGN_PARAGRAPH.CENTER
     _line(p, "{{ signer_title }}", bold=True, break_after=True)
@@ -167,9 +177,10 @@ def _add_table(doc, table: Table) -> None:
         _line(note, table.note, italic=True, size=10)
 
 
-def render(report: Report, out: Path, template: Path = TEMPLATE) -> Path:
+def render(report: Report, out: Path, template: Path | None = None) -> Path:
     from docxtpl import DocxTemplate
 
+    template = template or (MINUTES_TEMPLATE if report.witness_title else TEMPLATE)
     tpl = DocxTemplate(str(template))
     body = tpl.new_subdoc()
     for section in report.sections:
@@ -193,6 +204,7 @@ def render(report: Report, out: Path, template: Path = TEMPLATE) -> Path:
         "motto": MOTTO, "number_line": report.number_line, "place_date": report.place_date,
         "title": report.title, "subtitle": report.subtitle, "body": body,
         "recipients": list(report.recipients), "signer_title": report.signer_title,
+        "witness_title": report.witness_title,
     }, autoescape=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     tpl.save(str(out))

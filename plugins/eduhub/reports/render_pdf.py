@@ -34,7 +34,7 @@ def _table(table: Table) -> str:
     header = ", ".join(f"[*#{s(h)}*]" for h in table.headers)
     cells = ",\n  ".join(", ".join(s(c) for c in row) for row in table.rows)
     note = f"\n#text(size: 10pt, style: \"italic\")[#{s(table.note)}]" if table.note else ""
-    return (f"#block(breakable: false)[#text(weight: \"bold\")[#{s(table.caption)}]]\n"
+    return (f"#block(breakable: false, sticky: true)[#text(weight: \"bold\")[#{s(table.caption)}]]\n"
             f"#text(size: 9.5pt)[#set par(justify: false, first-line-indent: 0pt)\n"
             f"#table(columns: ({widths}), align: ({align},), inset: 4pt,\n"
             f"  table.header(repeat: true, {header}),\n  {cells}{',' if cells else ''}\n)]"
@@ -43,7 +43,8 @@ def _table(table: Table) -> str:
 
 def source(report: Report, images: dict[Path, str]) -> str:
     parts = [f"""#set document(title: {s(report.subtitle)}, author: {s(ISSUER)})
-#set page(paper: "a4", margin: (top: 2cm, bottom: 2cm, left: 3cm, right: 1.5cm),
+#set page(paper: "a4", flipped: {"true" if report.landscape else "false"},
+          margin: (top: 2cm, bottom: 2cm, left: 3cm, right: 1.5cm),
           numbering: "1", number-align: center + bottom)
 #set text(font: {FONTS}, size: 13pt, lang: "vi")
 #set par(justify: true, first-line-indent: 1cm, spacing: 0.8em)
@@ -68,10 +69,15 @@ def source(report: Report, images: dict[Path, str]) -> str:
             parts.append(f"#figure(image({s(images[chart.image])}, width: 15cm),"
                          f" caption: [#{s(chart.caption)}])\n")
     recipients = " \\\n".join(f"- #{s(r)}" for r in report.recipients)
+    left = (f"""[#text(weight: "bold")[#{s(report.witness_title)}] \\
+   #text(size: 12pt, style: "italic")[(Ký, ghi rõ họ tên)] #v(3cm)]"""
+            if report.witness_title else
+            f"""[#text(size: 12pt, weight: "bold", style: "italic")[Nơi nhận:] \\
+   #text(size: 11pt)[{recipients}]]""")
+    align = "center + top" if report.witness_title else "left + top"
     parts.append(f"""#v(1.5em)
-#block(breakable: false)[#grid(columns: (1fr, 1fr), align: (left + top, center + top),
-  [#text(size: 12pt, weight: "bold", style: "italic")[Nơi nhận:] \\
-   #text(size: 11pt)[{recipients}]],
+#block(breakable: false)[#grid(columns: (1fr, 1fr), align: ({align}, center + top),
+  {left},
   [#text(weight: "bold")[#{s(report.signer_title)}] \\
    #text(size: 12pt, style: "italic")[(Ký, ghi rõ họ tên, đóng dấu)] #v(3cm)],
 )]
