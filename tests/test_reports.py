@@ -175,6 +175,32 @@ def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path)
     assert f"năm học {year}" in docx_text(generated.docx)
     assert_pdf_sound(generated.pdf, tmp_path)
 
+    # ID coverage and verification per level, and the PCGD-XMC reconciliation per commune
+    with warehouse.connect(made["url"]) as conn:
+        ids = conn.execute("""
+            select school_level, rule_id, applicable, passed, score
+            from marts.quality_rule_priorities where aggregation_level = 'tinh' and term = %s
+            and rule_id in ('DU_PERSONAL_ID', 'DUNG_POPULATION_VERIFIED')""",
+                           (term,)).fetchall()
+        pcgd = conn.execute("""
+            select commune_name, school_age_children, enrolled_learners_missing_from_pcgd,
+                   primary_universal_rate
+            from marts.pcgd_reconciliation where school_age_children > 0""").fetchall()
+    identity, reconciliation = tables[3], tables[4]
+    level_names = {"mam_non": "Mầm non", "tieu_hoc": "Tiểu học", "thcs": "Trung học cơ sở",
+                   "thpt": "Trung học phổ thông", "gdtx": "Giáo dục thường xuyên"}
+    column = {"DU_PERSONAL_ID": 1, "DUNG_POPULATION_VERIFIED": 3}
+    cells = {(row[0], i): row[i:i + 2] for row in identity[1:] for i in column.values()}
+    assert ids and len(cells) == len(ids)
+    for level, rule, applicable, passed, score in ids:
+        assert cells[(level_names[level], column[rule])] == (
+            f"{integer(passed)}/{integer(applicable)}", percent(score))
+    assert pcgd and sorted((r[0], r[1], r[5], r[6]) for r in reconciliation[1:]) == sorted(
+        (name, integer(children), integer(missing), percent(rate))
+        for name, children, missing, rate in pcgd)
+    assert_in_order(pdf_text(generated.pdf), [c for t in (identity, reconciliation)
+                                              for row in t[1:] for c in row])
+
 
 def test_inspection_plan_lists_the_years_sample_of_the_unit(made, tmp_path):
     with warehouse.connect(made["url"]) as conn:

@@ -251,7 +251,63 @@ def quality_report(conn, unit: Unit, school_year: str, term: str, issued_on: dt.
                     ["Các quy tắc chưa đạt chỉ tiêu của danh mục, xếp theo khoảng cách đến chỉ "
                      "tiêu."],
                     [tables["priorities"]]),
+            Section("IV. ĐỊNH DANH HỌC SINH VÀ ĐỐI CHIẾU PHỔ CẬP GIÁO DỤC",
+                    ["Hồ sơ học sinh có số định danh cá nhân 12 chữ số, và hồ sơ có họ tên, ngày "
+                     "sinh, giới tính khớp Cơ sở dữ liệu quốc gia về dân cư; trẻ trong độ tuổi "
+                     "của hệ thống PCGD-XMC đối chiếu với hồ sơ học sinh các trường. Học bạ số: "
+                     "lĩnh vực \"Học bạ số\" của Bảng 1."],
+                    [identity_table(conn, unit, school_year, term),
+                     pcgd_table(conn, unit)]),
         ])
+
+
+ID_RULES = ("DU_PERSONAL_ID", "DUNG_POPULATION_VERIFIED")
+
+
+def identity_table(conn, unit: Unit, school_year: str, term: str) -> Table:
+    """ID coverage and verification against the population database, per school level."""
+    level, code = (("tinh", PROVINCE_CODE) if unit.aggregation_level == "tinh"
+                   else ("don_vi_quan_ly", unit.code))
+    rows = conn.execute(
+        "select school_level, rule_id, applicable, passed, score"
+        " from marts.quality_rule_priorities where aggregation_level = %s and unit_code = %s"
+        " and school_year = %s and term = %s and rule_id = any(%s)",
+        (level, code, school_year, term, list(ID_RULES))).fetchall()
+    by_level: dict[str, dict] = {}
+    for school_level, rule, applicable, passed, score in rows:
+        by_level.setdefault(school_level, {})[rule] = (
+            f"{integer(passed)}/{integer(applicable)}", percent(score))
+    return Table(
+        "Bảng 4. Số định danh cá nhân và xác thực với CSDLQG về dân cư theo cấp học",
+        ("Cấp học", "Có số định danh (có/hồ sơ)", "Tỷ lệ", "Khớp CSDLQG (khớp/kiểm tra)",
+         "Tỷ lệ"),
+        tuple((label(SCHOOL_LEVELS, school_level),
+               *(cell for rule in ID_RULES for cell in rules.get(rule, ("-", "-"))))
+              for school_level, rules in sorted(by_level.items(),
+                                                key=lambda i: _level_rank(i[0]))),
+        numeric=(1, 2, 3, 4), widths=(1.8, 1.5, 0.9, 1.5, 0.9))
+
+
+def pcgd_table(conn, unit: Unit) -> Table:
+    """The PCGD-XMC reconciliation of the unit's communes (the province: each commune with
+    school-age children in the census)."""
+    where, args = (("school_age_children > 0", ()) if unit.aggregation_level == "tinh"
+                   else ("commune_code = %s", (unit.code,)))
+    rows = conn.execute(
+        "select commune_name, school_age_children, school_age_children_enrolled,"
+        " enrolment_rate, enrolled_learners, enrolled_learners_missing_from_pcgd,"
+        " primary_universal_rate, lower_secondary_universal_rate, literacy_rate_15_60"
+        f" from marts.pcgd_reconciliation where {where} order by commune_code", args).fetchall()
+    return Table(
+        "Bảng 5. Đối chiếu với hệ thống phổ cập giáo dục, xóa mù chữ (PCGD-XMC)",
+        ("Xã/phường", "Trẻ 6-14 tuổi", "Đang đi học", "Tỷ lệ đi học", "HS đang học",
+         "HS không có trong PCGD-XMC", "PCGD tiểu học", "PCGD THCS", "Biết chữ 15-60"),
+        tuple((nfc(name), integer(children), integer(enrolled), percent(rate),
+               integer(learners), integer(missing), percent(primary), percent(lower),
+               percent(literacy))
+              for name, children, enrolled, rate, learners, missing, primary, lower, literacy
+              in rows),
+        numeric=tuple(range(1, 9)), widths=(1.8, 1, 1, 1, 1, 1.2, 1, 1, 1))
 
 
 # -- inspection plan -------------------------------------------------------------------------
