@@ -10,12 +10,16 @@ template a staff member may edit, `plugins/eduhub/reports/templates/bao_cao.docx
   scorecard with its chart, the units furthest below target) of the province and of every
   commune;
 - **kế hoạch kiểm tra** (the year's 30% inspection sample) and **tổng hợp kiểm tra** (visits
-  done, findings, follow-ups due) of the province.
+  done, findings, follow-ups due) of the province;
+- **biên bản kiểm tra** (the visit record, pre-filled) of each school of the year's sample.
+
+The schools' worklists (personal data) are not written here: a provincial staff member writes
+them with `eduhub report danh-sach-loi`, and the warehouse records who did.
 
 - **Where**: `EDUHUB_REPORTS_DIR/<kind>/<school year>/`, named after kind, unit, school year,
   term and date, and listed in `manifest.json` there. A re-run of the day writes the same
   files again.
-- By hand: `eduhub report <kind> --unit province|COMMUNE --out DIR` (README "Reports").
+- By hand: `eduhub report <kind> --unit province|COMMUNE|SCHOOL --out DIR` (docs/reports.md).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import json
 import math
 import subprocess
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 from conftest import MODELLED_AS_OF as AS_OF
@@ -44,6 +45,7 @@ def injected(modelled, kind: str, entity: str = "learner") -> set[str]:
     ("DUNG_ETHNICITY_CODE", "unknown_code"),
     ("SONG_UPDATED_THIS_YEAR", "stale_record"),
     ("DU_TERM_RESULTS", "missing_term_results"),
+    ("DUNG_ID_FORMAT", "id_wrong_length"),
 ])
 def test_rule_fails_exactly_the_injected_learners(modelled, rule_id, defect):
     expected = injected(modelled, defect)
@@ -392,3 +394,34 @@ def test_rule_priorities_rank_the_units_furthest_below_target(modelled):
         assert [r[6] for r in ranked] == list(range(1, len(ranked) + 1))
         assert [r[7] for r in ranked] == sorted(r[7] for r in ranked)
     assert any(r[3] > 0 for r in rows)
+
+
+def test_pcgd_rates_are_the_censuses_own(modelled):
+    """The universal-education and literacy rates per commune, from the census's residents as
+    the sandbox wrote them (age at the start of 2026-2027: 2026 minus the birth year)."""
+    groups = {"primary": (6, 10, {"dang_hoc_tieu_hoc"}), "lower": (11, 14, {"dang_hoc_thcs"}),
+              "literacy": (15, 60, None)}
+    counts: dict[str, Counter] = {}
+    for r in modelled["data"]["pcgd_residents"]:
+        age = 2026 - int(r["date_of_birth"][:4])
+        c = counts.setdefault(r["commune_code"], Counter())
+        for name, (low, high, statuses) in groups.items():
+            if low <= age <= high:
+                c[name] += 1
+                ok = r["education_status"] != "mu_chu" if statuses is None \
+                    else r["education_status"] in statuses
+                c[name + "_ok"] += ok
+
+    def rate(c: Counter, name: str):
+        return round(Decimal(c[name + "_ok"]) / c[name], 4) if c[name] else None
+
+    with warehouse.connect(modelled["url"]) as conn:
+        published = conn.execute("""
+            select commune_code, primary_universal_rate, lower_secondary_universal_rate,
+                   literacy_rate_15_60 from marts.pcgd_reconciliation""").fetchall()
+    got = {code: rates for code, *rates in published if code in counts}
+    assert set(got) == set(counts) and len(got) > 1
+    for code, c in counts.items():
+        assert got[code] == [rate(c, name) for name in groups], code
+    # the census's own defects show: not every rate is 100%
+    assert any(r is not None and r < 1 for rates in got.values() for r in rates)

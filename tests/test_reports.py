@@ -209,7 +209,10 @@ def test_inspection_plan_lists_the_years_sample_of_the_unit(made, tmp_path):
             "select school_code from marts.inspection_sample where school_year = %s", (year,))}
         commune = {r[0] for r in conn.execute("""
             select s.school_code from marts.inspection_sample as s
-            join intermediate.int_schools as i using (school_code)
+            join (select school_code, commune_code from intermediate.int_schools union
+                  select unit_code, commune_code from staging.stg_school_registry__units
+                  where unit_code not in (select school_code from intermediate.int_schools))
+                as i using (school_code)
             where s.school_year = %s and i.commune_code = %s""", (year, made["commune"]))}
     assert everywhere and commune and commune < everywhere
     for unit, expected in (("province", everywhere), (made["commune"], commune)):
@@ -220,7 +223,7 @@ def test_inspection_plan_lists_the_years_sample_of_the_unit(made, tmp_path):
     assert_pdf_sound(generated.pdf, tmp_path)
 
 
-def test_visit_record_is_pre_filled_for_a_sampled_school(made, tmp_path):
+def test_visit_record_is_pre_filled_for_a_sampled_school(made, modelled, tmp_path):
     url = made["url"]
     with warehouse.connect(url) as conn:
         year, term = conn.execute("select school_year, term from marts.quality_scorecard"
@@ -260,6 +263,19 @@ def test_visit_record_is_pre_filled_for_a_sampled_school(made, tmp_path):
     assert "Nơi nhận" not in text and "Nơi nhận" not in pdf
     assert_in_order(pdf, [c for table in (chosen, rules) for row in table[1:] for c in row])
     assert_pdf_sound(generated.pdf, tmp_path)
+    # a silent school (the registry's, sending nothing) is drawn first: its record is written
+    silent = {d["record"] for d in modelled["manifest"]["defects"]
+              if d["defect"] == "silent_school"}
+    with warehouse.connect(url) as conn:
+        sampled_silent = [r[0] for r in conn.execute(
+            "select school_code from marts.inspection_sample where school_year = %s"
+            " and school_code = any(%s) order by 1", (year, sorted(silent)))]
+    assert sampled_silent
+    quiet = reports.generate(url, "bien-ban-kiem-tra", sampled_silent[0], tmp_path,
+                             issued_on=ISSUED)
+    chosen, completeness, *_ = docx_tables(quiet.docx)
+    assert chosen[1][0] == sampled_silent[0] and chosen[1][1] != sampled_silent[0]  # its name
+    assert any(row[1] == "Báo cáo của trường" and row[3] == "0" for row in completeness[1:])
     for unit, why in ((outside, "không thuộc mẫu"), ("province", "từng trường")):
         with pytest.raises(reports.ReportError, match=why):
             reports.generate(url, "bien-ban-kiem-tra", unit, tmp_path, issued_on=ISSUED)

@@ -38,12 +38,15 @@ from urllib.parse import quote, quote_plus, unquote, urlsplit
 # Numbers that identify a person, standing alone (a longer run of digits is something else),
 # written as people write them: a 12-digit personal ID, whole or in groups of 3 or 4 (spaces,
 # dots, dashes); a 9-digit old ID card (CMND), whole or in groups of 3; a Vietnamese mobile
-# number (0 or +84, then 9 digits, grouped any way). `\d` also takes full-width digits.
+# number (0 or +84, then 9 digits, grouped any way); an ID one digit short. `\d` also takes
+# full-width digits.
 _ID12 = r"\d{3}(?:[ .\-]?\d{3}){3}|\d{4}(?:[ .\-]?\d{4}){2}"
 _CMND9 = r"\d{3}(?:[ .]?\d{3}){2}"
 _PHONE = r"(?:\+84[ .\-]?|84|0)[35789]\d(?:[ .\-]?\d){7}"
+# a personal ID with a digit lost in typing (schools send them: 11 digits, whole)
+_ID11 = r"\d{11}"
 # (not the decimals of a number: 0.123456789 s)
-PERSONAL_ID_PATTERN = rf"(?<![\d+])(?<!\d[.,])(?:{_PHONE}|{_ID12}|{_CMND9})(?!\d)"
+PERSONAL_ID_PATTERN = rf"(?<![\d+])(?<!\d[.,])(?:{_PHONE}|{_ID12}|{_ID11}|{_CMND9})(?!\d)"
 PERSONAL_ID = re.compile(PERSONAL_ID_PATTERN)
 MASK = "***"
 # Environment variables whose values are secrets, beyond Airflow's connections.

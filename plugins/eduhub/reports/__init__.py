@@ -118,4 +118,13 @@ def publish_due(url: str, out: Path, issued_on: dt.date) -> list[Generated]:
     jobs += [("chat-luong", u) for u in ("province", *communes)]
     jobs += [("ke-hoach-kiem-tra", "province"), ("tong-hop-kiem-tra", "province")]
     jobs += [("bien-ban-kiem-tra", school) for school in sampled]
-    return [generate(url, kind, unit, out, issued_on=issued_on) for kind, unit in jobs]
+    done, refused = [], []
+    for kind, unit in jobs:
+        try:
+            done.append(generate(url, kind, unit, out, issued_on=issued_on))
+        except ReportError as exc:  # one unit's report does not hold back the others'
+            refused.append(f"{kind} {unit}: {exc}")
+    if refused:
+        raise ReportError(f"{len(refused)} of {len(jobs)} reports not written "
+                          f"({len(done)} written): " + "; ".join(refused))
+    return done

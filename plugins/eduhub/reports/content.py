@@ -60,9 +60,12 @@ def resolve_unit(conn, unit: str) -> Unit:
                        (unit,)).fetchone()
     if row:
         return Unit("xa", unit, nfc(row[0]))
-    row = conn.execute("select school_name from intermediate.int_schools where school_code = %s",
-                       (unit,)).fetchone()
-    if row:
+    row = conn.execute(
+        "select name from (select school_name as name, 0 as source"
+        " from intermediate.int_schools where school_code = %s union all"
+        " select unit_name, 1 from staging.stg_school_registry__units where unit_code = %s)"
+        " as found order by source limit 1", (unit, unit)).fetchone()
+    if row:  # a school, or a unit only the registry knows (a silent school)
         return Unit("truong", unit, nfc(row[0] or unit))
     raise ReportError(f"đơn vị {unit!r} không có trong danh mục: dùng 'province', mã xã/phường "
                       "hoặc mã trường")
@@ -149,6 +152,8 @@ def unit_names(conn) -> dict[str, str]:
     names = {PROVINCE_CODE: PROVINCE_NAME, "SO": "Sở GDĐT (trực thuộc)"}
     names.update(conn.execute("select commune_code, commune_name from reference.communes"
                               ).fetchall())
+    names.update(conn.execute("select unit_code, unit_name from staging.stg_school_registry__units"
+                              " where unit_name is not null").fetchall())
     names.update(conn.execute("select school_code, school_name from intermediate.int_schools"
                               " where school_name is not null").fetchall())
     return {k: nfc(v) for k, v in names.items()}
@@ -312,8 +317,14 @@ def pcgd_table(conn, unit: Unit) -> Table:
 
 # -- inspection plan -------------------------------------------------------------------------
 
+# the sample's schools with their commune: from the schools' data, or, for a silent school (in
+# the registry, sampled, sending nothing), from the registry
+SCHOOL_UNITS = ("(select school_code, commune_code from intermediate.int_schools"
+                " union all select r.unit_code, r.commune_code"
+                " from staging.stg_school_registry__units as r where not exists ("
+                "select 1 from intermediate.int_schools as i where i.school_code = r.unit_code))")
 SAMPLE_FROM = (" from marts.inspection_sample as sample"
-               " left join intermediate.int_schools as s using (school_code)")
+               f" left join {SCHOOL_UNITS} as s using (school_code)")
 
 
 def _sample_scope(unit: Unit) -> tuple[str, tuple]:

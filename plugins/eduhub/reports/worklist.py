@@ -124,12 +124,11 @@ def deadline(school_year: str, term: str, issued_on: dt.date) -> dt.date:
     """The deadline of the term's report, or, once it has passed, the calendar's next one."""
     calendar = school_calendar.calendar()
     year = calendar.year(school_year)
-    ahead = [r.deadline for y in (year, calendar.year(year.first_year + 1)) for r in y.reports()
-             if r.deadline >= issued_on]
     own = next((r.deadline for r in year.reports() if r.term == term), None)
     if own is not None and own >= issued_on:
         return own
-    return min(ahead)
+    return min(r.deadline for y in (year, calendar.year(year.first_year + 1))
+               for r in y.reports() if r.deadline >= issued_on)
 
 
 def fetch(url: str, school: str, issued_on: dt.date) -> Worklist:
