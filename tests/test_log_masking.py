@@ -62,7 +62,7 @@ def test_mask_hides_ids_and_secrets_and_nothing_else():
     "072 201 512 345", "072.201.512.345", "072-201-512-345", "0722 0151 2345",
     "０７２２０１５１２３４５",  # full-width digits
     "271234567", "271 234 567",  # a 9-digit ID card (CMND)
-    "07220151234",  # a personal ID with a digit lost (the sandbox's id_wrong_length)
+    "07220151234",  # a personal ID with a digit lost in typing (11 digits)
     "0912345678", "0912 345 678", "0912.345.678", "+84 912 345 678", "84912345678",
 ])
 def test_mask_hides_ids_and_phone_numbers_as_people_write_them(written):

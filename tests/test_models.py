@@ -45,7 +45,6 @@ def injected(modelled, kind: str, entity: str = "learner") -> set[str]:
     ("DUNG_ETHNICITY_CODE", "unknown_code"),
     ("SONG_UPDATED_THIS_YEAR", "stale_record"),
     ("DU_TERM_RESULTS", "missing_term_results"),
-    ("DUNG_ID_FORMAT", "id_wrong_length"),
 ])
 def test_rule_fails_exactly_the_injected_learners(modelled, rule_id, defect):
     expected = injected(modelled, defect)

@@ -298,7 +298,7 @@ def test_no_personal_id_in_any_mart(built):
         assert len(text_columns) > 30
         leaks = [(t, c) for t, c in text_columns if conn.execute(
             f'select count(*) from {t} where "{c}"::text ~ %s',
-            # 12 digits, or 11: an ID with a digit lost (the sandbox writes some)
+            # 12 digits, or 11: an ID with a digit lost in typing
             (r"(^|[^0-9])[0-9]{11,12}([^0-9]|$)",)).fetchone()[0]]
     assert leaks == []
 

@@ -56,8 +56,6 @@ def _observed_learner_defects(data: dict, day: int) -> set[tuple[str, str]]:
         pid = x["personal_id"]
         if pid is None:
             found.add(("missing_personal_id", key))
-        elif len(pid) != 12:
-            found.add(("id_wrong_length", key))
         elif pid != truth["personal_id"]:
             diff = [i for i in range(12) if pid[i] != truth["personal_id"][i]]
             kind = ("id_century_sex_mismatch" if diff == [3] else
@@ -95,7 +93,7 @@ def test_manifest_lists_exactly_the_learner_defects(late_term):
                      "name_typo", "name_accents_dropped", "wrong_birth_date",
                      "duplicate_enrolment", "shared_personal_id", "stale_record",
                      "missing_term_results", "missing_required_field", "unknown_code",
-                     "enrolled_missing_from_pcgd", "age_grade_mismatch", "id_wrong_length"}
+                     "enrolled_missing_from_pcgd", "age_grade_mismatch"}
 
 
 def test_manifest_lists_exactly_the_other_defects(late_term):

@@ -81,7 +81,6 @@ DEFAULT_DEFECT_RATES = {
     "staff_without_qualification": 0.02,
     "school_legacy_commune_code": 0.02,
     "age_grade_mismatch": 0.01,
-    "id_wrong_length": 0.003,
 }
 # At most one of these per learner record, so the ground truth stays unambiguous.
 LEARNER_DEFECTS = [
@@ -89,9 +88,6 @@ LEARNER_DEFECTS = [
     "name_accents_dropped", "wrong_birth_date", "duplicate_enrolment", "shared_personal_id",
     "stale_record", "missing_term_results", "missing_required_field", "unknown_code",
     "enrolled_missing_from_pcgd", "age_grade_mismatch",
-    # last, and drawing nothing more from the random stream: the other kinds fall on the same
-    # learners as before it was added
-    "id_wrong_length",
 ]
 
 # Old districts (before 1 July 2025) by ranges of ward codes: legacy codes kept on
@@ -488,10 +484,6 @@ class _Builder:
             return
         elif kind == "enrolled_missing_from_pcgd":
             pass
-        elif kind == "id_wrong_length":
-            if not x["personal_id"]:
-                return
-            x["personal_id"] = x["personal_id"][:-1]  # a digit lost in typing: 11 digits
         elif kind == "age_grade_mismatch":
             # recorded three grades below the one its age gives (kept back), or else two above
             # (skipped ahead), within its level
