@@ -21,6 +21,7 @@ from pathlib import Path
 import psycopg
 
 from eduhub import school_calendar, warehouse
+from eduhub.access import PROVINCIAL
 from eduhub.reports import render_pdf
 from eduhub.reports.content import ReportError, latest_term
 from eduhub.reports.document import (
@@ -36,7 +37,6 @@ from eduhub.reports.document import (
 from eduhub.reports.labels import CRITERIA, TERMS, label
 
 KIND = "danh-sach-loi"
-PROVINCIAL = "eduhub_provincial"  # as access.PROVINCIAL (the migration grants it the door)
 SEVERITIES = {"error": "Lỗi", "warning": "Cảnh báo"}
 # where a record that is no learner's belongs in the list
 NO_CLASS = {"staff": "Cán bộ, giáo viên", "school": "Hồ sơ trường"}
