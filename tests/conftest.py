@@ -6,7 +6,9 @@ role may create databases), HTTP simulators in their own process, Airflow and db
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import subprocess
 import tempfile
 import threading
@@ -32,6 +34,7 @@ import email  # noqa: E402
 from email import policy  # noqa: E402
 
 from aiosmtpd.controller import Controller  # noqa: E402
+from psycopg import sql  # noqa: E402
 
 from eduhub import airflow_services, migrations, runtime, warehouse  # noqa: E402
 from eduhub_sandbox import generator, server  # noqa: E402
@@ -208,6 +211,31 @@ def modelled(tmp_path_factory, airflow_home, server_url):
                                    MODELLED_AS_OF], env=env, capture_output=True, text=True)
             assert proc.returncode == 0, f"{dag_id}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return {"url": url, "data": data, "manifest": manifest, "env": env}
+
+
+@contextlib.contextmanager
+def database_logins(url: str, groups: dict[str, str], prefix: str):
+    """A login role per name (`prefix` + name), member of its group role, with a random
+    password: {name: its URL to the database of `url`}; dropped afterwards. Roles belong to the
+    whole server, so each module uses a prefix of its own."""
+    w = warehouse.WarehouseUrl.parse(url)
+    urls = {}
+    with warehouse.connect(url) as conn:
+        for name, group in groups.items():
+            login, password = prefix + name, secrets.token_urlsafe(18)
+            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(login)))
+            conn.execute(sql.SQL("create role {} login password {}").format(
+                sql.Identifier(login), sql.Literal(password)))
+            conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group),
+                                                          sql.Identifier(login)))
+            urls[name] = warehouse.WarehouseUrl(w.host, w.port, login, password, w.dbname).url()
+    try:
+        yield urls
+    finally:
+        with warehouse.connect(url) as conn:
+            for name in groups:
+                conn.execute(sql.SQL("drop role if exists {}").format(
+                    sql.Identifier(prefix + name)))
 
 
 class Inbox:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import subprocess
 import time
 from datetime import date
@@ -19,8 +18,7 @@ from datetime import date
 import psycopg
 import pytest
 import yaml
-from conftest import validate_landed
-from psycopg import sql
+from conftest import database_logins, validate_landed
 
 from eduhub import access, migrations, publish, runtime, settings, transform, validation, warehouse
 from eduhub.identity import person
@@ -94,24 +92,13 @@ def built(simulators, airflow_home, server_url, tmp_path_factory):
             select managing_unit from intermediate.int_schools where managing_unit <> 'SO'
             group by 1 order by count(*) desc, 1 limit 1""").fetchone()[0]
     logins = {**LOGINS, "commune": access.commune_role(commune), **DOOR_LOGINS}
-    urls = {}
-    with warehouse.connect(url) as conn:
-        for name, group in logins.items():
-            login, password = f"eduhub_test_{name}", secrets.token_urlsafe(18)
-            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(login)))
-            conn.execute(sql.SQL("create role {} login password {}").format(
-                sql.Identifier(login), sql.Literal(password)))
-            conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group),
-                                                          sql.Identifier(login)))
-            urls[name] = warehouse.WarehouseUrl(w.host, w.port, login, password, w.dbname).url()
-    door = {name: urls.pop(name) for name in DOOR_LOGINS}
-    yield {"url": url, "env": env, "urls": urls, "door": door, "commune": commune,
-           "summary": summary}
+    with database_logins(url, logins, "eduhub_test_") as urls:
+        door = {name: urls.pop(name) for name in DOOR_LOGINS}
+        yield {"url": url, "env": env, "urls": urls, "door": door, "commune": commune,
+               "summary": summary}
     settings.DATA_DOCS_DIR = settings_docs
     with warehouse.connect(w.with_dbname("postgres").url()) as conn:
         conn.execute(f'drop database if exists "{DATABASE}" with (force)')
-        for name in logins:
-            conn.execute(f'drop role if exists "eduhub_test_{name}"')
 
 
 # The rows of a published table that belong to a unit (a school, else a commune), written out

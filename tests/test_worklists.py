@@ -8,14 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import secrets
 import stat
 import subprocess
 from collections import Counter
 
 import pytest
+from conftest import database_logins
 from openpyxl import load_workbook
-from psycopg import sql
 from test_reports import assert_in_order, assert_pdf_sound, pdf_text
 
 from eduhub import access, runtime, school_calendar, warehouse
@@ -43,26 +42,12 @@ def roles(modelled):
                       if d["entity"] == "learner" and d["defect"] in EXACT
                       and school_of.get(d["record"]) in served)
     school = min(defects, key=lambda s: (-defects[s], s))
-    w = warehouse.WarehouseUrl.parse(url)
     with warehouse.connect(url) as conn:
         commune = conn.execute("select managing_unit from intermediate.int_schools"
                                " where school_code = %s", (school,)).fetchone()[0]
     groups = {**LOGINS, "commune": access.commune_role(commune)}
-    urls = {}
-    with warehouse.connect(url) as conn:
-        for name, group in groups.items():
-            login, password = f"eduhub_worklist_{name}", secrets.token_urlsafe(18)
-            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(login)))
-            conn.execute(sql.SQL("create role {} login password {}").format(
-                sql.Identifier(login), sql.Literal(password)))
-            conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group),
-                                                          sql.Identifier(login)))
-            urls[name] = warehouse.WarehouseUrl(w.host, w.port, login, password, w.dbname).url()
-    yield {"school": school, "urls": urls}
-    with warehouse.connect(url) as conn:
-        for name in groups:
-            conn.execute(sql.SQL("drop role if exists {}").format(
-                sql.Identifier(f"eduhub_worklist_{name}")))
+    with database_logins(url, groups, "eduhub_worklist_") as urls:
+        yield {"school": school, "urls": urls}
 
 
 def cli(modelled, login_url: str, unit: str, out) -> subprocess.CompletedProcess:

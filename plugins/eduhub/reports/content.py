@@ -41,6 +41,15 @@ PROVINCE_NAME = "Toàn tỉnh Tây Ninh"
 LEVEL_ORDER = tuple(SCHOOL_LEVELS)
 
 
+# Every school a report may name: those the sources report (`int_schools`, whose name, level
+# and commune are the registry's when it lists them), and the registry's units no source
+# reports (silent schools: expected, sampled, sending nothing)
+SCHOOL_UNITS = ("(select school_code, school_name, commune_code from intermediate.int_schools"
+                " union all select r.unit_code, r.unit_name, r.commune_code"
+                " from staging.stg_school_registry__units as r where not exists ("
+                "select 1 from intermediate.int_schools as i where i.school_code = r.unit_code))")
+
+
 class ReportError(ValueError):
     """A report that cannot be made as asked (unknown unit, no published figures)."""
 
@@ -60,11 +69,8 @@ def resolve_unit(conn, unit: str) -> Unit:
                        (unit,)).fetchone()
     if row:
         return Unit("xa", unit, nfc(row[0]))
-    row = conn.execute(
-        "select name from (select school_name as name, 0 as source"
-        " from intermediate.int_schools where school_code = %s union all"
-        " select unit_name, 1 from staging.stg_school_registry__units where unit_code = %s)"
-        " as found order by source limit 1", (unit, unit)).fetchone()
+    row = conn.execute(f"select school_name from {SCHOOL_UNITS} as u where school_code = %s",
+                       (unit,)).fetchone()
     if row:  # a school, or a unit only the registry knows (a silent school)
         return Unit("truong", unit, nfc(row[0] or unit))
     raise ReportError(f"đơn vị {unit!r} không có trong danh mục: dùng 'province', mã xã/phường "
@@ -152,9 +158,7 @@ def unit_names(conn) -> dict[str, str]:
     names = {PROVINCE_CODE: PROVINCE_NAME, "SO": "Sở GDĐT (trực thuộc)"}
     names.update(conn.execute("select commune_code, commune_name from reference.communes"
                               ).fetchall())
-    names.update(conn.execute("select unit_code, unit_name from staging.stg_school_registry__units"
-                              " where unit_name is not null").fetchall())
-    names.update(conn.execute("select school_code, school_name from intermediate.int_schools"
+    names.update(conn.execute(f"select school_code, school_name from {SCHOOL_UNITS} as u"
                               " where school_name is not null").fetchall())
     return {k: nfc(v) for k, v in names.items()}
 
@@ -317,12 +321,6 @@ def pcgd_table(conn, unit: Unit) -> Table:
 
 # -- inspection plan -------------------------------------------------------------------------
 
-# the sample's schools with their commune: from the schools' data, or, for a silent school (in
-# the registry, sampled, sending nothing), from the registry
-SCHOOL_UNITS = ("(select school_code, commune_code from intermediate.int_schools"
-                " union all select r.unit_code, r.commune_code"
-                " from staging.stg_school_registry__units as r where not exists ("
-                "select 1 from intermediate.int_schools as i where i.school_code = r.unit_code))")
 SAMPLE_FROM = (" from marts.inspection_sample as sample"
                f" left join {SCHOOL_UNITS} as s using (school_code)")
 
