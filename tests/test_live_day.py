@@ -340,12 +340,18 @@ BACKFILL_DAYS = ("2026-11-20", "2026-11-21")
 def test_a_backfill_gives_each_day_its_own_figures(live, backfill):
     services = live["services"]
     syncs = [r for r in backfill if r["dag_id"] == "sync_school_management"]
-    assert [(r["run_type"], r["state"]) for r in syncs] == [("backfill", "success")] * 2
+    assert [(r["run_type"], r["state"]) for r in syncs if r["run_type"] != "scheduled"] \
+        == [("backfill", "success")] * 2
+    # a cron tick of a daily sync (01:00 in Vietnam for this one) may fall inside the module's
+    # window: the scheduler then runs that day too, as it should, and its transform follows
+    ticks = [r for r in backfill if r["run_type"] == "scheduled"]
+    assert all(r["state"] == "success" for r in ticks)
     transforms = [r for r in backfill if r["dag_id"] == "transform_warehouse"]
-    assert [r["state"] for r in transforms] == ["success"] * len(BACKFILL_DAYS)
+    assert [r["state"] for r in transforms] == ["success"] * len(transforms)
     with services.metadata() as conn:
         days = [conn.execute(
             "select rendered_fields -> 'vars' ->> 'as_of_date' from rendered_task_instance_fields"
             " where dag_id = %s and run_id = %s and task_id = 'dbt_marts'",
             (r["dag_id"], r["run_id"])).fetchone()[0] for r in transforms]
-    assert days == list(BACKFILL_DAYS)
+    assert [d for d in days if d in BACKFILL_DAYS] == list(BACKFILL_DAYS)
+    assert len(days) <= len(BACKFILL_DAYS) + len(ticks)
