@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -60,7 +61,8 @@ def pytest_collection_modifyitems(config, items):
 # Modules that read a session fixture another module builds run on that module's worker, so
 # that the fixture is built once in the whole run.
 SAME_WORKER = {"tests/test_reports.py": "tests/test_models.py",  # the `modelled` warehouse
-               "tests/test_worklists.py": "tests/test_models.py"}
+               "tests/test_worklists.py": "tests/test_models.py",
+               "tests/test_web.py": "tests/test_models.py"}
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -211,6 +213,21 @@ def modelled(tmp_path_factory, airflow_home, server_url):
                                    MODELLED_AS_OF], env=env, capture_output=True, text=True)
             assert proc.returncode == 0, f"{dag_id}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return {"url": url, "data": data, "manifest": manifest, "env": env}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright (never a browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: `make test` installs Debian's chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eduhub import airflow_services, runtime, settings
+from eduhub import airflow_services, runtime, settings, warehouse
 from eduhub.identity import person
 from eduhub.pipelines import identity as identity_tasks
 
@@ -40,6 +40,8 @@ ENV_EXAMPLE = DOCKER / "secrets.env.example"
 PACKAGE = ROOT / "plugins" / "eduhub"
 DAGS = ROOT / "dags"
 DATABASES = {"airflow-db", "redis"}
+# the dashboard: the platform's image, but no Airflow process (its own test below)
+DASHBOARD = "web"
 DEV_PACKAGES = ("pytest", "ruff", "sqlfluff", "playwright", "aiosmtpd")
 # settings.py paths the tasks write or read, and the variable that places each
 STATE_PATHS = {"DROP_DIR": "EDUHUB_DROP_DIR", "DATA_DOCS_DIR": "EDUHUB_DATA_DOCS_DIR",
@@ -61,8 +63,9 @@ def services(compose) -> dict:
 
 @pytest.fixture(scope="module")
 def airflow(services) -> dict:
-    """The services running the platform's image (all but the two databases)."""
-    return {name: s for name, s in services.items() if name not in DATABASES}
+    """The services running Airflow (all but the two databases and the dashboard)."""
+    return {name: s for name, s in services.items()
+            if name not in DATABASES and name != DASHBOARD}
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +255,19 @@ def test_ports_are_published_on_the_loopback_only(services):
             else:
                 assert str(port).startswith("127.0.0.1:"), (name, port)
             published.append((name, port))
-    assert published == [("api-server", "127.0.0.1:8080:8080")]
+    assert published == [("api-server", "127.0.0.1:8080:8080"), ("web", "127.0.0.1:8090:8090")]
+
+
+def test_the_dashboard_has_the_warehouses_address_and_no_secret(services):
+    web = services[DASHBOARD]
+    assert web["command"][:2] == ["eduhub", "web"] and "--secure-cookies" in web["command"]
+    env = environment(web)
+    assert set(env) == {"EDUHUB_WAREHOUSE_URL"}
+    example = env_file(ENV_EXAMPLE)
+    variable = REFERENCE.match(env["EDUHUB_WAREHOUSE_URL"]).group(1)
+    address = warehouse.WarehouseUrl.parse(example[variable])
+    assert address.password == "" and address.user == ""
+    assert "secrets" not in web and "/dang-nhap" in " ".join(web["healthcheck"]["test"])
 
 
 # --- state on volumes ----------------------------------------------------------------------------

@@ -263,20 +263,6 @@ def test_no_component_died_and_no_personal_id_or_secret_reached_a_log(live, live
     assert not any("cache_clear" in t for t in text.values())
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is missing: `make test` installs Debian's chromium"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield browser
-        browser.close()
-
-
 def _page(browser, live, path: str):
     page = browser.new_page(viewport={"width": 1400, "height": 900}, locale="vi-VN")
     page.goto(live["services"].config.api_url + path, wait_until="networkidle")

@@ -30,7 +30,10 @@ vault may change that trail (migration 0004).
 
 A school's worklist names its learners beside their failing records: only the provincial role
 calls `worklist.school_failures(school)` (migration 0007, `eduhub report danh-sach-loi`), which
-records the session's login, when and which school in `ops.worklist_generations`.
+records the session's login, when and which school in `ops.worklist_generations`. Inspectors
+(provincial, or a commune's for the schools it inspects) record a visit to a school of the
+sample (the dashboard's form) only through `inspection.record_visit(...)` (migration 0008),
+which keeps the session's login beside it.
 """
 
 from __future__ import annotations
@@ -185,23 +188,38 @@ def _vault(conn: psycopg.Connection) -> None:
 
 
 # the schools' worklists' door (migration 0007): the loader's rights, the provincial role's call
-WORKLIST_FUNCTIONS = ("worklist.school_name(text)", "worklist.school_failures(text)")
+# The audited doors of the migrations, and who passes each: a school's worklist (0007) only
+# the provincial role; an inspection visit recorded (0008) the provincial and commune roles
+# (the function itself keeps a commune to the schools it inspects).
+# schema -> (its functions, the roles that execute them)
+DOORS = {
+    "worklist": (("worklist.school_name(text)", "worklist.school_failures(text)"),
+                 (PROVINCIAL,)),
+    "inspection": (("inspection.record_visit(text, text, date, text, text, date)",),
+                   (PROVINCIAL, COMMUNE)),
+}
 
 
-def _worklists(conn: psycopg.Connection) -> None:
-    """Only the provincial role calls the worklists' door, whatever was granted by hand."""
-    if not _exists(conn, "ops.worklist_generations"):
-        return
-    loader, provincial = sql.Identifier(LOADER), sql.Identifier(PROVINCIAL)
-    others = sql.SQL(", ").join(sql.Identifier(r) for r in (ANALYST, COMMUNE, REIDENTIFIER))
-    conn.execute(sql.SQL("alter schema worklist owner to {}").format(loader))
-    conn.execute(sql.SQL("revoke all on schema worklist from public, {}").format(others))
-    conn.execute(sql.SQL("grant usage on schema worklist to {}").format(provincial))
-    for function in WORKLIST_FUNCTIONS:
-        f = sql.SQL(function)  # a constant of this module
-        conn.execute(sql.SQL("alter function {} owner to {}").format(f, loader))
-        conn.execute(sql.SQL("revoke all on function {} from public, {}").format(f, others))
-        conn.execute(sql.SQL("grant execute on function {} to {}").format(f, provincial))
+def _doors(conn: psycopg.Connection) -> None:
+    """Only the roles named above call the doors, whatever was granted by hand."""
+    loader = sql.Identifier(LOADER)
+    for schema, (functions, callers) in DOORS.items():
+        if not conn.execute("select 1 from pg_namespace where nspname = %s",
+                            (schema,)).fetchone():
+            continue
+        allowed = sql.SQL(", ").join(sql.Identifier(r) for r in callers)
+        others = sql.SQL(", ").join(sql.Identifier(r) for r in (ANALYST, PROVINCIAL, COMMUNE,
+                                                                REIDENTIFIER)
+                                    if r not in callers)
+        s = sql.Identifier(schema)
+        conn.execute(sql.SQL("alter schema {} owner to {}").format(s, loader))
+        conn.execute(sql.SQL("revoke all on schema {} from public, {}").format(s, others))
+        conn.execute(sql.SQL("grant usage on schema {} to {}").format(s, allowed))
+        for function in functions:
+            f = sql.SQL(function)  # a constant of this module
+            conn.execute(sql.SQL("alter function {} owner to {}").format(f, loader))
+            conn.execute(sql.SQL("revoke all on function {} from public, {}").format(f, others))
+            conn.execute(sql.SQL("grant execute on function {} to {}").format(f, allowed))
 
 
 def _readers(conn: psycopg.Connection, summary: GrantSummary) -> None:
@@ -225,6 +243,9 @@ def _readers(conn: psycopg.Connection, summary: GrantSummary) -> None:
     conn.execute(sql.SQL("grant select on access.commune_roles, access.commune_units to {}")
                  .format(sql.Identifier(COMMUNE)))
 
+    if conn.execute("select 1 from pg_namespace where nspname = 'reference'").fetchone():
+        # the seeds: public reference data, readable as dbt's grants say (dbt_project.yml)
+        conn.execute(sql.SQL("grant usage on schema reference to {}").format(readers))
     for schema in PUBLISHED_SCHEMAS:
         s = sql.Identifier(schema)
         conn.execute(sql.SQL("grant usage on schema {} to {}").format(s, readers))
@@ -294,6 +315,16 @@ def _communes(conn: psycopg.Connection, communes: list[str] | None,
                 on communes.commune_code = schools.managing_unit
             where schools.school_code is not null
             on conflict do nothing""")
+    if _exists(conn, "staging.stg_school_registry__units"):
+        # the registry's units too: a silent school is its commune's, though it sends nothing
+        conn.execute("""
+            insert into access.commune_units (commune_code, unit_code)
+            select distinct registry.managing_unit, registry.unit_code
+            from staging.stg_school_registry__units as registry
+            inner join access.commune_roles as communes
+                on communes.commune_code = registry.managing_unit
+            where registry.unit_code is not null
+            on conflict do nothing""")
     summary.commune_units = conn.execute("select count(*) from access.commune_units"
                                          ).fetchone()[0]
 
@@ -311,7 +342,7 @@ def grant(conninfo: str | None = None, communes: list[str] | None = None) -> Gra
             conn.execute(sql.SQL("alter role {} nologin").format(sql.Identifier(role)))
         _loader(conn)
         _vault(conn)
-        _worklists(conn)
+        _doors(conn)
         _communes(conn, communes, summary)
         _readers(conn, summary)
     log.info("access: roles in step (%d created; %d commune roles, %d units; analyst reads %d "

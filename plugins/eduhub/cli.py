@@ -245,6 +245,20 @@ def _report(args) -> int:
     return 0
 
 
+def _web(args) -> int:
+    """Serve the dashboard until stopped (the warehouse: EDUHUB_WAREHOUSE_URL or the embedded
+    one; only its address is used, each person signs in with their own login)."""
+    from eduhub import warehouse, web
+
+    url = warehouse.url()
+    if args.database:
+        url = warehouse.WarehouseUrl.parse(url).with_dbname(args.database).url()
+    print(f"eduhub web: http://{args.host}:{args.port}/ (Ctrl-C dừng)", flush=True)
+    web.serve(url, host=args.host, port=args.port, idle_minutes=args.idle_minutes,
+              secure_cookies=args.secure_cookies)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from eduhub import log_masking
 
@@ -353,12 +367,24 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--term", help="hk1, hk2 or ca_nam (default: the published one)")
     rp.add_argument("--out", help="output folder (default: EDUHUB_REPORTS_DIR)")
 
+    wb = sub.add_parser("web", help="the dashboard (Vietnamese pages over the published "
+                        "warehouse; each person signs in with their own warehouse login)")
+    wb.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                    "127.0.0.1; behind the Sở's proxy in a deployment)")
+    wb.add_argument("--port", type=int, default=8090)
+    wb.add_argument("--database", help="the warehouse's database (default: the warehouse URL's; "
+                    "the demo's is eduhub_demo)")
+    wb.add_argument("--idle-minutes", type=float, default=30,
+                    help="a session ends after this long without a request (default 30)")
+    wb.add_argument("--secure-cookies", action="store_true",
+                    help="cookies only over HTTPS (set behind the proxy that serves HTTPS)")
+
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("airflow", "dbt"):
         return _tool(argparse.Namespace(command=argv[0]), argv[1:])
     args = parser.parse_args(argv)
     handlers = {"warehouse": _warehouse, "sandbox": _sandbox, "demo": _demo, "id": _id, "up": _up,
-                "batch": _batch, "reference": _reference, "report": _report}
+                "batch": _batch, "reference": _reference, "report": _report, "web": _web}
     if args.command == "id" and args.action == "reveal":
         return _reveal(args)
     return handlers[args.command](args)

@@ -72,6 +72,40 @@ def table_counts(conninfo: str) -> list[tuple[str, int | None]]:
     return counts
 
 
+DEMO_LOGINS = {"demo_so": access.PROVINCIAL, "demo_phan_tich": access.ANALYST}
+
+
+def demo_logins(url: str) -> Path:
+    """A login of the demo per reader group (the Sở, the analyst, one commune with schools),
+    each with a new random password, written to a file only its owner reads. A deployment's
+    logins are made by its database administrator, one per person (docs/dashboard.md)."""
+    from psycopg import sql
+
+    with warehouse.connect(url) as conn:
+        commune = conn.execute(
+            "select managed_by from marts.unit_directory where aggregation_level = 'truong'"
+            " and managed_by <> 'SO' group by 1 order by count(*) desc, 1 limit 1").fetchone()
+        groups = dict(DEMO_LOGINS)
+        if commune:
+            groups[f"demo_xa_{commune[0]}"] = access.commune_role(commune[0])
+        lines = []
+        for login, group in groups.items():
+            password = secrets.token_urlsafe(12)
+            exists = conn.execute("select 1 from pg_roles where rolname = %s", (login,)).fetchone()
+            conn.execute(sql.SQL("{} role {} login password {}").format(
+                sql.SQL("alter" if exists else "create"), sql.Identifier(login),
+                sql.Literal(password)))
+            conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group),
+                                                          sql.Identifier(login)))
+            lines.append(f"{login}\t{password}\t{group}")
+    path = settings.STATE_DIR / "demo-logins.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    os.chmod(path, 0o600)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def platform(url: str, sources, api_port: int, fresh: bool) -> AirflowServices:
     """The demo's Airflow: its own metadata database (`airflow_demo`, new for each demo so that
     the day's slots run again; kept by `eduhub up`), in the local state folder."""
@@ -129,6 +163,11 @@ def main(scale: int = 2000, seed: int = 1, faults: str = "none") -> int:
     if not listed:
         print("    none: see the task log of publish_reports")
         return 1
+
+    step("The dashboard (eduhub web): sign-in logins of the demo")
+    logins = demo_logins(url)
+    print(f"    `eduhub web --database {DEMO_DATABASE}`, then http://127.0.0.1:8090; a login per "
+          f"role (passwords in {logins}, new on each run)")
 
     step("Done. Results")
     print(f"    warehouse: {warehouse.WarehouseUrl.parse(url).masked()}")

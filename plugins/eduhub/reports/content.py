@@ -41,13 +41,11 @@ PROVINCE_NAME = "Toàn tỉnh Tây Ninh"
 LEVEL_ORDER = tuple(SCHOOL_LEVELS)
 
 
-# Every school a report may name: those the sources report (`int_schools`, whose name, level
-# and commune are the registry's when it lists them), and the registry's units no source
-# reports (silent schools: expected, sampled, sending nothing)
-SCHOOL_UNITS = ("(select school_code, school_name, commune_code from intermediate.int_schools"
-                " union all select r.unit_code, r.unit_name, r.commune_code"
-                " from staging.stg_school_registry__units as r where not exists ("
-                "select 1 from intermediate.int_schools as i where i.school_code = r.unit_code))")
+# Every school a report may name, silent ones included, with its name and commune: the published
+# directory (marts.unit_directory), which every reader role may read within its row policies
+SCHOOL_UNITS = ("(select unit_code as school_code, unit_name as school_name,"
+                " located_in_commune as commune_code from marts.unit_directory"
+                " where aggregation_level = 'truong')")
 
 
 class ReportError(ValueError):
@@ -65,14 +63,11 @@ def resolve_unit(conn, unit: str) -> Unit:
     """`province`, a commune's code or a school's code."""
     if unit in ("province", "tinh", PROVINCE_CODE):
         return Unit("tinh", PROVINCE_CODE, PROVINCE_NAME)
-    row = conn.execute("select commune_name from reference.communes where commune_code = %s",
-                       (unit,)).fetchone()
-    if row:
-        return Unit("xa", unit, nfc(row[0]))
-    row = conn.execute(f"select school_name from {SCHOOL_UNITS} as u where school_code = %s",
-                       (unit,)).fetchone()
-    if row:  # a school, or a unit only the registry knows (a silent school)
-        return Unit("truong", unit, nfc(row[0] or unit))
+    row = conn.execute("select aggregation_level, unit_name from marts.unit_directory"
+                       " where unit_code = %s and aggregation_level in ('xa', 'truong')"
+                       " order by aggregation_level = 'xa' desc limit 1", (unit,)).fetchone()
+    if row:  # a commune, a school, or a unit only the registry knows (a silent school)
+        return Unit(row[0], unit, nfc(row[1]))
     raise ReportError(f"đơn vị {unit!r} không có trong danh mục: dùng 'province', mã xã/phường "
                       "hoặc mã trường")
 
@@ -155,11 +150,10 @@ def _scope(unit: Unit) -> tuple[str, tuple]:
 
 
 def unit_names(conn) -> dict[str, str]:
-    names = {PROVINCE_CODE: PROVINCE_NAME, "SO": "Sở GDĐT (trực thuộc)"}
-    names.update(conn.execute("select commune_code, commune_name from reference.communes"
-                              ).fetchall())
-    names.update(conn.execute(f"select school_code, school_name from {SCHOOL_UNITS} as u"
-                              " where school_name is not null").fetchall())
+    """Every unit's name the session may see (marts.unit_directory), the province's always."""
+    names = {PROVINCE_CODE: PROVINCE_NAME}
+    names.update(conn.execute("select unit_code, unit_name from marts.unit_directory"
+                              " order by aggregation_level = 'truong'").fetchall())
     return {k: nfc(v) for k, v in names.items()}
 
 

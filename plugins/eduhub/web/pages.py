@@ -1,0 +1,177 @@
+"""What each page of the dashboard shows, read in the signed-in person's own session.
+
+The figures are the reports' (`eduhub.reports.content`): one place computes a table, the
+documents and the pages draw it. Nothing is filtered here: a commune's login sees its own rows
+because the row policies show it nothing else, and a table a role may not read is said so.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from eduhub.reports import charts, content
+from eduhub.reports.content import ReportError, Unit
+from eduhub.reports.document import Table, integer, nfc, percent, short_date
+from eduhub.reports.labels import AGGREGATION_LEVELS, CRITERIA, SCHOOL_LEVELS, VISIT_STATUSES, label
+
+SEVERITIES = {"error": "Lỗi", "warning": "Cảnh báo"}
+
+
+class NotAllowed(Exception):
+    """The unit exists for someone, but this session sees none of it."""
+
+
+class NotFound(Exception):
+    """No such unit, and the session sees the whole province (so it would see it)."""
+
+
+@dataclass(frozen=True)
+class Period:
+    school_year: str
+    term: str
+
+    @property
+    def label(self) -> str:
+        return f"Năm học {self.school_year}, {content.TERMS[self.term]}"
+
+
+def period(conn) -> Period:
+    return Period(*content.latest_term(conn))
+
+
+def sees_whole_province(conn) -> bool:
+    return conn.execute("select exists (select 1 from marts.unit_directory"
+                        " where aggregation_level = 'tinh')").fetchone()[0]
+
+
+def unit(conn, code: str) -> Unit:
+    """The unit of a URL, if this session may see it."""
+    try:
+        return content.resolve_unit(conn, code)
+    except ReportError:
+        if sees_whole_province(conn):
+            raise NotFound(code) from None
+        raise NotAllowed(code) from None
+
+
+def chart_data_uri(scores: dict[str, float]) -> str | None:
+    """The reports' scorecard chart, inline (no request leaves the page)."""
+    if not scores:
+        return None
+    with tempfile.TemporaryDirectory(prefix="eduhub-web-") as scratch:
+        chart = charts.scorecard_chart(scores, Path(scratch) / "chart.png")
+        return "data:image/png;base64," + base64.b64encode(chart.image.read_bytes()).decode()
+
+
+def quality(conn, unit_: Unit, when: Period) -> dict:
+    tables, scores = content.quality_tables(conn, unit_, when.school_year, when.term)
+    return {"tables": tables, "chart": chart_data_uri(scores)}
+
+
+def schools_of(conn, commune: str) -> list[dict]:
+    """The schools a commune manages or hosts, as this session sees them."""
+    return [{"code": code, "name": name, "level": label(SCHOOL_LEVELS, level), "silent": silent}
+            for code, name, level, silent in conn.execute(
+                "select unit_code, unit_name, school_level, silent from marts.unit_directory"
+                " where aggregation_level = 'truong'"
+                " and (managed_by = %s or located_in_commune = %s)"
+                " order by school_level, unit_name", (commune, commune))]
+
+
+def rule_failures(conn, unit_: Unit) -> Table | None:
+    """The unit's failing records counted per rule, with the catalogue's meaning and remedy;
+    None when this role may not read the published failures (the analyst: they carry record
+    keys)."""
+    column = "school_code" if unit_.aggregation_level == "truong" else "commune_code"
+    try:
+        rows = conn.execute(
+            "select f.rule_id, r.criterion, r.severity, count(*), r.field_vi, r.description_vi,"
+            " r.when_it_matters_vi, r.resolution_vi"
+            " from audit.quality_failures as f"
+            " join reference.quality_rules as r using (rule_id)"
+            f" where f.{column} = %s"
+            " group by 1, 2, 3, 5, 6, 7, 8 order by 4 desc, 1", (unit_.code,)).fetchall()
+    except psycopg.errors.InsufficientPrivilege:
+        return None
+    return Table(
+        "Các bản ghi không đạt theo quy tắc",
+        ("Quy tắc", "Tiêu chí", "Mức", "Số bản ghi", "Trường thông tin", "Ý nghĩa",
+         "Khi nào cần", "Cách khắc phục"),
+        tuple((rule, label(CRITERIA, criterion), label(SEVERITIES, severity), integer(n),
+               nfc(field or ""), nfc(description), nfc(when or ""), nfc(resolution))
+              for rule, criterion, severity, n, field, description, when, resolution in rows),
+        numeric=(3,))
+
+
+def may_write_worklists(conn) -> bool:
+    return conn.execute(
+        "select case when has_schema_privilege('worklist', 'usage')"
+        " then has_function_privilege('worklist.school_failures(text)', 'execute')"
+        " else false end").fetchone()[0]
+
+
+def inspection(conn, when: Period) -> dict:
+    province = Unit("tinh", content.PROVINCE_CODE, content.PROVINCE_NAME)
+    sampled = [{"code": code, "name": nfc(name or code), "status": label(VISIT_STATUSES, status),
+                "visited_on": short_date(visited)}
+               for code, name, status, visited in conn.execute(
+                   "select sample.school_code, s.school_name, sample.visit_status,"
+                   " sample.visited_on" + content.SAMPLE_FROM
+                   + " where sample.school_year = %s order by s.school_name, 1",
+                   (when.school_year,))]
+    return {"table": content.inspection_table(conn, province, when.school_year),
+            "sampled": sampled}
+
+
+def may_record_visits(conn) -> bool:
+    """May call the door (which still keeps a commune to the schools it inspects)."""
+    return conn.execute(
+        "select case when has_schema_privilege('inspection', 'usage') then"
+        " has_function_privilege('inspection.record_visit(text, text, date, text, text, date)',"
+        " 'execute') else false end").fetchone()[0]
+
+
+class VisitRefused(ValueError):
+    """The database refused the visit (the message is its, in Vietnamese)."""
+
+
+class VisitNotAllowed(VisitRefused):
+    """This login may not record that school's visit."""
+
+
+def record_visit(conn, school_year: str, school: str, visited_on: dt.date | None,
+                 findings: str, follow_up: str, follow_up_due: dt.date | None) -> None:
+    """Through the door of migration 0008, which checks the school, the dates and who asks."""
+    try:
+        conn.execute("select inspection.record_visit(%s, %s, %s, %s, %s, %s)",
+                     (school_year, school, visited_on, findings, follow_up, follow_up_due))
+    except psycopg.errors.InvalidParameterValue as exc:
+        raise VisitRefused(exc.diag.message_primary) from None
+    except psycopg.errors.InsufficientPrivilege as exc:
+        said = exc.diag.message_primary or ""
+        raise VisitNotAllowed(said if said.startswith("tài khoản") else
+                              "tài khoản này không ghi biên bản kiểm tra") from None
+
+
+def rules(conn) -> Table:
+    rows = conn.execute(
+        "select rule_id, criterion, severity, target, field_vi, description_vi, resolution_vi"
+        " from reference.quality_rules order by criterion, rule_id").fetchall()
+    return Table(
+        "Danh mục quy tắc kiểm tra chất lượng dữ liệu",
+        ("Quy tắc", "Tiêu chí", "Mức", "Chỉ tiêu", "Trường thông tin", "Ý nghĩa",
+         "Cách khắc phục"),
+        tuple((rule, label(CRITERIA, criterion), label(SEVERITIES, severity), percent(target),
+               nfc(field or ""), nfc(description), nfc(resolution))
+              for rule, criterion, severity, target, field, description, resolution in rows),
+        numeric=(3,))
+
+
+def level_label(level: str) -> str:
+    return label(AGGREGATION_LEVELS, level)

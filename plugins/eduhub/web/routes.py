@@ -1,0 +1,262 @@
+"""The dashboard's pages and forms (see `eduhub.web`): each reads the signed-in person's session,
+runs `pages` in its connection and renders a template."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from starlette.background import BackgroundTask
+
+from eduhub.reports import ReportError, content, worklist
+from eduhub.web import pages
+from eduhub.web.sessions import Session, SessionStore, SignInRefused
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "eduhub_session"
+SIGN_IN_COOKIE = "eduhub_sign_in"
+SECURITY_HEADERS = {
+    # nothing but this site: no script at all, the chart inline
+    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                "script-src 'none'; form-action 'self'; frame-ancestors 'none'; "
+                                "base-uri 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+router = APIRouter()
+
+
+class Refused(Exception):
+    """A request answered with an error page (401: to the sign-in form)."""
+
+    def __init__(self, status: int, message: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def security_headers(request: Request, call_next):
+    request.app.state.store.reap()
+    response = await call_next(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _store(request: Request) -> SessionStore:
+    return request.app.state.store
+
+
+def render(request: Request, template: str, session: Session | None, status: int = 200,
+           **context) -> HTMLResponse:
+    return request.app.state.templates.TemplateResponse(request, template, {
+        "session": session, "csrf": session.csrf if session else None, "status_code": status,
+        **context}, status_code=status)
+
+
+async def refused(request: Request, exc: Refused):
+    if exc.status == 401:
+        return RedirectResponse(f"/dang-nhap?tiep={quote(request.url.path)}", status_code=303)
+    session = _store(request).get(request.cookies.get(SESSION_COOKIE))
+    return render(request, "error.html", session, status=exc.status, message=exc.message)
+
+
+def signed_in(request: Request) -> Session:
+    session = _store(request).get(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        raise Refused(401)
+    return session
+
+
+def _same(a, b) -> bool:
+    return isinstance(a, str) and isinstance(b, str) and bool(a) and hmac.compare_digest(a, b)
+
+
+def check_csrf(session: Session, form) -> None:
+    if not _same(form.get("csrf"), session.csrf):
+        raise Refused(403, "Biểu mẫu không hợp lệ hoặc đã hết hạn (thiếu mã CSRF): tải lại trang "
+                           "rồi gửi lại.")
+
+
+def _local(target: str) -> str:
+    """Only a path of this site after sign-in (no open redirect)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _date(value) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise Refused(400, f"Ngày không hợp lệ: {value!r} (định dạng năm-tháng-ngày)") from None
+
+
+def run(request: Request, session: Session, work):
+    """The page's queries in the session's connection, one request at a time; a refusal of
+    the database becomes the page's."""
+    with session.lock:
+        try:
+            return work(session.conn)
+        except pages.NotAllowed:
+            raise Refused(403, "Không có quyền xem đơn vị này.") from None
+        except pages.NotFound as exc:
+            raise Refused(404, f"Không có đơn vị mã {exc} trong danh mục.") from None
+        except psycopg.errors.InsufficientPrivilege:
+            raise Refused(403, "Không có quyền xem nội dung này.") from None
+        except ReportError as exc:
+            raise Refused(404, str(exc)) from None
+        except psycopg.OperationalError:
+            _store(request).end(session.token)
+            raise Refused(401) from None
+
+
+# -- sign-in and out -------------------------------------------------------------------------
+
+def _sign_in_page(request: Request, status: int = 200, **context) -> HTMLResponse:
+    """The form, with a fresh token in its cookie (double submit: the form proves it came from
+    this site before there is a session)."""
+    token = secrets.token_urlsafe(32)
+    response = render(request, "sign_in.html", None, status=status, sign_in_token=token,
+                      **context)
+    response.set_cookie(SIGN_IN_COOKIE, token, max_age=1800, **request.app.state.cookie)
+    return response
+
+
+@router.get("/dang-nhap", response_class=HTMLResponse)
+def sign_in_form(request: Request, tiep: str = "/"):
+    return _sign_in_page(request, next=_local(tiep))
+
+
+@router.post("/dang-nhap")
+async def sign_in(request: Request):
+    form = await request.form()
+    nxt = _local(str(form.get("tiep") or "/"))
+    if not _same(form.get("csrf"), request.cookies.get(SIGN_IN_COOKIE)):
+        raise Refused(403, "Biểu mẫu đăng nhập không hợp lệ hoặc đã hết hạn: tải lại trang.")
+    login = str(form.get("login") or "")
+    try:
+        session = _store(request).sign_in(login, str(form.get("password") or ""))
+    except SignInRefused as exc:
+        return _sign_in_page(request, status=401, error=str(exc), next=nxt, login=login)
+    response = RedirectResponse(nxt, status_code=303)
+    response.set_cookie(SESSION_COOKIE, session.token, **request.app.state.cookie)
+    response.delete_cookie(SIGN_IN_COOKIE, path="/")
+    return response
+
+
+@router.post("/dang-xuat")
+async def sign_out(request: Request):
+    session = signed_in(request)
+    check_csrf(session, await request.form())
+    _store(request).end(session.token)
+    response = RedirectResponse("/dang-nhap", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+PROVINCE = content.Unit("tinh", content.PROVINCE_CODE, content.PROVINCE_NAME)
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request):
+    session = signed_in(request)
+
+    def work(conn):
+        when = pages.period(conn)
+        return {"when": when, **pages.quality(conn, PROVINCE, when)}
+
+    return render(request, "overview.html", session, **run(request, session, work))
+
+
+@router.get("/don-vi/{code}", response_class=HTMLResponse)
+def unit_page(request: Request, code: str):
+    session = signed_in(request)
+
+    def work(conn):
+        unit = pages.unit(conn, code)
+        when = pages.period(conn)
+        school = unit.aggregation_level == "truong"
+        return {"unit": unit, "when": when, "level": pages.level_label(unit.aggregation_level),
+                **pages.quality(conn, unit, when), "failures": pages.rule_failures(conn, unit),
+                "schools": [] if school else pages.schools_of(conn, unit.code),
+                "worklist": school and pages.may_write_worklists(conn)}
+
+    return render(request, "unit.html", session, **run(request, session, work))
+
+
+@router.get("/don-vi/{code}/danh-sach-loi.xlsx")
+def worklist_download(request: Request, code: str):
+    """The school's worklist, made for this request through the audited door (which records
+    who asked) and not kept on the server."""
+    session = signed_in(request)
+
+    def work(conn):
+        pages.unit(conn, code)
+        return worklist.fetch_in(conn, code, dt.date.today())
+
+    found = run(request, session, work)
+    scratch = Path(tempfile.mkdtemp(prefix="eduhub-web-"))
+    path = worklist.write_xlsx(found, scratch / f"{found.file_stem()}.xlsx")
+    log.info("web: %s downloaded the worklist of %s (%d records)", session.login, code,
+             len(found.failures))
+    return FileResponse(path, filename=path.name, media_type=XLSX,
+                        background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True))
+
+
+@router.get("/kiem-tra", response_class=HTMLResponse)
+def inspection(request: Request, ghi: str | None = None):
+    session = signed_in(request)
+
+    def work(conn):
+        when = pages.period(conn)
+        return {"when": when, **pages.inspection(conn, when),
+                "may_record": pages.may_record_visits(conn), "recorded": ghi}
+
+    return render(request, "inspection.html", session, **run(request, session, work))
+
+
+@router.post("/kiem-tra")
+async def record_visit(request: Request):
+    session = signed_in(request)
+    form = await request.form()
+    check_csrf(session, form)
+    school = str(form.get("school") or "")
+    visited_on, due = _date(form.get("visited_on")), _date(form.get("follow_up_due"))
+
+    def work(conn):
+        when = pages.period(conn)
+        pages.record_visit(conn, when.school_year, school, visited_on,
+                           str(form.get("findings") or ""), str(form.get("follow_up") or ""),
+                           due)
+
+    try:
+        run(request, session, work)
+    except pages.VisitNotAllowed as exc:
+        raise Refused(403, f"Không có quyền ghi biên bản: {exc}") from None
+    except pages.VisitRefused as exc:
+        raise Refused(400, f"Chưa ghi được biên bản: {exc}") from None
+    log.info("web: %s recorded a visit to %s", session.login, school)
+    return RedirectResponse(f"/kiem-tra?ghi={quote(school)}", status_code=303)
+
+
+@router.get("/danh-muc", response_class=HTMLResponse)
+def catalogue(request: Request):
+    session = signed_in(request)
+    return render(request, "rules.html", session, table=run(request, session, pages.rules))
