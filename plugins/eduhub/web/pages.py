@@ -78,7 +78,7 @@ def schools_of(conn, commune: str) -> list[dict]:
     """The schools a commune manages or hosts, as this session sees them."""
     return [{"code": code, "name": name, "level": label(SCHOOL_LEVELS, level), "silent": silent}
             for code, name, level, silent in conn.execute(
-                "select unit_code, unit_name, school_level, silent from marts.unit_directory"
+                "select unit_code, unit_name, school_level, is_silent from marts.unit_directory"
                 " where aggregation_level = 'truong'"
                 " and (managed_by = %s or located_in_commune = %s)"
                 " order by school_level, unit_name", (commune, commune))]

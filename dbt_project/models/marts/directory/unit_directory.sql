@@ -5,13 +5,20 @@
 with
 
 communes as (
-    select distinct on (commune_code) commune_code, commune_name
+    select distinct on (commune_code)
+        commune_code,
+        commune_name
     from {{ ref('communes') }}
     order by commune_code
 ),
 
 schools as (
-    select school_code, school_name, school_level, commune_code, managing_unit
+    select
+        school_code,
+        school_name,
+        school_level,
+        commune_code,
+        managing_unit
     from {{ ref('int_schools') }}
 ),
 
@@ -24,7 +31,8 @@ silent_schools as (
         registry.managing_unit
     from {{ ref('stg_school_registry__units') }} as registry
     where not exists (
-        select 1 from schools where schools.school_code = registry.unit_code
+        select 1 from schools
+        where schools.school_code = registry.unit_code
     )
 ),
 
@@ -36,21 +44,45 @@ units as (
         null::text as school_level,
         null::text as located_in_commune,
         null::text as managed_by,
-        false as silent
+        false as is_silent
     union all
-    select 'don_vi_quan_ly', 'SO', 'Sở GDĐT (trực thuộc)', null, null, null, false
+    select
+        'don_vi_quan_ly' as aggregation_level,
+        'SO' as unit_code,
+        'Sở GDĐT (trực thuộc)' as unit_name,
+        null::text as school_level,
+        null::text as located_in_commune,
+        null::text as managed_by,
+        false as is_silent
     union all
-    select 'xa', commune_code, commune_name, null, commune_code, null, false
+    select
+        'xa' as aggregation_level,
+        commune_code as unit_code,
+        commune_name as unit_name,
+        null::text as school_level,
+        commune_code as located_in_commune,
+        null::text as managed_by,
+        false as is_silent
     from communes
     union all
     select
-        'truong', school_code, coalesce(school_name, school_code), school_level, commune_code,
-        managing_unit, false
+        'truong' as aggregation_level,
+        school_code as unit_code,
+        coalesce(school_name, school_code) as unit_name,
+        school_level,
+        commune_code as located_in_commune,
+        managing_unit as managed_by,
+        false as is_silent
     from schools
     union all
     select
-        'truong', school_code, coalesce(school_name, school_code), school_level, commune_code,
-        managing_unit, true
+        'truong' as aggregation_level,
+        school_code as unit_code,
+        coalesce(school_name, school_code) as unit_name,
+        school_level,
+        commune_code as located_in_commune,
+        managing_unit as managed_by,
+        true as is_silent
     from silent_schools
 )
 
@@ -62,5 +94,5 @@ select
     school_level,
     located_in_commune,
     managed_by,
-    silent
+    is_silent
 from units
