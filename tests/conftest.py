@@ -231,8 +231,8 @@ def browser():
 
 
 @contextlib.contextmanager
-def database_logins(url: str, groups: dict[str, str], prefix: str):
-    """A login role per name (`prefix` + name), member of its group role, with a random
+def database_logins(url: str, groups: dict[str, str | tuple[str, ...]], prefix: str):
+    """A login role per name (`prefix` + name), member of its group role(s), with a random
     password: {name: its URL to the database of `url`}; dropped afterwards. Roles belong to the
     whole server, so each module uses a prefix of its own."""
     w = warehouse.WarehouseUrl.parse(url)
@@ -243,8 +243,9 @@ def database_logins(url: str, groups: dict[str, str], prefix: str):
             conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(login)))
             conn.execute(sql.SQL("create role {} login password {}").format(
                 sql.Identifier(login), sql.Literal(password)))
-            conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group),
-                                                          sql.Identifier(login)))
+            for one in (group,) if isinstance(group, str) else group:
+                conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(one),
+                                                              sql.Identifier(login)))
             urls[name] = warehouse.WarehouseUrl(w.host, w.port, login, password, w.dbname).url()
     try:
         yield urls

@@ -21,9 +21,10 @@ from conftest import database_logins
 from openpyxl import load_workbook
 
 from eduhub import access, airflow_services, runtime, warehouse
+from eduhub.identity import person
 from eduhub.reports import content
-from eduhub.reports.document import integer, nfc, percent
-from eduhub.reports.labels import CRITERIA
+from eduhub.reports.document import SUPPRESSED, integer, nfc, percent
+from eduhub.reports.labels import CRITERIA, SCHOOL_LEVELS
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +83,8 @@ def site(modelled):
             "select unit_code from marts.unit_directory where aggregation_level = 'truong'"
             " and managed_by is distinct from %s order by 1 limit 1", (commune,)).fetchone()[0]
     groups = {"provincial": access.PROVINCIAL, "analyst": access.ANALYST,
-              "commune": access.commune_role(commune)}
+              "commune": access.commune_role(commune),
+              "reviewer": (access.PROVINCIAL, access.REVIEWER)}
     with database_logins(url, groups, "eduhub_web_") as urls, serving(modelled["env"]) as base:
         yield {"base": base, "url": url, "logins": {k: credentials(v) for k, v in urls.items()},
                "commune": commune, "school": school, "other_commune": other_commune,
@@ -199,7 +201,8 @@ def test_a_commune_sees_only_its_units_and_is_refused_the_others(signed_in, site
     links = set(page.eval_on_selector_all("#truong a", "as => as.map(a => a.pathname)"))
     assert {link.rsplit("/", 1)[1] for link in links} == managed
     for path in (f"/don-vi/{site['other_commune']}", f"/don-vi/{site['other_school']}",
-                 f"/don-vi/{site['other_school']}/danh-sach-loi.xlsx", "/don-vi/khong-co-ma"):
+                 f"/don-vi/{site['other_school']}/danh-sach-loi.xlsx", "/don-vi/khong-co-ma",
+                 "/don-vi/80"):
         response = page.goto(site["base"] + path)
         assert response.status == 403, path
         assert page.get_by_role("heading", name="Không có quyền").is_visible(), path
@@ -388,3 +391,109 @@ def test_sign_in_refusals_and_sessions_that_expire(site, modelled):
         assert answer.status_code == 303 and "/dang-nhap" in answer.headers["location"]
     for name in ("Content-Security-Policy", "X-Content-Type-Options"):
         assert name in answer.headers
+
+
+def statistics_rows(url: str, unit_level: str, code: str) -> tuple[list[list[str]], list]:
+    """Form 1 as the page should show it, and form 2's mart rows, straight from the marts."""
+    columns = ", ".join(c for c, _ in content.SCHOOL_COLUMNS)
+    with warehouse.connect(url) as conn:
+        year, _term = content.latest_term(conn)
+        schools = conn.execute(
+            f"select school_level, {columns} from marts.statistics_schools"
+            " where aggregation_level = %s and unit_code = %s and school_year = %s",
+            (unit_level, code, year)).fetchall()
+        learners = conn.execute(
+            "select learners, is_suppressed from marts.statistics_learners"
+            " where aggregation_level = %s and unit_code = %s and school_year = %s",
+            (unit_level, code, year)).fetchall()
+    return sorted([SCHOOL_LEVELS[r[0]], *(integer(v) for v in r[1:])] for r in schools), learners
+
+
+def test_the_statistics_forms_equal_the_marts_and_export_to_xlsx(signed_in, site, tmp_path):
+    page = signed_in("provincial")
+    page.goto(site["base"] + "/thong-ke")
+    form1, learners = statistics_rows(site["url"], "tinh", content.PROVINCE_CODE)
+    assert sorted(table(page, "bieu-1")) == form1 and form1
+    shown = table(page, "bieu-2")
+    assert len(shown) == len(learners) > 0
+    assert sorted(r[4] for r in shown) == sorted(
+        SUPPRESSED if hidden else integer(n) for n, hidden in learners)
+    page.screenshot(path=str(tmp_path / "thong-ke.png"), full_page=True)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Tải về (.xlsx)").click()
+    download.value.save_as(tmp_path / "thong-ke.xlsx")
+    book = load_workbook(tmp_path / "thong-ke.xlsx")
+    sheet = book.worksheets[1]
+    rows = list(sheet.iter_rows(values_only=True))
+    at = next(i for i, r in enumerate(rows) if r[0] == "Cấp học")
+    body = rows[at + 1:at + 1 + next(i for i, r in enumerate(rows[at + 1:] + [(None,)])
+                                     if not r[0])]
+    cells = [r[4] for r in body]
+    # figures as numbers, suppressed cells as the documents show them
+    assert sorted(cells, key=str) == sorted((SUPPRESSED if hidden else n for n, hidden in learners),
+                                            key=str)
+    assert_local(page, site["base"])
+    # a commune's login: its commune's forms, never the province's or another commune's
+    page = signed_in("commune")
+    page.goto(site["base"] + "/thong-ke")
+    assert page.eval_on_selector_all("#don-vi a", "as => as.map(a => a.pathname)") == [
+        f"/thong-ke/{site['commune']}"]
+    page.goto(f"{site['base']}/thong-ke/{site['commune']}")
+    form1, _ = statistics_rows(site["url"], "xa", site["commune"])
+    assert sorted(table(page, "bieu-1")) == form1
+    for path in ("/thong-ke/80", f"/thong-ke/{site['other_commune']}",
+                 f"/thong-ke/{site['other_commune']}/bieu-mau.xlsx"):
+        assert page.goto(site["base"] + path).status == 403, path
+
+
+REVIEW_REASON = "Đã đối chiếu giấy khai sinh với cán bộ xã"
+
+
+def test_a_review_decision_in_the_form_is_applied_by_the_next_matching_run(signed_in, site,
+                                                                            tmp_path):
+    key = b"web-test-pseudonym-key-0123456789"
+    person.build(site["url"], "web-1", key=key)  # the day's matching: fills the review queue
+    with warehouse.connect(site["url"]) as conn:
+        item, record, candidate = conn.execute("""
+            select review_key, person_record_key, candidate_key from pii.match_review_queue
+            where status = 'pending' and candidate_kind = 'resident'
+            order by match_weight desc, review_key limit 1""").fetchone()
+    page = signed_in("reviewer")
+    page.goto(site["base"] + "/dinh-danh")
+    assert len(table(page, "bao-phu")) > 0
+    card = page.locator(f'article.review[data-item="{item}"]')
+    assert card.get_by_text("Hồ sơ cần ghép").count() == 1
+    card.get_by_label("Cùng một người: ghép").check()
+    card.get_by_label("Lý do (ít nhất 10 ký tự)").fill(REVIEW_REASON)
+    page.screenshot(path=str(tmp_path / "dinh-danh.png"), full_page=True)
+    card.get_by_role("button", name="Ghi quyết định").click()
+    page.get_by_role("status").wait_for()
+    reviewer = site["logins"]["reviewer"][0]
+    with warehouse.connect(site["url"]) as conn:
+        assert conn.execute(
+            "select status, decided_by, decision_reason, applied_run_id"
+            " from pii.match_review_queue where review_key = %s", (item,)
+        ).fetchone() == ("accepted", reviewer, REVIEW_REASON, None)
+    # the next run applies it, though the record did not change
+    person.build(site["url"], "web-2", key=key)
+    with warehouse.connect(site["url"]) as conn:
+        method, resident, reason = conn.execute(
+            "select link_method, resident_id, reason_vi from pii.person_records"
+            " where person_record_key = %s", (record,)).fetchone()
+        applied = conn.execute("select applied_run_id from pii.match_review_queue"
+                               " where review_key = %s", (item,)).fetchone()[0]
+    assert (method, resident, applied) == ("reviewed", candidate, "web-2")
+    assert REVIEW_REASON in reason
+    # decided once: a second decision is refused; no reason, refused; other roles: no queue
+    http, token = _session(site, "reviewer")
+    for data, why in (({"item": item, "decision": "rejected", "reason": REVIEW_REASON},
+                       "đã được quyết định"),
+                      ({"item": item, "decision": "unsure", "reason": "ngắn"}, "lý do")):
+        answer = http.post(site["base"] + "/dinh-danh", data={**data, "csrf": token})
+        assert answer.status_code == 400 and why in answer.text
+    for who in ("provincial", "analyst", "commune"):
+        http, token = _session(site, who)
+        assert "Hàng đợi rà soát" not in http.get(site["base"] + "/dinh-danh").text
+        answer = http.post(site["base"] + "/dinh-danh", data={
+            "csrf": token, "item": item, "decision": "rejected", "reason": REVIEW_REASON})
+        assert answer.status_code == 403, who

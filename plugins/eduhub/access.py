@@ -28,6 +28,11 @@ their keys. The one way back from a pseudonym to a personal ID is the database f
 `vault.reidentifications` the session's login, when and why (never the ID), and only the
 vault may change that trail (migration 0004).
 
+The identity matches the model could not decide wait in `pii.match_review_queue`, both records
+side by side: members of `eduhub_reviewer` read the open items and decide them only through
+`review.open_items()` and `review.decide(item, decision, reason)` (migration 0009, the
+dashboard's identity page), which keep the session's login, when and why.
+
 A school's worklist names its learners beside their failing records: only the provincial role
 calls `worklist.school_failures(school)` (migration 0007, `eduhub report danh-sach-loi`), which
 records the session's login, when and which school in `ops.worklist_generations`. Inspectors
@@ -59,7 +64,9 @@ COMMUNE = "eduhub_commune"
 # the owner of the plain IDs and of the re-identification trail, and who may re-identify
 VAULT = "eduhub_vault"
 REIDENTIFIER = "eduhub_reidentifier"
-GROUP_ROLES = (LOADER, ANALYST, PROVINCIAL, COMMUNE, VAULT, REIDENTIFIER)
+# who decides the identity matches the model could not (migration 0009)
+REVIEWER = "eduhub_reviewer"
+GROUP_ROLES = (LOADER, ANALYST, PROVINCIAL, COMMUNE, VAULT, REIDENTIFIER, REVIEWER)
 READER_ROLES = (ANALYST, PROVINCIAL, COMMUNE)
 COMMUNE_ROLE_PREFIX = "eduhub_commune_"
 
@@ -190,13 +197,15 @@ def _vault(conn: psycopg.Connection) -> None:
 # the schools' worklists' door (migration 0007): the loader's rights, the provincial role's call
 # The audited doors of the migrations, and who passes each: a school's worklist (0007) only
 # the provincial role; an inspection visit recorded (0008) the provincial and commune roles
-# (the function itself keeps a commune to the schools it inspects).
+# (the function itself keeps a commune to the schools it inspects); the identity review
+# queue read and decided (0009) the reviewers.
 # schema -> (its functions, the roles that execute them)
 DOORS = {
     "worklist": (("worklist.school_name(text)", "worklist.school_failures(text)"),
                  (PROVINCIAL,)),
     "inspection": (("inspection.record_visit(text, text, date, text, text, date)",),
                    (PROVINCIAL, COMMUNE)),
+    "review": (("review.open_items()", "review.decide(text, text, text)"), (REVIEWER,)),
 }
 
 
@@ -209,7 +218,7 @@ def _doors(conn: psycopg.Connection) -> None:
             continue
         allowed = sql.SQL(", ").join(sql.Identifier(r) for r in callers)
         others = sql.SQL(", ").join(sql.Identifier(r) for r in (ANALYST, PROVINCIAL, COMMUNE,
-                                                                REIDENTIFIER)
+                                                                REIDENTIFIER, REVIEWER)
                                     if r not in callers)
         s = sql.Identifier(schema)
         conn.execute(sql.SQL("alter schema {} owner to {}").format(s, loader))

@@ -72,7 +72,8 @@ def table_counts(conninfo: str) -> list[tuple[str, int | None]]:
     return counts
 
 
-DEMO_LOGINS = {"demo_so": access.PROVINCIAL, "demo_phan_tich": access.ANALYST}
+# the Sở's login also decides the identity review queue
+DEMO_LOGINS = {"demo_so": (access.PROVINCIAL, access.REVIEWER), "demo_phan_tich": (access.ANALYST,)}
 
 
 def demo_logins(url: str) -> Path:
@@ -87,17 +88,18 @@ def demo_logins(url: str) -> Path:
             " and managed_by <> 'SO' group by 1 order by count(*) desc, 1 limit 1").fetchone()
         groups = dict(DEMO_LOGINS)
         if commune:
-            groups[f"demo_xa_{commune[0]}"] = access.commune_role(commune[0])
+            groups[f"demo_xa_{commune[0]}"] = (access.commune_role(commune[0]),)
         lines = []
-        for login, group in groups.items():
+        for login, members_of in groups.items():
             password = secrets.token_urlsafe(12)
             exists = conn.execute("select 1 from pg_roles where rolname = %s", (login,)).fetchone()
             conn.execute(sql.SQL("{} role {} login password {}").format(
                 sql.SQL("alter" if exists else "create"), sql.Identifier(login),
                 sql.Literal(password)))
-            conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group),
-                                                          sql.Identifier(login)))
-            lines.append(f"{login}\t{password}\t{group}")
+            for group in members_of:
+                conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group),
+                                                              sql.Identifier(login)))
+            lines.append(f"{login}\t{password}\t{', '.join(members_of)}")
     path = settings.STATE_DIR / "demo-logins.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)

@@ -172,8 +172,12 @@ def build(conninfo: str, run_id: str, *, key: bytes | None = None, full: bool = 
             select person_record_key, candidate_kind, candidate_key, status, decision_reason,
                    match_probability, match_weight
             from pii.match_review_queue where status in ('accepted', 'rejected')""").fetchall()
+        # a reviewer's decision not applied yet re-matches its record, changed or not
+        decided = {r[0] for r in conn.execute(
+            "select person_record_key from pii.match_review_queue"
+            " where status in ('accepted', 'rejected') and applied_run_id is null")}
         to_match = sorted(k for k, r in records.items() if r["needs"] and (
-            full or k not in previous or previous[k][1] != r["input_hash"]))
+            full or k not in previous or previous[k][1] != r["input_hash"] or k in decided))
         summary.to_match = len(to_match)
 
         pairs: list[dict] = []
@@ -208,12 +212,16 @@ def build(conninfo: str, run_id: str, *, key: bytes | None = None, full: bool = 
         # records waiting for a reviewer: this run's queue and earlier items still pending
         queued_keys = {q["person_record_key"] for q in queue} | {r[0] for r in conn.execute(
             "select distinct person_record_key from pii.match_review_queue "
-            "where status = 'pending' and not person_record_key = any(%s)", (to_match,))}
+            "where status in ('pending', 'unsure') and not person_record_key = any(%s)",
+            (to_match,))}
         person_rows, record_rows, extra_queue = _resolve(records, previous, links, to_match,
                                                          residents_by_id, resident_ids, key,
                                                          run_id, queued_keys)
         queue += extra_queue
         _write(conn, records, to_match, person_rows, record_rows, queue, run_id)
+        conn.execute("update pii.match_review_queue set applied_run_id = %s"
+                     " where status in ('accepted', 'rejected') and applied_run_id is null"
+                     " and person_record_key = any(%s)", (run_id, to_match))
     summary.accepted = sum(1 for r in record_rows if r[2] in ("probabilistic", "reviewed"))
     summary.review = len({q["person_record_key"] for q in queue})
     summary.unmatched = sum(1 for r in record_rows if r[2] == "unmatched")

@@ -105,7 +105,7 @@ _BEYOND_RAW = (
     ("pii.match_review_queue", """
         update pii.match_review_queue
         set evidence = '{}'::jsonb, left_record = '{}'::jsonb, right_record = '{}'::jsonb
-        where status <> 'pending' and decided_at < %(cutoff)s
+        where status in ('accepted', 'rejected') and decided_at < %(cutoff)s
             and (left_record <> '{}'::jsonb or right_record <> '{}'::jsonb
                  or evidence <> '{}'::jsonb)
         returning decided_at"""),

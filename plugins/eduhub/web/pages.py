@@ -18,7 +18,14 @@ import psycopg
 from eduhub.reports import charts, content
 from eduhub.reports.content import ReportError, Unit
 from eduhub.reports.document import Table, integer, nfc, percent, short_date
-from eduhub.reports.labels import AGGREGATION_LEVELS, CRITERIA, SCHOOL_LEVELS, VISIT_STATUSES, label
+from eduhub.reports.labels import (
+    AGGREGATION_LEVELS,
+    CRITERIA,
+    SCHOOL_LEVELS,
+    SEXES,
+    VISIT_STATUSES,
+    label,
+)
 
 SEVERITIES = {"error": "Lỗi", "warning": "Cảnh báo"}
 
@@ -51,13 +58,16 @@ def sees_whole_province(conn) -> bool:
 
 
 def unit(conn, code: str) -> Unit:
-    """The unit of a URL, if this session may see it."""
+    """The unit of a URL, if this session may see it (the province: if it sees every row)."""
     try:
-        return content.resolve_unit(conn, code)
+        found = content.resolve_unit(conn, code)
     except ReportError:
         if sees_whole_province(conn):
             raise NotFound(code) from None
         raise NotAllowed(code) from None
+    if found.aggregation_level == "tinh" and not sees_whole_province(conn):
+        raise NotAllowed(code)
+    return found
 
 
 def chart_data_uri(scores: dict[str, float]) -> str | None:
@@ -157,6 +167,107 @@ def record_visit(conn, school_year: str, school: str, visited_on: dt.date | None
         said = exc.diag.message_primary or ""
         raise VisitNotAllowed(said if said.startswith("tài khoản") else
                               "tài khoản này không ghi biên bản kiểm tra") from None
+
+
+def statistics(conn, unit_: Unit, when: Period) -> list[Table]:
+    """The TT 25/2024 forms the reports print, small cells suppressed as published."""
+    return content.statistics_tables(conn, unit_, when.school_year)
+
+
+def communes(conn) -> list[dict]:
+    """The communes this session sees (a commune's login: its own)."""
+    return [{"code": code, "name": name} for code, name in conn.execute(
+        "select unit_code, unit_name from marts.unit_directory where aggregation_level = 'xa'"
+        " order by unit_name")]
+
+
+# -- identity ---------------------------------------------------------------------------------
+
+CANDIDATE_KINDS = {"resident": "Người trong dữ liệu PCGD-XMC", "school": "Hồ sơ ở trường khác"}
+RECORD_FIELDS = {"full_name": "Họ và tên", "date_of_birth": "Ngày sinh", "sex": "Giới tính",
+                 "commune_code": "Xã/phường", "school_code": "Trường",
+                 "household_id": "Hộ (PCGD-XMC)", "personal_id": "Số định danh",
+                 "verification_status": "Xác thực với CSDLQG về dân cư"}
+VERIFICATION = {"match": "Khớp", "mismatch": "Không khớp", "not_found": "Không tìm thấy",
+                "pending": "Chờ xác thực", "not_verifiable": "Không xác thực được"}
+DECISIONS = {"accepted": "Cùng một người: ghép", "rejected": "Hai người khác nhau: không ghép",
+             "unsure": "Chưa chắc chắn: để người khác rà soát"}
+
+
+def identity_coverage(conn, when: Period) -> Table:
+    """ID coverage and verification per level: the province's, or the commune's own."""
+    if sees_whole_province(conn):
+        scope = content.resolve_unit(conn, content.PROVINCE_CODE)
+    else:
+        mine = communes(conn)
+        if not mine:
+            raise NotAllowed("dinh-danh")
+        scope = Unit("xa", mine[0]["code"], mine[0]["name"])
+    return content.identity_table(conn, scope, when.school_year, when.term)
+
+
+def may_review(conn) -> bool:
+    return conn.execute(
+        "select case when has_schema_privilege('review', 'usage')"
+        " then has_function_privilege('review.open_items()', 'execute') else false end"
+    ).fetchone()[0]
+
+
+def _shown(field: str, value, names: dict[str, str]) -> str:
+    if value in (None, ""):
+        return "-"
+    if field in ("commune_code", "school_code"):
+        return f"{names.get(str(value), value)} ({value})"
+    if field == "sex":
+        return label(SEXES, value)
+    if field == "verification_status":
+        return label(VERIFICATION, value)
+    return nfc(str(value))
+
+
+def review_items(conn) -> list[dict]:
+    """The open items (pending, or left unsure by a reviewer), both records side by side."""
+    names = content.unit_names(conn)
+    items = []
+    for (key, record, kind, probability, weight, evidence, left, right, reason, status,
+         decided_by, decided_at, decision_reason, queued_at) in conn.execute(
+            "select * from review.open_items()"):
+        fields = [f for f in RECORD_FIELDS if f in (left or {}) or f in (right or {})]
+        items.append({
+            "key": key, "record": record, "kind": label(CANDIDATE_KINDS, kind),
+            "probability": percent(probability), "weight": f"{weight:.1f}".replace(".", ","),
+            "reason": nfc(reason), "status": status, "queued_at": short_date(queued_at.date()),
+            "rows": [(RECORD_FIELDS[f], _shown(f, (left or {}).get(f), names),
+                      _shown(f, (right or {}).get(f), names)) for f in fields],
+            "evidence": _evidence(evidence),
+            "unsure": (f"{decided_by} ({short_date(decided_at.date())}): {nfc(decision_reason)}"
+                       if status == "unsure" else None)})
+    return items
+
+
+def _evidence(evidence) -> list[str]:
+    if isinstance(evidence, dict):
+        return [f"{k}: {_evidence_value(v)}" for k, v in evidence.items()]
+    if isinstance(evidence, list):
+        return [_evidence_value(v) for v in evidence]
+    return []
+
+
+def _evidence_value(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
+
+
+class ReviewRefused(ValueError):
+    """The database refused the decision (its message, in Vietnamese)."""
+
+
+def decide(conn, item: str, decision: str, reason: str) -> None:
+    try:
+        conn.execute("select review.decide(%s, %s, %s)", (item, decision, reason))
+    except psycopg.errors.InvalidParameterValue as exc:
+        raise ReviewRefused(exc.diag.message_primary) from None
 
 
 def rules(conn) -> Table:

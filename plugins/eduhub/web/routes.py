@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.background import BackgroundTask
 
-from eduhub.reports import ReportError, content, worklist
+from eduhub.reports import ReportError, content, spreadsheet, worklist
 from eduhub.web import pages
 from eduhub.web.sessions import Session, SessionStore, SignInRefused
 
@@ -254,6 +254,80 @@ async def record_visit(request: Request):
         raise Refused(400, f"Chưa ghi được biên bản: {exc}") from None
     log.info("web: %s recorded a visit to %s", session.login, school)
     return RedirectResponse(f"/kiem-tra?ghi={quote(school)}", status_code=303)
+
+
+@router.get("/thong-ke", response_class=HTMLResponse)
+def statistics_province(request: Request):
+    session = signed_in(request)
+
+    def work(conn):
+        if not pages.sees_whole_province(conn):
+            return None
+        return statistics_context(conn, content.PROVINCE_CODE)
+
+    found = run(request, session, work)
+    if found is None:  # a commune's login: its own communes' forms
+        listed = run(request, session, pages.communes)
+        return render(request, "statistics.html", session, unit=None, communes=listed)
+    return render(request, "statistics.html", session, **found)
+
+
+def statistics_context(conn, code: str) -> dict:
+    unit = pages.unit(conn, code)
+    when = pages.period(conn)
+    return {"unit": unit, "when": when, "tables": pages.statistics(conn, unit, when),
+            "communes": pages.communes(conn)}
+
+
+@router.get("/thong-ke/{code}", response_class=HTMLResponse)
+def statistics_unit(request: Request, code: str):
+    session = signed_in(request)
+    return render(request, "statistics.html", session,
+                  **run(request, session, lambda conn: statistics_context(conn, code)))
+
+
+@router.get("/thong-ke/{code}/bieu-mau.xlsx")
+def statistics_download(request: Request, code: str):
+    session = signed_in(request)
+    found = run(request, session, lambda conn: statistics_context(conn, code))
+    unit, when = found["unit"], found["when"]
+    scratch = Path(tempfile.mkdtemp(prefix="eduhub-web-"))
+    path = spreadsheet.write_tables(
+        found["tables"], scratch / f"thong-ke_{unit.code}_{when.school_year}.xlsx",
+        ["SỞ GIÁO DỤC VÀ ĐÀO TẠO TÂY NINH",
+         f"THỐNG KÊ GIÁO DỤC NĂM HỌC {when.school_year} - {unit.name.upper()}"],
+        dt.date.today())
+    return FileResponse(path, filename=path.name, media_type=XLSX,
+                        background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True))
+
+
+@router.get("/dinh-danh", response_class=HTMLResponse)
+def identity(request: Request, da_quyet_dinh: str | None = None):
+    session = signed_in(request)
+
+    def work(conn):
+        when = pages.period(conn)
+        reviewer = pages.may_review(conn)
+        return {"when": when, "coverage": pages.identity_coverage(conn, when),
+                "reviewer": reviewer, "items": pages.review_items(conn) if reviewer else [],
+                "decisions": pages.DECISIONS, "decided": da_quyet_dinh}
+
+    return render(request, "identity.html", session, **run(request, session, work))
+
+
+@router.post("/dinh-danh")
+async def decide(request: Request):
+    session = signed_in(request)
+    form = await request.form()
+    check_csrf(session, form)
+    item, decision = str(form.get("item") or ""), str(form.get("decision") or "")
+    try:
+        run(request, session, lambda conn: pages.decide(
+            conn, item, decision, str(form.get("reason") or "")))
+    except pages.ReviewRefused as exc:
+        raise Refused(400, f"Chưa ghi được quyết định: {exc}") from None
+    log.info("web: %s decided a review item (%s)", session.login, decision)
+    return RedirectResponse(f"/dinh-danh?da_quyet_dinh={quote(decision)}", status_code=303)
 
 
 @router.get("/danh-muc", response_class=HTMLResponse)
