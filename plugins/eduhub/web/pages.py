@@ -81,6 +81,8 @@ def chart_data_uri(scores: dict[str, float]) -> str | None:
 
 def quality(conn, unit_: Unit, when: Period) -> dict:
     tables, scores = content.quality_tables(conn, unit_, when.school_year, when.term)
+    if unit_.aggregation_level == "truong":
+        del tables["priorities"]  # a ranking of managing units: a school has its failures below
     return {"tables": tables, "chart": chart_data_uri(scores)}
 
 
@@ -222,6 +224,11 @@ def _shown(field: str, value, names: dict[str, str]) -> str:
         return label(SEXES, value)
     if field == "verification_status":
         return label(VERIFICATION, value)
+    if field == "date_of_birth":
+        try:
+            return short_date(dt.date.fromisoformat(str(value)))
+        except ValueError:
+            return nfc(str(value))  # as the source wrote it: the reviewer sees the defect
     return nfc(str(value))
 
 
