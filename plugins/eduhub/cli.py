@@ -146,7 +146,7 @@ def _up(args) -> int:
         return 2
     from eduhub import demo
 
-    return demo.up(port=args.port, faults=args.faults, seed=args.seed)
+    return demo.up(port=args.port, faults=args.faults, seed=args.seed, web_port=args.web_port)
 
 
 def _id(args) -> int:
@@ -343,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                        "processor, triggerer, the UI on 127.0.0.1) on the demo's warehouse; Ctrl-C "
                        "stops it")
     u.add_argument("--port", type=int, default=8080, help="port of the Airflow UI and API")
+    u.add_argument("--web-port", type=int, default=8090, help="port of the dashboard")
     u.add_argument("--seed", type=int, default=1)
     u.add_argument("--faults", default="none", help="fault profile of the simulators")
 

@@ -181,10 +181,12 @@ def main(scale: int = 2000, seed: int = 1, faults: str = "none") -> int:
     return 0
 
 
-def up(port: int = 8080, faults: str = "none", seed: int = 1) -> int:
+def up(port: int = 8080, faults: str = "none", seed: int = 1, web_port: int = 8090) -> int:
     """Keep the platform running on the demo's warehouse: simulators, every component, the UI
-    on 127.0.0.1; every DAG unpaused. Stops cleanly on Ctrl-C."""
+    on 127.0.0.1, the dashboard (`eduhub web`) beside it; every DAG unpaused. Stops cleanly on
+    Ctrl-C."""
     import signal
+    import subprocess
     import time
 
     if not (settings.SANDBOX_DIR / "manifest.json").exists():
@@ -200,13 +202,22 @@ def up(port: int = 8080, faults: str = "none", seed: int = 1) -> int:
             services.start()
             services.wait_dags_registered(live_day.ALL_DAGS)
             services.unpause(live_day.ALL_DAGS)
+            with open(services.log_dir / "web.log", "ab") as web_log:
+                dashboard = subprocess.Popen(
+                    [runtime.tool("eduhub"), "web", "--database", DEMO_DATABASE, "--port",
+                     str(web_port)], env=runtime.environment(url), stdout=web_log,
+                    stderr=subprocess.STDOUT)
             print(f"EduHub is running: Airflow UI on {services.config.api_url} "
-                  f"(logs in {services.log_dir}); Ctrl-C stops it", flush=True)
+                  f"(logs in {services.log_dir}), the dashboard on http://127.0.0.1:{web_port} "
+                  f"(logins of the demo in {settings.STATE_DIR / 'demo-logins.txt'}); Ctrl-C "
+                  "stops it", flush=True)
             try:
-                while not stop:
+                while not stop and dashboard.poll() is None:
                     services.check_alive()
                     time.sleep(2)
             except KeyboardInterrupt:
                 pass
             print("stopping…", flush=True)
+            dashboard.terminate()
+            dashboard.wait(timeout=30)
     return 0
