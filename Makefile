@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # first (tests/conftest.py). `make test PYTEST_PARALLEL=` runs everything in one process.
 PYTEST_PARALLEL ?= -n 3 --dist loadfile --no-loadscope-reorder
 
-.PHONY: install system-deps report-deps demo up test lint clean
+.PHONY: install system-deps npm-deps report-deps demo up test lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml sandbox/pyproject.toml
 	@echo "==> Creating the virtual environment $(VENV) and installing requirements-dev.txt"
@@ -19,7 +19,16 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml sandbox/pyproject
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
 	@touch $@
 
-install: $(STAMP)
+# The scripts, styles and fonts of the GX Data Docs, from the npm registry (exact versions in
+# the lock file), so the docs work offline (eduhub.validation.offline_docs).
+ASSETS := plugins/eduhub/validation/assets
+$(ASSETS)/node_modules/.installed: $(ASSETS)/package.json $(ASSETS)/package-lock.json
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory npm-deps
+	@echo "==> npm ci: the Data Docs' assets in $(ASSETS)/node_modules"
+	npm ci --prefix $(ASSETS) --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(STAMP) $(ASSETS)/node_modules/.installed
 
 # Debian packages, installed when missing (CI and the developers' machines run as root). The
 # reports need fonts with Vietnamese coverage (Liberation Serif is Times New Roman's metric
@@ -39,6 +48,9 @@ endef
 
 system-deps:
 	$(call apt_install,$(SYSTEM_PACKAGES))
+
+npm-deps:
+	$(call apt_install,npm)
 
 report-deps:
 	$(call apt_install,$(REPORT_PACKAGES))

@@ -9,6 +9,7 @@ landed. Outcomes are queryable in `quality`; Data Docs are written.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import UTC, date, datetime
 
@@ -27,6 +28,7 @@ from eduhub.sources.population import PopulationClient
 from eduhub.sources.sms_vendor_a import PER_SCHOOL as PER_SCHOOL_A
 from eduhub.sources.sms_vendor_a import VendorAClient
 from eduhub.sources.sms_vendor_b import VendorBClient
+from eduhub.validation import offline_docs
 from eduhub.validation.suites import load_suite
 from eduhub_sandbox import faults
 from eduhub_sandbox.process import running_simulators
@@ -152,6 +154,17 @@ def test_clean_batch_passes_every_suite(clean, data_docs):
     # the pages hold counts, never the values of personal fields
     page = next((data_docs / "validations" / "sms_vendor_a__learners" / "clean").rglob("*.html"))
     assert "must never be null" in page.read_text()
+    # they load nothing from the internet: GX's CDN scripts, styles, fonts and logos are the
+    # site's own copies, present where each page looks for them (the dashboard's test opens
+    # them in a browser with no request leaving the machine)
+    assert offline_docs.remote_loads(data_docs) == []
+    html = page.read_text()
+    for path in offline_docs.CDN.values():
+        vendored = data_docs / offline_docs.VENDOR / path
+        assert vendored.stat().st_size > 0, path
+    local = re.findall(r'(?:src|href)="((?:\.\./)+static/vendor/[^"]+)"', html)
+    assert len(local) >= 10
+    assert all((page.parent / path).resolve().exists() for path in local)
 
 
 def test_results_are_queryable_as_a_trend(clean):

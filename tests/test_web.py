@@ -497,3 +497,26 @@ def test_a_review_decision_in_the_form_is_applied_by_the_next_matching_run(signe
         answer = http.post(site["base"] + "/dinh-danh", data={
             "csrf": token, "item": item, "decision": "rejected", "reason": REVIEW_REASON})
         assert answer.status_code == 403, who
+
+
+def test_the_data_docs_open_with_no_request_leaving_the_machine(signed_in, site, tmp_path):
+    page = signed_in("analyst")
+    page.goto(site["base"] + "/kiem-dinh/index.html")
+    rows = page.locator("table tbody tr")
+    rows.first.wait_for()
+    assert rows.count() > 0
+    page.screenshot(path=str(tmp_path / "kiem-dinh.png"))
+    # a validation's page, as a click on its row opens it (bootstrap-table's script ran)
+    rows.first.click()
+    page.wait_for_url(re.compile(r"/kiem-dinh/validations/.+\.html$"))
+    page.get_by_text("Expectation").first.wait_for()
+    page.screenshot(path=str(tmp_path / "kiem-dinh-trang.png"))
+    assert_local(page, site["base"])
+    assert any("/static/vendor/" in u for u in page.requests)
+    # signed in only, and only the docs' folder
+    anonymous = requests.get(site["base"] + "/kiem-dinh/index.html", allow_redirects=False)
+    assert anonymous.status_code == 303
+    http, _token = _session(site, "analyst")
+    for path in ("/kiem-dinh/../../etc/passwd", "/kiem-dinh/%2e%2e/%2e%2e/etc/passwd",
+                 "/kiem-dinh/khong-co.html"):
+        assert http.get(site["base"] + path).status_code == 404, path

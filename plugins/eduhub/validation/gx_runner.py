@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from eduhub import settings
+from eduhub.validation import offline_docs
 from eduhub.validation.results import ExpectationOutcome, outcome_of, scrub
 from eduhub.warehouse import WarehouseUrl
 
@@ -150,6 +151,7 @@ class Runner:
                                     for key, _, _ in self.pending})
                 self.context.build_data_docs(
                     resource_identifiers=[key for key, _, _ in self.pending])
+                offline_docs.make_offline(docs)
         except Exception:  # the results are in `quality` already; docs must not fail a run
             log.exception("Data Docs could not be built in %s", docs)
             return None

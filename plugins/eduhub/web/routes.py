@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.background import BackgroundTask
 
+from eduhub import settings
 from eduhub.reports import ReportError, content, spreadsheet, worklist
 from eduhub.web import pages
 from eduhub.web.sessions import Session, SessionStore, SignInRefused
@@ -36,6 +37,10 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# GX's Data Docs run their own inline scripts: allowed there, and still nothing but this site
+DATA_DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+                    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; "
+                    "connect-src 'self'; form-action 'none'; frame-ancestors 'none'")
 
 router = APIRouter()
 
@@ -328,6 +333,20 @@ async def decide(request: Request):
         raise Refused(400, f"Chưa ghi được quyết định: {exc}") from None
     log.info("web: %s decided a review item (%s)", session.login, decision)
     return RedirectResponse(f"/dinh-danh?da_quyet_dinh={quote(decision)}", status_code=303)
+
+
+@router.get("/kiem-dinh/{path:path}")
+def data_docs(request: Request, path: str):
+    """The GX Data Docs of the validations (offline: eduhub.validation.offline_docs), for a
+    signed-in person; counts and rule names only, never a failing value."""
+    signed_in(request)
+    root = settings.DATA_DOCS_DIR.resolve()
+    target = (root / (path or "index.html")).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
+        raise Refused(404, "Không có trang kiểm định này (chưa có lần kiểm định nào?).")
+    response = FileResponse(target)
+    response.headers["Content-Security-Policy"] = DATA_DOCS_POLICY
+    return response
 
 
 @router.get("/danh-muc", response_class=HTMLResponse)
