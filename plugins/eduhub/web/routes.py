@@ -111,6 +111,15 @@ def _date(value) -> dt.date | None:
         raise Refused(400, f"Ngày không hợp lệ: {value!r} (định dạng năm-tháng-ngày)") from None
 
 
+def send_xlsx(name: str, write) -> FileResponse:
+    """A workbook made for this answer (`write(path)`), deleted once sent: the server keeps no
+    copy (a worklist holds personal data)."""
+    scratch = Path(tempfile.mkdtemp(prefix="eduhub-web-"))
+    path = write(scratch / name)
+    return FileResponse(path, filename=path.name, media_type=XLSX,
+                        background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True))
+
+
 def run(request: Request, session: Session, work):
     """The page's queries in the session's connection, one request at a time; a refusal of
     the database becomes the page's."""
@@ -217,12 +226,10 @@ def worklist_download(request: Request, code: str):
         return worklist.fetch_in(conn, code, dt.date.today())
 
     found = run(request, session, work)
-    scratch = Path(tempfile.mkdtemp(prefix="eduhub-web-"))
-    path = worklist.write_xlsx(found, scratch / f"{found.file_stem()}.xlsx")
     log.info("web: %s downloaded the worklist of %s (%d records)", session.login, code,
              len(found.failures))
-    return FileResponse(path, filename=path.name, media_type=XLSX,
-                        background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True))
+    return send_xlsx(f"{found.file_stem()}.xlsx",
+                     lambda path: worklist.write_xlsx(found, path))
 
 
 @router.get("/kiem-tra", response_class=HTMLResponse)
@@ -296,14 +303,11 @@ def statistics_download(request: Request, code: str):
     session = signed_in(request)
     found = run(request, session, lambda conn: statistics_context(conn, code))
     unit, when = found["unit"], found["when"]
-    scratch = Path(tempfile.mkdtemp(prefix="eduhub-web-"))
-    path = spreadsheet.write_tables(
-        found["tables"], scratch / f"thong-ke_{unit.code}_{when.school_year}.xlsx",
-        ["SỞ GIÁO DỤC VÀ ĐÀO TẠO TÂY NINH",
-         f"THỐNG KÊ GIÁO DỤC NĂM HỌC {when.school_year} - {unit.name.upper()}"],
-        dt.date.today())
-    return FileResponse(path, filename=path.name, media_type=XLSX,
-                        background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True))
+    heading = ["SỞ GIÁO DỤC VÀ ĐÀO TẠO TÂY NINH",
+               f"THỐNG KÊ GIÁO DỤC NĂM HỌC {when.school_year} - {unit.name.upper()}"]
+    return send_xlsx(f"thong-ke_{unit.code}_{when.school_year}.xlsx",
+                     lambda path: spreadsheet.write_tables(found["tables"], path, heading,
+                                                           dt.date.today()))
 
 
 @router.get("/dinh-danh", response_class=HTMLResponse)

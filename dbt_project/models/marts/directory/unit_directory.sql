@@ -12,27 +12,32 @@ communes as (
     order by commune_code
 ),
 
-schools as (
+reporting_schools as (
     select
         school_code,
         school_name,
         school_level,
         commune_code,
-        managing_unit
+        managing_unit,
+        false as is_silent
     from {{ ref('int_schools') }}
 ),
 
-silent_schools as (
+-- the registry's units no source reports
+schools as (
+    select * from reporting_schools
+    union all
     select
         registry.unit_code as school_code,
         registry.unit_name as school_name,
         registry.school_level,
         registry.commune_code,
-        registry.managing_unit
+        registry.managing_unit,
+        true as is_silent
     from {{ ref('stg_school_registry__units') }} as registry
     where not exists (
-        select 1 from schools
-        where schools.school_code = registry.unit_code
+        select 1 from reporting_schools
+        where reporting_schools.school_code = registry.unit_code
     )
 ),
 
@@ -72,18 +77,8 @@ units as (
         school_level,
         commune_code as located_in_commune,
         managing_unit as managed_by,
-        false as is_silent
+        is_silent
     from schools
-    union all
-    select
-        'truong' as aggregation_level,
-        school_code as unit_code,
-        coalesce(school_name, school_code) as unit_name,
-        school_level,
-        commune_code as located_in_commune,
-        managing_unit as managed_by,
-        true as is_silent
-    from silent_schools
 )
 
 select
