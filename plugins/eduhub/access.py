@@ -315,25 +315,20 @@ def _communes(conn: psycopg.Connection, communes: list[str] | None,
         insert into access.commune_units (commune_code, unit_code)
         select commune_code, commune_code from access.commune_roles
         on conflict do nothing""")
-    if _exists(conn, "intermediate.int_schools"):
-        conn.execute("""
-            insert into access.commune_units (commune_code, unit_code)
-            select distinct schools.managing_unit, schools.school_code
-            from intermediate.int_schools as schools
-            inner join access.commune_roles as communes
-                on communes.commune_code = schools.managing_unit
-            where schools.school_code is not null
-            on conflict do nothing""")
-    if _exists(conn, "staging.stg_school_registry__units"):
-        # the registry's units too: a silent school is its commune's, though it sends nothing
-        conn.execute("""
-            insert into access.commune_units (commune_code, unit_code)
-            select distinct registry.managing_unit, registry.unit_code
-            from staging.stg_school_registry__units as registry
-            inner join access.commune_roles as communes
-                on communes.commune_code = registry.managing_unit
-            where registry.unit_code is not null
-            on conflict do nothing""")
+    # the schools the sources report, and the registry's units (a silent school is its
+    # commune's though it sends nothing): (relation, its school code column)
+    for relation, code in (("intermediate.int_schools", "school_code"),
+                           ("staging.stg_school_registry__units", "unit_code")):
+        if _exists(conn, relation):
+            conn.execute(sql.SQL("""
+                insert into access.commune_units (commune_code, unit_code)
+                select distinct schools.managing_unit, schools.{code}
+                from {relation} as schools
+                inner join access.commune_roles as communes
+                    on communes.commune_code = schools.managing_unit
+                where schools.{code} is not null
+                on conflict do nothing""").format(
+                code=sql.Identifier(code), relation=sql.Identifier(*relation.split("."))))
     summary.commune_units = conn.execute("select count(*) from access.commune_units"
                                          ).fetchone()[0]
 
