@@ -15,7 +15,7 @@ from docx import Document
 
 from eduhub import reports, runtime, warehouse
 from eduhub.reports import document
-from eduhub.reports.document import integer, percent
+from eduhub.reports.document import SUPPRESSED, integer, percent
 
 pytestmark = pytest.mark.slow
 
@@ -332,3 +332,16 @@ def test_the_cli_writes_both_files_lists_them_once_and_names_a_bad_unit(made, mo
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "'99999'" in proc.stderr
     assert len(json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))) == 1
+
+
+def test_a_workbooks_figures_go_back_to_numbers():
+    from eduhub.reports import spreadsheet
+
+    assert [spreadsheet.figure(t) for t in ("1.234.567", "12", "98,5%", "100,0%", SUPPRESSED,
+                                            "-", "6A1")] == [1234567, 12, 0.985, 1.0,
+                                                             SUPPRESSED, "-", "6A1"]
+    taken: set[str] = set()
+    names = [spreadsheet.sheet_name(c, taken) for c in (
+        "Biểu 1. Trường, lớp", "Biểu 1. Khác", "Danh sách: lớp [6A1]/trường * " + "x" * 40)]
+    assert names[0] == "Biểu 1" and names[1] != names[0] and len(names[2]) <= 31
+    assert not set("[]:*?/\\") & set(names[2])
