@@ -41,8 +41,10 @@ from eduhub.landing import EntitySpec
 from eduhub.pipelines import file_exports as file_exports_pipeline
 from eduhub.pipelines import pcgd as pcgd_pipeline
 from eduhub.pipelines import school_management
+from eduhub.pipelines import school_registry as school_registry_pipeline
 from eduhub.sources import sms_vendor_a
 from eduhub.sources.pcgd import PcgdClient
+from eduhub.sources.school_registry import SchoolRegistryClient
 from eduhub_sandbox import generator
 from eduhub_sandbox.process import running_simulators
 from eduhub_sandbox.simulators import file_exports as exports
@@ -85,6 +87,11 @@ def pcgd_client(sources: dict) -> PcgdClient:
     return PcgdClient(base_url(e), e.password, **retry_options(e))
 
 
+def registry_client(sources: dict) -> SchoolRegistryClient:
+    e = sources[settings.SCHOOL_REGISTRY_CONN_ID]
+    return SchoolRegistryClient(base_url(e), e.password, **retry_options(e))
+
+
 def run_mapped(fn: Callable, items: list, workers: int) -> None:
     with ThreadPoolExecutor(workers) as pool:
         for _ in pool.map(fn, items):
@@ -109,6 +116,12 @@ def sync_all(sources: dict, url: str, batch_id: str, drop_dir: Path, workers: in
     run_mapped(lambda code: pcgd_pipeline.land_commune(
         pcgd_client(sources), url, batch_id, code), communes, workers)
     seconds["pcgd"] = time.perf_counter() - started
+
+    # the registry the file drops are checked against (they wait for a validated one)
+    started = time.perf_counter()
+    school_registry_pipeline.land_units(registry_client(sources), url, batch_id)
+    mark_validated(url, batch_id)
+    seconds["school_registry"] = time.perf_counter() - started
 
     started = time.perf_counter()
     summary = file_exports_pipeline.land_file_drops(drop_dir, url, batch_id)  # one task in the DAG
