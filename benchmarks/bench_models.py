@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="parallel landing tasks (max_active_tis_per_dagrun), default 4")
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the generated days of an earlier run if present")
+    parser.add_argument("--full-only", action="store_true",
+                        help="stop after the full build (the warehouse bench_web reads)")
     args = parser.parse_args(argv)
     day, next_day = args.day, args.day + 1
     print(f"bench_models: scale {args.scale}, seed {args.seed}, days {day} and {next_day}")
@@ -126,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                 env)
 
     builds = {}
-    for label, d in (("full", day), ("incremental", next_day)):
+    runs = (("full", day),) if args.full_only else (("full", day), ("incremental", next_day))
+    for label, d in runs:
         if drop_dir.exists():
             shutil.rmtree(drop_dir)
         exports.write_class_exports(load(dirs[d], EXPORTS_NEEDED), drop_dir, seed=args.seed)
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
           + " ".join(f"{x:.2f}" for x in os.getloadavg()) + ")")
     print("| dbt build | wall | models | tests | unit tests | seeds | snapshots |")
     print("|---|---|---|---|---|---|---|")
-    for label, d in (("full", day), ("incremental", next_day)):
+    for label, d in runs:
         b = builds[label]
         cells = [f"{len(b['by_kind'].get(k, []))} / {sum(b['by_kind'].get(k, [])):.1f} s"
                  for k in ("model", "test", "unit_test", "seed", "snapshot")]
