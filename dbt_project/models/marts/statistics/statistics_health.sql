@@ -1,6 +1,10 @@
 -- School health (y tế học đường) of the learners studying: nutrition status from the health
 -- checks of the school year, by level and sex, per commune and for the province. Health is
 -- sensitive data: published only as counts, counts of fewer than 5 learners suppressed.
+-- The planner takes the filtered staging views for a row or two and joins the health checks
+-- to the learners in a nested loop: hours at province scale. Hash joins for this model only
+-- (`set local`: the model's transaction).
+{{ config(pre_hook="set local enable_nestloop = off") }}
 with
 
 checks as (
