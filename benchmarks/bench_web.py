@@ -76,6 +76,7 @@ def pages(url: str) -> list[str]:
             " where aggregation_level = 'truong' and managed_by <> 'SO'"
             " group by 1 order by count(*) desc, 1 limit 1").fetchone()
         big = conn.execute("select school_code from audit.quality_failures"
+                           " where school_code is not null"
                            " group by 1 order by count(*) desc limit 1").fetchone()[0]
     return ["/", f"/don-vi/{commune}", f"/don-vi/{school}", f"/don-vi/{big}", "/thong-ke",
             f"/thong-ke/{commune}", f"/thong-ke/{commune}/bieu-mau.xlsx", "/kiem-tra",
