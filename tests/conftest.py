@@ -7,12 +7,15 @@ role may create databases), HTTP simulators in their own process, Airflow and db
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,7 @@ for _variable, _folder in (("DBT_TARGET_PATH", "dbt_target"), ("DBT_LOG_PATH", "
 import email  # noqa: E402
 from email import policy  # noqa: E402
 
+import dag_sequence  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 from psycopg import sql  # noqa: E402
 
@@ -41,6 +45,8 @@ from eduhub import airflow_services, migrations, runtime, warehouse  # noqa: E40
 from eduhub_sandbox import generator, server  # noqa: E402
 from eduhub_sandbox.process import running_simulators  # noqa: E402
 from eduhub_sandbox.simulators import file_exports as exports  # noqa: E402
+
+DAG_SEQUENCE = Path(dag_sequence.__file__)
 
 # The modules that take longest, longest first (pytest --durations=0 on a clean clone): the
 # parallel run (`make test`: pytest-xdist, a module per worker at a time) starts them first so
@@ -195,6 +201,35 @@ MODELLED_SEQUENCE = ("sync_school_management", "sync_pcgd", "transform_warehouse
                      "sync_population", "transform_warehouse")
 
 
+@dataclass
+class DagTestRun:
+    dag_id: str
+    logical_date: str
+    returncode: int
+    output: str  # stdout and stderr, interleaved
+
+
+def dags_test(env: dict[str, str], runs: list[tuple[str, str]], check: bool = True
+              ) -> list[DagTestRun]:
+    """`airflow dags test` of each (dag_id, logical date), in order, in one Airflow process
+    (tests/dag_sequence.py). A failed run does not stop the next; with `check`, it fails the
+    test, with its output."""
+    proc = subprocess.run([sys.executable, str(DAG_SEQUENCE), *itertools.chain(*runs)],
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    done, rest = [], proc.stdout
+    for dag_id, day in runs:
+        output, found, rest = rest.partition(f"\n{dag_sequence.MARK} {dag_id} {day} ")
+        if not found:  # the process died in this run
+            done.append(DagTestRun(dag_id, day, proc.returncode or 1, output))
+            break
+        code, _, rest = rest.partition("\n")
+        done.append(DagTestRun(dag_id, day, int(code), output))
+    for run in done if check else ():
+        assert run.returncode == 0, f"{run.dag_id} {run.logical_date}:\n{run.output[-6000:]}"
+    assert len(done) == len(runs), f"the process died:\n{proc.stdout[-6000:]}"
+    return done
+
+
 @pytest.fixture(scope="session")
 def modelled(tmp_path_factory, airflow_home, server_url):
     """The warehouse after the day's DAGs (`airflow dags test`, in order), with the sandbox's
@@ -208,10 +243,7 @@ def modelled(tmp_path_factory, airflow_home, server_url):
     with running_simulators(root / "data") as sources:
         env = runtime.environment(url, sources, airflow_home=airflow_home)
         env["EDUHUB_DROP_DIR"] = str(root / "drops")
-        for dag_id in MODELLED_SEQUENCE:
-            proc = subprocess.run([runtime.tool("airflow"), "dags", "test", dag_id,
-                                   MODELLED_AS_OF], env=env, capture_output=True, text=True)
-            assert proc.returncode == 0, f"{dag_id}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        dags_test(env, [(dag_id, MODELLED_AS_OF) for dag_id in MODELLED_SEQUENCE])
     return {"url": url, "data": data, "manifest": manifest, "env": env}
 
 

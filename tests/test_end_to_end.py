@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import dags_test
 
 from eduhub import runtime, warehouse
 from eduhub_sandbox.simulators.sms_vendor_a import VendorA
@@ -12,8 +13,10 @@ from eduhub_sandbox.simulators.sms_vendor_a import VendorA
 pytestmark = pytest.mark.slow
 
 
-def _dags_test(env, dag_id, logical_date):
-    runtime.run(["airflow", "dags", "test", dag_id, logical_date], env)
+def _day(env, logical_date):
+    """The school sync and the transformation of a day (`airflow dags test`, in order)."""
+    dags_test(env, [("sync_school_management", logical_date),
+                    ("transform_warehouse", logical_date)])
 
 
 def _vendor_a_truth(ground_truth):
@@ -34,8 +37,7 @@ def _snapshot(url):
 
 @pytest.fixture(scope="module")
 def first_run(airflow_env, warehouse_url):
-    _dags_test(airflow_env, "sync_school_management", "2026-11-20")
-    _dags_test(airflow_env, "transform_warehouse", "2026-11-20")
+    _day(airflow_env, "2026-11-20")
     return _snapshot(warehouse_url)
 
 
@@ -74,8 +76,7 @@ def test_mart_matches_the_ground_truth(first_run, ground_truth):
 
 
 def test_second_run_changes_nothing(first_run, airflow_env, warehouse_url):
-    _dags_test(airflow_env, "sync_school_management", "2026-11-21")
-    _dags_test(airflow_env, "transform_warehouse", "2026-11-21")
+    _day(airflow_env, "2026-11-21")
     assert _snapshot(warehouse_url) == first_run
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import dags_test
 from psycopg import sql
 
 from eduhub import runtime, warehouse
@@ -64,26 +65,20 @@ class World:
         self.secrets.add(warehouse.WarehouseUrl.parse(db_url).password)
         return env
 
-    def dags_test(self, env, dag_id: str, logical_date: str, check: bool = True) -> int:
-        proc = subprocess.run([runtime.tool("airflow"), "dags", "test", dag_id, logical_date],
-                              env=env, capture_output=True, text=True)
-        self.outputs.append(proc.stdout + proc.stderr)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{dag_id} {logical_date} failed:\n{proc.stdout[-4000:]}"
-                                 f"\n{proc.stderr[-4000:]}")
-        return proc.returncode
-
     def sync_all(self, env, logical_date: str) -> None:
+        """The day's school and PCGD-XMC syncs (`airflow dags test`, in one process)."""
+        school, pcgd = dags_test(env, [("sync_school_management", logical_date),
+                                       ("sync_pcgd", logical_date)], check=False)
+        self.outputs += [school.output, pcgd.output]
         # The hostile profile renames a learner field (a broken contract): validation rejects
         # those schools' batches and fails the run at its last task, `validate_batch`, after
         # everything landed. Any other failure fails the test.
-        if self.dags_test(env, "sync_school_management", logical_date, check=False) != 0:
-            output = self.outputs[-1]
-            failed = re.findall(r"critical expectation failed: ([^|\n]*)", output)
+        if school.returncode != 0:
+            failed = re.findall(r"critical expectation failed: ([^|\n]*)", school.output)
             assert failed and all(re.fullmatch(
                 r"expect_column_values_to_not_be_null\((birth_date|so_dinh_danh)__json\): .*", f)
-                for part in failed for f in part.split("; ")), output[-4000:]
-        self.dags_test(env, "sync_pcgd", logical_date)
+                for part in failed for f in part.split("; ")), school.output[-4000:]
+        assert pcgd.returncode == 0, pcgd.output[-4000:]
 
 
 @pytest.fixture(scope="module")

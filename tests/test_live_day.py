@@ -336,7 +336,8 @@ def test_a_backfill_gives_each_day_its_own_figures(live, backfill):
     assert [r["state"] for r in transforms] == ["success"] * len(transforms)
     with services.metadata() as conn:
         days = [conn.execute(
-            "select rendered_fields -> 'vars' ->> 'as_of_date' from rendered_task_instance_fields"
+            "select rendered_fields -> 'env' ->> 'EDUHUB_AS_OF_DATE'"
+            " from rendered_task_instance_fields"
             " where dag_id = %s and run_id = %s and task_id = 'dbt_marts'",
             (r["dag_id"], r["run_id"])).fetchone()[0] for r in transforms]
     assert [d for d in days if d in BACKFILL_DAYS] == list(BACKFILL_DAYS)

@@ -162,16 +162,28 @@ def test_inspection_sample_is_30_percent_reproducible_and_frozen(modelled):
                                       "inspection_sample", "--vars", json.dumps(dbt_vars)]),
                     env, stdout=subprocess.DEVNULL)
 
+    def set_calendar_seed(seed):
+        """The year's seed as the Sở sets it, in the school calendar (the same vars for every
+        rebuild: dbt parses the project again only when they change)."""
+        with warehouse.connect(url) as conn:
+            return conn.execute(
+                "update reference.school_calendar as c set inspection_seed = %s"
+                " from reference.school_calendar as before where c.school_year = '2026-2027'"
+                " and before.school_year = c.school_year returning before.inspection_seed",
+                (seed,)).fetchone()[0]
+
     rebuild()
     assert _sample(url) == first  # same seed and year, same list
-    others = []
+    others, calendar_seeds = [], []
     for seed in (11, 12, 13):
-        rebuild(seed)
+        calendar_seeds.append(set_calendar_seed(seed))
+        rebuild()
         others.append(_sample(url))
+    set_calendar_seed(calendar_seeds[0])  # as the other modules reading this warehouse expect
     assert any(o != first for o in others)  # another seed, another draw
     assert inspection.freeze_sample(url, "2026-2027") == len(others[-1])
     frozen = others[-1]
-    rebuild(99)
+    rebuild(99)  # the run's own seed (var inspection_seed) overrides the calendar's
     assert inspection.freeze_sample(url, "2026-2027") == 0
     with warehouse.connect(url) as conn:
         published = conn.execute("select school_code, selection, reason_vi, is_frozen from "

@@ -50,7 +50,7 @@
                     substr(trim({{ personal_id }}), 4, 1)::integer <= 5
                     and 1900 + substr(trim({{ personal_id }}), 4, 1)::integer / 2 * 100
                     + substr(trim({{ personal_id }}), 5, 2)::integer
-                    > extract(year from '{{ var("as_of_date") }}'::date)
+                    > extract(year from '{{ as_of_date() }}'::date)
                     then 'birth_year_in_future'
             end,
             case

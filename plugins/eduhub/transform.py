@@ -37,12 +37,15 @@ def profile_config() -> ProfileConfig:
             conn_id=settings.WAREHOUSE_CONN_ID, profile_args={"schema": "staging", "threads": DBT_THREADS}))
 
 
-def dbt_vars() -> dict:
-    """The run's day is the models' "today" (`dag_support.run_day`: a backfill gives that
-    day's figures; asset-triggered runs have no logical date). The published schemas build
-    into their staging twins (marts_next, audit_next), which the DAG swaps in once the marts
-    suite passed (eduhub.publish)."""
-    return {"as_of_date": "{{ run_day(dag_run) }}", **publish.dbt_vars()}
+# The run's day is the models' "today" (`dag_support.run_day`: a backfill gives that day's
+# figures; asset-triggered runs have no logical date). It goes to dbt in the environment, not
+# as a var: the vars stay the same from run to run, so dbt re-parses only the models that
+# read the day (dbt_project/macros/run_day.sql).
+AS_OF_DATE_ENV = "EDUHUB_AS_OF_DATE"
+
+
+def dbt_env() -> dict:
+    return {AS_OF_DATE_ENV: "{{ run_day(dag_run) }}"}
 
 
 def layer_tasks() -> list[DbtBuildLocalOperator]:
@@ -51,7 +54,10 @@ def layer_tasks() -> list[DbtBuildLocalOperator]:
         DbtBuildLocalOperator(
             task_id=task_id, project_dir=str(settings.DBT_PROJECT_DIR),
             profile_config=profile_config(), select=selection.split(),
-            indirect_selection="buildable", vars=dbt_vars(),
+            indirect_selection="buildable", env=dbt_env(),
+            # the published schemas build into their staging twins (marts_next, audit_next),
+            # which the DAG swaps in once the marts suite passed (eduhub.publish)
+            vars=publish.dbt_vars(),
             invocation_mode=InvocationMode.DBT_RUNNER, install_deps=False,
             # model-level assets would carry the host and port in their URI; the DAG-level
             # assets in eduhub.dag_support are the contract instead

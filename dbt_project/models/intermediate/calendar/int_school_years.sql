@@ -20,7 +20,7 @@ defaults as (
 ),
 
 as_of as (
-    select extract(year from '{{ var("as_of_date") }}'::date)::integer as as_of_year
+    select extract(year from '{{ as_of_date() }}'::date)::integer as as_of_year
 ),
 
 -- one year more than listed: a year ends the day before the next one starts

@@ -6,7 +6,7 @@
 with
 
 as_of as (
-    select '{{ var("as_of_date") }}'::date as as_of_date
+    select '{{ as_of_date() }}'::date as as_of_date
 ),
 
 school_year as (

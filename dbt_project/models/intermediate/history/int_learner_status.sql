@@ -18,7 +18,7 @@ final as (
         grade,
         enrolment_status,
         coalesce(
-            source_updated_at, ('{{ var("as_of_date") }}' || ' 00:00:00+07')::timestamptz
+            source_updated_at, ('{{ as_of_date() }}' || ' 00:00:00+07')::timestamptz
         ) as status_changed_at,
         source_updated_at is not null as change_time_known
     from learners
