@@ -51,9 +51,9 @@ DAG_SEQUENCE = Path(dag_sequence.__file__)
 # The modules that take longest, longest first (pytest --durations=0 on a clean clone): the
 # parallel run (`make test`: pytest-xdist, a module per worker at a time) starts them first so
 # that no worker is left alone with one of them at the end. The rest follow in file order.
-LONGEST_MODULES = ("test_live_day", "test_ingestion", "test_models", "test_end_to_end",
-                   "test_publish_gate", "test_celery", "test_snapshots", "test_privacy",
-                   "test_school_calendar", "test_identity_matching", "test_validation")
+LONGEST_MODULES = ("test_live_day", "test_end_to_end", "test_ingestion", "test_models",
+                   "test_snapshots", "test_celery", "test_publish_gate", "test_identity_matching",
+                   "test_school_calendar", "test_privacy", "test_validation")
 
 
 def pytest_collection_modifyitems(config, items):
