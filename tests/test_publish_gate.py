@@ -16,7 +16,7 @@ import subprocess
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import land_registry
+from conftest import dags_test, land_registry
 
 from eduhub import migrations, publish, runtime, settings, validation, warehouse
 from eduhub.landing import land_partition
@@ -140,9 +140,11 @@ def test_a_rejected_batch_stays_landed_and_marked_and_the_marts_stay_as_before(
         sync_env = {**env, **runtime.environment(url, hostile, airflow_home=env["AIRFLOW_HOME"])}
         sync_env["EDUHUB_DROP_DIR"] = env["EDUHUB_DROP_DIR"]
         sync_env["EDUHUB_DATA_DOCS_DIR"] = env["EDUHUB_DATA_DOCS_DIR"]
-        sync = subprocess.run([runtime.tool("airflow"), "dags", "test", "sync_school_management",
-                               DAY], env=sync_env, capture_output=True, text=True)
-    output = sync.stdout + sync.stderr
+        # the day's landing, then its transform, in one Airflow process: the transform reads
+        # no source
+        sync, transform = dags_test(sync_env, [("sync_school_management", DAY),
+                                               ("transform_warehouse", DAY)], check=False)
+    output = sync.output
     # the task failed, naming the expectation and what it observed
     assert sync.returncode != 0
     assert "CriticalExpectationFailed" in output
@@ -174,9 +176,7 @@ def test_a_rejected_batch_stays_landed_and_marked_and_the_marts_stay_as_before(
     # the models skip them: staging is what it was
     assert staging_learners(url) == staging_before
 
-    transform = subprocess.run([runtime.tool("airflow"), "dags", "test", "transform_warehouse",
-                                DAY], env=env, capture_output=True, text=True)
-    assert transform.returncode == 0, transform.stdout[-3000:] + transform.stderr[-3000:]
+    assert transform.returncode == 0, transform.output[-6000:]
     after = snapshot(url)
     assert after["rows"] == gate["before"]["rows"]  # the same marts, freshly built
     assert after["oids"] != gate["before"]["oids"]  # ... and swapped in

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -252,8 +253,15 @@ class AirflowServices:
             time.sleep(2)
 
     def unpause(self, dag_ids: Iterable[str]) -> None:
-        for dag_id in dag_ids:
-            self.airflow("dags", "unpause", dag_id)
+        self._set_paused("unpause", dag_ids)
+
+    def pause(self, dag_ids: Iterable[str]) -> None:
+        self._set_paused("pause", dag_ids)
+
+    def _set_paused(self, command: str, dag_ids: Iterable[str]) -> None:
+        # one CLI process for all of them: each costs seconds of CPU to start
+        pattern = "^(" + "|".join(re.escape(d) for d in dag_ids) + ")$"
+        self.airflow("dags", command, "--treat-dag-id-as-regex", "--yes", pattern)
 
     def trigger(self, dag_id: str, logical_date: str | None = None) -> None:
         args = ["dags", "trigger", dag_id]
