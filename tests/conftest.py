@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import secrets
 import shutil
@@ -335,3 +336,17 @@ def land_registry(url: str, batch_id: str, endpoints) -> None:
 
 def text_of(message) -> str:
     return message.get_body(("html", "plain")).get_content()
+
+
+def dbt(command: list[str], env: dict[str, str], day: str | None = None,
+        dbt_vars: dict | None = None, project: Path | None = None) -> None:
+    """A dbt command as the DAG gives it the run's day: in the environment, not as a var, so
+    that the next command with the same vars re-parses only the models that read the day."""
+    from eduhub import settings, transform
+
+    project = str(project or settings.DBT_PROJECT_DIR)
+    args = ["dbt", *command, "--project-dir", project, "--profiles-dir", project]
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
+    runtime.run(args, {**env, **({transform.AS_OF_DATE_ENV: day} if day else {})},
+                stdout=subprocess.DEVNULL)

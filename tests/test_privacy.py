@@ -8,7 +8,6 @@ analyst's BI tool would.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -18,7 +17,7 @@ from datetime import date
 import psycopg
 import pytest
 import yaml
-from conftest import database_logins, validate_landed
+from conftest import database_logins, dbt, validate_landed
 
 from eduhub import access, migrations, publish, runtime, settings, transform, validation, warehouse
 from eduhub.identity import person
@@ -48,8 +47,7 @@ def base_url(e) -> str:
 def build_and_publish(url: str, env: dict, run_id: str, before_swap=lambda: None) -> None:
     """What transform_warehouse does: build into the staging schemas, check, swap."""
     publish.prepare(url)
-    runtime.run(runtime.dbt_args(["build", "--quiet", "--vars", json.dumps(
-        {"as_of_date": DAY, **publish.dbt_vars()})]), env, stdout=subprocess.DEVNULL)
+    dbt(["build", "--quiet"], env, day=DAY, dbt_vars=publish.dbt_vars())
     validation.raise_on_critical(validation.validate_publication(url, run_id, as_of=AS_OF))
     before_swap()
     assert publish.swap(url, run_id).published

@@ -11,12 +11,10 @@ kept. Last, a build whose marts fail the suite is never published.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import dags_test, land_registry
+from conftest import dags_test, dbt, land_registry
 
 from eduhub import migrations, publish, runtime, settings, validation, warehouse
 from eduhub.landing import land_partition
@@ -65,8 +63,7 @@ def staging_learners(url: str) -> list:
 
 
 def dbt_build_to_staging_schemas(env: dict) -> None:
-    runtime.run(runtime.dbt_args(["build", "--quiet", "--vars", json.dumps(
-        {"as_of_date": DAY, **publish.dbt_vars()})]), env, stdout=subprocess.DEVNULL)
+    dbt(["build", "--quiet"], env, day=DAY, dbt_vars=publish.dbt_vars())
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import dbt
 from docx import Document
 
 from eduhub import reports, runtime, warehouse
@@ -300,8 +301,7 @@ def test_inspection_summary_counts_the_visits_and_flags_overdue_follow_ups(made,
                     'Bổ sung số định danh', '2027-01-10'),
                    (%s, %s, 'da_kiem_tra', '2026-12-15', 'Không có sai sót', null, null)""",
                      (year, a, year, b))
-    runtime.run(runtime.dbt_args(["run", "--select", "inspection_sample", "--vars", json.dumps(
-        {"as_of_date": ISSUED.isoformat()})]), modelled["env"], stdout=subprocess.DEVNULL)
+    dbt(["run", "--select", "inspection_sample"], modelled["env"], day=ISSUED.isoformat())
     generated = reports.generate(url, "tong-hop-kiem-tra", "province", tmp_path / "out",
                                  issued_on=ISSUED)
     progress, visits = docx_tables(generated.docx)

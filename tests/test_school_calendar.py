@@ -10,13 +10,13 @@ and the inspection sample rolls over into a new school year without touching the
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import dbt as run_dbt
 from conftest import validate_landed
 
 from eduhub import runtime, school_calendar, settings, transform, warehouse
@@ -131,9 +131,8 @@ AS_OF = "2027-09-04"  # dbt lists the years from ten before the run's day to the
 
 
 def dbt(project: Path, env: dict, command: list[str], as_of: str) -> None:
-    runtime.run(["dbt", *command, "--project-dir", str(project), "--profiles-dir", str(project),
-                 "--target-path", str(project / "target"), "--vars",
-                 json.dumps({"as_of_date": as_of})], env, stdout=subprocess.DEVNULL)
+    run_dbt([*command, "--target-path", str(project / "target")], env, day=as_of,
+                 project=project)
 
 
 @pytest.mark.slow
@@ -223,11 +222,10 @@ def land_school_lists(url: str, sources: dict) -> None:
 def build_sample(env: dict, target: Path, as_of: str, selection: str) -> None:
     """The inspection marts as the transformation builds them on `as_of` (the selection: what
     the test needs rebuilt)."""
-    dbt_vars = ["--vars", json.dumps({"as_of_date": as_of}), "--target-path", str(target)]
+    target_path = ["--target-path", str(target)]
     if selection.startswith("+"):
-        runtime.run(runtime.dbt_args(["seed", *dbt_vars]), env, stdout=subprocess.DEVNULL)
-    runtime.run(runtime.dbt_args(["run", "--select", selection, *dbt_vars]), env,
-                stdout=subprocess.DEVNULL)
+        run_dbt(["seed", *target_path], env, day=as_of)
+    run_dbt(["run", "--select", selection, *target_path], env, day=as_of)
 
 
 def samples(url: str) -> dict[str, list[tuple]]:

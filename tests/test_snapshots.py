@@ -11,14 +11,12 @@ checks the snapshot there too.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
-from conftest import land_registry, validate_landed
+from conftest import dbt, land_registry, validate_landed
 
 from eduhub import migrations, publish, runtime, settings, transform, warehouse
 from eduhub.pipelines import file_exports as file_exports_pipeline
@@ -81,9 +79,8 @@ def land_day(url: str, sources: dict, drop_dir, batch_id: str) -> None:
 
 
 def dbt_build(env: dict, day: int, gate: bool, target) -> None:
-    dbt_vars = {"as_of_date": logical_date(day), **(publish.dbt_vars() if gate else {})}
-    runtime.run(runtime.dbt_args(["build", *SELECTION, "--vars", json.dumps(dbt_vars),
-                                  "--target-path", str(target)]), env, stdout=subprocess.DEVNULL)
+    dbt(["build", *SELECTION, "--target-path", str(target)], env,
+                 day=logical_date(day), dbt_vars=publish.dbt_vars() if gate else None)
 
 
 @pytest.fixture(scope="module")

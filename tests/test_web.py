@@ -10,14 +10,13 @@ the inspection mart after the next transform; no request leaves the machine.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import subprocess
 import time
 
 import pytest
 import requests
-from conftest import database_logins
+from conftest import database_logins, dbt
 from openpyxl import load_workbook
 
 from eduhub import access, airflow_services, runtime, warehouse
@@ -301,9 +300,7 @@ def test_a_visit_recorded_in_the_form_reaches_the_inspection_mart(signed_in, sit
         assert [v for v in visits(site["url"]) if v[0] == school] == [
             (school, "2026-12-02", VISIT_FINDINGS, login)]
         # the next transform of the sample
-        runtime.run(runtime.dbt_args(["run", "--select", "inspection_sample", "--vars",
-                                      json.dumps({"as_of_date": "2026-12-03"})]),
-                    modelled["env"], stdout=subprocess.DEVNULL)
+        dbt(["run", "--select", "inspection_sample"], modelled["env"], day="2026-12-03")
         with warehouse.connect(site["url"]) as conn:
             assert conn.execute(
                 "select visit_status, visited_on::text, findings_vi, follow_up_due::text"
@@ -348,9 +345,7 @@ def test_a_visit_recorded_in_the_form_reaches_the_inspection_mart(signed_in, sit
         with warehouse.connect(site["url"]) as conn:
             conn.execute("delete from ops.inspection_visits where school_year = %s"
                          " and school_code = any(%s)", (year, [school, own]))
-        runtime.run(runtime.dbt_args(["run", "--select", "inspection_sample", "--vars",
-                                      json.dumps({"as_of_date": "2026-12-03"})]),
-                    modelled["env"], stdout=subprocess.DEVNULL)
+        dbt(["run", "--select", "inspection_sample"], modelled["env"], day="2026-12-03")
 
 
 def test_the_provincial_role_downloads_a_worklist_and_it_is_recorded(site, tmp_path):
