@@ -152,7 +152,8 @@ def test_verification_status_per_record(world):
                            where person_role = 'learner'""")
     for key, status, fields in rows:
         x = learners[key]
-        if not (x["personal_id"] and x["date_of_birth"] and x["sex"]):
+        if not (x["personal_id"] and re.fullmatch(r"[0-9]{12}", x["personal_id"])
+                and x["date_of_birth"] and x["sex"]):
             assert status == "not_verifiable", key
             continue
         truth = registry.get(x["personal_id"])

@@ -7,17 +7,23 @@ least 30% of every stratum, reproducibly, and never change once frozen.
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
+import re
 from collections import Counter
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from conftest import MODELLED_AS_OF as AS_OF
+from conftest import dbt
 
-from eduhub import runtime, warehouse
+from eduhub import warehouse
 from eduhub.pipelines import inspection
+from eduhub_sandbox.simulators import file_exports as exports
+
+# a personal ID as the models and the verification take it: 12 digits
+VALID_ID = re.compile(r"[0-9]{12}")
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +47,7 @@ def injected(modelled, kind: str, entity: str = "learner") -> set[str]:
 
 @pytest.mark.parametrize("rule_id, defect", [
     ("DU_PERSONAL_ID", "missing_personal_id"),
+    ("DUNG_ID_FORMAT", "id_leading_zero_lost"),
     ("DU_REQUIRED_FIELDS", "missing_required_field"),
     ("DUNG_ETHNICITY_CODE", "unknown_code"),
     ("SONG_UPDATED_THIS_YEAR", "stale_record"),
@@ -64,7 +71,7 @@ def test_id_digit_rules_fail_exactly_the_contradicting_ids(modelled):
     expected = {"DUNG_ID_CENTURY_SEX": set(), "DUNG_ID_YEAR": set()}
     for x in modelled["data"]["learners"]:
         pid, dob, sex = x["personal_id"], x["date_of_birth"], x["sex"]
-        if not (pid and dob):
+        if not (pid and dob and VALID_ID.fullmatch(pid)):  # the format rule's, not these
             continue
         year = int(dob[:4])
         if sex and int(pid[3]) != (year // 100 - 19) * 2 + (sex == "nu"):
@@ -81,7 +88,9 @@ def test_population_verification_fails_exactly_the_records_the_registry_contradi
     registry = {p["personal_id"]: p for p in modelled["data"]["registry"]}
     expected = set()
     for x in modelled["data"]["learners"]:
-        if not (x["personal_id"] and x["date_of_birth"] and x["sex"]):
+        # what the verification asks the population database about (a malformed ID: never)
+        if not (x["personal_id"] and VALID_ID.fullmatch(x["personal_id"])
+                and x["date_of_birth"] and x["sex"]):
             continue
         truth = registry.get(x["personal_id"])
         if truth is None or any(truth[f] != x[f] for f in ("full_name", "date_of_birth", "sex")):
@@ -136,6 +145,45 @@ def test_completeness_counts_what_the_sources_hold(modelled):
     assert province == (sum(enrolled.values()), sum(enrolled.values()), 1)
 
 
+def test_timeliness_is_when_each_school_s_data_arrived(modelled):
+    """A school reported its learners on time when some enrolled learner's record arrived by
+    the deadline's day in Vietnam: updated in the school's system (the API's update time), or
+    saved in a class file (the file's modification time, for the schools without an API)."""
+    data = modelled["data"]
+    drops = Path(modelled["env"]["EDUHUB_DROP_DIR"])
+    vendor = {s["school_code"]: s["vendor"] for s in data["schools"]}
+    with warehouse.connect(modelled["url"]) as conn:
+        deadline = conn.execute("select deadline from intermediate.int_term_context"
+                                ).fetchone()[0]
+        on_time = dict(conn.execute("""
+            select unit_code, schools_on_time = 1 from marts.completeness
+            where aggregation_level = 'truong' and data_domain = 'learners'""").fetchall())
+        landed = {(school, moet): at for school, moet, at in conn.execute("""
+            select school_code, moet_id, data_arrived_at from intermediate.int_learners
+            where source_system = 'file_exports'""")}
+
+    def vn_day(moment: datetime) -> date:
+        return moment.astimezone(timezone(timedelta(hours=7))).date()
+
+    arrived: dict[str, list[date]] = {}
+    saved_at = {}  # (school, MOET ID) -> when its class file was saved
+    for (school, year, class_name), learners in exports.class_lists(data).items():
+        path = exports.export_path(drops, school, year, class_name)
+        saved = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        saved_at.update({(school, x["moet_id"]): saved for x in learners})
+        arrived.setdefault(school, []).extend(
+            vn_day(saved) for x in learners if x["status"] == "dang_hoc")
+    for x in data["learners"]:
+        if vendor[x["school_code"]] != "file_exports" and x["status"] == "dang_hoc":
+            arrived.setdefault(x["school_code"], []).append(
+                vn_day(datetime.fromisoformat(x["updated_at"])))
+    # each class-export learner arrived when its file was saved, to the microsecond
+    assert landed and landed == {k: v for k, v in saved_at.items() if k in landed}
+    assert set(landed) == {k for k in saved_at if vendor[k[0]] == "file_exports"}
+    expected = {s: any(d <= deadline for d in days) for s, days in arrived.items() if days}
+    assert on_time == expected
+
+
 def _sample(url):
     with warehouse.connect(url) as conn:
         return conn.execute("select school_code, selection, reason_vi from "
@@ -157,10 +205,8 @@ def test_inspection_sample_is_30_percent_reproducible_and_frozen(modelled):
     first = _sample(url)
 
     def rebuild(seed=None):
-        dbt_vars = {"as_of_date": AS_OF, **({"inspection_seed": seed} if seed else {})}
-        runtime.run(runtime.dbt_args(["run", "--select", "inspection_sample_draft",
-                                      "inspection_sample", "--vars", json.dumps(dbt_vars)]),
-                    env, stdout=subprocess.DEVNULL)
+        dbt(["run", "--select", "inspection_sample_draft", "inspection_sample"], env, day=AS_OF,
+            dbt_vars={"inspection_seed": seed} if seed else None)
 
     def set_calendar_seed(seed):
         """The year's seed as the Sở sets it, in the school calendar (the same vars for every

@@ -56,6 +56,8 @@ def _observed_learner_defects(data: dict, day: int) -> set[tuple[str, str]]:
         pid = x["personal_id"]
         if pid is None:
             found.add(("missing_personal_id", key))
+        elif "0" + pid == truth["personal_id"]:
+            found.add(("id_leading_zero_lost", key))
         elif pid != truth["personal_id"]:
             diff = [i for i in range(12) if pid[i] != truth["personal_id"][i]]
             kind = ("id_century_sex_mismatch" if diff == [3] else
@@ -93,7 +95,8 @@ def test_manifest_lists_exactly_the_learner_defects(late_term):
                      "name_typo", "name_accents_dropped", "wrong_birth_date",
                      "duplicate_enrolment", "shared_personal_id", "stale_record",
                      "missing_term_results", "missing_required_field", "unknown_code",
-                     "enrolled_missing_from_pcgd", "age_grade_mismatch"}
+                     "enrolled_missing_from_pcgd", "age_grade_mismatch",
+                     "id_leading_zero_lost"}
 
 
 def test_manifest_lists_exactly_the_other_defects(late_term):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections import Counter
 from datetime import UTC, date, datetime
 
 import pytest
@@ -117,7 +118,22 @@ def clean(simulators, ground_truth, server_url, tmp_path_factory):
     return url
 
 
-def test_clean_batch_passes_every_suite(clean, data_docs):
+# The sandbox's one record-level defect a landing suite sees: IDs whose leading 0 was lost
+# (`id_leading_zero_lost`), a warning of the ID's shape; the records land, and the models
+# report them (DUNG_ID_FORMAT).
+ID_SHAPE = {"sms_vendor_a": "expect_column_values_to_match_regex(national_id)",
+            "sms_vendor_b": "expect_column_values_to_match_regex(so_dinh_danh)"}
+
+
+def malformed_ids(ground_truth) -> Counter:
+    """Learners served with an ID that is not 12 digits, per vendor."""
+    vendor = {s["school_code"]: s["vendor"] for s in ground_truth["schools"]}
+    return Counter(vendor[x["school_code"]] for x in ground_truth["learners"]
+                   if x["personal_id"] and not re.fullmatch(r"[0-9]{12}", x["personal_id"]))
+
+
+def test_clean_batch_passes_every_suite_but_the_records_own_defects(clean, data_docs,
+                                                                    ground_truth):
     # the registry was validated when it landed (before the class exports are checked against
     # it), as sync_school_management does: the others now
     registry = "school_registry__units"
@@ -125,9 +141,15 @@ def test_clean_batch_passes_every_suite(clean, data_docs):
         "sms_vendor_a", "sms_vendor_b", "file_exports", "pcgd", "population"], as_of=AS_OF)
     assert {r.suite for r in results} | {registry} == set(validation.landing_suites())
     assert len(results) == 19
+    malformed = malformed_ids(ground_truth)
+    assert malformed and set(malformed) <= set(ID_SHAPE)
     for result in results:
         assert result.outcomes, result.suite  # every source landed something
-        assert [o.describe() for o in result.outcomes if not o.success] == [], result.suite
+        vendor = result.suite.removesuffix("__learners")
+        expected = {ID_SHAPE[vendor]: ("warning", malformed[vendor])} if malformed[vendor] \
+            and result.suite.endswith("__learners") else {}
+        assert {o.name: (o.severity, o.unexpected_count) for o in result.outcomes
+                if not o.success} == expected, result.suite
         assert result.rejected_partitions == ()
     validation.raise_on_critical(results)
     with warehouse.connect(clean) as conn:
@@ -139,7 +161,8 @@ def test_clean_batch_passes_every_suite(clean, data_docs):
     assert {s: n for s, n, _, _ in recorded} == {
         **{r.suite: len(r.outcomes) for r in results},
         registry: len(load_suite(registry).expectations)}  # each suite once
-    assert all(ok for _, _, ok, _ in recorded)
+    assert {s for s, _, ok, _ in recorded if not ok} == {
+        f"{vendor}__learners" for vendor in malformed}
     # on day 0 no health check has happened yet: every other entity has rows
     assert {s for s, _, _, rows in recorded if not rows} <= {
         "sms_vendor_a__health", "sms_vendor_b__health"}
@@ -167,7 +190,7 @@ def test_clean_batch_passes_every_suite(clean, data_docs):
     assert all((page.parent / path).resolve().exists() for path in local)
 
 
-def test_results_are_queryable_as_a_trend(clean):
+def test_results_are_queryable_as_a_trend(clean, ground_truth):
     validation.validate_batch("sms_vendor_a__learners", clean, "clean", as_of=AS_OF,
                               data_docs=False)
     with warehouse.connect(clean) as conn:
@@ -180,7 +203,9 @@ def test_results_are_queryable_as_a_trend(clean):
             from quality.validation_results
             where suite = 'sms_vendor_a__learners' and expectation like '%%birth_date__json%%'
             group by expectation, view_name""").fetchall()
-    assert runs[1] >= 1 and runs[2] is True and runs[3] == 0
+    # no critical failure; a warning only where the sandbox served a malformed ID
+    assert runs[1] >= 1 and runs[2] is (malformed_ids(ground_truth)["sms_vendor_a"] == 0)
+    assert runs[3] == 0
     assert trend and trend[0][0] == "expect_column_values_to_not_be_null(birth_date__json)"
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -35,13 +37,15 @@ def serving(env: dict, idle_minutes: float = 30):
     """`eduhub web` on a free port, until the block ends."""
     port = airflow_services.free_port()
     base = f"http://127.0.0.1:{port}"
+    # its log to a file: a pipe nobody reads fills up, and the server then hangs on a log line
+    log = tempfile.NamedTemporaryFile(prefix="eduhub-web-", suffix=".log", delete=False)
     proc = subprocess.Popen([runtime.tool("eduhub"), "web", "--port", str(port),
                              "--idle-minutes", str(idle_minutes)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert proc.poll() is None, proc.stdout.read()
+            assert proc.poll() is None, Path(log.name).read_text(errors="replace")
             try:
                 if requests.get(base + "/dang-nhap", timeout=2).status_code == 200:
                     break
@@ -53,6 +57,8 @@ def serving(env: dict, idle_minutes: float = 30):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        log.close()
+        Path(log.name).unlink()
 
 
 def credentials(url: str) -> tuple[str, str]:

@@ -26,7 +26,7 @@ LOGINS = {"provincial": access.PROVINCIAL, "analyst": access.ANALYST}
 # the injected defects whose rule fails exactly the records the generator broke that way
 # (test_models checks the whole province; here: one school's share of them)
 EXACT = {"missing_personal_id": "DU_PERSONAL_ID", "missing_required_field": "DU_REQUIRED_FIELDS",
-         "unknown_code": "DUNG_ETHNICITY_CODE"}
+         "unknown_code": "DUNG_ETHNICITY_CODE", "id_leading_zero_lost": "DUNG_ID_FORMAT"}
 
 
 @pytest.fixture(scope="module")

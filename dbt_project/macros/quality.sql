@@ -21,3 +21,10 @@
 {% macro safe_rate(numerator, denominator) -%}
     round(({{ numerator }})::numeric / nullif({{ denominator }}, 0), 4)
 {%- endmacro %}
+
+{#- Whether a record arrived by the term's deadline: on the deadline's day or before, the day
+    Vietnam's (UTC+7) whatever the session's time zone. Reads `term.deadline` from a CTE
+    `term` of the calling model (int_term_context). -#}
+{% macro arrived_by_deadline(arrived_at) -%}
+    ({{ arrived_at }} at time zone interval '+07:00')::date <= (select term.deadline from term)
+{%- endmacro %}

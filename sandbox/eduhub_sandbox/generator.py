@@ -81,6 +81,7 @@ DEFAULT_DEFECT_RATES = {
     "staff_without_qualification": 0.02,
     "school_legacy_commune_code": 0.02,
     "age_grade_mismatch": 0.01,
+    "id_leading_zero_lost": 0.004,
 }
 # At most one of these per learner record, so the ground truth stays unambiguous.
 LEARNER_DEFECTS = [
@@ -88,6 +89,8 @@ LEARNER_DEFECTS = [
     "name_accents_dropped", "wrong_birth_date", "duplicate_enrolment", "shared_personal_id",
     "stale_record", "missing_term_results", "missing_required_field", "unknown_code",
     "enrolled_missing_from_pcgd", "age_grade_mismatch",
+    # last, and drawing nothing: the records of the kinds before it stay as they were
+    "id_leading_zero_lost",
 ]
 
 # Old districts (before 1 July 2025) by ranges of ward codes: legacy codes kept on
@@ -484,6 +487,15 @@ class _Builder:
             return
         elif kind == "enrolled_missing_from_pcgd":
             pass
+        elif kind == "id_leading_zero_lost":
+            # imported into the school's system from a spreadsheet that read the ID as a
+            # number (every province code starts with 0): the system holds 11 digits. Not in
+            # the file schools: a number in their exports is the exports' own defect
+            # (typed_cells), which the landing repairs.
+            school = next(s for s in by_level[x["level"]] if s["school_code"] == x["school_code"])
+            if not x["personal_id"] or school["vendor"] == "file_exports":
+                return
+            x["personal_id"] = x["personal_id"][1:]
         elif kind == "age_grade_mismatch":
             # recorded three grades below the one its age gives (kept back), or else two above
             # (skipped ahead), within its level

@@ -59,6 +59,7 @@ DEFECT_FINDINGS = {
     "missing_personal_id": "missing",
     "id_century_sex_mismatch": "century_sex_mismatch",
     "id_year_mismatch": "year_mismatch",
+    "id_leading_zero_lost": "wrong_length",
 }
 
 SEXES = ("nam", "nu")

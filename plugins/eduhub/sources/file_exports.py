@@ -4,7 +4,8 @@ Layout `<drop folder>/<school code>/<school year>/<class>.xlsx`; first sheet, a 
 with the export's Vietnamese headers (found below a title block, in any case and order, with
 extra columns). Contract: docs/sources/file_exports.md. Each row lands as received (header ->
 cell value), the export's headers under their standard names (`COLUMNS`), others as the file
-names them, with the file's place in the drop folder added under `_`-prefixed names. Cell
+names them, with the file's place in the drop folder and its modification time (when the
+school saved it: the data's arrival) added under `_`-prefixed names. Cell
 types are undone where a spreadsheet changed the value: an ID typed as a number gets back the
 leading zero it lost when that gives a valid personal ID (flagged in
 `_leading_zero_restored`), a date cell becomes `yyyy-mm-dd`. Values are judged later (GX, the
@@ -18,7 +19,7 @@ import os
 import unicodedata
 import zipfile
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from eduhub.landing import EntitySpec
@@ -63,6 +64,12 @@ class DropFile:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    @property
+    def modified_at(self) -> str:
+        """When the school saved the file (its modification time, UTC): the data's arrival,
+        which the exports carry nowhere else."""
+        return datetime.fromtimestamp(self.path.stat().st_mtime, UTC).isoformat()
 
 
 def scan(drop_dir: Path) -> list[DropFile]:
@@ -190,6 +197,7 @@ def _records(drop: DropFile, sheet) -> list[dict]:
         sheet.reset_dimensions()
     rows = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
     header_row, columns = _find_header(drop, rows)
+    modified_at = drop.modified_at
     records = []
     for number, values in enumerate(rows, start=header_row + 1):
         if number > MAX_ROWS + header_row:
@@ -213,7 +221,8 @@ def _records(drop: DropFile, sheet) -> list[dict]:
         if restored:
             record["_leading_zero_restored"] = restored
         record.update({"_school_code": drop.school_code, "_school_year": drop.school_year,
-                       "_file": drop.relative, "_row": number})
+                       "_file": drop.relative, "_file_modified_at": modified_at,
+                       "_row": number})
         records.append(record)
     return records
 

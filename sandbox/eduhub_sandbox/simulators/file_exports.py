@@ -9,8 +9,10 @@ Contract: docs/sources/file_exports.md.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import random
 import re
 import unicodedata
@@ -60,8 +62,10 @@ def _sort_name(name: str) -> str:
                    if unicodedata.category(c) != "Mn").casefold()
 
 
-def _file_name(class_name: str) -> str:
-    return re.sub(r'[\\/:*?"<>|]', "-", unicodedata.normalize("NFC", class_name)).strip() or "lop"
+def export_path(drop_dir: Path, school: str, year: str, class_name: str) -> Path:
+    """Where a class list is written: `<school>/<year>/<class>.xlsx`."""
+    name = re.sub(r'[\\/:*?"<>|]', "-", unicodedata.normalize("NFC", class_name)).strip() or "lop"
+    return Path(drop_dir) / school / year / f"{name}.xlsx"
 
 
 def manifest_seed(data_dir: Path) -> int:
@@ -271,6 +275,9 @@ def write_class_exports(data: dict[str, list[dict]], drop_dir: Path, seed: int =
     ctx = _Context(data)
     school_names = {s["school_code"]: s.get("name") or "" for s in data.get("schools", [])}
     written = []
+    by_school: dict[str, list[dict]] = {}
+    for x in data.get("learners", []):
+        by_school.setdefault(x["school_code"], []).append(x)
     for (school, year, class_name), learners in sorted(class_lists(data).items()):
         ordered = sorted(learners, key=lambda x: (_sort_name((x.get("full_name") or " ").split(" ")[-1]),
                                                   _sort_name(x.get("full_name") or ""), x["moet_id"]))
@@ -279,9 +286,23 @@ def write_class_exports(data: dict[str, list[dict]], drop_dir: Path, seed: int =
                 for i, x in enumerate(ordered, start=1)]
         title = (title_rows(school_names.get(school, ""), class_name, year)
                  if "title_block" in layout else None)
-        path = Path(drop_dir) / school / year / f"{_file_name(class_name)}.xlsx"
+        path = export_path(drop_dir, school, year, class_name)
         path.parent.mkdir(parents=True, exist_ok=True)
         headers = laid_out_headers(layout, lower=len(class_name) % 2 == 1)
         path.write_bytes(workbook_bytes(rows, headers, title))
+        saved = saved_at(learners or by_school.get(school, []), seed, path.relative_to(drop_dir))
+        if saved:
+            os.utime(path, (saved.timestamp(), saved.timestamp()))
         written.append(path)
     return sorted(written)
+
+
+def saved_at(learners: list[dict], seed: int, relative: Path) -> datetime | None:
+    """When the school saved a class list (the file's modification time, which the landing
+    takes for its arrival): 1 to 72 hours after the last change of its learners (of the
+    school, for an empty class), the delay drawn from the seed and the file's place."""
+    stamps = [datetime.fromisoformat(x["updated_at"]) for x in learners if x.get("updated_at")]
+    if not stamps:
+        return None
+    draw = hashlib.sha256(f"{seed}|{relative.as_posix()}".encode()).digest()
+    return max(stamps) + timedelta(hours=1 + int.from_bytes(draw[:4], "big") % 72)

@@ -1,6 +1,8 @@
 -- Per school and data domain, for the term the run evaluates: the records expected (the
 -- denominator, as DHIS2 counts it: what is due that term), the records present, those with
--- every required field, and whether the school reported by the deadline. The domain
+-- every required field, and whether the school reported by the deadline (some record of the
+-- domain arrived by the end of the deadline's day in Vietnam: updated in the school's system,
+-- or saved in a class file, for the schools without an API). The domain
 -- `reporting` counts, per school the Sở's registry expects (open on the term's start) or that
 -- reports, the domains due through its channel against those it sent: a silent school, which
 -- no system serves, is listed there at 0, never left out of the denominator.
@@ -49,7 +51,7 @@ learner_domain as (
             where personal_id is not null and date_of_birth is not null and sex is not null
             and ethnicity is not null and class_name is not null
         ) as complete_records,
-        bool_or(source_updated_at <= (select term.deadline from term)) as reported_by_deadline
+        bool_or({{ arrived_by_deadline('data_arrived_at') }}) as reported_by_deadline
     from learners
     group by school_code
 ),
@@ -64,7 +66,7 @@ staff_domain as (
             where personal_id is not null
             and (qualification is not null or staff_role = 'nhan_vien')
         ) as complete_records,
-        bool_or(source_updated_at <= (select term.deadline from term)) as reported_by_deadline
+        bool_or({{ arrived_by_deadline('source_updated_at') }}) as reported_by_deadline
     from staff
     group by school_code
 ),
@@ -78,7 +80,7 @@ facility_domain as (
         count(facilities.school_code) filter (
             where facilities.classrooms is not null and facilities.toilets is not null
         ) as complete_records,
-        bool_or(facilities.source_updated_at <= (select term.deadline from term))
+        bool_or({{ arrived_by_deadline('facilities.source_updated_at') }})
             as reported_by_deadline
     from reporting_schools
     left join facilities on reporting_schools.school_code = facilities.school_code
@@ -107,7 +109,7 @@ per_learner as (
         count(*) as expected_records,
         count(learner_records.moet_id) as present_records,
         count(learner_records.moet_id) as complete_records,
-        bool_or(learner_records.source_updated_at <= (select term.deadline from term))
+        bool_or({{ arrived_by_deadline('learner_records.source_updated_at') }})
             as reported_by_deadline
     from learners
     cross join (
