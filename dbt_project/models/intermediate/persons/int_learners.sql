@@ -24,8 +24,8 @@ with
         enrolment_status,
         {{ 'source_updated_at' if source_system != 'file_exports' else 'null::timestamptz' }}
             as source_updated_at,
-        -- when the record's data reached the Sở's reach: its update in the school's system,
-        -- or the saving of the class file that carries it (the exports have no update time)
+        -- when the record's current data arrived: its update in the school's system, or the
+        -- saving of the class file that carries it (the exports have no update time)
         {{ 'source_updated_at' if source_system != 'file_exports' else 'file_saved_at' }}
             as data_arrived_at
     from {{ ref(model) }}
