@@ -24,8 +24,9 @@ final as (
         {{ status_code("payload ->> 'Trạng thái'") }} as enrolment_status,
         normalize(trim(payload ->> 'Chỗ ở hiện nay'), nfc) as residence_address,
         payload ->> '_file' as source_file,
-        -- when the school saved the file (landed since the landing records it)
-        (payload ->> '_file_modified_at')::timestamptz as file_saved_at,
+        -- when the school saved the file; a record landed before the landing recorded that
+        -- time: its landing, the latest the file can have arrived
+        coalesce((payload ->> '_file_modified_at')::timestamptz, extracted_at) as file_saved_at,
         extracted_at
     from latest
 )
