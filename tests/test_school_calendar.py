@@ -131,8 +131,7 @@ AS_OF = "2027-09-04"  # dbt lists the years from ten before the run's day to the
 
 
 def dbt(project: Path, env: dict, command: list[str], as_of: str) -> None:
-    run_dbt([*command, "--target-path", str(project / "target")], env, day=as_of,
-                 project=project)
+    run_dbt([*command, "--target-path", str(project / "target")], env, day=as_of, project=project)
 
 
 @pytest.mark.slow

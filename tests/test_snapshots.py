@@ -80,7 +80,7 @@ def land_day(url: str, sources: dict, drop_dir, batch_id: str) -> None:
 
 def dbt_build(env: dict, day: int, gate: bool, target) -> None:
     dbt(["build", *SELECTION, "--target-path", str(target)], env,
-                 day=logical_date(day), dbt_vars=publish.dbt_vars() if gate else None)
+        day=logical_date(day), dbt_vars=publish.dbt_vars() if gate else None)
 
 
 @pytest.fixture(scope="module")
