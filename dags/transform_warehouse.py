@@ -1,23 +1,27 @@
 """
 ### Biến đổi kho dữ liệu (dbt: staging → marts), công bố khi đạt kiểm định
 
-Runs the dbt project through astronomer-cosmos, one `dbt build` task per layer (seeds,
-staging, intermediate with the snapshots, marts with audit; each task's log lists the models
-and tests it ran), twice a day: after the school landing (PCGD-XMC lands half an hour
+Runs the dbt project through astronomer-cosmos, one `dbt build` of the whole project in the
+task `dbt_build` (its log lists every model and test, and its XCom `nodes` holds each one's
+status and time), twice a day: after the school landing (PCGD-XMC lands half an hour
 earlier and is read then too), and after the identity matching publishes its persons; behind
 a **publish gate**:
 
-1. `prepare_publication`: empty staging schemas `marts_next` and `audit_next`, with the
-   privileges of `marts` and `audit`;
-2. `dbt`: staging and intermediate models build in place (they skip batches rejected by
+1. `prepare_build`: the raw tables the models read created if missing, and empty staging
+   schemas `marts_next` and `audit_next`, with the privileges of `marts` and `audit`;
+2. `dbt_build`: staging and intermediate models build in place (they skip batches rejected by
    validation); marts and audit build into the staging schemas;
 3. `validate_marts`: the marts suite (`expectations/marts.json`: rates and scores in [0, 1],
    at least 30% of every inspection stratum, no raw personal ID in any text column) on the
    staging schemas; a critical failure fails the run, naming the expectation;
-4. `swap_marts`: the staging schemas replace `marts` and `audit` in one transaction, grants
-   and policies kept. A run that fails anywhere before leaves yesterday's marts in place;
-5. `grant_access`: the roles brought in line (`eduhub warehouse grant`: commune roles and the
-   schools each manages, the analyst's column grants; README "Privacy and access").
+4. `publish`: the staging schemas replace `marts` and `audit` in one transaction, grants and
+   policies kept (a run that fails anywhere before leaves yesterday's marts in place); the
+   roles brought in line (`eduhub warehouse grant`: commune roles and the schools each
+   manages, the analyst's column grants; README "Privacy and access"); the assets that start
+   the population verification and the reports.
+
+Few tasks, because each costs a process start, a DAG parse and a scheduler round trip: under
+the scheduler the run is measured against one plain `dbt build` (`benchmarks/bench_transform.py`).
 
 - **Profile**: from the Airflow connection `eduhub_warehouse`.
 - Loading this DAG runs no dbt command and touches no database.
@@ -45,22 +49,14 @@ from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEF
     doc_md=__doc__,
 )
 def transform_warehouse():
-    @task(outlets=[dag_support.MARTS, dag_support.SCHOOL_PERSONS])
-    def publish() -> None:
-        """Marks the models as refreshed: the population verification follows on from here."""
-        dag_support.emit_day(get_current_context(), dag_support.MARTS, dag_support.SCHOOL_PERSONS)
-
-    @task
-    def prepare_raw_tables() -> None:
-        transform.ensure_raw_tables(dag_support.warehouse_url())
-
-    @task
-    def prepare_publication() -> None:
+    @task(task_display_name="Chuẩn bị bảng thô và lược đồ công bố")
+    def prepare_build() -> None:
         from eduhub import publish as gate
 
+        transform.ensure_raw_tables(dag_support.warehouse_url())
         gate.prepare(dag_support.warehouse_url())
 
-    @task(multiple_outputs=False)
+    @task(task_display_name="Kiểm định các mart trước khi công bố", multiple_outputs=False)
     def validate_marts() -> dict:
         from eduhub import validation
 
@@ -70,25 +66,24 @@ def transform_warehouse():
         validation.fail_task_on_critical(result)
         return validation.summary([result])
 
-    @task(multiple_outputs=False)
-    def swap_marts() -> dict:
+    @task(task_display_name="Công bố các mart và cấp quyền",
+          outlets=[dag_support.MARTS, dag_support.SCHOOL_PERSONS], multiple_outputs=False)
+    def publish() -> dict:
+        """Swap (a no-op when a retry finds it done), grants (idempotent), then the assets that
+        start the population verification and the reports."""
+        from eduhub import access
         from eduhub import publish as gate
 
-        done = gate.swap(dag_support.warehouse_url(), get_current_context()["run_id"])
+        context = get_current_context()
+        done = gate.swap(dag_support.warehouse_url(), context["run_id"])
+        granted = access.grant(dag_support.warehouse_url())
+        dag_support.emit_day(context, dag_support.MARTS, dag_support.SCHOOL_PERSONS)
         return {"published": done.published, "schemas": list(done.schemas),
-                "relations": done.tables}
+                "relations": done.tables, "commune_roles": granted.commune_roles,
+                "refused": granted.refused_tables}
 
-    @task(multiple_outputs=False)
-    def grant_access() -> dict:
-        from eduhub import access
-
-        summary = access.grant(dag_support.warehouse_url())
-        return {"commune_roles": summary.commune_roles, "refused": summary.refused_tables}
-
-    dbt = transform.layer_tasks()
-    (dag_support.migrate_warehouse() >> prepare_raw_tables() >> prepare_publication()
-     >> dbt[0])
-    dbt[-1] >> validate_marts() >> swap_marts() >> grant_access() >> publish()
+    (dag_support.migrate_warehouse() >> prepare_build() >> transform.build_task()
+     >> validate_marts() >> publish())
 
 
 transform_warehouse()

@@ -343,7 +343,7 @@ def test_a_backfill_gives_each_day_its_own_figures(live, backfill):
         days = [conn.execute(
             "select rendered_fields -> 'env' ->> 'EDUHUB_AS_OF_DATE'"
             " from rendered_task_instance_fields"
-            " where dag_id = %s and run_id = %s and task_id = 'dbt_marts'",
+            " where dag_id = %s and run_id = %s and task_id = 'dbt_build'",
             (r["dag_id"], r["run_id"])).fetchone()[0] for r in transforms]
     assert [d for d in days if d in BACKFILL_DAYS] == list(BACKFILL_DAYS)
     assert len(days) <= len(BACKFILL_DAYS) + len(ticks)

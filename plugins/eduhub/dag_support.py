@@ -28,8 +28,8 @@ DISPLAY_NAMES = {
 }
 
 # No task runs past this (a hung source or query would otherwise hold the DAG, and with one
-# active run per DAG, every later day): the longest task, a layer's dbt build at province
-# scale, takes a few minutes. A deployment may give more with EDUHUB_TASK_TIMEOUT_MINUTES.
+# active run per DAG, every later day): the longest task, the dbt build at province scale,
+# takes about 7 minutes. A deployment may give more with EDUHUB_TASK_TIMEOUT_MINUTES.
 TASK_TIMEOUT = timedelta(minutes=float(os.environ.get("EDUHUB_TASK_TIMEOUT_MINUTES", "60")))
 
 DEFAULT_ARGS = {

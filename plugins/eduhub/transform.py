@@ -1,15 +1,22 @@
 """How the transformation DAG runs the dbt project: one definition for every DAG that transforms.
 
-dbt runs as one `dbt build` per layer (seeds, staging, intermediate with the snapshots, marts
-with audit), each a cosmos task that the operators see in the UI with the models it built and
-tested in its log. One task per model (cosmos's rendering) started 96 task processes a run:
-under the real scheduler on the Sở's 2-core machine a transform of the sandbox took over 6
-minutes against 39 s for one `dbt build` (issue 14). A layer runs the tests whose parents it
-built or that were built before it (`--indirect-selection buildable`), so every test runs
-once, after the models it checks.
+dbt runs as one `dbt build` of the whole project in one cosmos task, with dbt's threads
+building independent models side by side. The operators see each model and test in the
+task's log, and in its XCom `nodes` (status, seconds, failures, one row per node; also
+printed as a table at the end of the log). One task per model (cosmos's default rendering)
+started 96 task processes a run: on the Sở's 2-core machine a transform of the sandbox took
+over 6 minutes against 39 s for one `dbt build` (issue 14). One task per layer still paid
+about 8 s of start, parse and connection per layer (issue 20: 47 s of dbt tasks against
+13 to 16 s for one build). Cosmos's watcher mode (one build, one sensor task per model)
+would start those 96 task processes again.
 """
 
 from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
 
 from cosmos import ProfileConfig
 from cosmos.constants import InvocationMode
@@ -18,16 +25,20 @@ from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from eduhub import publish, settings
 
+log = logging.getLogger(__name__)
+
 # dbt's default is one model at a time: with more, the database's cores work while dbt waits
 DBT_THREADS = 4
 
-# (task id, dbt selection), in build order.
-LAYERS = (
-    ("dbt_seeds", "resource_type:seed"),
-    ("dbt_staging", "path:models/staging"),
-    ("dbt_intermediate", "path:models/intermediate path:snapshots"),
-    ("dbt_marts", "path:models/marts path:models/audit"),
-)
+BUILD_TASK_ID = "dbt_build"
+
+
+def parse_cache_dir() -> Path:
+    """Where the dbt task keeps dbt's partial parse from run to run. cosmos runs dbt in a fresh
+    copy of the project each time: without it, dbt parses the whole project every run (about
+    7 s of the sandbox's 23 s build). Beside Airflow's home, one per deployment."""
+    home = os.environ.get("AIRFLOW_HOME")
+    return (Path(home) if home else settings.STATE_DIR) / "dbt_partial_parse"
 
 
 def profile_config() -> ProfileConfig:
@@ -48,24 +59,43 @@ def dbt_env() -> dict:
     return {AS_OF_DATE_ENV: "{{ run_day(dag_run) }}"}
 
 
-def layer_tasks() -> list[DbtBuildLocalOperator]:
-    """The layers' tasks, chained in build order (call inside a DAG)."""
-    tasks = [
-        DbtBuildLocalOperator(
-            task_id=task_id, project_dir=str(settings.DBT_PROJECT_DIR),
-            profile_config=profile_config(), select=selection.split(),
-            indirect_selection="buildable", env=dbt_env(),
-            # the published schemas build into their staging twins (marts_next, audit_next),
-            # which the DAG swaps in once the marts suite passed (eduhub.publish)
-            vars=publish.dbt_vars(),
-            invocation_mode=InvocationMode.DBT_RUNNER, install_deps=False,
-            # model-level assets would carry the host and port in their URI; the DAG-level
-            # assets in eduhub.dag_support are the contract instead
-            emit_datasets=False)
-        for task_id, selection in LAYERS]
-    for upstream, downstream in zip(tasks, tasks[1:], strict=False):
-        upstream >> downstream
-    return tasks
+def build_task() -> DbtBuildLocalOperator:
+    """The transformation's dbt task (call inside a DAG)."""
+    return DbtBuildLocalOperator(
+        task_id=BUILD_TASK_ID, task_display_name="Chạy dbt build (mọi model và kiểm thử)",
+        project_dir=str(settings.DBT_PROJECT_DIR), profile_config=profile_config(), env=dbt_env(),
+        cache_dir=parse_cache_dir(),
+        # the published schemas build into their staging twins (marts_next, audit_next),
+        # which the DAG swaps in once the marts suite passed (eduhub.publish)
+        vars=publish.dbt_vars(),
+        invocation_mode=InvocationMode.DBT_RUNNER, install_deps=False,
+        # model-level assets would carry the host and port in their URI; the DAG-level
+        # assets in eduhub.dag_support are the contract instead
+        emit_datasets=False,
+        callback=push_node_results)
+
+
+def node_results(run_results: dict) -> list[dict]:
+    """One row per model, snapshot, seed and test of a dbt run, in the order dbt finished them."""
+    return [{"node": " ".join(r["unique_id"].split(".")[0:3:2]),  # "model int_learners"
+             "status": r["status"], "seconds": round(r.get("execution_time") or 0, 2),
+             "failures": r.get("failures")}
+            for r in run_results.get("results", [])]
+
+
+def push_node_results(project_dir: str, context=None, **_) -> None:
+    """cosmos callback, after dbt and before cosmos fails the task on dbt's error: each node's
+    result to the log (a table) and to the XCom `nodes`, where the UI shows it."""
+    path = Path(project_dir) / "target" / "run_results.json"
+    if not path.is_file():
+        return
+    rows = node_results(json.loads(path.read_text(encoding="utf-8")))
+    width = min(max((len(r["node"]) for r in rows), default=0), 60)
+    log.info("dbt: %d nút\n%s", len(rows), "\n".join(
+        f"{r['node']:<{width}}  {r['status']:<8} {r['seconds']:>7.2f} s"
+        + (f"  {r['failures']} lỗi" if r["failures"] else "") for r in rows))
+    if context is not None:
+        context["ti"].xcom_push(key="nodes", value=rows)
 
 
 def landed_specs():
