@@ -9,6 +9,7 @@ slot, and that day's whole chain runs on its own and leaves exactly the sandbox'
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import textwrap
@@ -26,6 +27,7 @@ from eduhub import (
     reports,
     runtime,
     settings,
+    transform,
     warehouse,
 )
 from eduhub.identity.person import PSEUDONYM_KEY_ENV
@@ -262,6 +264,36 @@ def test_no_component_died_and_no_personal_id_or_secret_reached_a_log(live, live
         leaks += [(str(path), "a secret", "") for secret in secrets if secret in t]
     assert leaks == []
     assert not any("cache_clear" in t for t in text.values())
+
+
+def test_the_transform_shows_each_model_and_test_it_built(live):
+    """One `dbt build` of the whole project in one task (issue 20), each node still in sight:
+    every model, seed, snapshot and data test with dbt's status, in the task's XCom and at
+    the end of its log."""
+    services = live["services"]
+    run = next(r for r in reversed(live["runs"]) if r["dag_id"] == "transform_warehouse")
+    with services.metadata() as conn:
+        value = conn.execute(
+            "select value from xcom where dag_id = %s and run_id = %s and task_id = %s"
+            " and key = 'nodes'", (run["dag_id"], run["run_id"], transform.BUILD_TASK_ID)
+        ).fetchone()[0]
+    rows = json.loads(value) if isinstance(value, str) else value
+    by_kind: dict[str, set[str]] = {}
+    for row in rows:
+        kind, name = row["node"].split(" ", 1)
+        by_kind.setdefault(kind, set()).add(name)
+    project = settings.DBT_PROJECT_DIR
+    assert by_kind["model"] == {p.stem for p in (project / "models").rglob("*.sql")}
+    assert by_kind["seed"] == {p.stem for p in (project / "seeds").rglob("*.csv")}
+    assert by_kind["snapshot"] == {"learner_status_history"}
+    assert len(by_kind["test"]) > len(by_kind["model"])
+    assert {(row["node"].split(" ")[0], row["status"]) for row in rows} <= {
+        ("model", "success"), ("seed", "success"), ("snapshot", "success"),
+        ("operation", "success"), ("test", "pass"), ("unit_test", "pass")}
+    log = "".join(p.read_text(errors="replace") for p in
+                  (services.config.airflow_home / "logs" / f"dag_id={run['dag_id']}"
+                   / f"run_id={run['run_id']}" / f"task_id={transform.BUILD_TASK_ID}").glob("*"))
+    assert f"dbt: {len(rows)} nút" in log and "model int_learners" in log
 
 
 def _page(browser, live, path: str):

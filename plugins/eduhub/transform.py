@@ -75,11 +75,18 @@ def build_task() -> DbtBuildLocalOperator:
         callback=push_node_results)
 
 
+def node_label(unique_id: str) -> str:
+    """dbt's unique id as an operator reads it: "model int_learners", "test not_null_…"."""
+    kind, _package, *name = unique_id.split(".")
+    if kind == "test":
+        name = name[:1]  # a generic test's hash suffix
+    return f"{kind} {'.'.join(name)}"
+
+
 def node_results(run_results: dict) -> list[dict]:
     """One row per model, snapshot, seed and test of a dbt run, in the order dbt finished them."""
-    return [{"node": " ".join(r["unique_id"].split(".")[0:3:2]),  # "model int_learners"
-             "status": r["status"], "seconds": round(r.get("execution_time") or 0, 2),
-             "failures": r.get("failures")}
+    return [{"node": node_label(r["unique_id"]), "status": r["status"],
+             "seconds": round(r.get("execution_time") or 0, 2), "failures": r.get("failures")}
             for r in run_results.get("results", [])]
 
 
