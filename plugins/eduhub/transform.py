@@ -93,8 +93,10 @@ def node_results(run_results: dict) -> list[dict]:
 def push_node_results(project_dir: str, context=None, **_) -> None:
     """cosmos callback, after dbt and before cosmos fails the task on dbt's error: each node's
     result to the log (a table) and to the XCom `nodes`, where the UI shows it."""
-    path = Path(project_dir) / "target" / "run_results.json"
+    # dbt writes to DBT_TARGET_PATH when set (absolute, or relative to the project)
+    path = Path(project_dir) / os.environ.get("DBT_TARGET_PATH", "target") / "run_results.json"
     if not path.is_file():
+        log.warning("dbt wrote no run_results.json (%s): no per-node results", path)
         return
     rows = node_results(json.loads(path.read_text(encoding="utf-8")))
     width = min(max((len(r["node"]) for r in rows), default=0), 60)
