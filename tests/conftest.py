@@ -239,7 +239,7 @@ def modelled(tmp_path_factory, airflow_home, server_url):
     manifest = generator.write(generator.generate(
         scale=MODELLED_SCALE, seed=MODELLED_SEED, day=MODELLED_DAY), root / "data")
     data = generator.load(root / "data")
-    exports.write_class_exports(data, root / "drops", seed=MODELLED_SEED)
+    exports.write_class_exports(data, root / "drops", seed=MODELLED_SEED, day=MODELLED_DAY)
     url = warehouse.create_database(database_name("eduhub_models"), server_url, replace=True)
     with running_simulators(root / "data") as sources:
         env = runtime.environment(url, sources, airflow_home=airflow_home)

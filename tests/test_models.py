@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import MODELLED_AS_OF as AS_OF
-from conftest import dbt
+from conftest import MODELLED_DAY, MODELLED_SEED, dbt
 
 from eduhub import warehouse
 from eduhub.pipelines import inspection
@@ -182,6 +182,12 @@ def test_timeliness_is_when_each_school_s_data_arrived(modelled):
     assert set(landed) == {k for k in saved_at if vendor[k[0]] == "file_exports"}
     expected = {s: any(d <= deadline for d in days) for s, days in arrived.items() if days}
     assert on_time == expected
+    # the schools the sandbox made send their class lists after the deadline, and those only,
+    # are late among the file-export schools (and some are on time)
+    files = {s for s, v in vendor.items() if v == "file_exports" and s in on_time}
+    late = exports.late_exporters(data, MODELLED_SEED, MODELLED_DAY)
+    assert late and files - late
+    assert {s for s in files if not on_time[s]} == late
 
 
 def _sample(url):

@@ -76,7 +76,8 @@ def _sandbox(args) -> int:
         from eduhub_sandbox.simulators import file_exports as exports
 
         written = exports.write_class_exports(generator.load(Path(args.data)), Path(args.out),
-                                              seed=exports.manifest_seed(Path(args.data)))
+                                              seed=exports.manifest_seed(Path(args.data)),
+                                              day=exports.manifest_day(Path(args.data)))
         print(f"{len(written)} class exports written to {args.out}")
         return 0
     from eduhub_sandbox import faults, server

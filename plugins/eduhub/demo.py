@@ -46,7 +46,7 @@ def prepare_sandbox(data_dir: Path, drop_dir: Path, scale: int, seed: int) -> di
         if folder.exists():
             shutil.rmtree(folder)
     manifest = generator.write(province, data_dir)
-    exports.write_class_exports(province.rows, drop_dir, seed=seed)
+    exports.write_class_exports(province.rows, drop_dir, seed=seed, day=province.day)
     return manifest
 
 

@@ -17,13 +17,14 @@ import random
 import re
 import unicodedata
 import zipfile
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.writer.excel import ExcelWriter
 
+from eduhub import school_calendar
 from eduhub_sandbox import generator, names
 from eduhub_sandbox.simulators.common import SEX_LABELS, STATUS_LABELS, label, vn_date
 
@@ -66,6 +67,14 @@ def export_path(drop_dir: Path, school: str, year: str, class_name: str) -> Path
     """Where a class list is written: `<school>/<year>/<class>.xlsx`."""
     name = re.sub(r'[\\/:*?"<>|]', "-", unicodedata.normalize("NFC", class_name)).strip() or "lop"
     return Path(drop_dir) / school / year / f"{name}.xlsx"
+
+
+def manifest_day(data_dir: Path) -> int | None:
+    """The generator's day from manifest.json (None if absent)."""
+    path = Path(data_dir) / "manifest.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("day")
 
 
 def manifest_seed(data_dir: Path) -> int:
@@ -269,10 +278,13 @@ def class_lists(data: dict[str, list[dict]]) -> dict[tuple[str, str, str], list[
 
 
 def write_class_exports(data: dict[str, list[dict]], drop_dir: Path, seed: int = 0,
-                        plain: bool = False) -> list[Path]:
+                        plain: bool = False, day: int | None = None) -> list[Path]:
     """Write every class list of the file-export schools, each in the layout drawn for it
-    (`layout_of`; `plain`: all in the plain layout); returns the paths written, sorted."""
+    (`layout_of`; `plain`: all in the plain layout); returns the paths written, sorted. `day`:
+    the generator's day, past the mid-year deadline some schools export late
+    (`late_exporters`)."""
     ctx = _Context(data)
+    late = late_exporters(data, seed, day)
     school_names = {s["school_code"]: s.get("name") or "" for s in data.get("schools", [])}
     written = []
     by_school: dict[str, list[dict]] = {}
@@ -290,19 +302,56 @@ def write_class_exports(data: dict[str, list[dict]], drop_dir: Path, seed: int =
         path.parent.mkdir(parents=True, exist_ok=True)
         headers = laid_out_headers(layout, lower=len(class_name) % 2 == 1)
         path.write_bytes(workbook_bytes(rows, headers, title))
-        saved = saved_at(learners or by_school.get(school, []), seed, path.relative_to(drop_dir))
+        saved = saved_at(learners or by_school.get(school, []), seed, path.relative_to(drop_dir),
+                         late=school in late)
         if saved:
             os.utime(path, (saved.timestamp(), saved.timestamp()))
         written.append(path)
     return sorted(written)
 
 
-def saved_at(learners: list[dict], seed: int, relative: Path) -> datetime | None:
+# Of the file-export schools, the share that sends its class lists after the report deadline
+# (at least one when there are two or more, so that the sandbox has both kinds).
+LATE_EXPORTER_SHARE = 0.3
+MAX_DELAY_HOURS = 72  # a list is saved 1 to 72 hours after its last change
+VIETNAM = timezone(timedelta(hours=7))
+
+
+def late_exporters(data: dict[str, list[dict]], seed: int, day: int | None) -> set[str]:
+    """The file-export schools that save every class list after the mid-year report deadline
+    (ground truth of timeliness: they are late for the first term). None unless the sandbox's
+    day (the generator's `day`, from its opening day) is past the latest a late save can be."""
+    schools = sorted(s["school_code"] for s in data.get("schools", [])
+                     if s.get("vendor") == "file_exports")
+    if len(schools) < 2 or day is None:
+        return set()
+    today = datetime.combine(generator.TERM_START + timedelta(days=day), time(0), VIETNAM)
+    if today < _after_deadline(today) + timedelta(hours=MAX_DELAY_HOURS):
+        return set()
+    ranked = sorted(schools, key=lambda code: hashlib.sha256(f"{seed}|late|{code}".encode()
+                                                             ).digest())
+    return set(ranked[:max(1, round(len(schools) * LATE_EXPORTER_SHARE))])
+
+
+def _after_deadline(moment: datetime) -> datetime:
+    """08:00 of the day after the mid-year report deadline of `moment`'s school year: the
+    earliest a late school saves a list."""
+    deadline = school_calendar.calendar().year_of(moment.astimezone(VIETNAM).date()
+                                                  ).mid_year_deadline
+    return datetime.combine(deadline + timedelta(days=1), time(8), VIETNAM)
+
+
+def saved_at(learners: list[dict], seed: int, relative: Path, late: bool = False
+             ) -> datetime | None:
     """When the school saved a class list (the file's modification time, which the landing
     takes for its arrival): 1 to 72 hours after the last change of its learners (of the
-    school, for an empty class), the delay drawn from the seed and the file's place."""
+    school, for an empty class), the delay drawn from the seed and the file's place. A late
+    school (`late_exporters`) saves it no earlier than 08:00 of the day after the mid-year
+    report deadline (the school calendar's) of that change's year, plus the same delay."""
     stamps = [datetime.fromisoformat(x["updated_at"]) for x in learners if x.get("updated_at")]
     if not stamps:
         return None
     draw = hashlib.sha256(f"{seed}|{relative.as_posix()}".encode()).digest()
-    return max(stamps) + timedelta(hours=1 + int.from_bytes(draw[:4], "big") % 72)
+    delay = timedelta(hours=1 + int.from_bytes(draw[:4], "big") % MAX_DELAY_HOURS)
+    last = max(stamps)
+    return (max(last, _after_deadline(last)) if late else last) + delay
