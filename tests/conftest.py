@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -332,6 +333,12 @@ def land_registry(url: str, batch_id: str, endpoints) -> None:
     client = SchoolRegistryClient(f"{e.scheme}://{e.host}:{e.port}{e.base_path}", e.password)
     school_registry.land_units(client, url, batch_id)
     validate_landed(url, batch_id, ["school_registry"])
+
+
+def is_id_shaped(value: str | None) -> bool:
+    """What the rules take for a personal ID (DUNG_ID_FORMAT): exactly twelve digits. A
+    malformed ID is not one the population database can know."""
+    return bool(value) and re.fullmatch(r"[0-9]{12}", value) is not None
 
 
 def text_of(message) -> str:

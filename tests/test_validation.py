@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import land_registry
+from conftest import is_id_shaped, land_registry
 from psycopg import sql
 
 from eduhub import migrations, runtime, settings, validation, warehouse
@@ -129,7 +129,7 @@ def malformed_ids(ground_truth) -> Counter:
     """Learners served with an ID that is not 12 digits, per vendor."""
     vendor = {s["school_code"]: s["vendor"] for s in ground_truth["schools"]}
     return Counter(vendor[x["school_code"]] for x in ground_truth["learners"]
-                   if x["personal_id"] and not re.fullmatch(r"[0-9]{12}", x["personal_id"]))
+                   if x["personal_id"] and not is_id_shaped(x["personal_id"]))
 
 
 def test_clean_batch_passes_every_suite_but_the_records_own_defects(clean, data_docs,
