@@ -17,7 +17,7 @@ import pytest
 from conftest import MODELLED_AS_OF as AS_OF
 from conftest import MODELLED_DAY, MODELLED_SEED, dbt, is_id_shaped
 
-from eduhub import warehouse
+from eduhub import school_calendar, warehouse
 from eduhub.pipelines import inspection
 from eduhub_sandbox.simulators import file_exports as exports
 
@@ -143,19 +143,27 @@ def test_completeness_counts_what_the_sources_hold(modelled):
     assert province == (sum(enrolled.values()), sum(enrolled.values()), 1)
 
 
-def test_timeliness_is_when_each_school_s_data_arrived(modelled):
-    """A school reported its learners on time when some enrolled learner's record arrived by
-    the deadline's day in Vietnam: updated in the school's system (the API's update time), or
-    saved in a class file (the file's modification time, for the schools without an API)."""
-    data = modelled["data"]
-    drops = Path(modelled["env"]["EDUHUB_DROP_DIR"])
-    vendor = {s["school_code"]: s["vendor"] for s in data["schools"]}
-    with warehouse.connect(modelled["url"]) as conn:
+def _timeliness(url: str) -> tuple[date, dict[str, bool]]:
+    """The evaluated term's deadline, and each school's learners on time (completeness)."""
+    with warehouse.connect(url) as conn:
         deadline = conn.execute("select deadline from intermediate.int_term_context"
                                 ).fetchone()[0]
         on_time = dict(conn.execute("""
             select unit_code, schools_on_time = 1 from marts.completeness
             where aggregation_level = 'truong' and data_domain = 'learners'""").fetchall())
+    return deadline, on_time
+
+
+def test_timeliness_is_when_each_school_s_data_arrived(modelled):
+    """A school reported its learners on time when some enrolled learner's record arrived by
+    the deadline's day in Vietnam: updated in the school's system (the API's update time), or
+    saved in a class file (the file's modification time, for the schools without an API).
+    Checked on the modelled day (the whole-year report, its deadline ahead), and for term 1
+    evaluated on its deadline's day, which the sandbox's late exporters missed."""
+    data, url, env = modelled["data"], modelled["url"], modelled["env"]
+    drops = Path(env["EDUHUB_DROP_DIR"])
+    vendor = {s["school_code"]: s["vendor"] for s in data["schools"]}
+    with warehouse.connect(url) as conn:
         landed = {(school, moet): at for school, moet, at in conn.execute("""
             select school_code, moet_id, data_arrived_at from intermediate.int_learners
             where source_system = 'file_exports'""")}
@@ -178,10 +186,22 @@ def test_timeliness_is_when_each_school_s_data_arrived(modelled):
     # each class-export learner arrived when its file was saved, to the microsecond
     assert landed and landed == {k: v for k, v in saved_at.items() if k in landed}
     assert set(landed) == {k for k in saved_at if vendor[k[0]] == "file_exports"}
-    expected = {s: any(d <= deadline for d in days) for s, days in arrived.items() if days}
-    assert on_time == expected
-    # the schools the sandbox made send their class lists after the deadline, and those only,
-    # are late among the file-export schools (and some are on time)
+
+    def expected(deadline: date) -> dict[str, bool]:
+        return {s: any(d <= deadline for d in days) for s, days in arrived.items() if days}
+
+    deadline, on_time = _timeliness(url)
+    assert on_time == expected(deadline)
+    # term 1, evaluated on its deadline's day: the schools the sandbox made send their class
+    # lists after it, and those only, are late among the file-export schools
+    hk1_deadline = school_calendar.calendar().year_of(date.fromisoformat(AS_OF)).mid_year_deadline
+    models = ["int_term_context", "int_completeness", "completeness"]
+    try:
+        dbt(["run", "--select", *models], env, day=hk1_deadline.isoformat())
+        deadline, on_time = _timeliness(url)
+    finally:
+        dbt(["run", "--select", *models], env, day=AS_OF)
+    assert deadline == hk1_deadline and on_time == expected(deadline)
     files = {s for s, v in vendor.items() if v == "file_exports" and s in on_time}
     late = exports.late_exporters(data, MODELLED_SEED, MODELLED_DAY)
     assert late and files - late
