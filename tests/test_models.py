@@ -7,6 +7,7 @@ least 30% of every stratum, reproducibly, and never change once frozen.
 
 from __future__ import annotations
 
+import csv
 import math
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -17,8 +18,9 @@ import pytest
 from conftest import MODELLED_AS_OF as AS_OF
 from conftest import MODELLED_DAY, MODELLED_SEED, dbt, is_id_shaped
 
-from eduhub import school_calendar, warehouse
+from eduhub import school_calendar, settings, warehouse
 from eduhub.pipelines import inspection
+from eduhub_sandbox import generator
 from eduhub_sandbox.simulators import file_exports as exports
 
 # a personal ID as the models and the verification take it: 12 digits
@@ -141,6 +143,48 @@ def test_completeness_counts_what_the_sources_hold(modelled):
             where aggregation_level = 'tinh' and data_domain = 'learners'""").fetchone()
     assert rows == dict(enrolled)
     assert province == (sum(enrolled.values()), sum(enrolled.values()), 1)
+
+
+def test_results_completeness_counts_each_required_subject(modelled):
+    """Results are complete when the term-1 result of every enrolled learner holds a score in
+    each compulsory subject of its level (Thông tư 22/2021, the seed `required_subjects`) or,
+    in primary, the term's assessment (Thông tư 27/2020): a learner missing one subject counts
+    one item missing, not a whole result present."""
+    data = modelled["data"]
+    with (settings.DBT_PROJECT_DIR / "seeds" / "required_subjects.csv").open(encoding="utf-8") as f:
+        required: dict[str, set[str]] = {}
+        for row in csv.DictReader(f):
+            required.setdefault(row["school_level"], set()).add(row["subject"])
+    assert required == {level: set(s) for level, s in generator.COMPULSORY_SUBJECTS.items()}
+    schools = {s["school_code"]: s for s in data["schools"]}
+    hk1 = {(r["moet_id"], r["school_code"]): r for r in data["results"]
+           if r["term"] == "hk1" and r["school_year"] == generator.SCHOOL_YEAR}
+    expected, present = Counter(), Counter()
+    incomplete = set()  # learners with a result that lacks a required subject
+    for x in data["learners"]:
+        school = schools[x["school_code"]]
+        if x["status"] != "dang_hoc" or x["grade"] < 1 or school["vendor"] == "file_exports":
+            continue
+        result = hk1.get((x["moet_id"], x["school_code"]))
+        if school["level"] in required:
+            scores = (result or {}).get("scores") or {}
+            held = [isinstance(scores.get(s), int | float) for s in required[school["level"]]]
+        else:
+            held = [bool(result and result.get("assessment"))]
+        expected[school["school_code"]] += len(held)
+        present[school["school_code"]] += sum(held)
+        if result and not all(held):
+            incomplete.add(x["learner_key"])
+    with warehouse.connect(modelled["url"]) as conn:
+        rows = {code: (e, p) for code, e, p in conn.execute("""
+            select unit_code, expected_records, present_records from marts.completeness
+            where aggregation_level = 'truong' and data_domain = 'results'""")}
+    assert rows == {code: (expected[code], present[code]) for code in expected}
+    # the learners the sandbox left a compulsory subject blank for, and only they
+    injected = {d["record"] for d in modelled["manifest"]["defects"]
+                if d["defect"] == "missing_subject_score"}
+    assert incomplete and incomplete == injected & {x["learner_key"] for x in data["learners"]
+                                                    if x["status"] == "dang_hoc"}
 
 
 def _timeliness(url: str) -> tuple[date, dict[str, bool]]:

@@ -49,7 +49,8 @@ def _observed_learner_defects(data: dict, day: int) -> set[tuple[str, str]]:
     found = set()
     profiles = Counter(x["person_key"] for x in data["learners"])
     in_pcgd = {r["personal_id"] for r in data["pcgd_residents"]}
-    hk1 = {r["moet_id"] for r in data["results"]
+    levels = {s["school_code"]: s["level"] for s in data["schools"]}
+    hk1 = {r["moet_id"]: r for r in data["results"]
            if r["term"] == "hk1" and r["school_year"] == generator.SCHOOL_YEAR}
     for x in data["learners"]:
         key, truth = x["learner_key"], registry[x["person_key"]]
@@ -81,6 +82,10 @@ def _observed_learner_defects(data: dict, day: int) -> set[tuple[str, str]]:
             found.add(("enrolled_missing_from_pcgd", key))
         if day >= 130 and x["grade"] >= 1 and x["moet_id"] not in hk1 and x["status"] == "dang_hoc":
             found.add(("missing_term_results", key))
+        scores = (hk1.get(x["moet_id"]) or {}).get("scores")
+        required = generator.COMPULSORY_SUBJECTS.get(levels[x["school_code"]], ())
+        if scores is not None and set(required) - set(scores):
+            found.add(("missing_subject_score", key))
         if x["grade"] >= 1 and not -1 <= 2026 - int(truth["date_of_birth"][:4]) - 5 - x["grade"] <= 2:
             found.add(("age_grade_mismatch", key))
     return found
@@ -96,7 +101,7 @@ def test_manifest_lists_exactly_the_learner_defects(late_term):
                      "duplicate_enrolment", "shared_personal_id", "stale_record",
                      "missing_term_results", "missing_required_field", "unknown_code",
                      "enrolled_missing_from_pcgd", "age_grade_mismatch",
-                     "id_leading_zero_lost"}
+                     "id_leading_zero_lost", "missing_subject_score"}
 
 
 def test_manifest_lists_exactly_the_other_defects(late_term):

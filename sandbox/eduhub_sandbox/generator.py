@@ -56,6 +56,14 @@ SUBJECTS = {
              "tin_hoc"],
 }
 SUBJECTS["gdtx"] = SUBJECTS["thpt"]
+# The subjects every learner of the level must have a score in (Thông tư 22/2021: the
+# compulsory subjects assessed by marks; the others of SUBJECTS are upper-secondary
+# electives). The warehouse's seed `required_subjects` holds the same.
+COMPULSORY_SUBJECTS = {
+    "thcs": SUBJECTS["thcs"],
+    "thpt": ["toan", "ngu_van", "tieng_anh", "lich_su"],
+    "gdtx": ["toan", "ngu_van", "lich_su"],
+}
 QUALIFICATIONS = {
     "mam_non": [("trung_cap", 10), ("cao_dang", 30), ("dai_hoc", 58), ("thac_si", 2)],
     "default": [("cao_dang", 5), ("dai_hoc", 80), ("thac_si", 14), ("tien_si", 1)],
@@ -82,6 +90,7 @@ DEFAULT_DEFECT_RATES = {
     "school_legacy_commune_code": 0.02,
     "age_grade_mismatch": 0.01,
     "id_leading_zero_lost": 0.004,
+    "missing_subject_score": 0.006,
 }
 # At most one of these per learner record, so the ground truth stays unambiguous.
 LEARNER_DEFECTS = [
@@ -89,8 +98,9 @@ LEARNER_DEFECTS = [
     "name_accents_dropped", "wrong_birth_date", "duplicate_enrolment", "shared_personal_id",
     "stale_record", "missing_term_results", "missing_required_field", "unknown_code",
     "enrolled_missing_from_pcgd", "age_grade_mismatch",
-    # last, and drawing nothing: the records of the kinds before it stay as they were
-    "id_leading_zero_lost",
+    # last, and drawing nothing from the province's stream: the records of the kinds before
+    # them stay as they were
+    "id_leading_zero_lost", "missing_subject_score",
 ]
 
 # Old districts (before 1 July 2025) by ranges of ward codes: legacy codes kept on
@@ -496,6 +506,15 @@ class _Builder:
             if not x["personal_id"] or school["vendor"] == "file_exports":
                 return
             x["personal_id"] = x["personal_id"][1:]
+        elif kind == "missing_subject_score":
+            # a teacher left one compulsory subject's term-1 score blank: the result exists but
+            # is incomplete. Secondary levels only (primary is assessed as a whole); the file
+            # schools send no results
+            school = next(s for s in by_level[x["level"]] if s["school_code"] == x["school_code"])
+            if x["level"] not in COMPULSORY_SUBJECTS or school["vendor"] == "file_exports":
+                return
+            x["_missing_subject"] = self.record_rng(x["moet_id"], "missing_subject").choice(
+                COMPULSORY_SUBJECTS[x["level"]])
         elif kind == "age_grade_mismatch":
             # recorded three grades below the one its age gives (kept back), or else two above
             # (skipped ahead), within its level
@@ -507,7 +526,8 @@ class _Builder:
         x["_flags"].add(kind)
         if kind == "duplicate_enrolment":
             return  # recorded on the second profile, see duplicate_profiles()
-        details = {"shared_with": x["_shared_with"]} if kind == "shared_personal_id" else {}
+        details = ({"shared_with": x["_shared_with"]} if kind == "shared_personal_id" else
+                   {"field": x["_missing_subject"]} if kind == "missing_subject_score" else {})
         self.defect(kind, "learner", key, **details)
 
     def typo(self, name: str) -> str:
@@ -662,8 +682,11 @@ class _Builder:
             if grade >= 1:
                 entered = x["_hk1_day"] <= self.day and "missing_term_results" not in x["_flags"]
                 if entered:
-                    results.append(self.result(moet, code, SCHOOL_YEAR, "hk1", level,
-                                               _stamp(x["_hk1_day"], x["_minute"])))
+                    result = self.result(moet, code, SCHOOL_YEAR, "hk1", level,
+                                         _stamp(x["_hk1_day"], x["_minute"]))
+                    if "_missing_subject" in x:
+                        del result["scores"][x["_missing_subject"]]
+                    results.append(result)
                 transcripts.append({"moet_id": moet, "school_code": code,
                                     "school_year": SCHOOL_YEAR, "status": "chua_tao",
                                     "updated_at": _stamp(0, x["_minute"])})

@@ -1,5 +1,6 @@
 -- Per school and data domain, for the term the run evaluates: the records expected (the
--- denominator, as DHIS2 counts it: what is due that term), the records present, those with
+-- denominator, as DHIS2 counts it: what is due that term; for results, each required subject
+-- of each learner, int_result_subjects), the records present, those with
 -- every required field, and whether the school reported by the deadline (some record of the
 -- domain arrived by the end of the deadline's day in Vietnam: updated in the school's system,
 -- or saved in a class file, for the schools without an API). The domain
@@ -88,7 +89,7 @@ facility_domain as (
     group by reporting_schools.school_code
 ),
 
--- each learner's record per domain (results: term 1), found once for all learners: a lateral
+-- each learner's record per domain, found once for all learners: a lateral
 -- lookup per learner re-read the records view each time (quadratic; minutes at 5,000 learners)
 learner_records as (
     select
@@ -97,7 +98,7 @@ learner_records as (
         data_domain,
         max(source_updated_at) as source_updated_at
     from records
-    where data_domain <> 'results' or term = 'hk1'
+    where data_domain <> 'results'
     group by moet_id, school_code, data_domain
 ),
 
@@ -113,7 +114,7 @@ per_learner as (
             as reported_by_deadline
     from learners
     cross join (
-        values ('results', 1), ('health', 0), ('transcripts', 1)
+        values ('health', 0), ('transcripts', 1)
     ) as domains (data_domain, min_grade)
     left join learner_records
         on
@@ -124,8 +125,24 @@ per_learner as (
     group by learners.school_code, domains.data_domain
 ),
 
+-- results: every subject (or assessment) the regulations require of each learner's level
+-- (int_result_subjects), so that a result missing a subject counts as incomplete
+result_domain as (
+    select
+        school_code,
+        'results' as data_domain,
+        count(*) as expected_records,
+        count(*) filter (where present) as present_records,
+        count(*) filter (where present) as complete_records,
+        bool_or({{ arrived_by_deadline('source_updated_at') }}) as reported_by_deadline
+    from {{ ref('int_result_subjects') }}
+    group by school_code
+),
+
 per_domain as (
     select * from learner_domain
+    union all
+    select * from result_domain
     union all
     select * from staff_domain
     union all
