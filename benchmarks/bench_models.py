@@ -46,7 +46,7 @@ def day_date(day: int) -> str:
 
 def dbt_build(env: dict[str, str], url: str, as_of: str, target_path: Path) -> dict:
     """`dbt build` as the DAG runs it; wall seconds, and the nodes' own times by kind."""
-    transform.ensure_raw_tables(url)  # the DAG's prepare_raw_tables (population answers)
+    transform.ensure_raw_tables(url)  # the DAG's prepare_build (population answers)
     publish.prepare(url)
     dbt_vars = {"as_of_date": as_of, **publish.dbt_vars()}
     started = time.perf_counter()

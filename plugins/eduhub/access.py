@@ -17,7 +17,7 @@ Table grants on models come from dbt's `grants` config (dbt_project.yml) and the
 from the post-hook `row_access` (dbt_project/macros/access.sql), so a mart is never readable
 before its row security exists; the publish gate copies both onto each new build. What dbt
 cannot express (schemas, column grants, default privileges, the commune roles and their units)
-is done here, idempotently, after every swap (`transform_warehouse.grant_access`) and by the
+is done here, idempotently, after every swap (`transform_warehouse`'s task `publish`) and by the
 demo.
 
 The plain personal IDs behind the pseudonyms are in `vault.personal_ids`, owned by the NOLOGIN
@@ -168,7 +168,7 @@ def _vault(conn: psycopg.Connection) -> None:
     """The door, whatever was granted by hand: the loader writes the plain IDs and reads their
     keys; only the vault reads them, and changes the trail; re-identifiers call reveal. Kept
     by the database administrator's `eduhub warehouse grant` (the loader's login, which runs
-    grant_access after each swap, may not administer the vault: it leaves it as it is)."""
+    the grants after each swap, may not administer the vault: it leaves it as it is)."""
     if not conn.execute("select pg_has_role(current_user, %s, 'MEMBER')", (VAULT,)).fetchone()[0]:
         return
     loader, vault = sql.Identifier(LOADER), sql.Identifier(VAULT)
