@@ -352,10 +352,10 @@ def dbt(command: list[str], env: dict[str, str], day: str | None = None,
     from eduhub import settings, transform
 
     project = str(project or settings.DBT_PROJECT_DIR)
-    args = ["dbt", *command, "--project-dir", project, "--profiles-dir", project]
+    args = [runtime.tool("dbt"), *command, "--project-dir", project, "--profiles-dir", project]
     if dbt_vars:
         args += ["--vars", json.dumps(dbt_vars)]
-    proc = subprocess.run([runtime.tool("dbt"), *args[1:]], capture_output=True, text=True,
+    proc = subprocess.run(args, capture_output=True, text=True,
                           env={**env, **({transform.AS_OF_DATE_ENV: day} if day else {})})
     # dbt's own account of what failed, in the test's failure
     assert proc.returncode == 0, f"{' '.join(command)}:\n{proc.stdout[-6000:]}{proc.stderr[-2000:]}"

@@ -69,20 +69,19 @@ def export_path(drop_dir: Path, school: str, year: str, class_name: str) -> Path
     return Path(drop_dir) / school / year / f"{name}.xlsx"
 
 
+def _manifest(data_dir: Path) -> dict:
+    path = Path(data_dir) / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def manifest_day(data_dir: Path) -> int | None:
     """The generator's day from manifest.json (None if absent)."""
-    path = Path(data_dir) / "manifest.json"
-    if not path.exists():
-        return None
-    return json.loads(path.read_text(encoding="utf-8")).get("day")
+    return _manifest(data_dir).get("day")
 
 
 def manifest_seed(data_dir: Path) -> int:
     """The generator's seed from manifest.json (0 if absent): the export derives from it."""
-    path = Path(data_dir) / "manifest.json"
-    if not path.exists():
-        return 0
-    return int(json.loads(path.read_text(encoding="utf-8")).get("seed", 0))
+    return int(_manifest(data_dir).get("seed", 0))
 
 
 class _Context:
