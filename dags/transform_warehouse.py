@@ -7,8 +7,10 @@ status and time), twice a day: after the school landing (PCGD-XMC lands half an 
 earlier and is read then too), and after the identity matching publishes its persons; behind
 a **publish gate**:
 
-1. `prepare_build`: the raw tables the models read created if missing, and empty staging
-   schemas `marts_next` and `audit_next`, with the privileges of `marts` and `audit`;
+1. `prepare_build`: the operators' decisions on rejected batches applied (taken on the
+   dashboard's operations page: accepted partitions count from this build on), the raw
+   tables the models read created if missing, and empty staging schemas `marts_next` and
+   `audit_next`, with the privileges of `marts` and `audit`;
 2. `dbt_build`: staging and intermediate models build in place (they skip batches rejected by
    validation); marts and audit build into the staging schemas;
 3. `validate_marts`: the marts suite (`expectations/marts.json`: rates and scores in [0, 1],
@@ -49,12 +51,17 @@ from eduhub.dag_support import DEFAULT_ARGS, DISPLAY_NAMES, START_DATE, USER_DEF
     doc_md=__doc__,
 )
 def transform_warehouse():
-    @task(task_display_name="Chuẩn bị bảng thô và lược đồ công bố")
-    def prepare_build() -> None:
+    @task(task_display_name="Áp dụng quyết định về lô bị từ chối, chuẩn bị bảng thô và lược "
+                            "đồ công bố", multiple_outputs=False)
+    def prepare_build() -> list[dict]:
         from eduhub import publish as gate
+        from eduhub import validation
 
-        transform.ensure_raw_tables(dag_support.warehouse_url())
-        gate.prepare(dag_support.warehouse_url())
+        url = dag_support.warehouse_url()
+        transform.ensure_raw_tables(url)
+        decided = validation.apply_batch_decisions(url)
+        gate.prepare(url)
+        return decided
 
     @task(task_display_name="Kiểm định các mart trước khi công bố", multiple_outputs=False)
     def validate_marts() -> dict:

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,7 @@ import email  # noqa: E402
 from email import policy  # noqa: E402
 
 import dag_sequence  # noqa: E402
+import requests  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 from psycopg import sql  # noqa: E402
 
@@ -288,6 +291,69 @@ def database_logins(url: str, groups: dict[str, str | tuple[str, ...]], prefix: 
             for name in groups:
                 conn.execute(sql.SQL("drop role if exists {}").format(
                     sql.Identifier(prefix + name)))
+
+
+@contextlib.contextmanager
+def dashboard(env: dict, idle_minutes: float = 30):
+    """`eduhub web` on a free port, until the block ends."""
+    port = airflow_services.free_port()
+    base = f"http://127.0.0.1:{port}"
+    # its log to a file: a pipe nobody reads fills up, and the server then hangs on a log line
+    log = tempfile.NamedTemporaryFile(prefix="eduhub-web-", suffix=".log", delete=False)
+    proc = subprocess.Popen([runtime.tool("eduhub"), "web", "--port", str(port),
+                             "--idle-minutes", str(idle_minutes)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, Path(log.name).read_text(errors="replace")
+            try:
+                if requests.get(base + "/dang-nhap", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "eduhub web did not answer in 60 s"
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+        Path(log.name).unlink()
+
+
+def credentials(url: str) -> tuple[str, str]:
+    w = warehouse.WarehouseUrl.parse(url)
+    return w.user, w.password
+
+
+def dashboard_page(browser, base: str, login: str, password: str):
+    """A new browser page signed in to the dashboard at `base`; every request it makes is kept
+    in `page.requests`."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.requests = []
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.goto(base + "/")
+    assert "/dang-nhap" in page.url  # not signed in: to the sign-in form
+    page.get_by_label("Tên đăng nhập").fill(login)
+    page.get_by_label("Mật khẩu").fill(password)
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_url(base + "/")
+    return page
+
+
+def table(page, figure_id: str) -> list[list[str]]:
+    """The rows of a table on the page, cell texts as shown."""
+    return [[unicodedata.normalize("NFC", c.strip()) for c in row] for row in page.eval_on_selector_all(
+        f"#{figure_id} tbody tr",
+        "rows => rows.map(r => Array.from(r.querySelectorAll('td')).map(td => td.innerText))")]
+
+
+def assert_local(page, base: str) -> None:
+    assert page.requests, "no request recorded"
+    outside = [u for u in page.requests if not (u.startswith(base) or u.startswith("data:"))]
+    assert outside == []
 
 
 class Inbox:

@@ -262,8 +262,15 @@ def test_the_dashboard_has_the_warehouses_address_and_no_secret(services):
     web = services[DASHBOARD]
     assert web["command"][:2] == ["eduhub", "web"] and "--secure-cookies" in web["command"]
     env = environment(web)
-    assert set(env) == {"EDUHUB_WAREHOUSE_URL"}
+    assert set(env) == {"EDUHUB_WAREHOUSE_URL", "EDUHUB_AIRFLOW_API_URL", "EDUHUB_AIRFLOW_UI_URL",
+                        "EDUHUB_AIRFLOW_API_USERNAME", "EDUHUB_AIRFLOW_API_PASSWORD"}
+    # Airflow's API on the compose network; its viewer account's password only from the env file
+    assert env["EDUHUB_AIRFLOW_API_URL"] == "http://api-server:8080"
+    assert REFERENCE.match(env["EDUHUB_AIRFLOW_API_PASSWORD"])
+    assert web["depends_on"]["api-server"] == {"condition": "service_healthy"}
     example = env_file(ENV_EXAMPLE)
+    viewer = example[REFERENCE.match(env["EDUHUB_AIRFLOW_API_USERNAME"]).group(1)]
+    assert f"{viewer}:viewer" in example["EDUHUB_UI_USERS"].split(",")
     variable = REFERENCE.match(env["EDUHUB_WAREHOUSE_URL"]).group(1)
     address = warehouse.WarehouseUrl.parse(example[variable])
     assert address.password == "" and address.user == ""

@@ -16,9 +16,18 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import is_id_shaped, text_of
+from conftest import (
+    assert_local,
+    credentials,
+    dashboard,
+    dashboard_page,
+    database_logins,
+    is_id_shaped,
+    text_of,
+)
 
 from eduhub import (
+    access,
     airflow_services,
     alerts,
     live_day,
@@ -330,6 +339,51 @@ def test_a_dags_docs_render(live, browser, tmp_path):
     page.get_by_text("school management systems", exact=False).first.wait_for(timeout=30000)
     page.get_by_text("Incremental", exact=False).first.wait_for(timeout=30000)
     page.screenshot(path=str(tmp_path / "docs.png"), full_page=True)
+
+
+def _last_runs(services) -> dict[str, tuple[str, int]]:
+    """Each DAG's last run's state and how many runs it has, from the metadata database."""
+    with services.metadata() as conn:
+        return {dag: (state, n) for dag, state, n in conn.execute("""
+            select distinct on (dag_id) dag_id, state, count(*) over (partition by dag_id)
+            from dag_run order by dag_id, id desc""")}
+
+
+def test_the_dashboards_operations_page_shows_each_dags_last_run_from_airflows_api(
+        live, browser, tmp_path):
+    """`eduhub web` told where Airflow's API is (as `eduhub up` tells it): an operator sees
+    every DAG with its Vietnamese title and the state of its last runs, as the metadata
+    database holds them, each linked to the Airflow UI."""
+    from eduhub.dag_support import DISPLAY_NAMES
+    from eduhub.web import airflow_runs
+
+    services = live["services"]
+    env = {**runtime.environment(live["url"]), airflow_runs.API_URL_ENV: services.config.api_url}
+    operator = {"operator": (access.PROVINCIAL, access.OPERATOR)}  # signs in as a reader
+    with database_logins(live["url"], operator, "eduhub_live_") as urls, \
+            dashboard(env) as base:
+        page = dashboard_page(browser, base, *credentials(urls["operator"]))
+        for _ in range(3):  # a run the scheduler starts meanwhile: read both sides again
+            before = _last_runs(services)
+            page.goto(base + "/van-hanh")
+            shown = {row.get_attribute("data-dag"): row for row in
+                     page.locator("#lan-chay tbody tr").all()}
+            if _last_runs(services) == before:
+                break
+        assert_local(page, base)
+        page.screenshot(path=str(tmp_path / "van-hanh.png"), full_page=True)
+        assert set(DISPLAY_NAMES) <= set(shown)
+        for dag_id, row in shown.items():
+            state, runs = before.get(dag_id, ("", 0))
+            assert row.get_attribute("data-state") == state, dag_id
+            if runs:  # the runs before the last, up to four
+                assert row.locator("td").nth(5).locator(".state").count() == min(runs, 5) - 1
+            link = row.locator("td").first.locator("a")
+            assert link.get_attribute("href") == f"{services.config.api_url}/dags/{dag_id}"
+            if dag_id in DISPLAY_NAMES:
+                assert link.inner_text() == DISPLAY_NAMES[dag_id]
+        assert shown["sync_school_management"].locator("td").nth(1).inner_text() == "Thành công"
+        page.context.close()
 
 
 @pytest.fixture(scope="module")

@@ -252,6 +252,61 @@ def test_timeliness_is_when_each_school_s_data_arrived(modelled):
     assert {s for s in files if not on_time[s]} == late
 
 
+def _scores(url: str, relation: str, term: str) -> dict[str, tuple]:
+    """unit and criterion -> (applicable, passed, score) of one term."""
+    with warehouse.connect(url) as conn:
+        return {f"{level}:{unit}:{criterion}": tuple(rest) for level, unit, criterion, *rest in
+                conn.execute(f"select aggregation_level, unit_code, criterion, applicable, passed,"
+                             f" score from {relation} where term = %s", (term,))}
+
+
+def test_the_trend_compares_each_term_with_the_last_run_of_the_term_before(modelled):
+    """Term 1 evaluated on two days, then again on the earlier one (a backfill), then the
+    whole-year report on the modelled day: the history keeps term 1 as its latest day left
+    it, each run's scorecard is its own day's, and the trend puts the whole year's scores
+    beside that term 1, exactly."""
+    url, env = modelled["url"], modelled["env"]
+    hk1_deadline = school_calendar.calendar().year_of(date.fromisoformat(AS_OF)).mid_year_deadline
+    early = hk1_deadline - timedelta(days=30)
+    try:
+        dbt(["run", "--select", "int_term_context+"], env, day=early.isoformat())
+        first = _scores(url, "marts.quality_scorecard", "hk1")
+        dbt(["run", "--select", "int_term_context+"], env, day=hk1_deadline.isoformat())
+        last = _scores(url, "marts.quality_scorecard", "hk1")
+        dbt(["run", "--select", "int_term_context+"], env, day=early.isoformat())
+        assert _scores(url, "marts.quality_scorecard", "hk1") == first  # the day's own
+        # ... and the history still term 1 of its later day
+        assert _scores(url, "intermediate.int_scorecard_history", "hk1") == last
+        with warehouse.connect(url) as conn:
+            assert conn.execute("select array_agg(distinct figures_as_of) from intermediate"
+                                ".int_scorecard_history where term = 'hk1'").fetchone()[0] == [
+                hk1_deadline]
+    finally:
+        dbt(["run", "--select", "int_term_context+"], env, day=AS_OF)
+    whole_year = _scores(url, "marts.quality_scorecard", "ca_nam")
+    assert first and whole_year != last  # the figures moved from term 1 to the whole year
+
+    def history() -> dict:
+        return {term: _scores(url, "intermediate.int_scorecard_history", term)
+                for term in ("hk1", "ca_nam")}
+
+    kept = history()
+    assert kept == {"hk1": last, "ca_nam": whole_year}
+    with warehouse.connect(url) as conn:
+        trend = {f"{level}:{unit}:{criterion}": (score, year, term, before, change)
+                 for level, unit, criterion, score, year, term, before, change in conn.execute("""
+                     select aggregation_level, unit_code, criterion, score, previous_school_year,
+                            previous_term, previous_score, change_from_previous
+                     from marts.quality_trend""")}
+    year = school_calendar.calendar().year_of(date.fromisoformat(AS_OF)).name
+    assert trend == {key: (score, *((year, "hk1", last[key][2], score - last[key][2])
+                                    if key in last else (None, None, None, None)))
+                     for key, (_, _, score) in whole_year.items()}
+    # a second run of the same day changes nothing
+    dbt(["run", "--select", "int_scorecard_history"], env, day=AS_OF)
+    assert history() == kept
+
+
 def _sample(url):
     with warehouse.connect(url) as conn:
         return conn.execute("select school_code, selection, reason_vi from "

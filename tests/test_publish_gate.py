@@ -13,17 +13,32 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import psycopg
 import pytest
-from conftest import dags_test, dbt, land_registry
+import requests
+from conftest import (
+    assert_local,
+    credentials,
+    dags_test,
+    dashboard,
+    dashboard_page,
+    database_logins,
+    dbt,
+    land_registry,
+    table,
+)
 
-from eduhub import migrations, publish, runtime, settings, validation, warehouse
+from eduhub import access, migrations, publish, runtime, settings, validation, warehouse
 from eduhub.landing import land_partition
 from eduhub.pipelines import pcgd as pcgd_pipeline
 from eduhub.pipelines import school_management
+from eduhub.reports.document import integer, nfc
+from eduhub.reports.labels import ENTITIES, SOURCES
 from eduhub.sources import sms_vendor_a
 from eduhub.sources.pcgd import PcgdClient
 from eduhub.sources.sms_vendor_a import VendorAClient
 from eduhub.sources.sms_vendor_b import VendorBClient
+from eduhub.web import airflow_runs
 from eduhub_sandbox import faults
 from eduhub_sandbox.process import running_simulators
 
@@ -222,6 +237,138 @@ def test_a_rejected_batch_stays_landed_and_marked_and_the_marts_stay_as_before(
     pages = {p.relative_to(gate["docs"] / "validations").parts[0]
              for p in (gate["docs"] / "validations").rglob("*.html")}
     assert {"sms_vendor_a__learners", "marts"} <= pages
+
+
+def _rejected(url: str) -> list[tuple]:
+    with warehouse.connect(url) as conn:
+        return conn.execute("""
+            select b.batch_id, b.source, b.entity, b.partition, r.reasons from ops.batches as b
+            join ops.batch_rejections as r using (batch_id, source, entity, partition)
+            where b.status = 'rejected' order by b.source, b.partition""").fetchall()
+
+
+def _last_arrival(url: str, source: str, school: str):
+    with warehouse.connect(url) as conn:
+        return conn.execute(f"select max(extracted_at) from staging.stg_{source}__learners "
+                            "where school_code = %s", (school,)).fetchone()[0]
+
+
+def _decide(page, partition: str, decision: str, reason: str) -> None:
+    batch = page.locator(f"article.batch[data-partition='{partition}']")
+    batch.get_by_label(decision).check()
+    batch.get_by_label("Lý do (ít nhất 10 ký tự)").fill(reason)
+    batch.get_by_role("button", name="Ghi quyết định").click()
+    page.wait_for_url("**/van-hanh?da_ghi=*")
+
+
+def test_an_operator_accepts_a_rejected_school_on_the_dashboard_and_the_next_transform_applies_it(
+        gate, browser, tmp_path):
+    """The operations page lists what validation rejected, with the failed expectations; an
+    operator accepts one school and keeps another rejected, each with a reason; the next
+    `transform_warehouse` applies the acceptance (who and why are the operator's) and the
+    school's new records reach staging; the kept one stays out."""
+    url, env = gate["url"], gate["env"]
+    rejected = _rejected(url)
+    assert len(rejected) >= 2  # the renamed-field schools of the sync above
+    (batch, source, entity, accepted, _), (_, kept_source, _, kept, _) = rejected[:2]
+    extracted = {p: _last_arrival(url, s, p) for _, s, _, p, _ in rejected[:2]}
+    with warehouse.connect(url) as conn:
+        # two records of a school's export without their key: quarantined, counted on the page
+        land_partition(conn, sms_vendor_a.LEARNERS, [{"full_name": "Không có mã"}, [1, 2]],
+                       batch_id="quarantine", partition="80009999",
+                       extracted_at=datetime.now(UTC))
+        landed_at = dict(conn.execute("""
+            select partition, extracted_at from ops.batches
+            where batch_id = %s and entity = %s and partition = any(%s)""",
+                                      (batch, entity, [accepted, kept])).fetchall())
+        quarantined = conn.execute("""
+            select source, entity, partition, count(*) filter (where resolved_at is null)
+            from ops.quarantine group by 1, 2, 3 order by 4 desc, 1, 2, 3""").fetchall()
+    assert all(extracted[p] < landed_at[p] for p in extracted)  # not in staging yet
+
+    groups = {"operator": (access.PROVINCIAL, access.OPERATOR), "provincial": access.PROVINCIAL}
+    web_env = {k: v for k, v in env.items() if k != airflow_runs.API_URL_ENV}
+    with database_logins(url, groups, "eduhub_gate_") as urls, dashboard(web_env) as base:
+        operator, password = credentials(urls["operator"])
+        page = dashboard_page(browser, base, operator, password)
+        page.goto(base + "/van-hanh")
+        assert_local(page, base)
+        shown = {a.get_attribute("data-partition"): [
+            nfc(li.inner_text()) for li in a.locator("ul.reasons li").all()]
+            for a in page.locator("article.batch").all()}
+        assert shown == {p: [r.strip() for r in reasons.split(";")]
+                         for _, _, _, p, reasons in rejected}
+        assert ("sms_vendor_a", "learners", "80009999", 2) in quarantined
+        assert [(c[0], c[1], c[2].split()[0], c[3]) for c in table(page, "cach-ly")] == [
+            (SOURCES[s], ENTITIES[e], p, integer(n)) for s, e, p, n in quarantined]
+        # no Airflow named to this dashboard: said, and the rest of the page works
+        assert "chưa cấu hình địa chỉ Airflow" in page.locator("#lan-chay").inner_text()
+
+        _decide(page, accepted, "Chấp nhận lô", "Trường xác nhận đổi tên trường dữ liệu, đã đối chiếu")
+        assert "Đã ghi quyết định (Chấp nhận lô)" in page.get_by_role("status").inner_text()
+        _decide(page, kept, "Giữ từ chối", "Chờ nhà cung cấp sửa lại tên trường dữ liệu")
+        article = page.locator(f"article.batch[data-partition='{accepted}']")
+        assert "Chờ lần biến đổi kho tiếp theo" in article.inner_text()
+        assert article.locator("form").count() == 0  # decided, not yet applied
+        page.screenshot(path=str(tmp_path / "van-hanh.png"), full_page=True)
+
+        # a form without its token changes nothing; a short reason is refused by the database
+        http = requests.Session()
+        for cookie in page.context.cookies():
+            http.cookies.set(cookie["name"], cookie["value"])
+        form = {"batch_id": batch, "source": kept_source, "entity": entity, "partition": kept,
+                "decision": "accept", "reason": "Không có mã CSRF nên không được ghi"}
+        assert http.post(base + "/van-hanh", data=form, allow_redirects=False).status_code == 403
+        token = page.locator("form.who input[name=csrf]").get_attribute("value")
+        short = http.post(base + "/van-hanh", data={**form, "csrf": token, "reason": "ngắn"},
+                          allow_redirects=False)
+        assert short.status_code == 400 and "ít nhất 10 ký tự" in short.text
+        # the Sở's login without the operators' group: neither the page nor the door
+        provincial, secret = credentials(urls["provincial"])
+        other = dashboard_page(browser, base, provincial, secret)
+        other.goto(base + "/van-hanh")
+        assert "chỉ dành cho cán bộ vận hành" in other.locator("main").inner_text()
+        with warehouse.connect(urls["provincial"]) as conn, pytest.raises(
+                psycopg.errors.InsufficientPrivilege):
+            conn.execute("select * from operations.rejected_partitions()")
+        other.context.close()
+
+        with warehouse.connect(url) as conn:
+            decisions = conn.execute("""
+                select partition, decision, reason, decided_by, applied_at from ops.batch_decisions
+                order by partition""").fetchall()
+        assert sorted(decisions) == sorted([
+            (accepted, "accept", "Trường xác nhận đổi tên trường dữ liệu, đã đối chiếu", operator,
+             None),
+            (kept, "keep_rejected", "Chờ nhà cung cấp sửa lại tên trường dữ liệu", operator,
+             None)])
+        assert _rejected(url) == rejected  # nothing applied before the transform
+
+        transform = dags_test(env, [("transform_warehouse", DAY)])[0]
+        assert transform.returncode == 0, transform.output[-6000:]
+        with warehouse.connect(url) as conn:
+            status = dict(conn.execute("""
+                select b.partition, b.status from ops.batches as b join ops.batch_decisions
+                    using (batch_id, source, entity, partition)""").fetchall())
+            acceptance = conn.execute("select partition, accepted_by, reason from "
+                                      "ops.batch_acceptances").fetchall()
+            applied = dict(conn.execute("select partition, outcome from ops.batch_decisions "
+                                        "where applied_at is not null").fetchall())
+        assert status == {accepted: "accepted", kept: "rejected"}
+        assert acceptance == [(accepted, operator,
+                               "Trường xác nhận đổi tên trường dữ liệu, đã đối chiếu")]
+        assert applied == {accepted: "accepted", kept: "kept_rejected"}
+        # the accepted school's records of that batch reach staging; the kept one's do not
+        assert _last_arrival(url, source, accepted) == landed_at[accepted]
+        assert _last_arrival(url, kept_source, kept) == extracted[kept]
+        assert validation.apply_batch_decisions(url) == []  # applied once
+
+        page.goto(base + "/van-hanh")
+        done = page.locator(f"article.batch[data-partition='{accepted}']").inner_text()
+        assert "Đã chấp nhận" in done
+        still = page.locator(f"article.batch[data-partition='{kept}']")
+        assert "Giữ từ chối" in still.inner_text() and still.locator("form").count() == 1
+        page.context.close()
 
 
 def test_a_critical_failure_on_the_marts_keeps_yesterdays_marts(gate, simulators):

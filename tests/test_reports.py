@@ -16,7 +16,8 @@ from docx import Document
 
 from eduhub import reports, runtime, warehouse
 from eduhub.reports import document
-from eduhub.reports.document import SUPPRESSED, integer, percent
+from eduhub.reports.document import SUPPRESSED, integer, percent, points
+from eduhub.reports.labels import TERMS
 
 pytestmark = pytest.mark.slow
 
@@ -168,6 +169,23 @@ def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path)
                           "Sống (đạt/áp dụng)")
     assert [c.split(" ")[0] for c in rows[0][1:]] == [
         percent(scorecard[c]) for c in ("dung", "du", "sach", "song")]
+    # the trend: each criterion's score beside the term before's, as marts.quality_trend has it
+    with warehouse.connect(made["url"]) as conn:
+        trend = {c: rest for c, *rest in conn.execute("""
+            select criterion, previous_school_year, previous_term, previous_score, score,
+                   change_from_previous
+            from marts.quality_trend where aggregation_level = 'tinh' and term = %s""",
+                                                      (term,))}
+    header, *rows = tables[2]
+    assert header == ("Đơn vị", "Kỳ trước", "Đúng", "Đủ", "Sạch", "Sống")
+    province_trend = next(r for r in rows if r[0] == "Toàn tỉnh Tây Ninh")
+    assert len(trend) == 4 and province_trend[2:] == tuple(
+        f"{percent(previous)} → {percent(score)} ({points(change)})" if previous is not None
+        else f"- → {percent(score)}"
+        for _, _, previous, score, change in (trend[c] for c in ("dung", "du", "sach", "song")))
+    earlier = {(year, term) for year, term, *_ in trend.values() if term}
+    assert len(earlier) <= 1 and province_trend[1] == next(
+        (f"{TERMS[t]} {y}" for y, t in earlier), "-")
     assert len(Document(str(generated.docx)).inline_shapes) == 1  # the chart
     images = subprocess.run(["pdfimages", "-list", str(generated.pdf)], capture_output=True,
                             text=True, check=True).stdout.splitlines()[2:]
@@ -187,7 +205,7 @@ def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path)
             select commune_name, school_age_children, enrolled_learners_missing_from_pcgd,
                    primary_universal_rate
             from marts.pcgd_reconciliation where school_age_children > 0""").fetchall()
-    identity, reconciliation = tables[3], tables[4]
+    identity, reconciliation = tables[4], tables[5]
     level_names = {"mam_non": "Mầm non", "tieu_hoc": "Tiểu học", "thcs": "Trung học cơ sở",
                    "thpt": "Trung học phổ thông", "gdtx": "Giáo dục thường xuyên"}
     column = {"DU_PERSONAL_ID": 1, "DUNG_POPULATION_VERIFIED": 3}

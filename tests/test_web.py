@@ -9,19 +9,23 @@ the inspection mart after the next transform; no request leaves the machine.
 
 from __future__ import annotations
 
-import contextlib
 import re
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 import requests
-from conftest import database_logins, dbt
+from conftest import (
+    assert_local,
+    credentials,
+    dashboard,
+    dashboard_page,
+    database_logins,
+    dbt,
+    table,
+)
 from openpyxl import load_workbook
 
-from eduhub import access, airflow_services, runtime, warehouse
+from eduhub import access, warehouse
 from eduhub.identity import person
 from eduhub.reports import content
 from eduhub.reports.document import SUPPRESSED, integer, nfc, percent
@@ -30,40 +34,6 @@ from eduhub.reports.labels import CRITERIA, SCHOOL_LEVELS
 pytestmark = pytest.mark.slow
 
 VISIT_FINDINGS = "Thiếu số định danh của 2 học sinh lớp 6A1; hồ sơ trường đầy đủ"
-
-
-@contextlib.contextmanager
-def serving(env: dict, idle_minutes: float = 30):
-    """`eduhub web` on a free port, until the block ends."""
-    port = airflow_services.free_port()
-    base = f"http://127.0.0.1:{port}"
-    # its log to a file: a pipe nobody reads fills up, and the server then hangs on a log line
-    log = tempfile.NamedTemporaryFile(prefix="eduhub-web-", suffix=".log", delete=False)
-    proc = subprocess.Popen([runtime.tool("eduhub"), "web", "--port", str(port),
-                             "--idle-minutes", str(idle_minutes)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, Path(log.name).read_text(errors="replace")
-            try:
-                if requests.get(base + "/dang-nhap", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "eduhub web did not answer in 60 s"
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
-        Path(log.name).unlink()
-
-
-def credentials(url: str) -> tuple[str, str]:
-    w = warehouse.WarehouseUrl.parse(url)
-    return w.user, w.password
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +60,7 @@ def site(modelled):
     groups = {"provincial": access.PROVINCIAL, "analyst": access.ANALYST,
               "commune": access.commune_role(commune),
               "reviewer": (access.PROVINCIAL, access.REVIEWER)}
-    with database_logins(url, groups, "eduhub_web_") as urls, serving(modelled["env"]) as base:
+    with database_logins(url, groups, "eduhub_web_") as urls, dashboard(modelled["env"]) as base:
         yield {"base": base, "url": url, "logins": {k: credentials(v) for k, v in urls.items()},
                "commune": commune, "school": school, "other_commune": other_commune,
                "other_school": other_school}
@@ -102,36 +72,13 @@ def signed_in(browser, site, tmp_path):
     contexts = []
 
     def sign_in(who: str):
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        contexts.append(context)
-        page = context.new_page()
-        page.requests = []
-        page.on("request", lambda r: page.requests.append(r.url))
-        page.goto(site["base"] + "/")
-        assert "/dang-nhap" in page.url  # not signed in: to the sign-in form
-        login, password = site["logins"][who]
-        page.get_by_label("Tên đăng nhập").fill(login)
-        page.get_by_label("Mật khẩu").fill(password)
-        page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_url(site["base"] + "/")
+        page = dashboard_page(browser, site["base"], *site["logins"][who])
+        contexts.append(page.context)
         return page
 
     yield sign_in
     for context in contexts:
         context.close()
-
-
-def table(page, figure_id: str) -> list[list[str]]:
-    """The rows of a table on the page, cell texts as shown."""
-    return [[nfc(c.strip()) for c in row] for row in page.eval_on_selector_all(
-        f"#{figure_id} tbody tr",
-        "rows => rows.map(r => Array.from(r.querySelectorAll('td')).map(td => td.innerText))")]
-
-
-def assert_local(page, base: str) -> None:
-    assert page.requests, "no request recorded"
-    outside = [u for u in page.requests if not (u.startswith(base) or u.startswith("data:"))]
-    assert outside == []
 
 
 def scorecard_rows(url: str, where: str, args: tuple) -> list[list[str]]:
@@ -383,7 +330,7 @@ def test_sign_in_refusals_and_sessions_that_expire(site, modelled):
     wrong = http.post(site["base"] + "/dang-nhap",
                       data={"csrf": token, "login": login, "password": "not-the-password"})
     assert wrong.status_code == 401 and "Sai tên đăng nhập hoặc mật khẩu" in wrong.text
-    with serving(modelled["env"], idle_minutes=0.05) as base:  # 3 seconds
+    with dashboard(modelled["env"], idle_minutes=0.05) as base:  # 3 seconds
         short = {**site, "base": base}
         http, _token = _session(short, "analyst")
         assert http.get(base + "/", allow_redirects=False).status_code == 200

@@ -66,7 +66,9 @@ VAULT = "eduhub_vault"
 REIDENTIFIER = "eduhub_reidentifier"
 # who decides the identity matches the model could not (migration 0009)
 REVIEWER = "eduhub_reviewer"
-GROUP_ROLES = (LOADER, ANALYST, PROVINCIAL, COMMUNE, VAULT, REIDENTIFIER, REVIEWER)
+# who decides the batches validation rejected (migration 0010)
+OPERATOR = "eduhub_operator"
+GROUP_ROLES = (LOADER, ANALYST, PROVINCIAL, COMMUNE, VAULT, REIDENTIFIER, REVIEWER, OPERATOR)
 READER_ROLES = (ANALYST, PROVINCIAL, COMMUNE)
 COMMUNE_ROLE_PREFIX = "eduhub_commune_"
 
@@ -198,7 +200,8 @@ def _vault(conn: psycopg.Connection) -> None:
 # The audited doors of the migrations, and who passes each: a school's worklist (0007) only
 # the provincial role; an inspection visit recorded (0008) the provincial and commune roles
 # (the function itself keeps a commune to the schools it inspects); the identity review
-# queue read and decided (0009) the reviewers.
+# queue read and decided (0009) the reviewers; the rejected batches and quarantine counts read
+# and the batches decided (0010) the operators.
 # schema -> (its functions, the roles that execute them)
 DOORS = {
     "worklist": (("worklist.school_name(text)", "worklist.school_failures(text)"),
@@ -206,6 +209,8 @@ DOORS = {
     "inspection": (("inspection.record_visit(text, text, date, text, text, date)",),
                    (PROVINCIAL, COMMUNE)),
     "review": (("review.open_items()", "review.decide(text, text, text)"), (REVIEWER,)),
+    "operations": (("operations.rejected_partitions()", "operations.quarantine_counts()",
+                    "operations.decide_batch(text, text, text, text, text, text)"), (OPERATOR,)),
 }
 
 
@@ -218,7 +223,8 @@ def _doors(conn: psycopg.Connection) -> None:
             continue
         allowed = sql.SQL(", ").join(sql.Identifier(r) for r in callers)
         others = sql.SQL(", ").join(sql.Identifier(r) for r in (ANALYST, PROVINCIAL, COMMUNE,
-                                                                REIDENTIFIER, REVIEWER)
+                                                                REIDENTIFIER, REVIEWER,
+                                                                OPERATOR)
                                     if r not in callers)
         s = sql.Identifier(schema)
         conn.execute(sql.SQL("alter schema {} owner to {}").format(s, loader))

@@ -72,8 +72,9 @@ def table_counts(conninfo: str) -> list[tuple[str, int | None]]:
     return counts
 
 
-# the Sở's login also decides the identity review queue
-DEMO_LOGINS = {"demo_so": (access.PROVINCIAL, access.REVIEWER), "demo_phan_tich": (access.ANALYST,)}
+# the Sở's login also decides the identity review queue and the rejected batches
+DEMO_LOGINS = {"demo_so": (access.PROVINCIAL, access.REVIEWER, access.OPERATOR),
+               "demo_phan_tich": (access.ANALYST,)}
 
 
 def demo_logins(url: str) -> Path:
@@ -189,6 +190,8 @@ def up(port: int = 8080, faults: str = "none", seed: int = 1, web_port: int = 80
     import subprocess
     import time
 
+    from eduhub.web import airflow_runs
+
     if not (settings.SANDBOX_DIR / "manifest.json").exists():
         prepare_sandbox(settings.SANDBOX_DIR, settings.DROP_DIR, 2000, seed)
     url = warehouse.create_database(DEMO_DATABASE, warehouse.url())
@@ -205,8 +208,10 @@ def up(port: int = 8080, faults: str = "none", seed: int = 1, web_port: int = 80
             with open(services.log_dir / "web.log", "ab") as web_log:
                 dashboard = subprocess.Popen(
                     [runtime.tool("eduhub"), "web", "--database", DEMO_DATABASE, "--port",
-                     str(web_port)], env=runtime.environment(url), stdout=web_log,
-                    stderr=subprocess.STDOUT)
+                     str(web_port)], stdout=web_log, stderr=subprocess.STDOUT,
+                    # the operations page reads the runs from this Airflow
+                    env={**runtime.environment(url),
+                         airflow_runs.API_URL_ENV: services.config.api_url})
             print(f"EduHub is running: Airflow UI on {services.config.api_url} "
                   f"(logs in {services.log_dir}), the dashboard on http://127.0.0.1:{web_port} "
                   f"(logins of the demo in {settings.STATE_DIR / 'demo-logins.txt'}); Ctrl-C "

@@ -22,6 +22,7 @@ from eduhub.reports.document import (
     long_date,
     nfc,
     percent,
+    points,
     short_date,
 )
 from eduhub.reports.labels import (
@@ -190,6 +191,17 @@ def quality_tables(conn, unit: Unit, school_year: str,
         + " order by gap_to_target desc, rule_id, unit_code, school_level limit 30",
         (school_year, term) if unit.aggregation_level == "tinh"
         else (school_year, term, unit.code)).fetchall()
+    trend: dict[tuple, dict] = {}
+    # a warehouse upgraded since its last transformation has no trend yet: none shown
+    published = conn.execute("select to_regclass('marts.quality_trend')").fetchone()[0]
+    for level, code, criterion, score, prev_year, prev_term, prev_score, change in (
+            conn.execute(
+                "select aggregation_level, unit_code, criterion, score, previous_school_year,"
+                " previous_term, previous_score, change_from_previous from marts.quality_trend"
+                f" where {where} and school_year = %s and term = %s",
+                (*args, school_year, term)) if published else ()):
+        trend.setdefault((level, code), {})[criterion] = (score, prev_year, prev_term,
+                                                          prev_score, change)
     rules = dict(conn.execute("select rule_id, description_vi from reference.quality_rules"
                               ).fetchall())
     own = {c: v[2] for c, v in by_unit.get((unit.aggregation_level, unit.code), {}).items()}
@@ -212,8 +224,18 @@ def quality_tables(conn, unit: Unit, school_year: str,
                 for (level, code), scores in sorted(by_unit.items(),
                                                     key=lambda i: _unit_order(*i[0]))),
             numeric=(1, 2, 3, 4), widths=(2.4, 1.5, 1.5, 1.5, 1.5)),
+        "trend": Table(
+            "Bảng 3. Điểm chất lượng so với kỳ trước (kỳ trước → kỳ này, thay đổi theo điểm %)",
+            ("Đơn vị", "Kỳ trước", *(CRITERIA[c] for c in CRITERIA)),
+            tuple((names.get(code, code), _previous_term(criteria), *(
+                _change(criteria.get(c)) for c in CRITERIA))
+                for (level, code), criteria in sorted(trend.items(),
+                                                      key=lambda i: _unit_order(*i[0]))),
+            numeric=(2, 3, 4, 5), widths=(2.4, 1.6, 1.5, 1.5, 1.5, 1.5),
+            note="Kỳ trước: số liệu của lần chạy cuối cùng trong kỳ đó; \"-\": chưa có số liệu "
+                 "kỳ trước."),
         "priorities": Table(
-            "Bảng 3. Các đơn vị còn xa chỉ tiêu nhất (3 đơn vị thấp nhất mỗi quy tắc)",
+            "Bảng 4. Các đơn vị còn xa chỉ tiêu nhất (3 đơn vị thấp nhất mỗi quy tắc)",
             ("Đơn vị", "Cấp học", "Quy tắc", "Không đạt", "Điểm", "Chỉ tiêu", "Còn thiếu",
              "Thứ hạng"),
             tuple((names.get(code, code), label(SCHOOL_LEVELS, level),
@@ -222,6 +244,24 @@ def quality_tables(conn, unit: Unit, school_year: str,
                   for code, level, rule, failing, score, target, gap, rank in priorities),
             numeric=(3, 4, 5, 6, 7), widths=(1.8, 1.3, 3.8, 1, 1, 1, 1, 0.9)),
     }, own
+
+
+def _previous_term(criteria: dict) -> str:
+    """The term the unit's scores are compared with (the same for all its criteria)."""
+    for _, year, term, _, _ in criteria.values():
+        if term:
+            return f"{label(TERMS, term)} {year}"
+    return "-"
+
+
+def _change(figures: tuple | None) -> str:
+    """75,0% → 90,0% (+15,0); the score alone when there is no earlier term."""
+    if figures is None:
+        return "-"
+    score, _, _, previous, change = figures
+    if previous is None:
+        return f"- → {percent(score)}"
+    return f"{percent(previous)} → {percent(score)} ({points(change)})"
 
 
 def quality_report(conn, unit: Unit, school_year: str, term: str, issued_on: dt.date,
@@ -249,7 +289,7 @@ def quality_report(conn, unit: Unit, school_year: str, term: str, issued_on: dt.
             Section("II. CHẤT LƯỢNG DỮ LIỆU THEO TIÊU CHÍ ĐÚNG, ĐỦ, SẠCH, SỐNG",
                     ["Điểm của mỗi tiêu chí là số lượt kiểm tra đạt trên số lượt kiểm tra áp "
                      "dụng."],
-                    [tables["scorecard"]], [chart]),
+                    [tables["scorecard"], tables["trend"]], [chart]),
             Section("III. CÁC ĐƠN VỊ CẦN HỖ TRỢ",
                     ["Các quy tắc chưa đạt chỉ tiêu của danh mục, xếp theo khoảng cách đến chỉ "
                      "tiêu."],
@@ -281,7 +321,7 @@ def identity_table(conn, unit: Unit, school_year: str, term: str) -> Table:
         by_level.setdefault(school_level, {})[rule] = (
             f"{integer(passed)}/{integer(applicable)}", percent(score))
     return Table(
-        "Bảng 4. Số định danh cá nhân và xác thực với CSDLQG về dân cư theo cấp học",
+        "Bảng 5. Số định danh cá nhân và xác thực với CSDLQG về dân cư theo cấp học",
         ("Cấp học", "Có số định danh (có/hồ sơ)", "Tỷ lệ", "Khớp CSDLQG (khớp/kiểm tra)",
          "Tỷ lệ"),
         tuple((label(SCHOOL_LEVELS, school_level),
@@ -302,7 +342,7 @@ def pcgd_table(conn, unit: Unit) -> Table:
         " primary_universal_rate, lower_secondary_universal_rate, literacy_rate_15_60"
         f" from marts.pcgd_reconciliation where {where} order by commune_code", args).fetchall()
     return Table(
-        "Bảng 5. Đối chiếu với hệ thống phổ cập giáo dục, xóa mù chữ (PCGD-XMC)",
+        "Bảng 6. Đối chiếu với hệ thống phổ cập giáo dục, xóa mù chữ (PCGD-XMC)",
         ("Xã/phường", "Trẻ 6-14 tuổi", "Đang đi học", "Tỷ lệ đi học", "HS đang học",
          "HS không có trong PCGD-XMC", "PCGD tiểu học", "PCGD THCS", "Biết chữ 15-60"),
         tuple((nfc(name), integer(children), integer(enrolled), percent(rate),

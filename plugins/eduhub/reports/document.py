@@ -69,6 +69,13 @@ def percent(value, digits: int = 1) -> str:
     return f"{Decimal(str(value)) * 100:.{digits}f}".replace(".", ",") + "%"
 
 
+def points(value, digits: int = 1) -> str:
+    """A change of a rate, in percentage points with its sign: 0.015 -> +1,5; -0.2 -> -20,0."""
+    if value is None:
+        return "-"
+    return f"{Decimal(str(value)) * 100:+.{digits}f}".replace(".", ",")
+
+
 def decimal(value, digits: int = 2) -> str:
     if value is None:
         return "-"

@@ -34,6 +34,22 @@ SELECTIONS = {"rui_ro": "Theo rủi ro", "ngau_nhien": "Ngẫu nhiên"}
 
 VISIT_STATUSES = {"chua_kiem_tra": "Chưa kiểm tra", "da_kiem_tra": "Đã kiểm tra"}
 
+# the sources and their entities, as the operators name them (eduhub.sources)
+SOURCES = {
+    "sms_vendor_a": "Phần mềm quản lý trường học (nhà cung cấp A)",
+    "sms_vendor_b": "Phần mềm quản lý trường học (nhà cung cấp B)",
+    "file_exports": "Tệp xuất của trường (xlsx)",
+    "pcgd": "Hệ thống PCGD-XMC",
+    "population": "CSDLQG về dân cư",
+    "school_registry": "Danh mục đơn vị của Sở",
+}
+ENTITIES = {
+    "schools": "Trường", "learners": "Học sinh", "staff": "Đội ngũ", "classes": "Lớp học",
+    "results": "Kết quả học tập", "transcripts": "Học bạ số", "health": "Sức khỏe",
+    "facilities": "Cơ sở vật chất", "households": "Hộ gia đình (PCGD-XMC)",
+    "units": "Đơn vị",
+}
+
 
 def label(labels: dict[str, str], code) -> str:
     """The label of a code; an unknown code is shown as it is rather than hidden."""

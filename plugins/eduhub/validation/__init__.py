@@ -42,6 +42,7 @@ is validated through), `gx_runner` (Great Expectations, Data Docs), `results` (o
 from eduhub.validation.batch_views import projection, view_query
 from eduhub.validation.batches import (
     accept_partitions,
+    apply_batch_decisions,
     batch_record_ids,
     batch_statuses,
     mark_partitions,
@@ -73,7 +74,7 @@ from eduhub.validation.suites import (
 __all__ = [
     "MARTS_SUITE", "PARAMETERS", "SEVERITIES", "CriticalExpectationFailed",
     "ExpectationOutcome", "Suite", "SuiteError", "SuiteResult", "accept_partitions",
-    "batch_record_ids", "batch_statuses", "mark_partitions", "pending_batches",
+    "apply_batch_decisions", "batch_record_ids", "batch_statuses", "mark_partitions", "pending_batches",
     "fail_task_on_critical", "gx_paths", "landing_suites", "load_suite", "load_suite_definition",
     "marts_plan", "projection", "raise_on_critical", "summary", "validate_batch",
     "validate_marts", "validate_publication", "validate_sources", "view_query",

@@ -245,3 +245,38 @@ def batch_statuses(conninfo: str, statuses: Iterable[str] = ("rejected", "landed
             (list(statuses),))
         names = [c.name for c in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def apply_batch_decisions(conninfo: str) -> list[dict]:
+    """The operators' decisions of the dashboard (`operations.decide_batch`, migration 0010)
+    applied: an `accept` through `accept_partitions` (who and why are the decision's), a
+    `keep_rejected` left as it is; each marked applied with its outcome. Run before a build, so
+    the build reads what was accepted; a second run finds nothing pending."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        pending = conn.execute("""
+            select batch_id, source, entity, partition, decision, reason, decided_by, decided_at
+            from ops.batch_decisions where applied_at is null
+            order by decided_at, batch_id, source, entity, partition""").fetchall()
+    applied = []
+    for batch, source, entity, partition, decision, reason, decided_by, decided_at in pending:
+        outcome = "kept_rejected"
+        if decision == "accept":
+            try:
+                accept_partitions(conninfo, batch, source, entity, reason=reason,
+                                  accepted_by=decided_by, partitions=[partition])
+                outcome = "accepted"
+            except ValueError:  # validated again since, or accepted on the command line
+                outcome = "no_longer_rejected"
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            # only the decision read above: one taken meanwhile waits for the next run
+            conn.execute("""
+                update ops.batch_decisions set applied_at = clock_timestamp(), outcome = %s
+                where batch_id = %s and source = %s and entity = %s and partition = %s
+                    and decided_at = %s and applied_at is null""",
+                         (outcome, batch, source, entity, partition, decided_at))
+        applied.append({"batch_id": batch, "source": source, "entity": entity,
+                        "partition": partition, "decision": decision, "outcome": outcome})
+    if applied:
+        log.info("operators' batch decisions applied: %s", ", ".join(
+            f"{d['source']}.{d['entity']} {d['partition']} {d['outcome']}" for d in applied))
+    return applied

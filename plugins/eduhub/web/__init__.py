@@ -13,7 +13,11 @@ commune group) and every page reads the warehouse in a connection opened as that
   (.xlsx) for the provincial role;
 - `/kiem-tra` the year's 30% sample with its reasons, and the form that records a visit
   (`inspection.record_visit`, migration 0008: who and when are the database's);
-- `/danh-muc` the rule catalogue.
+- `/danh-muc` the rule catalogue;
+- `/van-hanh` for the operators (`eduhub_operator`): each DAG's last runs from Airflow's API
+  (`airflow_runs`), the partitions validation rejected with the failed expectations and the
+  form that accepts one or keeps it rejected (`operations.decide_batch`, migration 0010,
+  applied by the next `transform_warehouse`), and the quarantine counts.
 
 Every form carries the session's CSRF token (the sign-in form a token of its own cookie) and is
 refused without it. Everything is served from this process: no CDN, no script, the chart
@@ -28,7 +32,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from eduhub.web import routes
+from eduhub.web import airflow_runs, routes
 from eduhub.web.sessions import SessionStore
 
 DEFAULT_PORT = 8090
@@ -46,6 +50,7 @@ def create_app(warehouse_url: str, idle_seconds: float = 1800, max_seconds: floa
     app = FastAPI(title="Trang tổng hợp dữ liệu giáo dục", docs_url=None, redoc_url=None,
                   openapi_url=None, lifespan=lifespan)
     app.state.store = store
+    app.state.airflow = airflow_runs.AirflowApi.from_environment()
     app.state.templates = Jinja2Templates(directory=routes.HERE / "templates")
     app.state.cookie = {"httponly": True, "samesite": "strict", "secure": secure_cookies,
                         "path": "/"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,10 @@ from eduhub.reports.document import Table, integer, nfc, percent, short_date
 from eduhub.reports.labels import (
     AGGREGATION_LEVELS,
     CRITERIA,
+    ENTITIES,
     SCHOOL_LEVELS,
     SEXES,
+    SOURCES,
     VISIT_STATUSES,
     label,
 )
@@ -74,8 +77,15 @@ def chart_data_uri(scores: dict[str, float]) -> str | None:
     """The reports' scorecard chart, inline (no request leaves the page)."""
     if not scores:
         return None
+    return _chart(tuple(scores.items()))
+
+
+@functools.lru_cache(maxsize=512)
+def _chart(scores: tuple[tuple[str, float], ...]) -> str:
+    """Drawn once per set of scores (matplotlib takes a few hundred ms): the same figures give
+    the same picture, whoever asks."""
     with tempfile.TemporaryDirectory(prefix="eduhub-web-") as scratch:
-        chart = charts.scorecard_chart(scores, Path(scratch) / "chart.png")
+        chart = charts.scorecard_chart(dict(scores), Path(scratch) / "chart.png")
         return "data:image/png;base64," + base64.b64encode(chart.image.read_bytes()).decode()
 
 
@@ -293,3 +303,114 @@ def rules(conn) -> Table:
 
 def level_label(level: str) -> str:
     return label(AGGREGATION_LEVELS, level)
+
+
+# -- operations ------------------------------------------------------------------------------
+
+RUN_STATES = {"success": "Thành công", "failed": "Thất bại", "running": "Đang chạy",
+              "queued": "Đang chờ"}
+NEVER_RUN = "Chưa chạy"
+RUN_TYPES = {"scheduled": "Theo lịch", "manual": "Chạy tay", "backfill": "Chạy bù",
+             "asset_triggered": "Khi có dữ liệu mới"}
+BATCH_DECISIONS = {"accept": "Chấp nhận lô", "keep_rejected": "Giữ từ chối"}
+DECISION_OUTCOMES = {"accepted": "Đã chấp nhận", "kept_rejected": "Giữ từ chối",
+                     "no_longer_rejected": "Không còn bị từ chối (không cần áp dụng)"}
+NOT_YET_APPLIED = "Chờ lần biến đổi kho tiếp theo"
+VIETNAM = dt.timezone(dt.timedelta(hours=7))
+
+
+def local_time(moment: dt.datetime | None) -> str:
+    """A moment as the Sở reads it: Vietnam's time, day first."""
+    return moment.astimezone(VIETNAM).strftime("%d/%m/%Y %H:%M") if moment else ""
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} phút {rest:02d} giây" if minutes else f"{rest} giây"
+
+
+def may_operate(conn) -> bool:
+    """A member of the operators' group (migration 0010): the database says, not the page."""
+    return conn.execute("select exists (select 1 from pg_roles where rolname = 'eduhub_operator')"
+                        " and pg_has_role(current_user, 'eduhub_operator', 'MEMBER')"
+                        ).fetchone()[0]
+
+
+def _names_if_readable(conn) -> dict[str, str]:
+    """Unit names, for a login that may read the directory (an operator need not)."""
+    readable = conn.execute("select has_table_privilege('marts.unit_directory', 'select')"
+                            " where to_regclass('marts.unit_directory') is not null").fetchone()
+    return content.unit_names(conn) if readable and readable[0] else {}
+
+
+def dag_runs(api) -> list[dict]:
+    """Each DAG's last run, and the states of the runs before it, as the page lists them."""
+    rows = []
+    for dag in api.last_runs():
+        last = dag.runs[0] if dag.runs else None
+        rows.append({
+            "dag_id": dag.dag_id, "name": nfc(dag.display_name), "paused": dag.paused,
+            "url": dag.ui_url, "state": last.state if last else None,
+            "state_label": label(RUN_STATES, last.state) if last else NEVER_RUN,
+            "run_type": label(RUN_TYPES, last.run_type) if last else "",
+            "started": local_time(last.start_date or last.run_after) if last else "",
+            "duration": duration(last.seconds) if last else "",
+            "run_url": dag.run_url(last) if last else None,
+            "before": [(r.state, label(RUN_STATES, r.state) if r.state else NEVER_RUN,
+                        local_time(r.run_after))
+                       for r in dag.runs[1:]]})
+    return rows
+
+
+def rejected_partitions(conn) -> list[dict]:
+    """What validation rejected, undecided or decided (the last 90 days), through the door."""
+    names = _names_if_readable(conn)
+    rows = []
+    for (batch, source, entity, partition, status, extracted_at, received, landed, quarantined,
+         reasons, decision, decided_by, decided_at, decision_reason, applied_at,
+         outcome) in conn.execute("select * from operations.rejected_partitions()"):
+        rows.append({
+            "batch_id": batch, "source": source, "entity": entity, "partition": partition,
+            "what": f"{label(ENTITIES, entity)} · {label(SOURCES, source)}",
+            "unit": names.get(partition, ""), "status": status,
+            "extracted_at": local_time(extracted_at), "received": integer(received),
+            "landed": integer(landed), "quarantined": integer(quarantined),
+            "reasons": [r.strip() for r in (reasons or "").split(";") if r.strip()],
+            "decision": label(BATCH_DECISIONS, decision) if decision else None,
+            "decided": (f"{decided_by}, {local_time(decided_at)}: {nfc(decision_reason)}"
+                        if decision else None),
+            "outcome": (label(DECISION_OUTCOMES, outcome) if applied_at else NOT_YET_APPLIED)
+            if decision else None,
+            "open": status == "rejected" and (decision is None or applied_at is not None)})
+    return rows
+
+
+def quarantine_counts(conn) -> Table:
+    names = _names_if_readable(conn)
+    rows = conn.execute("select * from operations.quarantine_counts()").fetchall()
+    return Table(
+        "Bản ghi cách ly (sai định dạng, chờ trường sửa)",
+        ("Nguồn", "Đối tượng", "Đơn vị", "Đang cách ly", "Đã được sửa", "Lần đầu", "Lần cuối"),
+        tuple((label(SOURCES, source), label(ENTITIES, entity),
+               f"{partition} {names.get(partition, '')}".strip(),
+               integer(open_records), integer(resolved), local_time(first_seen),
+               local_time(last_seen))
+              for source, entity, partition, open_records, resolved, first_seen, last_seen
+              in rows),
+        numeric=(3, 4),
+        note="Chỉ số lượng: nội dung bản ghi không hiển thị ở đây (có thể chứa dữ liệu cá nhân).")
+
+
+class BatchDecisionRefused(ValueError):
+    """The database refused the decision (its message, in Vietnamese)."""
+
+
+def decide_batch(conn, batch: str, source: str, entity: str, partition: str, decision: str,
+                 reason: str) -> None:
+    try:
+        conn.execute("select operations.decide_batch(%s, %s, %s, %s, %s, %s)",
+                     (batch, source, entity, partition, decision, reason))
+    except psycopg.errors.InvalidParameterValue as exc:
+        raise BatchDecisionRefused(exc.diag.message_primary) from None

@@ -19,7 +19,7 @@ from starlette.background import BackgroundTask
 
 from eduhub import settings
 from eduhub.reports import ReportError, content, spreadsheet, worklist
-from eduhub.web import pages
+from eduhub.web import airflow_runs, pages
 from eduhub.web.sessions import Session, SessionStore, SignInRefused
 
 log = logging.getLogger(__name__)
@@ -337,6 +337,47 @@ async def decide(request: Request):
         raise Refused(400, f"Chưa ghi được quyết định: {exc}") from None
     log.info("web: %s decided a review item (%s)", session.login, decision)
     return RedirectResponse(f"/dinh-danh?da_quyet_dinh={quote(decision)}", status_code=303)
+
+
+@router.get("/van-hanh", response_class=HTMLResponse)
+def operations(request: Request, da_ghi: str | None = None):
+    """For the operators: the DAGs' last runs (Airflow's API, the dashboard's own account), what
+    validation rejected with the failed expectations and the decision form, quarantine counts."""
+    session = signed_in(request)
+
+    def work(conn):
+        if not pages.may_operate(conn):
+            raise Refused(403, "Trang vận hành chỉ dành cho cán bộ vận hành hệ thống.")
+        return {"partitions": pages.rejected_partitions(conn),
+                "quarantine": pages.quarantine_counts(conn)}
+
+    found = run(request, session, work)
+    api, runs, unavailable = request.app.state.airflow, [], None
+    if api is None:
+        unavailable = "chưa cấu hình địa chỉ Airflow (EDUHUB_AIRFLOW_API_URL)"
+    else:
+        try:
+            runs = pages.dag_runs(api)
+        except airflow_runs.AirflowUnavailable as exc:
+            unavailable = str(exc)
+    return render(request, "operations.html", session, runs=runs, unavailable=unavailable,
+                  decisions=pages.BATCH_DECISIONS, decided=da_ghi, **found)
+
+
+@router.post("/van-hanh")
+async def decide_batch(request: Request):
+    session = signed_in(request)
+    form = await request.form()
+    check_csrf(session, form)
+    fields = [str(form.get(name) or "") for name in ("batch_id", "source", "entity",
+                                                      "partition", "decision", "reason")]
+    try:
+        run(request, session, lambda conn: pages.decide_batch(conn, *fields))
+    except pages.BatchDecisionRefused as exc:
+        raise Refused(400, f"Chưa ghi được quyết định: {exc}") from None
+    log.info("web: %s decided a rejected partition of %s.%s (%s)", session.login, fields[1],
+             fields[2], fields[4])
+    return RedirectResponse(f"/van-hanh?da_ghi={quote(fields[4])}", status_code=303)
 
 
 @router.get("/kiem-dinh/{path:path}")
