@@ -110,6 +110,7 @@ UNIT_OF_ROW = {
     "marts.pcgd_discrepancies": "coalesce(school_code, commune_code)",
     "marts.pcgd_reconciliation": "commune_code",
     "marts.quality_scorecard": "unit_code",
+    "marts.quality_trend": "unit_code",
     "marts.quality_rule_priorities": "unit_code",
     "marts.school_learner_id_coverage": "school_code",
     "marts.statistics_health": "unit_code",
