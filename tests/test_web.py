@@ -28,8 +28,8 @@ from openpyxl import load_workbook
 from eduhub import access, warehouse
 from eduhub.identity import person
 from eduhub.reports import content
-from eduhub.reports.document import SUPPRESSED, integer, nfc, percent
-from eduhub.reports.labels import CRITERIA, SCHOOL_LEVELS
+from eduhub.reports.document import SUPPRESSED, integer, nfc, percent, points
+from eduhub.reports.labels import CRITERIA, SCHOOL_LEVELS, TERMS
 
 pytestmark = pytest.mark.slow
 
@@ -100,6 +100,29 @@ def scorecard_rows(url: str, where: str, args: tuple) -> list[list[str]]:
                   for (_, code), cells in units.items())
 
 
+def trend_rows(url: str, where: str, args: tuple) -> list[list[str]]:
+    """The trend as the page should show it: each unit's term before and, per criterion, the
+    score then and now with the change in points, straight from the mart."""
+    with warehouse.connect(url) as conn:
+        year, term = content.latest_term(conn)
+        names = content.unit_names(conn)
+        found = conn.execute(
+            "select aggregation_level, unit_code, criterion, score, previous_school_year,"
+            " previous_term, previous_score, change_from_previous from marts.quality_trend"
+            f" where {where} and school_year = %s and term = %s", (*args, year, term)).fetchall()
+    units: dict[tuple, dict] = {}
+    before: dict[tuple, str] = {}
+    for level, code, criterion, score, prev_year, prev_term, previous, change in found:
+        units.setdefault((level, code), {})[criterion] = (
+            f"{percent(previous)} → {percent(score)} ({points(change)})"
+            if previous is not None else f"- → {percent(score)}")
+        if prev_term:
+            before[(level, code)] = f"{TERMS[prev_term]} {prev_year}"
+    return sorted([nfc(names.get(code, code)), before.get(unit, "-"),
+                   *(cells.get(c, "-") for c in CRITERIA)]
+                  for unit, cells in units.items() for _, code in (unit,))
+
+
 def test_the_overview_shows_the_marts_figures_and_nothing_leaves_the_machine(signed_in, site,
                                                                             tmp_path):
     page = signed_in("provincial")
@@ -108,6 +131,9 @@ def test_the_overview_shows_the_marts_figures_and_nothing_leaves_the_machine(sig
     assert sorted(shown) == scorecard_rows(
         site["url"], "aggregation_level in ('tinh', 'don_vi_quan_ly')", ())
     assert len(shown) > 2
+    trend = table(page, "xu-huong")
+    assert sorted(trend) == trend_rows(
+        site["url"], "aggregation_level in ('tinh', 'don_vi_quan_ly')", ()) and len(trend) > 2
     with warehouse.connect(site["url"]) as conn:
         year, term = content.latest_term(conn)
         completeness = conn.execute(
