@@ -48,7 +48,7 @@ def make_logins(url: str) -> dict[str, tuple[str, str]]:
         commune = conn.execute(
             "select managed_by from marts.unit_directory where aggregation_level = 'truong'"
             " and managed_by <> 'SO' group by 1 order by count(*) desc, 1 limit 1").fetchone()[0]
-        groups = {"tinh": (access.PROVINCIAL,), "phan_tich": (access.ANALYST,),
+        groups = {"tinh": (access.PROVINCIAL, access.OPERATOR), "phan_tich": (access.ANALYST,),
                   "xa": (access.commune_role(commune),)}
         logins = {}
         for name, members_of in groups.items():
@@ -80,7 +80,7 @@ def pages(url: str) -> list[str]:
                            " group by 1 order by count(*) desc limit 1").fetchone()[0]
     return ["/", f"/don-vi/{commune}", f"/don-vi/{school}", f"/don-vi/{big}", "/thong-ke",
             f"/thong-ke/{commune}", f"/thong-ke/{commune}/bieu-mau.xlsx", "/kiem-tra",
-            "/dinh-danh", "/danh-muc", f"/don-vi/{big}/danh-sach-loi.xlsx"]
+            "/dinh-danh", "/danh-muc", f"/don-vi/{big}/danh-sach-loi.xlsx", "/van-hanh"]
 
 
 def sign_in(base: str, login: str, password: str) -> requests.Session:

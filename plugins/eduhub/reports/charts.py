@@ -30,6 +30,17 @@ def font_family() -> list[str]:
     return [f for f in FONT_FAMILIES if f in known] + ["serif"]
 
 
+def prepare() -> None:
+    """matplotlib imported and the fonts found now (seconds), not by the first chart drawn:
+    a server calls it before it answers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: F401
+
+    font_family()
+
+
 def scorecard_chart(scores: dict[str, float], out: Path) -> Chart:
     """A bar per criterion (đúng, đủ, sạch, sống), coloured as the scorecard colours it."""
     import matplotlib

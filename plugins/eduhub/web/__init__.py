@@ -32,6 +32,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from eduhub.reports import charts
 from eduhub.web import airflow_runs, routes
 from eduhub.web.sessions import SessionStore
 
@@ -44,6 +45,7 @@ def create_app(warehouse_url: str, idle_seconds: float = 1800, max_seconds: floa
 
     @asynccontextmanager
     async def lifespan(_app):
+        charts.prepare()  # the first page with a chart would wait seconds for matplotlib
         yield
         store.close_all()
 

@@ -333,9 +333,8 @@ def duration(seconds: float | None) -> str:
 
 def may_operate(conn) -> bool:
     """A member of the operators' group (migration 0010): the database says, not the page."""
-    return conn.execute("select exists (select 1 from pg_roles where rolname = 'eduhub_operator')"
-                        " and pg_has_role(current_user, 'eduhub_operator', 'MEMBER')"
-                        ).fetchone()[0]
+    return conn.execute("select coalesce((select pg_has_role(current_user, oid, 'MEMBER')"
+                        " from pg_roles where rolname = 'eduhub_operator'), false)").fetchone()[0]
 
 
 def _names_if_readable(conn) -> dict[str, str]:
