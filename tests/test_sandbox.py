@@ -123,10 +123,16 @@ def test_manifest_lists_exactly_the_other_defects(late_term):
     served = {s["school_code"] for s in data["schools"]}
     found |= {("silent_school", "school", u["unit_code"]) for u in data["units"]
               if u["unit_code"] not in served and u["closed_on"] is None}
+    # past years' digital transcripts listed but never made
+    learner = {(x["moet_id"], x["school_code"]): x["learner_key"] for x in data["learners"]}
+    found |= {("transcript_not_created", "transcript",
+               f"{learner[t['moet_id'], t['school_code']]}:{t['school_year']}")
+              for t in data["transcripts"]
+              if t["status"] == "chua_tao" and t["school_year"] != generator.SCHOOL_YEAR}
     assert found == declared
     assert {k for k, _, _ in declared} == {"unknown_code", "staff_without_qualification",
                                           "missing_personal_id", "school_age_not_enrolled",
-                                          "silent_school"}
+                                          "silent_school", "transcript_not_created"}
 
 
 def test_clean_personal_ids_agree_with_birth_year_and_sex(late_term):

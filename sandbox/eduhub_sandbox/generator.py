@@ -91,6 +91,8 @@ DEFAULT_DEFECT_RATES = {
     "age_grade_mismatch": 0.01,
     "id_leading_zero_lost": 0.004,
     "missing_subject_score": 0.006,
+    # share of the transcripts of past school years
+    "transcript_not_created": 0.02,
 }
 # At most one of these per learner record, so the ground truth stays unambiguous.
 LEARNER_DEFECTS = [
@@ -300,6 +302,8 @@ class _Builder:
             "staff": {x["staff_key"] for x in staff},
             "school": {u["unit_code"] for u in rows["units"]},
             "pcgd_resident": {r["resident_id"] for r in rows["pcgd_residents"]},
+            # made with the school records of this day's learners only
+            "transcript": {d["record"] for d in self.defects if d["entity"] == "transcript"},
         }
         province.defects = [d for d in self.defects if d["record"] in present[d["entity"]]]
         return province
@@ -676,9 +680,16 @@ class _Builder:
                 stamp = f"{year[5:]}-05-25T10:00:00+07:00"
                 results.append(self.result(moet, code, year, "ca_nam", level, stamp))
                 signed = self.record_rng(moet, year, "transcript").random() < 0.93
+                status = "da_ky_so" if signed else "chua_ky_so"
+                # a year the school never made the digital transcript of: listed, not created.
+                # A stream of its own, so the other transcripts stay as they were
+                if self.record_rng(moet, year, "transcript_created").random() < \
+                        self.rates["transcript_not_created"]:
+                    status = "chua_tao"
+                    self.defect("transcript_not_created", "transcript",
+                                f"{x['learner_key']}:{year}", school_year=year)
                 transcripts.append({"moet_id": moet, "school_code": code, "school_year": year,
-                                    "status": "da_ky_so" if signed else "chua_ky_so",
-                                    "updated_at": stamp})
+                                    "status": status, "updated_at": stamp})
             if grade >= 1:
                 entered = x["_hk1_day"] <= self.day and "missing_term_results" not in x["_flags"]
                 if entered:

@@ -1,12 +1,13 @@
 -- Per school and data domain, for the term the run evaluates: the records expected (the
 -- denominator, as DHIS2 counts it: what is due that term; for results, each required subject
--- of each learner, int_result_subjects), the records present, those with
--- every required field, and whether the school reported by the deadline (some record of the
--- domain arrived by the end of the deadline's day in Vietnam: updated in the school's system,
--- or saved in a class file, for the schools without an API). The domain
--- `reporting` counts, per school the Sở's registry expects (open on the term's start) or that
--- reports, the domains due through its channel against those it sent: a silent school, which
--- no system serves, is listed there at 0, never left out of the denominator.
+-- of each learner, int_result_subjects; for transcripts, each completed year's), the records
+-- present, those with every required field (transcripts: signed), and whether the school
+-- reported by the deadline (some record of the domain arrived by the end of the deadline's
+-- day in Vietnam: updated in the school's system, or saved in a class file, for the schools
+-- without an API). The domain `reporting` counts, per school the Sở's registry expects (open
+-- on the term's start) or that reports, the domains due through its channel against those it
+-- sent: a silent school, which no system serves, is listed there at 0, never left out of the
+-- denominator.
 with
 
 reporting_schools as (
@@ -114,7 +115,7 @@ per_learner as (
             as reported_by_deadline
     from learners
     cross join (
-        values ('health', 0), ('transcripts', 1)
+        values ('health', 0)
     ) as domains (data_domain, min_grade)
     left join learner_records
         on
@@ -139,6 +140,39 @@ result_domain as (
     group by school_code
 ),
 
+-- digital transcripts (học bạ số) of the school years each enrolled learner completed at
+-- the school, as its system lists them: created (signed or not) present, signed complete, not
+-- yet created (chua_tao) missing. This year's are due once its end-of-year report is past
+-- its deadline; before, they are not counted (the school makes them at the year's end).
+transcript_domain as (
+    select
+        transcripts.school_code,
+        'transcripts' as data_domain,
+        count(*) as expected_records,
+        count(*) filter (
+            where transcripts.transcript_status in ('da_ky_so', 'chua_ky_so')
+        ) as present_records,
+        count(*) filter (where transcripts.transcript_status = 'da_ky_so') as complete_records,
+        bool_or({{ arrived_by_deadline('transcripts.source_updated_at') }})
+            as reported_by_deadline
+    from {{ ref('int_school_records') }} as transcripts
+    inner join learners
+        on
+            transcripts.moet_id = learners.moet_id
+            and transcripts.school_code = learners.school_code
+    cross join term as evaluated
+    where
+        transcripts.data_domain = 'transcripts'
+        and (
+            transcripts.school_year < evaluated.school_year
+            or (
+                transcripts.school_year = evaluated.school_year
+                and evaluated.term = 'ca_nam' and evaluated.deadline_passed
+            )
+        )
+    group by transcripts.school_code
+),
+
 per_domain as (
     select * from learner_domain
     union all
@@ -149,6 +183,8 @@ per_domain as (
     select * from facility_domain
     union all
     select * from per_learner
+    union all
+    select * from transcript_domain
 ),
 
 -- every school expected to report this term: the registry's units open on the term's start,
