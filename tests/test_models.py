@@ -342,6 +342,54 @@ def test_the_trend_compares_each_term_with_the_last_run_of_the_term_before(model
     assert history() == kept
 
 
+def _statistics(url: str) -> dict[str, tuple]:
+    """Both statistics marts in the snapshots' long form: form:key:measure -> (figure,
+    suppressed)."""
+    with warehouse.connect(url) as conn:
+        found = {f"hoc_sinh:{key}:learners": (n, hidden) for key, n, hidden in conn.execute(
+            "select statistic_key, learners, is_suppressed from marts.statistics_learners")}
+        cur = conn.execute("select * from marts.statistics_schools")
+        names = [c.name for c in cur.description]
+        for row in cur:
+            record = dict(zip(names, row, strict=True))
+            for measure in names[names.index("schools"):]:
+                found[f"truong:{record['statistic_key']}:{measure}"] = (record[measure], False)
+    return found
+
+
+def _frozen(url: str, relation: str) -> dict[str, tuple]:
+    with warehouse.connect(url) as conn:
+        return {f"{form}:{key}:{measure}": (point, as_of, figure, hidden)
+                for form, key, measure, point, as_of, figure, hidden in conn.execute(
+                    f"select form, statistic_key, measure, data_point, figures_as_of, figure,"
+                    f" is_suppressed from {relation}")}
+
+
+def test_statistics_are_frozen_at_the_start_of_year_data_date(modelled):
+    """The start-of-year figures (Thông tư 25/2024, as of 30 September): a run two days after
+    the date freezes its figures; a backfill of the date itself replaces them (closer); a run
+    after it and the modelled day's leave them. Every figure of both forms, exactly."""
+    url, env = modelled["url"], modelled["env"]
+    year = school_calendar.calendar().year_of(date.fromisoformat(AS_OF))
+    data_date = year.start_of_year_data_date
+    try:
+        dbt(["run", "--select", "int_term_context+"], env,
+            day=(data_date + timedelta(days=2)).isoformat())
+        later = _statistics(url)
+        assert _frozen(url, "intermediate.int_statistics_snapshots") == {
+            k: ("dau_nam", data_date + timedelta(days=2), *v) for k, v in later.items()}
+        dbt(["run", "--select", "int_term_context+"], env, day=data_date.isoformat())
+        on_the_date = _statistics(url)
+        dbt(["run", "--select", "int_term_context+"], env,
+            day=(data_date + timedelta(days=5)).isoformat())
+    finally:
+        dbt(["run", "--select", "int_term_context+"], env, day=AS_OF)
+    frozen = {k: ("dau_nam", data_date, *v) for k, v in on_the_date.items()}
+    assert later and _frozen(url, "marts.statistics_snapshots") == frozen
+    # suppressed cells stay suppressed, with no figure
+    assert any(hidden and figure is None for *_, figure, hidden in frozen.values())
+
+
 def _sample(url):
     with warehouse.connect(url) as conn:
         return conn.execute("select school_code, selection, reason_vi from "
