@@ -18,7 +18,7 @@ import psycopg
 
 from eduhub.reports import charts, content
 from eduhub.reports.content import ReportError, Unit
-from eduhub.reports.document import Table, integer, nfc, percent, short_date
+from eduhub.reports.document import Table, integer, nfc, percent, short_date, vietnamese_key
 from eduhub.reports.labels import (
     AGGREGATION_LEVELS,
     CRITERIA,
@@ -360,7 +360,7 @@ def dag_runs(api) -> list[dict]:
             "before": [(r.state, label(RUN_STATES, r.state) if r.state else NEVER_RUN,
                         local_time(r.run_after))
                        for r in dag.runs[1:]]})
-    return rows
+    return sorted(rows, key=lambda r: vietnamese_key(r["name"]))  # by title, as read
 
 
 def rejected_partitions(conn) -> list[dict]:
