@@ -295,53 +295,6 @@ def _scores(url: str, relation: str, term: str) -> dict[str, tuple]:
                              f" score from {relation} where term = %s", (term,))}
 
 
-def test_the_trend_compares_each_term_with_the_last_run_of_the_term_before(modelled):
-    """Term 1 evaluated on two days, then again on the earlier one (a backfill), then the
-    whole-year report on the modelled day: the history keeps term 1 as its latest day left
-    it, each run's scorecard is its own day's, and the trend puts the whole year's scores
-    beside that term 1, exactly."""
-    url, env = modelled["url"], modelled["env"]
-    hk1_deadline = school_calendar.calendar().year_of(date.fromisoformat(AS_OF)).mid_year_deadline
-    early = hk1_deadline - timedelta(days=30)
-    try:
-        dbt(["run", "--select", "int_term_context+"], env, day=early.isoformat())
-        first = _scores(url, "marts.quality_scorecard", "hk1")
-        dbt(["run", "--select", "int_term_context+"], env, day=hk1_deadline.isoformat())
-        last = _scores(url, "marts.quality_scorecard", "hk1")
-        dbt(["run", "--select", "int_term_context+"], env, day=early.isoformat())
-        assert _scores(url, "marts.quality_scorecard", "hk1") == first  # the day's own
-        # ... and the history still term 1 of its later day
-        assert _scores(url, "intermediate.int_scorecard_history", "hk1") == last
-        with warehouse.connect(url) as conn:
-            assert conn.execute("select array_agg(distinct figures_as_of) from intermediate"
-                                ".int_scorecard_history where term = 'hk1'").fetchone()[0] == [
-                hk1_deadline]
-    finally:
-        dbt(["run", "--select", "int_term_context+"], env, day=AS_OF)
-    whole_year = _scores(url, "marts.quality_scorecard", "ca_nam")
-    assert first and whole_year != last  # the figures moved from term 1 to the whole year
-
-    def history() -> dict:
-        return {term: _scores(url, "intermediate.int_scorecard_history", term)
-                for term in ("hk1", "ca_nam")}
-
-    kept = history()
-    assert kept == {"hk1": last, "ca_nam": whole_year}
-    with warehouse.connect(url) as conn:
-        trend = {f"{level}:{unit}:{criterion}": (score, year, term, before, change)
-                 for level, unit, criterion, score, year, term, before, change in conn.execute("""
-                     select aggregation_level, unit_code, criterion, score, previous_school_year,
-                            previous_term, previous_score, change_from_previous
-                     from marts.quality_trend""")}
-    year = school_calendar.calendar().year_of(date.fromisoformat(AS_OF)).name
-    assert trend == {key: (score, *((year, "hk1", last[key][2], score - last[key][2])
-                                    if key in last else (None, None, None, None)))
-                     for key, (_, _, score) in whole_year.items()}
-    # a second run of the same day changes nothing
-    dbt(["run", "--select", "int_scorecard_history"], env, day=AS_OF)
-    assert history() == kept
-
-
 def _statistics(url: str) -> dict[str, tuple]:
     """Both statistics marts in the snapshots' long form: form:key:measure -> (figure,
     suppressed)."""
@@ -365,29 +318,73 @@ def _frozen(url: str, relation: str) -> dict[str, tuple]:
                     f" is_suppressed from {relation}")}
 
 
-def test_statistics_are_frozen_at_the_start_of_year_data_date(modelled):
-    """The start-of-year figures (Thông tư 25/2024, as of 30 September): a run two days after
-    the date freezes its figures; a backfill of the date itself replaces them (closer); a run
-    after it and the modelled day's leave them. Every figure of both forms, exactly."""
+def test_figures_kept_across_days_the_trend_by_term_and_the_frozen_statistics(modelled):
+    """A sequence of days, as the schedules and a backfill run them: two days after the
+    start-of-year data date (Thông tư 25/2024, 30 September), the date itself (a backfill),
+    term 1's deadline, the first day again, then the modelled day (the whole-year term).
+
+    - The statistics are frozen at the data date: the first run's figures, replaced by the
+      date's own (closer), then kept whatever runs later. Every figure of both forms.
+    - The scorecard history keeps term 1 as its latest day left it (a backfill of an earlier
+      day does not overwrite it), while each run's scorecard is its own day's; the trend puts
+      the whole year's scores beside that term 1, exactly; a second run changes nothing."""
     url, env = modelled["url"], modelled["env"]
     year = school_calendar.calendar().year_of(date.fromisoformat(AS_OF))
-    data_date = year.start_of_year_data_date
+    data_date, hk1_deadline = year.start_of_year_data_date, year.mid_year_deadline
+    after = data_date + timedelta(days=2)
+
+    def run(day: date) -> None:
+        dbt(["run", "--select", "int_term_context+"], env, day=day.isoformat())
+
     try:
-        dbt(["run", "--select", "int_term_context+"], env,
-            day=(data_date + timedelta(days=2)).isoformat())
-        later = _statistics(url)
+        run(after)
+        first = _scores(url, "marts.quality_scorecard", "hk1")
         assert _frozen(url, "intermediate.int_statistics_snapshots") == {
-            k: ("dau_nam", data_date + timedelta(days=2), *v) for k, v in later.items()}
-        dbt(["run", "--select", "int_term_context+"], env, day=data_date.isoformat())
+            k: ("dau_nam", after, *v) for k, v in _statistics(url).items()}
+        run(data_date)
         on_the_date = _statistics(url)
-        dbt(["run", "--select", "int_term_context+"], env,
-            day=(data_date + timedelta(days=5)).isoformat())
+        run(hk1_deadline)
+        last = _scores(url, "marts.quality_scorecard", "hk1")
+        run(after)
+        assert _scores(url, "marts.quality_scorecard", "hk1") == first  # the day's own
+        # ... and the history still term 1 of its later day
+        assert _scores(url, "intermediate.int_scorecard_history", "hk1") == last
+        with warehouse.connect(url) as conn:
+            assert conn.execute("select array_agg(distinct figures_as_of) from intermediate"
+                                ".int_scorecard_history where term = 'hk1'").fetchone()[0] == [
+                hk1_deadline]
     finally:
-        dbt(["run", "--select", "int_term_context+"], env, day=AS_OF)
+        run(date.fromisoformat(AS_OF))
+
     frozen = {k: ("dau_nam", data_date, *v) for k, v in on_the_date.items()}
-    assert later and _frozen(url, "marts.statistics_snapshots") == frozen
+    assert _frozen(url, "marts.statistics_snapshots") == frozen
     # suppressed cells stay suppressed, with no figure
     assert any(hidden and figure is None for *_, figure, hidden in frozen.values())
+
+    whole_year = _scores(url, "marts.quality_scorecard", "ca_nam")
+    assert first and whole_year != last  # the figures moved from term 1 to the whole year
+
+    def history() -> dict:
+        return {term: _scores(url, "intermediate.int_scorecard_history", term)
+                for term in ("hk1", "ca_nam")}
+
+    kept = history()
+    assert kept == {"hk1": last, "ca_nam": whole_year}
+    with warehouse.connect(url) as conn:
+        trend = {f"{level}:{unit}:{criterion}": (score, prev_year, prev_term, before, change)
+                 for level, unit, criterion, score, prev_year, prev_term, before, change
+                 in conn.execute("""
+                     select aggregation_level, unit_code, criterion, score, previous_school_year,
+                            previous_term, previous_score, change_from_previous
+                     from marts.quality_trend""")}
+    assert trend == {key: (score, *((year.name, "hk1", last[key][2], score - last[key][2])
+                                    if key in last else (None, None, None, None)))
+                     for key, (_, _, score) in whole_year.items()}
+    # a second run of the same day changes nothing
+    dbt(["run", "--select", "int_scorecard_history", "int_statistics_snapshots"], env,
+        day=AS_OF)
+    assert history() == kept
+    assert _frozen(url, "intermediate.int_statistics_snapshots") == frozen
 
 
 def _sample(url):
