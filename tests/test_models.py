@@ -295,6 +295,15 @@ def _scores(url: str, relation: str, term: str) -> dict[str, tuple]:
                              f" score from {relation} where term = %s", (term,))}
 
 
+def _completeness(url: str, relation: str, term: str) -> dict[str, tuple]:
+    """unit and domain -> (expected, present, complete, on time) of one term."""
+    with warehouse.connect(url) as conn:
+        return {f"{level}:{unit}:{domain}": tuple(rest) for level, unit, domain, *rest in
+                conn.execute(f"select aggregation_level, unit_code, data_domain,"
+                             f" expected_records, present_records, complete_records,"
+                             f" schools_on_time from {relation} where term = %s", (term,))}
+
+
 def _statistics(url: str) -> dict[str, tuple]:
     """Both statistics marts in the snapshots' long form: form:key:measure -> (figure,
     suppressed)."""
@@ -325,9 +334,10 @@ def test_figures_kept_across_days_the_trend_by_term_and_the_frozen_statistics(mo
 
     - The statistics are frozen at the data date: the first run's figures, replaced by the
       date's own (closer), then kept whatever runs later. Every figure of both forms.
-    - The scorecard history keeps term 1 as its latest day left it (a backfill of an earlier
-      day does not overwrite it), while each run's scorecard is its own day's; the trend puts
-      the whole year's scores beside that term 1, exactly; a second run changes nothing."""
+    - The scorecard and completeness histories keep term 1 as its latest day left it (a
+      backfill of an earlier day does not overwrite it), while each run's marts are its own
+      day's; the trend puts the whole year's scores beside that term 1, exactly; a second run
+      changes nothing."""
     url, env = modelled["url"], modelled["env"]
     year = school_calendar.calendar().year_of(date.fromisoformat(AS_OF))
     data_date, hk1_deadline = year.start_of_year_data_date, year.mid_year_deadline
@@ -345,14 +355,18 @@ def test_figures_kept_across_days_the_trend_by_term_and_the_frozen_statistics(mo
         on_the_date = _statistics(url)
         run(hk1_deadline)
         last = _scores(url, "marts.quality_scorecard", "hk1")
+        complete_by_deadline = _completeness(url, "marts.completeness", "hk1")
         run(after)
         assert _scores(url, "marts.quality_scorecard", "hk1") == first  # the day's own
-        # ... and the history still term 1 of its later day
+        # ... and the histories still term 1 of its later day
         assert _scores(url, "intermediate.int_scorecard_history", "hk1") == last
+        assert _completeness(url, "intermediate.int_completeness_history", "hk1") == \
+            complete_by_deadline
         with warehouse.connect(url) as conn:
-            assert conn.execute("select array_agg(distinct figures_as_of) from intermediate"
-                                ".int_scorecard_history where term = 'hk1'").fetchone()[0] == [
-                hk1_deadline]
+            for history_table in ("int_scorecard_history", "int_completeness_history"):
+                assert conn.execute(f"select array_agg(distinct figures_as_of) from"
+                                    f" intermediate.{history_table} where term = 'hk1'"
+                                    ).fetchone()[0] == [hk1_deadline], history_table
     finally:
         run(date.fromisoformat(AS_OF))
 
@@ -370,6 +384,8 @@ def test_figures_kept_across_days_the_trend_by_term_and_the_frozen_statistics(mo
 
     kept = history()
     assert kept == {"hk1": last, "ca_nam": whole_year}
+    assert _completeness(url, "intermediate.int_completeness_history", "ca_nam") == \
+        _completeness(url, "marts.completeness", "ca_nam")
     with warehouse.connect(url) as conn:
         trend = {f"{level}:{unit}:{criterion}": (score, prev_year, prev_term, before, change)
                  for level, unit, criterion, score, prev_year, prev_term, before, change
