@@ -49,14 +49,4 @@ final as (
 )
 
 select * from final
-{% if is_incremental() %}
-where
-    not exists (
-        select 1
-        from {{ this }} as kept
-        where
-            kept.school_year = final.school_year
-            and kept.term = final.term
-            and kept.figures_as_of > final.figures_as_of
-    )
-{% endif %}
+{{ unless_a_later_day_is_kept() }}
