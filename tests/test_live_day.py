@@ -15,6 +15,7 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import pendulum
 import pytest
 from conftest import (
     assert_local,
@@ -30,6 +31,7 @@ from eduhub import (
     access,
     airflow_services,
     alerts,
+    dag_support,
     live_day,
     log_masking,
     migrations,
@@ -176,9 +178,20 @@ def test_the_next_scheduled_day_runs_the_whole_chain_on_its_own(live):
         assert len(by_dag.get(dag_id, [])) >= n, dag_id
     # nothing was triggered by hand: the schedule, then the assets
     assert {r["run_type"] for r in by_dag["sync_school_management"]} == {"scheduled"}
-    for dag_id in ("transform_warehouse", "sync_population", "match_identities",
-                   "publish_reports"):
+    for dag_id in ("transform_warehouse", "sync_population", "match_identities"):
         assert {r["run_type"] for r in by_dag[dag_id]} == {"asset_triggered"}, dag_id
+    # the reports after each publication; the morning check of the deadlines wrote nothing
+    # (unpaused before the first publication, or outside a deadline's week)
+    kinds = {r["run_type"] for r in by_dag["publish_reports"]}
+    assert "asset_triggered" in kinds and kinds <= {"asset_triggered", "scheduled"}
+    services = live["services"]
+    for run in (r for r in live["runs"] if r["dag_id"] == "publish_reports"
+                and r["run_type"] == "scheduled"):
+        states = {t["task_id"]: t["state"] for t in services.task_instances(
+            "publish_reports", run["run_id"])}
+        day = pendulum.instance(run["logical_date"]).in_timezone(dag_support.TIMEZONE).date()
+        assert states == {"write_reports": "skipped"} or (
+            reports.deadline_ahead(day) and states == {"write_reports": "success"}), run
     # the second day's syncs stand for the day after the failed ones
     day1 = {r["dag_id"]: r["logical_date"] for r in live["day1"]}
     for dag_id in live_day.SYNC_DAGS:
@@ -187,18 +200,24 @@ def test_the_next_scheduled_day_runs_the_whole_chain_on_its_own(live):
 
 
 def test_the_published_marts_became_the_reports_of_the_province_and_its_communes(live):
-    """Statistics and quality review of the province and each commune, the inspection plan
-    and summary, and a visit record per sampled school: what `publish_reports` writes."""
+    """Statistics and quality review of the province and each commune, the statistics of each
+    school (the day froze the start-of-year figures), the inspection plan and summary, and a
+    visit record per sampled school: what `publish_reports` writes."""
     with warehouse.connect(live["url"]) as conn:
         communes = {r[0] for r in conn.execute(
             "select unit_code from marts.statistics_schools where aggregation_level = 'xa'")}
+        schools = {r[0] for r in conn.execute(
+            "select unit_code from marts.statistics_schools"
+            " where aggregation_level = 'truong'")}
         sampled = {r[0] for r in conn.execute(
             "select school_code from marts.inspection_sample where school_year ="
             " (select max(school_year) from marts.quality_scorecard)")}
     listed = reports.manifest(live["reports"])
-    assert communes
-    for kind in ("thong-ke", "chat-luong"):
-        assert {e["unit_code"] for e in listed if e["kind"] == kind} == {"80", *communes}, kind
+    assert communes and schools
+    assert {e["unit_code"] for e in listed if e["kind"] == "chat-luong"} == {"80", *communes}
+    assert {e["unit_code"] for e in listed if e["kind"] == "thong-ke"} == {
+        "80", *communes, *schools}
+    assert {e["term"] for e in listed if e["kind"] == "thong-ke"} == {"dau_nam"}
     for kind in ("ke-hoach-kiem-tra", "tong-hop-kiem-tra"):
         assert {e["unit_code"] for e in listed if e["kind"] == kind} == {"80"}, kind
     # the visit record of every school of the year's sample

@@ -192,16 +192,21 @@ def test_transcripts_completeness_counts_each_completed_year_by_status(modelled)
     the school, as the school's system lists it, is expected; created (signed or not) counts
     as present and signed as complete; one never made (chua_tao) is missing. This year's are
     not counted before the end-of-year deadline (the modelled day is in the whole-year term,
-    its deadline in June)."""
+    its deadline in June). The table of transcripts by status (marts.transcript_status) holds
+    every year's, each status counted."""
     data = modelled["data"]
     api = {s["school_code"] for s in data["schools"] if s["vendor"] != "file_exports"}
     enrolled = {(x["moet_id"], x["school_code"]): x["learner_key"] for x in data["learners"]
                 if x["status"] == "dang_hoc" and x["school_code"] in api}
     expected, present, signed = Counter(), Counter(), Counter()
+    by_status: dict[tuple, Counter] = {}  # (school, year) -> status -> transcripts
     not_created = set()
     for t in data["transcripts"]:
         learner = enrolled.get((t["moet_id"], t["school_code"]))
-        if learner is None or t["school_year"] == generator.SCHOOL_YEAR:
+        if learner is None:
+            continue
+        by_status.setdefault((t["school_code"], t["school_year"]), Counter())[t["status"]] += 1
+        if t["school_year"] == generator.SCHOOL_YEAR:
             continue
         expected[t["school_code"]] += 1
         present[t["school_code"]] += t["status"] != "chua_tao"
@@ -212,7 +217,22 @@ def test_transcripts_completeness_counts_each_completed_year_by_status(modelled)
         rows = {code: tuple(rest) for code, *rest in conn.execute("""
             select school_code, expected_records, present_records, complete_records
             from intermediate.int_completeness where data_domain = 'transcripts'""")}
+        statuses = {(code, year): (due, n, signed_, unsigned, missing)
+                    for code, year, due, n, signed_, unsigned, missing in conn.execute("""
+            select unit_code, transcript_year, is_due, transcripts, signed, created_unsigned,
+                   not_created
+            from marts.transcript_status where aggregation_level = 'truong'""")}
+        province = conn.execute("""
+            select sum(transcripts), sum(signed), sum(created_unsigned), sum(not_created)
+            from marts.transcript_status where aggregation_level = 'tinh'""").fetchone()
     assert rows == {code: (expected[code], present[code], signed[code]) for code in expected}
+    # the table of transcripts by status: every school and year of the sandbox, this year's
+    # too (created as the year goes), only the completed years due
+    assert statuses == {key: (key[1] != generator.SCHOOL_YEAR, sum(c.values()), c["da_ky_so"],
+                              c["chua_ky_so"], c["chua_tao"]) for key, c in by_status.items()}
+    assert tuple(province) == (sum(sum(c.values()) for c in by_status.values()),
+                               *(sum(c[s] for c in by_status.values())
+                                 for s in ("da_ky_so", "chua_ky_so", "chua_tao")))
     # the transcripts the sandbox left unmade, and only they, are missing; some schools have
     # unsigned ones too
     injected = {d["record"] for d in modelled["manifest"]["defects"]
@@ -305,11 +325,13 @@ def _completeness(url: str, relation: str, term: str) -> dict[str, tuple]:
 
 
 def _statistics(url: str) -> dict[str, tuple]:
-    """Both statistics marts in the snapshots' long form: form:key:measure -> (figure,
+    """The statistics marts in the snapshots' long form: form:key:measure -> (figure,
     suppressed)."""
     with warehouse.connect(url) as conn:
         found = {f"hoc_sinh:{key}:learners": (n, hidden) for key, n, hidden in conn.execute(
-            "select statistic_key, learners, is_suppressed from marts.statistics_learners")}
+            "select statistic_key, learners, is_suppressed from marts.statistics_learners"
+            " union all select statistic_key, learners, is_suppressed"
+            " from marts.statistics_school_learners")}
         cur = conn.execute("select * from marts.statistics_schools")
         names = [c.name for c in cur.description]
         for row in cur:
@@ -573,10 +595,48 @@ def test_age_grade_and_staff_id_rules_fail_exactly_the_records_that_break_them(m
     assert checked == (len(staff), len(missing)) and len(staff) > 0
 
 
+def test_the_marts_by_school_level_add_up_to_each_unit_and_to_its_schools(modelled):
+    """quality_scorecard_levels and completeness_levels: a unit's levels add up to its row of
+    quality_scorecard and completeness (communes, managing units, the province); and the
+    province's row of a level is the sum of the rows of the schools of that level (each
+    school's level as the directory has it, silent schools included)."""
+    marts = (("quality_scorecard_levels", "quality_scorecard", "criterion",
+              ("applicable", "passed")),
+             ("completeness_levels", "completeness", "data_domain",
+              ("expected_schools", "reporting_schools", "expected_records", "present_records",
+               "complete_records")))
+    with warehouse.connect(modelled["url"]) as conn:
+        level_of = dict(conn.execute("select unit_code, school_level from marts.unit_directory"
+                                     " where aggregation_level = 'truong'").fetchall())
+        for by_level, whole, key, measures in marts:
+            sums = ", ".join(f"sum({m})::bigint" for m in measures)
+            summed = {r[:4]: r[4:] for r in conn.execute(
+                f"select aggregation_level, unit_code, term, {key}, {sums} from marts.{by_level}"
+                " group by 1, 2, 3, 4")}
+            units = {r[:4]: r[4:] for r in conn.execute(
+                f"select aggregation_level, unit_code, term, {key}, {', '.join(measures)}"
+                f" from marts.{whole} where aggregation_level <> 'truong'")}
+            assert summed and summed == units, by_level
+            assert {k[0] for k in summed} == {"xa", "don_vi_quan_ly", "tinh"}
+            from_schools: dict[tuple, Counter] = {}
+            for code, term, what, *figures in conn.execute(
+                    f"select unit_code, term, {key}, {', '.join(measures)} from marts.{whole}"
+                    " where aggregation_level = 'truong'"):
+                from_schools.setdefault((level_of[code], term, what), Counter()).update(
+                    dict(zip(measures, figures, strict=True)))
+            province = {(lvl, term, what): dict(zip(measures, figures, strict=True))
+                        for lvl, term, what, *figures in conn.execute(
+                            f"select school_level, term, {key}, {', '.join(measures)}"
+                            f" from marts.{by_level} where aggregation_level = 'tinh'"
+                            " and school_level <> 'khong_theo_truong'")}
+            assert len(province) > 4 and province == {
+                k: {m: c[m] for m in measures} for k, c in from_schools.items()}, by_level
+
+
 def test_statistics_schools_equal_the_ground_truth_per_commune_and_level(modelled):
     """Schools, classes of the year, staff by role, teachers with a university degree and the
-    facilities of the year, per commune and level and for the province: as the sandbox made
-    them for the schools the systems serve (class exports carry learners only)."""
+    facilities of the year, per school, per commune and level and for the province: as the
+    sandbox made them for the schools the systems serve (class exports carry learners only)."""
     data, year = modelled["data"], "2026-2027"
     units = {u["unit_code"]: u for u in data["units"]}
     api = {s["school_code"] for s in data["schools"] if s["vendor"] != "file_exports"}
@@ -584,7 +644,7 @@ def test_statistics_schools_equal_the_ground_truth_per_commune_and_level(modelle
 
     def add(code, **counts):
         school = units[code]
-        for unit in (("xa", school["commune_code"]), ("tinh", "80")):
+        for unit in (("truong", code), ("xa", school["commune_code"]), ("tinh", "80")):
             cells.setdefault((*unit, school["level"]), Counter()).update(counts)
 
     for s in data["schools"]:

@@ -104,19 +104,23 @@ def built(simulators, airflow_home, server_url, tmp_path_factory):
 UNIT_OF_ROW = {
     "audit.quality_failures": "coalesce(school_code, commune_code)",
     "marts.completeness": "unit_code",
+    "marts.completeness_levels": "unit_code",
     "marts.exam_readiness": "school_code",
     "marts.inspection_sample": "school_code",
     "marts.inspection_sample_draft": "school_code",
     "marts.pcgd_discrepancies": "coalesce(school_code, commune_code)",
     "marts.pcgd_reconciliation": "commune_code",
     "marts.quality_scorecard": "unit_code",
+    "marts.quality_scorecard_levels": "unit_code",
     "marts.quality_trend": "unit_code",
     "marts.quality_rule_priorities": "unit_code",
     "marts.school_learner_id_coverage": "school_code",
     "marts.statistics_health": "unit_code",
     "marts.statistics_snapshots": "unit_code",
     "marts.statistics_learners": "unit_code",
+    "marts.statistics_school_learners": "unit_code",
     "marts.statistics_schools": "unit_code",
+    "marts.transcript_status": "unit_code",
     "marts.unit_directory": "unit_code",
 }
 # No health check has happened on the sandbox's first day of the term (its suppression is a dbt
@@ -342,9 +346,19 @@ def test_sensitive_data_only_as_suppressed_counts(built):
         published = {(c, lvl, g, s, e): (n, sup) for c, lvl, g, s, e, n, sup in conn.execute("""
             select unit_code, school_level, grade, sex, ethnicity, learners, is_suppressed
             from marts.statistics_learners where aggregation_level = 'xa'""")}
-    # a small cell is suppressed; so is, in a commune's level and grade whose small cells add
-    # up to fewer than the threshold, the smallest other cell (complementary suppression); a
-    # group all of whose cells are suppressed is not published
+    expected, complements = suppressed_as_the_rule_says(truth, threshold)
+    assert published == expected
+    # the sandbox has complements (a group withheld whole: the dbt unit test
+    # statistics_health_suppresses_small_cells)
+    assert complements > 0
+
+
+def suppressed_as_the_rule_says(truth: dict[tuple, int], threshold: int) -> tuple[dict, int]:
+    """cell -> (count or None, suppressed) as published, from the real counts of cells whose
+    first three keys are a group with a known total (unit, level, grade): a small cell is
+    suppressed; so is, in a group whose small cells add up to fewer than the threshold, the
+    smallest other cell (complementary suppression); a group all of whose cells are suppressed
+    is not published. Also: how many complements."""
     groups: dict[tuple, list] = {}
     for cell, n in truth.items():
         groups.setdefault(cell[:3], []).append((n, cell[3:], cell))
@@ -358,10 +372,27 @@ def test_sensitive_data_only_as_suppressed_counts(built):
                  for n, _, cell in members}
         if not all(hidden for _, hidden in cells.values()):
             expected |= cells
+    return expected, complements
+
+
+def test_a_school_s_learners_are_published_by_grade_and_sex_with_small_cells_suppressed(built):
+    """A school's own statistics (Thông tư 25/2024): its learners studying by level, grade and
+    sex, never by ethnicity; the small cells and their complements within each grade hidden."""
+    threshold = 5
+    with warehouse.connect(built["url"]) as conn:
+        truth = dict(((school, lvl, g, s), n) for school, lvl, g, s, n in conn.execute("""
+            select school_code, coalesce(school_level, 'chua_xac_dinh'), grade,
+                   coalesce(sex, 'chua_xac_dinh'), count(*)
+            from intermediate.int_learners where enrolment_status = 'dang_hoc'
+            group by 1, 2, 3, 4"""))
+        published = {(school, lvl, g, s): (n, hidden) for school, lvl, g, s, n, hidden in
+                     conn.execute("""
+            select unit_code, school_level, grade, sex, learners, is_suppressed
+            from marts.statistics_school_learners""")}
+    expected, _ = suppressed_as_the_rule_says(truth, threshold)
     assert published == expected
-    # the sandbox has complements (a group withheld whole: the dbt unit test
-    # statistics_health_suppresses_small_cells)
-    assert complements > 0
+    # the sandbox's schools have small cells (a sex of a grade of a small school), not only
+    assert 0 < sum(hidden for _, hidden in published.values()) < len(published)
 
 
 def test_no_suppressed_count_is_recovered_by_differencing(built):

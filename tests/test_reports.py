@@ -85,55 +85,81 @@ def made(modelled, tmp_path_factory):
         commune = conn.execute("""
             select unit_code from marts.statistics_schools where aggregation_level = 'xa'
             group by 1 order by sum(schools) desc, 1 limit 1""").fetchone()[0]
+        school = conn.execute("""
+            select unit_code from marts.statistics_schools where aggregation_level = 'truong'
+            order by classes desc, 1 limit 1""").fetchone()[0]
     done = {(kind, unit): reports.generate(url, kind, unit, out, issued_on=ISSUED)
             for kind in reports.KINDS if kind != "bien-ban-kiem-tra"  # a school's: below
             for unit in ("province", commune)}
-    return {"out": out, "url": url, "commune": commune, "done": done}
+    done[("thong-ke", school)] = reports.generate(url, "thong-ke", school, out,
+                                                  issued_on=ISSUED)
+    return {"out": out, "url": url, "commune": commune, "school": school, "done": done}
 
 
 def _level(code):
     return LEVELS.index(code) if code in LEVELS else len(LEVELS)
 
 
-@pytest.mark.parametrize("unit", ["province", "commune"])
-def test_statistics_forms_hold_every_cell_of_the_marts(made, unit, tmp_path):
-    level, code = ("tinh", "80") if unit == "province" else ("xa", made["commune"])
+@pytest.mark.parametrize("unit", ["province", "commune", "school"])
+def test_statistics_forms_hold_every_cell_frozen_at_the_data_date(made, unit, tmp_path):
+    """The Thông tư 25/2024 forms of the start of the year, as frozen at 30 September
+    (marts.statistics_snapshots, the modelled day being after it): every cell, of the
+    province, a commune, and a school (its learners by grade and sex, never by ethnicity)."""
+    level, code = {"province": ("tinh", "80"), "commune": ("xa", made["commune"]),
+                   "school": ("truong", made["school"])}[unit]
     generated = made["done"][("thong-ke", "province" if unit == "province" else code)]
     with warehouse.connect(made["url"]) as conn:
         year = conn.execute("select max(school_year) from marts.statistics_schools").fetchone()[0]
-        schools = conn.execute("""
-            select school_level, schools, classes, managers, teachers, employees,
-                   teachers_university_or_above, classrooms, solid_classrooms
-            from marts.statistics_schools
-            where aggregation_level = %s and unit_code = %s and school_year = %s""",
-                               (level, code, year)).fetchall()
-        learners = conn.execute("""
-            select school_level, grade, sex, ethnicity, learners, is_suppressed
-            from marts.statistics_learners
-            where aggregation_level = %s and unit_code = %s and school_year = %s""",
-                                (level, code, year)).fetchall()
+        frozen = conn.execute("""
+            select form, school_level, grade, sex, ethnicity, measure, figure, is_suppressed,
+                   data_date
+            from marts.statistics_snapshots where aggregation_level = %s and unit_code = %s
+              and school_year = %s and data_point = 'dau_nam'""", (level, code, year)).fetchall()
+    measures = ("schools", "classes", "managers", "teachers", "employees",
+                "teachers_university_or_above", "classrooms", "solid_classrooms")
+    schools: dict[str, dict] = {}
+    for form, school_level, _, _, _, measure, figure, _, _ in frozen:
+        if form == "truong":
+            schools.setdefault(school_level, {})[measure] = figure
+    learners = [r[1:5] + r[6:8] for r in frozen if r[0] == "hoc_sinh"]
     assert schools and learners  # a form of nothing proves nothing
+    assert {r[-1] for r in frozen} == {dt.date(2026, 9, 30)}
     level_names = {"mam_non": "Mầm non", "tieu_hoc": "Tiểu học", "thcs": "Trung học cơ sở",
                    "thpt": "Trung học phổ thông", "gdtx": "Giáo dục thường xuyên"}
-    expected_schools = [(level_names[r[0]], *(integer(v) for v in r[1:]))
-                        for r in sorted(schools, key=lambda r: _level(r[0]))]
+    expected_schools = [(level_names[lvl], *(integer(figures[m]) for m in measures))
+                        for lvl, figures in sorted(schools.items(), key=lambda i: _level(i[0]))]
     sexes = {"nam": "Nam", "nu": "Nữ"}
+    by_ethnicity = unit != "school"
+    assert all((r[3] is None) != by_ethnicity for r in learners)
     expected_learners = [
-        (level_names.get(r[0], r[0]), str(r[1]), sexes.get(r[2], r[2]), r[3],
-         "(ẩn)" if r[5] else integer(r[4]))
-        for r in sorted(learners, key=lambda r: (_level(r[0]), r[1], r[2], r[3]))]
+        (level_names.get(r[0], r[0]), str(r[1]), sexes.get(r[2], r[2]),
+         *((r[3],) if by_ethnicity else ()), "(ẩn)" if r[5] else integer(r[4]))
+        for r in learners]
     first, second = docx_tables(generated.docx)
     assert first[1:] == expected_schools
     assert sorted(second[1:]) == sorted(expected_learners)
-    assert second[0] == ("Cấp học", "Khối", "Giới tính", "Dân tộc", "Số học sinh")
+    assert second[0] == ("Cấp học", "Khối", "Giới tính", *(("Dân tộc",) if by_ethnicity
+                                                             else ()), "Số học sinh")
     text = pdf_text(generated.pdf)
     assert_in_order(text, [c for row in first[1:] for c in row])
     assert_in_order(text, [c for row in second[1:] for c in row])
-    for words in (generated.unit_name, f"năm học {year}", "Độc lập - Tự do - Hạnh phúc",
-                  "ngày 23 tháng 01 năm 2027"):
+    for words in (generated.unit_name, f"đầu năm học {year}", "30/09/2026",
+                  "Độc lập - Tự do - Hạnh phúc", "ngày 23 tháng 01 năm 2027"):
         assert words in docx_text(generated.docx) and re.sub(r"\s+", "", words) in \
             re.sub(r"\s+", "", text), words
+    assert generated.term == "dau_nam" and "_dau_nam_" in generated.pdf.name
     assert_pdf_sound(generated.pdf, tmp_path)
+
+
+def test_a_statistics_report_is_of_a_frozen_data_point(made, tmp_path):
+    """The end-of-year figures are frozen on 31 May: asked for before, the report says so."""
+    with pytest.raises(reports.ReportError, match="cuối năm học 2026-2027 được chốt"):
+        reports.generate(made["url"], "thong-ke", "province", tmp_path, term="cuoi_nam",
+                         issued_on=ISSUED)
+    with pytest.raises(reports.ReportError, match="dau_nam .* hoặc cuoi_nam"):
+        reports.generate(made["url"], "thong-ke", "province", tmp_path, term="hk1",
+                         issued_on=ISSUED)
+    assert not list(tmp_path.iterdir())
 
 
 def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path):
@@ -164,11 +190,36 @@ def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path)
     # the silent schools of the registry are expected, not absent
     reporting = next(r for r in province if r[1] == "Báo cáo của trường")
     assert int(reporting[2].replace(".", "")) - int(reporting[3].replace(".", "")) >= silent > 0
-    header, *rows = tables[1]
+    header, *rows = tables[2]
     assert header[1:] == ("Đúng (đạt/áp dụng)", "Đủ (đạt/áp dụng)", "Sạch (đạt/áp dụng)",
                           "Sống (đạt/áp dụng)")
     assert [c.split(" ")[0] for c in rows[0][1:]] == [
         percent(scorecard[c]) for c in ("dung", "du", "sach", "song")]
+    # the province by level: completeness per domain, and the scores per criterion
+    with warehouse.connect(made["url"]) as conn:
+        completeness_levels = conn.execute("""
+            select school_level, data_domain, record_completeness from marts.completeness_levels
+            where aggregation_level = 'tinh' and term = %s""", (term,)).fetchall()
+        scorecard_levels = conn.execute("""
+            select school_level, criterion, applicable, passed, score
+            from marts.quality_scorecard_levels where aggregation_level = 'tinh' and term = %s
+            """, (term,)).fetchall()
+    level_names = {"mam_non": "Mầm non", "tieu_hoc": "Tiểu học", "thcs": "Trung học cơ sở",
+                   "thpt": "Trung học phổ thông", "gdtx": "Giáo dục thường xuyên",
+                   "khong_theo_truong": "Không theo trường (PCGD-XMC)"}
+    header, *rows = tables[1]
+    shown = {(row[0], name): cell for row in rows for name, cell in zip(header[1:], row[1:],
+                                                                          strict=True)}
+    assert completeness_levels and {k: v for k, v in shown.items() if v != "-"} == {
+        (level_names[lvl], domains[d]): percent(rate) for lvl, d, rate in completeness_levels}
+    header, *rows = tables[3]
+    shown = {(row[0], name): cell for row in rows for name, cell in zip(header[1:], row[1:],
+                                                                          strict=True)}
+    criteria = {"dung": "Đúng", "du": "Đủ", "sach": "Sạch", "song": "Sống"}
+    assert scorecard_levels and {k: v for k, v in shown.items() if v != "-"} == {
+        (level_names[lvl], f"{criteria[c]} (đạt/áp dụng)"):
+        f"{percent(score)} ({integer(passed)}/{integer(applicable)})"
+        for lvl, c, applicable, passed, score in scorecard_levels}
     # the trend: each criterion's score beside the term before's, as marts.quality_trend has it
     with warehouse.connect(made["url"]) as conn:
         trend = {c: rest for c, *rest in conn.execute("""
@@ -176,7 +227,7 @@ def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path)
                    change_from_previous
             from marts.quality_trend where aggregation_level = 'tinh' and term = %s""",
                                                       (term,))}
-    header, *rows = tables[2]
+    header, *rows = tables[4]
     assert header == ("Đơn vị", "Kỳ trước", "Đúng", "Đủ", "Sạch", "Sống")
     province_trend = next(r for r in rows if r[0] == "Toàn tỉnh Tây Ninh")
     assert len(trend) == 4 and province_trend[2:] == tuple(
@@ -205,7 +256,7 @@ def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path)
             select commune_name, school_age_children, enrolled_learners_missing_from_pcgd,
                    primary_universal_rate
             from marts.pcgd_reconciliation where school_age_children > 0""").fetchall()
-    identity, reconciliation = tables[4], tables[5]
+    identity, reconciliation = tables[6], tables[7]
     level_names = {"mam_non": "Mầm non", "tieu_hoc": "Tiểu học", "thcs": "Trung học cơ sở",
                    "thpt": "Trung học phổ thông", "gdtx": "Giáo dục thường xuyên"}
     column = {"DU_PERSONAL_ID": 1, "DUNG_POPULATION_VERIFIED": 3}
@@ -219,6 +270,20 @@ def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path)
         for name, children, missing, rate in pcgd)
     assert_in_order(pdf_text(generated.pdf), [c for t in (identity, reconciliation)
                                               for row in t[1:] for c in row])
+
+    # the digital transcripts by status, per year of the transcript
+    with warehouse.connect(made["url"]) as conn:
+        transcripts = conn.execute("""
+            select transcript_year, is_due, transcripts, signed, created_unsigned, not_created,
+                   signed_rate
+            from marts.transcript_status where aggregation_level = 'tinh' and term = %s
+            order by 1""", (term,)).fetchall()
+    header, *rows = tables[8]
+    assert header[:4] == ("Đơn vị", "Năm học của học bạ", "Đến hạn", "Số học bạ")
+    assert transcripts and [r[1:] for r in rows if r[0] == "Toàn tỉnh Tây Ninh"] == [
+        (y, "Có" if due else "Chưa", *(integer(v) for v in counts), percent(rate))
+        for y, due, *counts, rate in transcripts]
+    assert_in_order(pdf_text(generated.pdf), [c for row in rows for c in row])
 
 
 def test_inspection_plan_lists_the_years_sample_of_the_unit(made, tmp_path):

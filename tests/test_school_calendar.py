@@ -67,6 +67,12 @@ def test_the_defaults_give_the_reports_deadlines_and_seed_of_any_year():
     cal = school_calendar.calendar()
     assert [cal.day(D(d)).due_report_term for d in ("2028-01-18", "2028-01-19", "2028-06-08")
             ] == [None, "hk1", "ca_nam"]
+    # the reports are written in the week before a deadline (publish_reports' morning check)
+    assert [(r.term, r.deadline) if (r := cal.year_of(D(d)).report_due_within(D(d), 7))
+            else None for d in ("2028-01-10", "2028-01-11", "2028-01-18", "2028-01-19",
+                                "2028-05-31", "2028-06-07", "2028-06-08")] == [
+        None, ("hk1", D("2028-01-18")), ("hk1", D("2028-01-18")), None,
+        ("ca_nam", D("2028-06-07")), ("ca_nam", D("2028-06-07")), None]
 
 
 def write_calendar(seeds: Path, rows: list[str]) -> None:

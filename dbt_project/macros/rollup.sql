@@ -28,3 +28,27 @@
         ({{ rest }})
     )
 {%- endmacro %}
+
+{#- The same roll-up without the schools (a school is of one level): each commune, each
+    managing unit and the province, for the marts split by school level. -#}
+{% macro level_rollup_columns() -%}
+    case
+        when grouping(commune_code) = 0 then 'xa'
+        when grouping(managing_unit) = 0 then 'don_vi_quan_ly'
+        else 'tinh'
+    end as aggregation_level,
+    case
+        when grouping(commune_code) = 0 then commune_code
+        when grouping(managing_unit) = 0 then managing_unit
+        else '80'
+    end as unit_code
+{%- endmacro %}
+
+{% macro level_rollup_grouping_sets(columns) -%}
+    {%- set rest = columns | join(', ') -%}
+    grouping sets (
+        (commune_code, {{ rest }}),
+        (managing_unit, {{ rest }}),
+        ({{ rest }})
+    )
+{%- endmacro %}

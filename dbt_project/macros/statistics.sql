@@ -30,7 +30,7 @@ commune_cells as (
     where aggregation_level = 'xa'
 ),
 
-{{ _complement('commune_cells', 'commune_suppressed', groups, margin) }},
+{{ complement_small_cells('commune_cells', 'commune_suppressed', groups, margin) }},
 
 hidden_columns as (
     select distinct
@@ -95,10 +95,11 @@ published as (
 )
 {%- endmacro %}
 
-{#- Step 2 of suppress_small_cells: `source` (cells with is_small) to `name` (with
+{#- Step 2 of suppress_small_cells (and the whole of it for a school's own cells,
+    statistics_school_learners): `source` (cells with unit_code and is_small) to `name` (with
     is_suppressed): the small cells, and in each margin group whose small cells add up to
     fewer than the threshold, the smallest other cell (ties broken by the group columns). -#}
-{% macro _complement(source, name, groups, margin) -%}
+{% macro complement_small_cells(source, name, groups, margin) -%}
     {%- set threshold = var('small_cell_threshold') -%}
     {%- set by_margin = ['unit_code'] + margin -%}
 {{ name }}_ranked as (

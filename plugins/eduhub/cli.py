@@ -366,7 +366,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="province (default), a commune's code or a school's code; for "
                     "danh-sach-loi a school's code, or all (every school with a failing record)")
     rp.add_argument("--year", help="school year, e.g. 2026-2027 (default: the published one)")
-    rp.add_argument("--term", help="hk1, hk2 or ca_nam (default: the published one)")
+    rp.add_argument("--term", help="hk1, hk2 or ca_nam (default: the published one); for "
+                    "thong-ke the data point, dau_nam (30 September) or cuoi_nam (31 May) "
+                    "(default: the latest frozen)")
     rp.add_argument("--out", help="output folder (default: EDUHUB_REPORTS_DIR)")
 
     wb = sub.add_parser("web", help="the dashboard (Vietnamese pages over the published "

@@ -133,6 +133,11 @@ class SchoolYear:
         self._check(day)
         return "hk1" if day <= self.hk1_end else "ca_nam"
 
+    def report_due_within(self, day: date, days: int) -> Report | None:
+        """The report whose deadline falls on `day` or in the `days` after it, if any."""
+        ahead = [r for r in self.reports() if day <= r.deadline <= day + timedelta(days=days)]
+        return min(ahead, key=lambda r: r.deadline) if ahead else None
+
     def due_report_term(self, day: date) -> str | None:
         """The last report of the year whose deadline is past on `day` (None: none yet)."""
         self._check(day)

@@ -99,11 +99,37 @@ def manifest(out: Path) -> list[dict]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
 
 
+# A timed run of `publish_reports` writes the reports when a reporting deadline of the school
+# calendar is this many days ahead or fewer (the reports are ready before it, even on a day
+# without a publication).
+DEADLINE_LEAD_DAYS = 7
+
+
+def deadline_ahead(day: dt.date, lead_days: int = DEADLINE_LEAD_DAYS):
+    """The report of the school calendar (`school_calendar.Report`) due within the lead days
+    from `day`, or None."""
+    from eduhub import school_calendar
+
+    return school_calendar.calendar().year_of(day).report_due_within(day, lead_days)
+
+
+def published(url: str) -> bool:
+    """Whether the warehouse has published marts to report from."""
+    from eduhub import warehouse
+
+    with warehouse.connect(url) as conn:
+        return conn.execute("select to_regclass('marts.quality_scorecard')").fetchone()[0] \
+            is not None and conn.execute("select exists (select from marts.quality_scorecard)"
+                                         ).fetchone()[0]
+
+
 def publish_due(url: str, out: Path, issued_on: dt.date) -> list[Generated]:
-    """What the Sở sends after a publication: statistics and the data-quality review of the
-    province and of every commune, the province's inspection plan and summary, and the visit
-    record of each school of the year's sample, pre-filled with the day's figures (the DAG
-    `publish_reports`): the communes are those the statistics publish."""
+    """What the Sở sends after a publication (the DAG `publish_reports`): the statistics of the
+    latest data date frozen (none before the first, 30 September) of the province and of every
+    commune, and of every school on the day the figures were frozen (they do not change after);
+    the data-quality review of the province and of every commune; the province's inspection
+    plan and summary; and the visit record of each school of the year's sample, pre-filled with
+    the day's figures. The communes are those the statistics publish."""
     from eduhub import warehouse
 
     with warehouse.connect(url) as conn:
@@ -114,7 +140,14 @@ def publish_due(url: str, out: Path, issued_on: dt.date) -> list[Generated]:
         sampled = [r[0] for r in conn.execute(
             "select school_code from marts.inspection_sample where school_year = %s"
             " order by 1", (school_year,))]
-    jobs = [("thong-ke", u) for u in ("province", *communes)]
+        try:
+            _, _, frozen_on = content.frozen_data_point(conn, school_year, None)
+        except ReportError:
+            frozen_on = None  # before the first data date: no statistics report yet
+        schools = [r[0] for r in conn.execute(
+            "select unit_code from marts.statistics_schools"
+            " where aggregation_level = 'truong' order by 1")] if frozen_on == issued_on else []
+    jobs = [("thong-ke", u) for u in ("province", *communes, *schools)] if frozen_on else []
     jobs += [("chat-luong", u) for u in ("province", *communes)]
     jobs += [("ke-hoach-kiem-tra", "province"), ("tong-hop-kiem-tra", "province")]
     jobs += [("bien-ban-kiem-tra", school) for school in sampled]

@@ -28,6 +28,7 @@ from eduhub.reports.document import (
 from eduhub.reports.labels import (
     AGGREGATION_LEVELS,
     CRITERIA,
+    DATA_POINTS,
     DOMAINS,
     SCHOOL_LEVELS,
     SELECTIONS,
@@ -96,48 +97,105 @@ SCHOOL_COLUMNS = (
     ("solid_classrooms", "Phòng học kiên cố"))
 
 
-def statistics_tables(conn, unit: Unit, school_year: str) -> list[Table]:
-    if unit.aggregation_level == "truong":
-        raise ReportError("thống kê theo mẫu được công bố cho toàn tỉnh và từng xã/phường; "
-                          f"{unit.code} là một trường")
-    columns = ", ".join(c for c, _ in SCHOOL_COLUMNS)
-    schools = sorted(conn.execute(
-        f"select school_level, {columns} from marts.statistics_schools"
-        " where aggregation_level = %s and unit_code = %s and school_year = %s",
-        (unit.aggregation_level, unit.code, school_year)).fetchall(),
-        key=lambda r: _level_rank(r[0]))
-    learners = conn.execute(
-        "select school_level, grade, sex, ethnicity, learners, is_suppressed"
-        " from marts.statistics_learners"
-        " where aggregation_level = %s and unit_code = %s and school_year = %s",
-        (unit.aggregation_level, unit.code, school_year)).fetchall()
-    learners.sort(key=lambda r: (_level_rank(r[0]), r[1] or 0, r[2], r[3]))
+def statistics_tables(conn, unit: Unit, school_year: str,
+                      data_point: str | None = None) -> list[Table]:
+    """The unit's forms: the current figures (`data_point` None: the dashboard's), or those
+    frozen at a data date of Thông tư 25/2024 (the reports'). A school's learners are counted by
+    grade and sex, not by ethnicity (statistics_school_learners)."""
+    read = _current_figures if data_point is None else _frozen_figures
+    schools, learners = read(conn, unit, school_year, data_point)
+    schools.sort(key=lambda r: _level_rank(r[0]))
+    learners.sort(key=lambda r: (_level_rank(r[0]), r[1] if r[1] is not None else -1, r[2],
+                                 r[3] or ""))
+    by_ethnicity = unit.aggregation_level != "truong"
     return [
         Table("Biểu 1. Trường, lớp, đội ngũ và phòng học theo cấp học",
               ("Cấp học", *(h for _, h in SCHOOL_COLUMNS)),
               tuple((label(SCHOOL_LEVELS, r[0]), *(integer(v) for v in r[1:])) for r in schools),
               numeric=tuple(range(1, len(SCHOOL_COLUMNS) + 1))),
-        Table("Biểu 2. Học sinh đang học theo cấp học, khối lớp, giới tính và dân tộc",
-              ("Cấp học", "Khối", "Giới tính", "Dân tộc", "Số học sinh"),
+        Table("Biểu 2. Học sinh đang học theo cấp học, khối lớp, giới tính"
+              + (" và dân tộc" if by_ethnicity else ""),
+              ("Cấp học", "Khối", "Giới tính", *(("Dân tộc",) if by_ethnicity else ()),
+               "Số học sinh"),
               tuple((label(SCHOOL_LEVELS, level), str(grade) if grade is not None else "-",
-                     label(SEXES, sex), nfc(ethnicity),
+                     label(SEXES, sex), *((nfc(ethnicity),) if by_ethnicity else ()),
                      SUPPRESSED if suppressed else integer(count))
                     for level, grade, sex, ethnicity, count, suppressed in learners),
-              numeric=(1, 4), note=SUPPRESSED_NOTE),
+              numeric=(1, 4 if by_ethnicity else 3), note=SUPPRESSED_NOTE),
     ]
+
+
+def _current_figures(conn, unit: Unit, school_year: str, _point=None) -> tuple[list, list]:
+    columns = ", ".join(c for c, _ in SCHOOL_COLUMNS)
+    schools = conn.execute(
+        f"select school_level, {columns} from marts.statistics_schools"
+        " where aggregation_level = %s and unit_code = %s and school_year = %s",
+        (unit.aggregation_level, unit.code, school_year)).fetchall()
+    learners = conn.execute(
+        ("select school_level, grade, sex, null, learners, is_suppressed"
+         " from marts.statistics_school_learners" if unit.aggregation_level == "truong" else
+         "select school_level, grade, sex, ethnicity, learners, is_suppressed"
+         " from marts.statistics_learners")
+        + " where aggregation_level = %s and unit_code = %s and school_year = %s",
+        (unit.aggregation_level, unit.code, school_year)).fetchall()
+    return schools, learners
+
+
+def _frozen_figures(conn, unit: Unit, school_year: str, data_point: str) -> tuple[list, list]:
+    rows = conn.execute(
+        "select form, school_level, grade, sex, ethnicity, measure, figure, is_suppressed"
+        " from marts.statistics_snapshots where aggregation_level = %s and unit_code = %s"
+        " and school_year = %s and data_point = %s",
+        (unit.aggregation_level, unit.code, school_year, data_point)).fetchall()
+    measures = [c for c, _ in SCHOOL_COLUMNS]
+    by_level: dict[str, dict] = {}
+    learners = []
+    for form, level, grade, sex, ethnicity, measure, figure, suppressed in rows:
+        if form == "truong":
+            by_level.setdefault(level, {})[measure] = figure
+        else:
+            learners.append((level, grade, sex, ethnicity, figure, suppressed))
+    schools = [(level, *(figures.get(m) for m in measures)) for level, figures in by_level.items()]
+    return schools, learners
+
+
+def frozen_data_point(conn, school_year: str, asked: str | None) -> tuple[str, dt.date, dt.date]:
+    """The data point of a statistics report (asked, else the latest frozen in the year), its
+    data date and the day of the figures frozen: a report of statistics is of a data date."""
+    if asked is not None and asked not in DATA_POINTS:
+        raise ReportError(f"thời điểm số liệu {asked!r} không có: dau_nam (30/9) hoặc "
+                          "cuoi_nam (31/5)")
+    # a warehouse upgraded since its last transformation has no frozen figures yet
+    frozen = conn.execute("select to_regclass('marts.statistics_snapshots')").fetchone()[0] and \
+        conn.execute(
+            "select data_point, data_date, figures_as_of from marts.statistics_snapshots"
+            " where school_year = %s and data_point = coalesce(%s, data_point)"
+            " group by 1, 2, 3 order by data_date desc limit 1", (school_year, asked)).fetchone()
+    if not frozen:
+        point = label(DATA_POINTS, asked).lower() if asked else "đầu năm học hoặc cuối năm học"
+        raise ReportError(f"chưa có số liệu thống kê {point} {school_year} được chốt "
+                          "(số liệu chốt ở lần chạy đầu tiên vào hoặc sau ngày số liệu của "
+                          "lịch năm học)")
+    return frozen
 
 
 def statistics_report(conn, unit: Unit, school_year: str, term: str | None,
                       issued_on: dt.date, workdir) -> Report:
-    tables = statistics_tables(conn, unit, school_year)
+    data_point, data_date, as_of = frozen_data_point(conn, school_year, term)
+    tables = statistics_tables(conn, unit, school_year, data_point)
+    point = label(DATA_POINTS, data_point).lower()
+    if not tables[0].rows:
+        raise ReportError(f"{unit.name} không có số liệu thống kê {point} {school_year}")
     return Report(
         kind="thong-ke", title="BÁO CÁO", document_code="BC",
-        subtitle=f"Thống kê giáo dục năm học {school_year} - {unit.name}",
-        unit_code=unit.code, unit_name=unit.name, school_year=school_year, term=None,
+        subtitle=f"Thống kê giáo dục {point} {school_year} - {unit.name}",
+        unit_code=unit.code, unit_name=unit.name, school_year=school_year, term=data_point,
         issued_on=issued_on, sections=[Section(
             "I. SỐ LIỆU THỐNG KÊ",
-            [f"Số liệu của {unit.name}, năm học {school_year}, tổng hợp từ kho dữ liệu ngành "
-             "giáo dục của Sở (các hệ thống quản lý trường học, danh mục đơn vị của Sở)."],
+            [f"Số liệu {point} {school_year} của {unit.name}, tại thời điểm "
+             f"{short_date(data_date)} theo Thông tư 25/2024/TT-BGDĐT (chốt từ kho dữ liệu "
+             f"ngành giáo dục của Sở ngày {short_date(as_of)}: các hệ thống quản lý trường học, "
+             "danh mục đơn vị của Sở)."],
             tables)])
 
 
@@ -205,6 +263,7 @@ def quality_tables(conn, unit: Unit, school_year: str,
     rules = dict(conn.execute("select rule_id, description_vi from reference.quality_rules"
                               ).fetchall())
     own = {c: v[2] for c, v in by_unit.get((unit.aggregation_level, unit.code), {}).items()}
+    completeness_by_level, scorecard_by_level = level_tables(conn, unit, school_year, term)
     return {
         "completeness": Table(
             "Bảng 1. Mức độ đầy đủ dữ liệu theo lĩnh vực",
@@ -215,8 +274,9 @@ def quality_tables(conn, unit: Unit, school_year: str,
                    integer(er), integer(pr), percent(rc), percent(fc), percent(tl))
                   for _, code, domain, es, rs, er, pr, rc, fc, tl in completeness),
             numeric=(2, 3, 4, 5, 6, 7, 8), widths=(2.2, 1.6, 1, 1, 1, 1, 1, 1, 1)),
+        "completeness_by_level": completeness_by_level,
         "scorecard": Table(
-            "Bảng 2. Chất lượng dữ liệu theo tiêu chí đúng, đủ, sạch, sống",
+            "Bảng 3. Chất lượng dữ liệu theo tiêu chí đúng, đủ, sạch, sống",
             ("Đơn vị", *(f"{CRITERIA[c]} (đạt/áp dụng)" for c in CRITERIA)),
             tuple((names.get(code, code), *(
                 f"{percent(v[2])} ({integer(v[1])}/{integer(v[0])})" if (v := scores.get(c))
@@ -224,8 +284,9 @@ def quality_tables(conn, unit: Unit, school_year: str,
                 for (level, code), scores in sorted(by_unit.items(),
                                                     key=lambda i: _unit_order(*i[0]))),
             numeric=(1, 2, 3, 4), widths=(2.4, 1.5, 1.5, 1.5, 1.5)),
+        "scorecard_by_level": scorecard_by_level,
         "trend": Table(
-            "Bảng 3. Điểm chất lượng so với kỳ trước (kỳ trước → kỳ này, thay đổi theo điểm %)",
+            "Bảng 5. Điểm chất lượng so với kỳ trước (kỳ trước → kỳ này, thay đổi theo điểm %)",
             ("Đơn vị", "Kỳ trước", *(CRITERIA[c] for c in CRITERIA)),
             tuple((names.get(code, code), _previous_term(criteria), *(
                 _change(criteria.get(c)) for c in CRITERIA))
@@ -235,7 +296,7 @@ def quality_tables(conn, unit: Unit, school_year: str,
             note="Kỳ trước: số liệu của lần chạy cuối cùng trong kỳ đó; \"-\": chưa có số liệu "
                  "kỳ trước."),
         "priorities": Table(
-            "Bảng 4. Các đơn vị còn xa chỉ tiêu nhất (3 đơn vị thấp nhất mỗi quy tắc)",
+            "Bảng 6. Các đơn vị còn xa chỉ tiêu nhất (3 đơn vị thấp nhất mỗi quy tắc)",
             ("Đơn vị", "Cấp học", "Quy tắc", "Không đạt", "Điểm", "Chỉ tiêu", "Còn thiếu",
              "Thứ hạng"),
             tuple((names.get(code, code), label(SCHOOL_LEVELS, level),
@@ -244,6 +305,45 @@ def quality_tables(conn, unit: Unit, school_year: str,
                   for code, level, rule, failing, score, target, gap, rank in priorities),
             numeric=(3, 4, 5, 6, 7), widths=(1.8, 1.3, 3.8, 1, 1, 1, 1, 0.9)),
     }, own
+
+
+def level_tables(conn, unit: Unit, school_year: str, term: str) -> tuple[Table, Table]:
+    """The unit's own completeness per level and domain, and its scores per level and
+    criterion (a school is of one level: its tables are empty)."""
+    args = (unit.aggregation_level, unit.code, school_year, term)
+    where = " where aggregation_level = %s and unit_code = %s and school_year = %s and term = %s"
+    # a warehouse upgraded since its last transformation has no such tables yet: none shown
+    published = conn.execute("select to_regclass('marts.quality_scorecard_levels')"
+                             ).fetchone()[0]
+    completeness: dict[str, dict] = {}
+    scores: dict[str, dict] = {}
+    if published:
+        for level, domain, rate in conn.execute(
+                "select school_level, data_domain, record_completeness"
+                " from marts.completeness_levels" + where, args):
+            completeness.setdefault(level, {})[domain] = rate
+        for level, criterion, applicable, passed, score in conn.execute(
+                "select school_level, criterion, applicable, passed, score"
+                " from marts.quality_scorecard_levels" + where, args):
+            scores.setdefault(level, {})[criterion] = (applicable, passed, score)
+    domains = [d for d in DOMAINS if any(d in v for v in completeness.values())]
+    return (
+        Table("Bảng 2. Tỷ lệ bản ghi đã có trên bản ghi phải có theo cấp học và lĩnh vực",
+              ("Cấp học", *(label(DOMAINS, d) for d in domains)),
+              tuple((label(SCHOOL_LEVELS, level), *(percent(rates.get(d)) if d in rates
+                                                     else "-" for d in domains))
+                    for level, rates in sorted(completeness.items(),
+                                               key=lambda i: _level_rank(i[0]))),
+              numeric=tuple(range(1, len(domains) + 1))),
+        Table("Bảng 4. Chất lượng dữ liệu theo cấp học",
+              ("Cấp học", *(f"{CRITERIA[c]} (đạt/áp dụng)" for c in CRITERIA)),
+              tuple((label(SCHOOL_LEVELS, level), *(
+                  f"{percent(v[2])} ({integer(v[1])}/{integer(v[0])})"
+                  if (v := criteria.get(c)) else "-" for c in CRITERIA))
+                  for level, criteria in sorted(scores.items(),
+                                                key=lambda i: _level_rank(i[0]))),
+              numeric=(1, 2, 3, 4), widths=(2.4, 1.5, 1.5, 1.5, 1.5)),
+    )
 
 
 def _previous_term(criteria: dict) -> str:
@@ -285,11 +385,12 @@ def quality_report(conn, unit: Unit, school_year: str, term: str, issued_on: dt.
                     ["Mẫu số là các trường đang hoạt động trong danh mục đơn vị của Sở và các "
                      "bản ghi mỗi trường phải có trong kỳ; trường không gửi dữ liệu được tính "
                      "với tỷ lệ 0."],
-                    [tables["completeness"]]),
+                    [tables["completeness"], tables["completeness_by_level"]]),
             Section("II. CHẤT LƯỢNG DỮ LIỆU THEO TIÊU CHÍ ĐÚNG, ĐỦ, SẠCH, SỐNG",
                     ["Điểm của mỗi tiêu chí là số lượt kiểm tra đạt trên số lượt kiểm tra áp "
                      "dụng."],
-                    [tables["scorecard"], tables["trend"]], [chart]),
+                    [tables["scorecard"], tables["scorecard_by_level"], tables["trend"]],
+                    [chart]),
             Section("III. CÁC ĐƠN VỊ CẦN HỖ TRỢ",
                     ["Các quy tắc chưa đạt chỉ tiêu của danh mục, xếp theo khoảng cách đến chỉ "
                      "tiêu."],
@@ -297,11 +398,37 @@ def quality_report(conn, unit: Unit, school_year: str, term: str, issued_on: dt.
             Section("IV. ĐỊNH DANH HỌC SINH VÀ ĐỐI CHIẾU PHỔ CẬP GIÁO DỤC",
                     ["Hồ sơ học sinh có số định danh cá nhân 12 chữ số, và hồ sơ có họ tên, ngày "
                      "sinh, giới tính khớp Cơ sở dữ liệu quốc gia về dân cư; trẻ trong độ tuổi "
-                     "của hệ thống PCGD-XMC đối chiếu với hồ sơ học sinh các trường. Học bạ số: "
-                     "lĩnh vực \"Học bạ số\" của Bảng 1."],
+                     "của hệ thống PCGD-XMC đối chiếu với hồ sơ học sinh các trường."],
                     [identity_table(conn, unit, school_year, term),
                      pcgd_table(conn, unit)]),
+            Section("V. HỌC BẠ SỐ",
+                    ["Học bạ số của học sinh đang học theo năm học của học bạ và trạng thái, "
+                     "như phần mềm của trường ghi nhận. Học bạ đến hạn (năm học đã kết thúc, "
+                     "hoặc năm học này sau hạn báo cáo cuối năm) được tính trong lĩnh vực "
+                     "\"Học bạ số\" của Bảng 1."],
+                    [transcripts_table(conn, unit, school_year, term)]),
         ])
+
+
+def transcripts_table(conn, unit: Unit, school_year: str, term: str) -> Table:
+    """The unit's (and what it manages') digital transcripts by status, per transcript year."""
+    names = unit_names(conn)
+    where, args = _scope(unit)
+    # a warehouse upgraded since its last transformation has no such table yet: none shown
+    published = conn.execute("select to_regclass('marts.transcript_status')").fetchone()[0]
+    rows = sorted(conn.execute(
+        "select aggregation_level, unit_code, transcript_year, is_due, transcripts, signed,"
+        " created_unsigned, not_created, signed_rate from marts.transcript_status"
+        f" where {where} and school_year = %s and term = %s", (*args, school_year, term)
+    ).fetchall() if published else (), key=lambda r: (_unit_order(r[0], r[1]), r[2]))
+    return Table(
+        "Bảng 9. Học bạ số theo trạng thái",
+        ("Đơn vị", "Năm học của học bạ", "Đến hạn", "Số học bạ", "Đã ký số",
+         "Đã tạo, chưa ký số", "Chưa tạo", "Tỷ lệ đã ký số"),
+        tuple((names.get(code, code), year, "Có" if due else "Chưa", integer(n),
+               integer(signed), integer(unsigned), integer(missing), percent(rate))
+              for _, code, year, due, n, signed, unsigned, missing, rate in rows),
+        numeric=(3, 4, 5, 6, 7), widths=(2.4, 1.3, 0.9, 1, 1, 1.1, 1, 1))
 
 
 ID_RULES = ("DU_PERSONAL_ID", "DUNG_POPULATION_VERIFIED")
@@ -321,7 +448,7 @@ def identity_table(conn, unit: Unit, school_year: str, term: str) -> Table:
         by_level.setdefault(school_level, {})[rule] = (
             f"{integer(passed)}/{integer(applicable)}", percent(score))
     return Table(
-        "Bảng 5. Số định danh cá nhân và xác thực với CSDLQG về dân cư theo cấp học",
+        "Bảng 7. Số định danh cá nhân và xác thực với CSDLQG về dân cư theo cấp học",
         ("Cấp học", "Có số định danh (có/hồ sơ)", "Tỷ lệ", "Khớp CSDLQG (khớp/kiểm tra)",
          "Tỷ lệ"),
         tuple((label(SCHOOL_LEVELS, school_level),
@@ -342,7 +469,7 @@ def pcgd_table(conn, unit: Unit) -> Table:
         " primary_universal_rate, lower_secondary_universal_rate, literacy_rate_15_60"
         f" from marts.pcgd_reconciliation where {where} order by commune_code", args).fetchall()
     return Table(
-        "Bảng 6. Đối chiếu với hệ thống phổ cập giáo dục, xóa mù chữ (PCGD-XMC)",
+        "Bảng 8. Đối chiếu với hệ thống phổ cập giáo dục, xóa mù chữ (PCGD-XMC)",
         ("Xã/phường", "Trẻ 6-14 tuổi", "Đang đi học", "Tỷ lệ đi học", "HS đang học",
          "HS không có trong PCGD-XMC", "PCGD tiểu học", "PCGD THCS", "Biết chữ 15-60"),
         tuple((nfc(name), integer(children), integer(enrolled), percent(rate),
@@ -570,5 +697,7 @@ def build(url: str, kind: str, unit: str, school_year: str | None, term: str | N
     with warehouse.connect(url) as conn:
         resolved = resolve_unit(conn, unit)
         latest_year, latest = latest_term(conn)
-        return KINDS[kind](conn, resolved, school_year or latest_year, term or latest,
-                           issued_on, workdir)
+        # a statistics report's period is a data point (its own default, the latest frozen)
+        period = term if kind == "thong-ke" else term or latest
+        return KINDS[kind](conn, resolved, school_year or latest_year, period, issued_on,
+                           workdir)

@@ -25,6 +25,9 @@ DOMAINS = {
 
 TERMS = {"hk1": "Học kỳ I", "hk2": "Học kỳ II", "ca_nam": "Cả năm"}
 
+# the data dates of the statistics (Thông tư 25/2024; the school calendar holds the days)
+DATA_POINTS = {"dau_nam": "Đầu năm học", "cuoi_nam": "Cuối năm học"}
+
 AGGREGATION_LEVELS = {"truong": "Trường", "xa": "Xã/phường",
                       "don_vi_quan_ly": "Đơn vị quản lý", "tinh": "Toàn tỉnh"}
 

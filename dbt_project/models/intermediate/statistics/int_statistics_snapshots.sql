@@ -4,8 +4,9 @@
 -- after the date, kept from then on. A later run of the year leaves them as they are; a run
 -- of an earlier day still on or after the date (a backfill of the date itself) replaces them.
 -- One row per figure (long form: a form, a statistic, a measure, its value), so both forms
--- share one table. Incremental and never rebuilt in full: the figures of a past date cannot be
--- computed again from the sources' current versions.
+-- share one table; a school's learners are counted by grade and sex only
+-- (statistics_school_learners). Incremental and never rebuilt in full: the figures of a past
+-- date cannot be computed again from the sources' current versions.
 {{ config(
     materialized='incremental',
     unique_key=['school_year', 'data_point'],
@@ -57,6 +58,20 @@ learner_figures as (
         learners as figure,
         is_suppressed
     from {{ ref('statistics_learners') }}
+    union all
+    select
+        'hoc_sinh' as form,
+        statistic_key,
+        aggregation_level,
+        unit_code,
+        school_level,
+        grade,
+        sex,
+        null::text as ethnicity,
+        'learners' as measure,
+        learners as figure,
+        is_suppressed
+    from {{ ref('statistics_school_learners') }}
 ),
 
 school_figures as (

@@ -1,5 +1,6 @@
 -- Schools, classes, staff and facilities in the shape of the statistical reports (Thông tư
--- 03/2024), per commune and level, and for the province.
+-- 03/2024), per school, per commune and level, and for the province. No personal data: no
+-- cell is suppressed.
 with
 
 schools as (
@@ -73,8 +74,16 @@ per_school as (
 
 rolled_up as (
     select
-        case when grouping(commune_code) = 0 then 'xa' else 'tinh' end as aggregation_level,
-        case when grouping(commune_code) = 0 then commune_code else '80' end as unit_code,
+        case
+            when grouping(school_code) = 0 then 'truong'
+            when grouping(commune_code) = 0 then 'xa'
+            else 'tinh'
+        end as aggregation_level,
+        case
+            when grouping(school_code) = 0 then school_code
+            when grouping(commune_code) = 0 then commune_code
+            else '80'
+        end as unit_code,
         school_level,
         count(*) as schools,
         sum(classes) as classes,
@@ -90,7 +99,11 @@ rolled_up as (
         count(*) filter (where has_minimum_equipment) as schools_with_minimum_equipment,
         sum(teacher_housing) as teacher_housing
     from per_school
-    group by grouping sets ((commune_code, school_level), (school_level))
+    group by grouping sets (
+        (school_code, school_level),
+        (commune_code, school_level),
+        (school_level)
+    )
 ),
 
 final as (

@@ -1,0 +1,58 @@
+-- The đúng-đủ-sạch-sống scorecard of each unit split by school level (cấp học): passed /
+-- applicable per commune, managing unit and the province, level, term and criterion. A
+-- level's rows of a unit add up to the unit's row of quality_scorecard. Checks of PCGD-XMC
+-- residents belong to no school: their level is "không theo trường".
+with
+
+checks as (
+    select * from {{ ref('int_quality_checks') }}
+),
+
+schools as (
+    select * from {{ ref('int_schools') }}
+),
+
+leveled as (
+    select
+        checks.commune_code,
+        checks.managing_unit,
+        checks.school_year,
+        checks.term,
+        checks.criterion,
+        checks.passed,
+        coalesce(schools.school_level, 'khong_theo_truong') as school_level
+    from checks
+    left join schools on checks.school_code = schools.school_code
+),
+
+rolled_up as (
+    select
+        {{ level_rollup_columns() }},
+        school_level,
+        school_year,
+        term,
+        criterion,
+        count(*) as applicable,
+        count(*) filter (where passed) as passed
+    from leveled
+    group by {{ level_rollup_grouping_sets(['school_level', 'school_year', 'term', 'criterion']) }}
+),
+
+final as (
+    select
+        aggregation_level || ':' || unit_code || ':' || school_level || ':' || school_year
+        || ':' || term || ':' || criterion as scorecard_level_key,
+        aggregation_level,
+        unit_code,
+        school_level,
+        school_year,
+        term,
+        criterion,
+        applicable,
+        passed,
+        {{ safe_rate('passed', 'applicable') }} as score
+    from rolled_up
+    where unit_code is not null
+)
+
+select * from final
