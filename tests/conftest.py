@@ -202,8 +202,9 @@ def airflow_env(airflow_home, warehouse_url, simulators, tmp_path_factory) -> di
 # were due on 18 January.
 MODELLED_SCALE, MODELLED_SEED, MODELLED_DAY = 1200, 31, 140
 MODELLED_AS_OF = "2027-01-23"
+# the day's chain: the second transformation sees the verified IDs and the linked persons
 MODELLED_SEQUENCE = ("sync_school_management", "sync_pcgd", "transform_warehouse",
-                     "sync_population", "transform_warehouse")
+                     "sync_population", "match_identities", "transform_warehouse")
 
 
 @dataclass
@@ -248,6 +249,7 @@ def modelled(tmp_path_factory, airflow_home, server_url):
     with running_simulators(root / "data") as sources:
         env = runtime.environment(url, sources, airflow_home=airflow_home)
         env["EDUHUB_DROP_DIR"] = str(root / "drops")
+        env["EDUHUB_PSEUDONYM_KEY"] = secrets.token_urlsafe(24)  # the matching's secret
         dags_test(env, [(dag_id, MODELLED_AS_OF) for dag_id in MODELLED_SEQUENCE])
     return {"url": url, "data": data, "manifest": manifest, "env": env}
 

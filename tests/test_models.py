@@ -112,6 +112,32 @@ def test_shared_ids_and_duplicate_enrolments_found_exactly(modelled):
     assert learner_keys(modelled, failing(modelled["url"], "SACH_DUPLICATE_ENROLMENT")) == duplicates
 
 
+def test_the_statistics_count_each_learner_once_however_often_enrolled(modelled):
+    """A learner enrolled at two schools (the sandbox's duplicate enrolments) is one person:
+    the statistics count them once, at the school whose record arrived last (ties: the school
+    code, then the MOET ID); every other learner studying is counted where they study. Learners
+    sharing a personal ID are two persons and both counted."""
+    by_key = {x["learner_key"]: x["moet_id"] for x in modelled["data"]["learners"]}
+    pairs = [(by_key[d["record"]], by_key[d["duplicate_of"]])
+             for d in modelled["manifest"]["defects"] if d["defect"] == "duplicate_enrolment"]
+    with warehouse.connect(modelled["url"]) as conn:
+        studying = {moet: (arrived, school) for moet, arrived, school in conn.execute("""
+            select moet_id, data_arrived_at, school_code from intermediate.int_learners
+            where enrolment_status = 'dang_hoc'""")}
+        counted = {moet for (moet,) in conn.execute(
+            "select moet_id from intermediate.int_counted_learners")}
+    expected = set(studying)
+    twice = 0
+    for duplicate, original in pairs:
+        if duplicate in studying and original in studying:
+            twice += 1
+            later = min((duplicate, original), key=lambda m: (
+                -studying[m][0].timestamp() if studying[m][0] else math.inf, studying[m][1], m))
+            expected.discard(original if later == duplicate else duplicate)
+    assert twice > 0 and counted == expected
+    assert len(studying) - len(counted) == twice
+
+
 def test_other_entities_rules(modelled):
     staff = {s["moet_id"]: s["staff_key"] for s in modelled["data"]["staff"]}
     got = {staff[k.split("|")[-1]] for k in failing(modelled["url"], "DU_STAFF_QUALIFICATION")}
@@ -324,6 +350,14 @@ def _completeness(url: str, relation: str, term: str) -> dict[str, tuple]:
                              f" schools_on_time from {relation} where term = %s", (term,))}
 
 
+def _rates(url: str, relation: str, term: str) -> dict[str, object]:
+    """unit and domain -> the share of expected records present, of one term."""
+    with warehouse.connect(url) as conn:
+        return {f"{level}:{unit}:{domain}": rate for level, unit, domain, rate in conn.execute(
+            f"select aggregation_level, unit_code, data_domain, record_completeness"
+            f" from {relation} where term = %s", (term,))}
+
+
 def _statistics(url: str) -> dict[str, tuple]:
     """The statistics marts in the snapshots' long form: form:key:measure -> (figure,
     suppressed)."""
@@ -358,8 +392,8 @@ def test_figures_kept_across_days_the_trend_by_term_and_the_frozen_statistics(mo
       date's own (closer), then kept whatever runs later. Every figure of both forms.
     - The scorecard and completeness histories keep term 1 as its latest day left it (a
       backfill of an earlier day does not overwrite it), while each run's marts are its own
-      day's; the trend puts the whole year's scores beside that term 1, exactly; a second run
-      changes nothing."""
+      day's; the trend puts the whole year's scores and completeness beside that term 1,
+      exactly; a second run changes nothing."""
     url, env = modelled["url"], modelled["env"]
     year = school_calendar.calendar().year_of(date.fromisoformat(AS_OF))
     data_date, hk1_deadline = year.start_of_year_data_date, year.mid_year_deadline
@@ -378,6 +412,7 @@ def test_figures_kept_across_days_the_trend_by_term_and_the_frozen_statistics(mo
         run(hk1_deadline)
         last = _scores(url, "marts.quality_scorecard", "hk1")
         complete_by_deadline = _completeness(url, "marts.completeness", "hk1")
+        rates_by_deadline = _rates(url, "marts.completeness", "hk1")
         run(after)
         assert _scores(url, "marts.quality_scorecard", "hk1") == first  # the day's own
         # ... and the histories still term 1 of its later day
@@ -418,6 +453,30 @@ def test_figures_kept_across_days_the_trend_by_term_and_the_frozen_statistics(mo
     assert trend == {key: (score, *((year.name, "hk1", last[key][2], score - last[key][2])
                                     if key in last else (None, None, None, None)))
                      for key, (_, _, score) in whole_year.items()}
+    # completeness the same way: the whole year's beside term 1 of its later day
+    whole_year_rates = _rates(url, "marts.completeness", "ca_nam")
+    with warehouse.connect(url) as conn:
+        completeness_trend = {
+            f"{level}:{unit}:{domain}": (rate, prev_year, prev_term, before, change)
+            for level, unit, domain, rate, prev_year, prev_term, before, change
+            in conn.execute("""
+                select aggregation_level, unit_code, data_domain, record_completeness,
+                       previous_school_year, previous_term, previous_record_completeness,
+                       change_from_previous
+                from marts.completeness_trend""")}
+
+    def beside_term_1(key: str, rate) -> tuple:
+        if key not in rates_by_deadline:
+            return (rate, None, None, None, None)
+        before = rates_by_deadline[key]
+        change = None if rate is None or before is None else rate - before
+        return (rate, year.name, "hk1", before, change)
+
+    assert completeness_trend == {key: beside_term_1(key, rate)
+                                  for key, rate in whole_year_rates.items()}
+    # the units of term 1 have it beside them (the rates may not have moved)
+    assert sum(prev_term == "hk1" for _, _, prev_term, _, _ in completeness_trend.values()) \
+        > len(completeness_trend) / 2
     # a second run of the same day changes nothing
     dbt(["run", "--select", "int_scorecard_history", "int_statistics_snapshots"], env,
         day=AS_OF)

@@ -105,6 +105,7 @@ UNIT_OF_ROW = {
     "audit.quality_failures": "coalesce(school_code, commune_code)",
     "marts.completeness": "unit_code",
     "marts.completeness_levels": "unit_code",
+    "marts.completeness_trend": "unit_code",
     "marts.exam_readiness": "school_code",
     "marts.inspection_sample": "school_code",
     "marts.inspection_sample_draft": "school_code",
@@ -336,13 +337,14 @@ def test_sensitive_data_only_as_suppressed_counts(built):
                 select province.learners - coalesce(communes.published, 0), communes.hides
                 from province left join communes using ({group})""").fetchall()
             assert residues and not [r for r, hides in residues if r != 0 or hides], table
-        # the commune cells are the real counts of learners studying, or suppressed
+        # the commune cells are the real counts of learners studying (persons, each once:
+        # test_models), or suppressed
         truth = dict(((c, lvl, g, s, e), n) for c, lvl, g, s, e, n in conn.execute("""
             select commune_code, coalesce(school_level, 'chua_xac_dinh'), grade,
                    coalesce(sex, 'chua_xac_dinh'), coalesce(ethnicity, 'chua_xac_dinh'),
                    count(*)
-            from intermediate.int_learners where enrolment_status = 'dang_hoc'
-              and commune_code is not null group by 1, 2, 3, 4, 5"""))
+            from intermediate.int_counted_learners
+            where commune_code is not null group by 1, 2, 3, 4, 5"""))
         published = {(c, lvl, g, s, e): (n, sup) for c, lvl, g, s, e, n, sup in conn.execute("""
             select unit_code, school_level, grade, sex, ethnicity, learners, is_suppressed
             from marts.statistics_learners where aggregation_level = 'xa'""")}
@@ -383,8 +385,7 @@ def test_a_school_s_learners_are_published_by_grade_and_sex_with_small_cells_sup
         truth = dict(((school, lvl, g, s), n) for school, lvl, g, s, n in conn.execute("""
             select school_code, coalesce(school_level, 'chua_xac_dinh'), grade,
                    coalesce(sex, 'chua_xac_dinh'), count(*)
-            from intermediate.int_learners where enrolment_status = 'dang_hoc'
-            group by 1, 2, 3, 4"""))
+            from intermediate.int_counted_learners group by 1, 2, 3, 4"""))
         published = {(school, lvl, g, s): (n, hidden) for school, lvl, g, s, n, hidden in
                      conn.execute("""
             select unit_code, school_level, grade, sex, learners, is_suppressed

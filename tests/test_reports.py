@@ -190,7 +190,7 @@ def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path)
     # the silent schools of the registry are expected, not absent
     reporting = next(r for r in province if r[1] == "Báo cáo của trường")
     assert int(reporting[2].replace(".", "")) - int(reporting[3].replace(".", "")) >= silent > 0
-    header, *rows = tables[2]
+    header, *rows = tables[3]
     assert header[1:] == ("Đúng (đạt/áp dụng)", "Đủ (đạt/áp dụng)", "Sạch (đạt/áp dụng)",
                           "Sống (đạt/áp dụng)")
     assert [c.split(" ")[0] for c in rows[0][1:]] == [
@@ -212,7 +212,7 @@ def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path)
                                                                           strict=True)}
     assert completeness_levels and {k: v for k, v in shown.items() if v != "-"} == {
         (level_names[lvl], domains[d]): percent(rate) for lvl, d, rate in completeness_levels}
-    header, *rows = tables[3]
+    header, *rows = tables[4]
     shown = {(row[0], name): cell for row in rows for name, cell in zip(header[1:], row[1:],
                                                                           strict=True)}
     criteria = {"dung": "Đúng", "du": "Đủ", "sach": "Sạch", "song": "Sống"}
@@ -220,6 +220,20 @@ def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path)
         (level_names[lvl], f"{criteria[c]} (đạt/áp dụng)"):
         f"{percent(score)} ({integer(passed)}/{integer(applicable)})"
         for lvl, c, applicable, passed, score in scorecard_levels}
+    # completeness against the term before, per unit and domain (marts.completeness_trend)
+    with warehouse.connect(made["url"]) as conn:
+        completeness_trend = conn.execute("""
+            select data_domain, previous_school_year, previous_term,
+                   previous_record_completeness, record_completeness, change_from_previous
+            from marts.completeness_trend where aggregation_level = 'tinh' and term = %s""",
+                                          (term,)).fetchall()
+    header, *rows = tables[2]
+    assert header == ("Đơn vị", "Lĩnh vực", "Kỳ trước", "Tỷ lệ đầy đủ")
+    assert completeness_trend and sorted(r[1:] for r in rows if r[0] == "Toàn tỉnh Tây Ninh") \
+        == sorted((domains[d], f"{TERMS[t]} {y}" if t else "-",
+                   f"{percent(previous)} → {percent(rate)} ({points(change)})"
+                   if previous is not None else f"- → {percent(rate)}")
+                  for d, y, t, previous, rate, change in completeness_trend)
     # the trend: each criterion's score beside the term before's, as marts.quality_trend has it
     with warehouse.connect(made["url"]) as conn:
         trend = {c: rest for c, *rest in conn.execute("""
@@ -227,7 +241,7 @@ def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path)
                    change_from_previous
             from marts.quality_trend where aggregation_level = 'tinh' and term = %s""",
                                                       (term,))}
-    header, *rows = tables[4]
+    header, *rows = tables[5]
     assert header == ("Đơn vị", "Kỳ trước", "Đúng", "Đủ", "Sạch", "Sống")
     province_trend = next(r for r in rows if r[0] == "Toàn tỉnh Tây Ninh")
     assert len(trend) == 4 and province_trend[2:] == tuple(
@@ -256,7 +270,7 @@ def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path)
             select commune_name, school_age_children, enrolled_learners_missing_from_pcgd,
                    primary_universal_rate
             from marts.pcgd_reconciliation where school_age_children > 0""").fetchall()
-    identity, reconciliation = tables[6], tables[7]
+    identity, reconciliation = tables[7], tables[8]
     level_names = {"mam_non": "Mầm non", "tieu_hoc": "Tiểu học", "thcs": "Trung học cơ sở",
                    "thpt": "Trung học phổ thông", "gdtx": "Giáo dục thường xuyên"}
     column = {"DU_PERSONAL_ID": 1, "DUNG_POPULATION_VERIFIED": 3}
@@ -278,7 +292,7 @@ def test_quality_review_carries_completeness_scorecard_and_chart(made, tmp_path)
                    signed_rate
             from marts.transcript_status where aggregation_level = 'tinh' and term = %s
             order by 1""", (term,)).fetchall()
-    header, *rows = tables[8]
+    header, *rows = tables[9]
     assert header[:4] == ("Đơn vị", "Năm học của học bạ", "Đến hạn", "Số học bạ")
     assert transcripts and [r[1:] for r in rows if r[0] == "Toàn tỉnh Tây Ninh"] == [
         (y, "Có" if due else "Chưa", *(integer(v) for v in counts), percent(rate))

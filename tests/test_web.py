@@ -141,6 +141,16 @@ def test_the_overview_shows_the_marts_figures_and_nothing_leaves_the_machine(sig
             " ('tinh', 'don_vi_quan_ly') and school_year = %s and term = %s",
             (year, term)).fetchone()[0]
     assert len(table(page, "day-du")) == completeness > 0
+    # completeness against the term before, and by level, as many rows as the marts hold
+    with warehouse.connect(site["url"]) as conn:
+        trend_rows_, levels = (conn.execute(q, (year, term)).fetchone()[0] for q in (
+            "select count(*) from marts.completeness_trend where aggregation_level in"
+            " ('tinh', 'don_vi_quan_ly') and school_year = %s and term = %s",
+            "select count(distinct school_level) from marts.completeness_levels"
+            " where aggregation_level = 'tinh' and school_year = %s and term = %s"))
+    assert len(table(page, "day-du-xu-huong")) == trend_rows_ == completeness
+    assert len(table(page, "day-du-cap-hoc")) == levels > 1
+    assert len(table(page, "chat-luong-cap-hoc")) >= levels
     assert page.locator("figure.chart img").get_attribute("src").startswith("data:image/png")
     for path in ("/kiem-tra", "/danh-muc", f"/don-vi/{site['commune']}",
                  f"/don-vi/{site['school']}"):

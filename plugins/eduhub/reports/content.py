@@ -88,6 +88,10 @@ def _level_rank(level: str) -> int:
     return LEVEL_ORDER.index(level) if level in LEVEL_ORDER else len(LEVEL_ORDER)
 
 
+def _domain_rank(domain: str) -> int:
+    return list(DOMAINS).index(domain) if domain in DOMAINS else len(DOMAINS)
+
+
 # -- statistics ------------------------------------------------------------------------------
 
 SCHOOL_COLUMNS = (
@@ -230,8 +234,7 @@ def quality_tables(conn, unit: Unit, school_year: str,
         " expected_records, present_records, record_completeness, field_completeness,"
         " timeliness from marts.completeness"
         f" where {where} and school_year = %s and term = %s", (*args, school_year, term)
-    ).fetchall(), key=lambda r: (_unit_order(r[0], r[1]), list(DOMAINS).index(r[2])
-                                 if r[2] in DOMAINS else 99))
+    ).fetchall(), key=lambda r: (_unit_order(r[0], r[1]), _domain_rank(r[2])))
     scorecard = conn.execute(
         "select aggregation_level, unit_code, criterion, applicable, passed, score"
         " from marts.quality_scorecard"
@@ -260,6 +263,13 @@ def quality_tables(conn, unit: Unit, school_year: str,
                 (*args, school_year, term)) if published else ()):
         trend.setdefault((level, code), {})[criterion] = (score, prev_year, prev_term,
                                                           prev_score, change)
+    kept = conn.execute("select to_regclass('marts.completeness_trend')").fetchone()[0]
+    completeness_trend = sorted(conn.execute(
+        "select aggregation_level, unit_code, data_domain, record_completeness,"
+        " previous_school_year, previous_term, previous_record_completeness,"
+        " change_from_previous from marts.completeness_trend"
+        f" where {where} and school_year = %s and term = %s", (*args, school_year, term)
+    ).fetchall() if kept else (), key=lambda r: (_unit_order(r[0], r[1]), _domain_rank(r[2])))
     rules = dict(conn.execute("select rule_id, description_vi from reference.quality_rules"
                               ).fetchall())
     own = {c: v[2] for c, v in by_unit.get((unit.aggregation_level, unit.code), {}).items()}
@@ -275,8 +285,19 @@ def quality_tables(conn, unit: Unit, school_year: str,
                   for _, code, domain, es, rs, er, pr, rc, fc, tl in completeness),
             numeric=(2, 3, 4, 5, 6, 7, 8), widths=(2.2, 1.6, 1, 1, 1, 1, 1, 1, 1)),
         "completeness_by_level": completeness_by_level,
+        "completeness_trend": Table(
+            "Bảng 3. Tỷ lệ đầy đủ so với kỳ trước (kỳ trước → kỳ này, thay đổi theo điểm %)",
+            ("Đơn vị", "Lĩnh vực", "Kỳ trước", "Tỷ lệ đầy đủ"),
+            tuple((names.get(code, code), label(DOMAINS, domain),
+                   f"{label(TERMS, prev_term)} {prev_year}" if prev_term else "-",
+                   _change((rate, prev_year, prev_term, prev_rate, change)))
+                  for _, code, domain, rate, prev_year, prev_term, prev_rate, change
+                  in completeness_trend),
+            numeric=(3,), widths=(2.4, 1.8, 1.6, 2.4),
+            note="Kỳ trước: số liệu của lần chạy cuối cùng trong kỳ đó; \"-\": chưa có số liệu "
+                 "kỳ trước."),
         "scorecard": Table(
-            "Bảng 3. Chất lượng dữ liệu theo tiêu chí đúng, đủ, sạch, sống",
+            "Bảng 4. Chất lượng dữ liệu theo tiêu chí đúng, đủ, sạch, sống",
             ("Đơn vị", *(f"{CRITERIA[c]} (đạt/áp dụng)" for c in CRITERIA)),
             tuple((names.get(code, code), *(
                 f"{percent(v[2])} ({integer(v[1])}/{integer(v[0])})" if (v := scores.get(c))
@@ -286,7 +307,7 @@ def quality_tables(conn, unit: Unit, school_year: str,
             numeric=(1, 2, 3, 4), widths=(2.4, 1.5, 1.5, 1.5, 1.5)),
         "scorecard_by_level": scorecard_by_level,
         "trend": Table(
-            "Bảng 5. Điểm chất lượng so với kỳ trước (kỳ trước → kỳ này, thay đổi theo điểm %)",
+            "Bảng 6. Điểm chất lượng so với kỳ trước (kỳ trước → kỳ này, thay đổi theo điểm %)",
             ("Đơn vị", "Kỳ trước", *(CRITERIA[c] for c in CRITERIA)),
             tuple((names.get(code, code), _previous_term(criteria), *(
                 _change(criteria.get(c)) for c in CRITERIA))
@@ -296,7 +317,7 @@ def quality_tables(conn, unit: Unit, school_year: str,
             note="Kỳ trước: số liệu của lần chạy cuối cùng trong kỳ đó; \"-\": chưa có số liệu "
                  "kỳ trước."),
         "priorities": Table(
-            "Bảng 6. Các đơn vị còn xa chỉ tiêu nhất (3 đơn vị thấp nhất mỗi quy tắc)",
+            "Bảng 7. Các đơn vị còn xa chỉ tiêu nhất (3 đơn vị thấp nhất mỗi quy tắc)",
             ("Đơn vị", "Cấp học", "Quy tắc", "Không đạt", "Điểm", "Chỉ tiêu", "Còn thiếu",
              "Thứ hạng"),
             tuple((names.get(code, code), label(SCHOOL_LEVELS, level),
@@ -335,7 +356,7 @@ def level_tables(conn, unit: Unit, school_year: str, term: str) -> tuple[Table, 
                     for level, rates in sorted(completeness.items(),
                                                key=lambda i: _level_rank(i[0]))),
               numeric=tuple(range(1, len(domains) + 1))),
-        Table("Bảng 4. Chất lượng dữ liệu theo cấp học",
+        Table("Bảng 5. Chất lượng dữ liệu theo cấp học",
               ("Cấp học", *(f"{CRITERIA[c]} (đạt/áp dụng)" for c in CRITERIA)),
               tuple((label(SCHOOL_LEVELS, level), *(
                   f"{percent(v[2])} ({integer(v[1])}/{integer(v[0])})"
@@ -385,7 +406,8 @@ def quality_report(conn, unit: Unit, school_year: str, term: str, issued_on: dt.
                     ["Mẫu số là các trường đang hoạt động trong danh mục đơn vị của Sở và các "
                      "bản ghi mỗi trường phải có trong kỳ; trường không gửi dữ liệu được tính "
                      "với tỷ lệ 0."],
-                    [tables["completeness"], tables["completeness_by_level"]]),
+                    [tables["completeness"], tables["completeness_by_level"],
+                     tables["completeness_trend"]]),
             Section("II. CHẤT LƯỢNG DỮ LIỆU THEO TIÊU CHÍ ĐÚNG, ĐỦ, SẠCH, SỐNG",
                     ["Điểm của mỗi tiêu chí là số lượt kiểm tra đạt trên số lượt kiểm tra áp "
                      "dụng."],
@@ -422,7 +444,7 @@ def transcripts_table(conn, unit: Unit, school_year: str, term: str) -> Table:
         f" where {where} and school_year = %s and term = %s", (*args, school_year, term)
     ).fetchall() if published else (), key=lambda r: (_unit_order(r[0], r[1]), r[2]))
     return Table(
-        "Bảng 9. Học bạ số theo trạng thái",
+        "Bảng 10. Học bạ số theo trạng thái",
         ("Đơn vị", "Năm học của học bạ", "Đến hạn", "Số học bạ", "Đã ký số",
          "Đã tạo, chưa ký số", "Chưa tạo", "Tỷ lệ đã ký số"),
         tuple((names.get(code, code), year, "Có" if due else "Chưa", integer(n),
@@ -448,7 +470,7 @@ def identity_table(conn, unit: Unit, school_year: str, term: str) -> Table:
         by_level.setdefault(school_level, {})[rule] = (
             f"{integer(passed)}/{integer(applicable)}", percent(score))
     return Table(
-        "Bảng 7. Số định danh cá nhân và xác thực với CSDLQG về dân cư theo cấp học",
+        "Bảng 8. Số định danh cá nhân và xác thực với CSDLQG về dân cư theo cấp học",
         ("Cấp học", "Có số định danh (có/hồ sơ)", "Tỷ lệ", "Khớp CSDLQG (khớp/kiểm tra)",
          "Tỷ lệ"),
         tuple((label(SCHOOL_LEVELS, school_level),
@@ -469,7 +491,7 @@ def pcgd_table(conn, unit: Unit) -> Table:
         " primary_universal_rate, lower_secondary_universal_rate, literacy_rate_15_60"
         f" from marts.pcgd_reconciliation where {where} order by commune_code", args).fetchall()
     return Table(
-        "Bảng 8. Đối chiếu với hệ thống phổ cập giáo dục, xóa mù chữ (PCGD-XMC)",
+        "Bảng 9. Đối chiếu với hệ thống phổ cập giáo dục, xóa mù chữ (PCGD-XMC)",
         ("Xã/phường", "Trẻ 6-14 tuổi", "Đang đi học", "Tỷ lệ đi học", "HS đang học",
          "HS không có trong PCGD-XMC", "PCGD tiểu học", "PCGD THCS", "Biết chữ 15-60"),
         tuple((nfc(name), integer(children), integer(enrolled), percent(rate),

@@ -4,9 +4,9 @@
 -- cells that would let a total give them away (macro suppress_small_cells).
 with
 
+-- each person once (int_counted_learners)
 learners as (
-    select * from {{ ref('int_learners') }}
-    where enrolment_status = 'dang_hoc'
+    select * from {{ ref('int_counted_learners') }}
 ),
 
 term as (

@@ -6,9 +6,9 @@
 -- not published (as suppress_small_cells does for the communes).
 with
 
+-- each person once (int_counted_learners)
 learners as (
-    select * from {{ ref('int_learners') }}
-    where enrolment_status = 'dang_hoc'
+    select * from {{ ref('int_counted_learners') }}
 ),
 
 term as (
