@@ -76,11 +76,12 @@ def resolve_unit(conn, unit: str) -> Unit:
 
 def latest_term(conn) -> tuple[str, str]:
     """The school year and term of the published figures."""
-    row = conn.execute("select school_year, term from marts.quality_scorecard"
-                       " order by school_year desc, term desc limit 1").fetchone()
+    published = conn.execute("select to_regclass('marts.quality_scorecard')").fetchone()[0]
+    row = published and conn.execute("select school_year, term from marts.quality_scorecard"
+                                      " order by school_year desc, term desc limit 1").fetchone()
     if not row:
-        raise ReportError("chưa có số liệu công bố (marts.quality_scorecard trống): chạy "
-                          "transform_warehouse trước")
+        raise ReportError("chưa có số liệu công bố (marts.quality_scorecard chưa có hoặc "
+                          "trống): chạy transform_warehouse trước")
     return row
 
 

@@ -33,7 +33,9 @@ def _table(table: Table) -> str:
     align = ", ".join("right" if i in table.numeric else "left" for i in range(n))
     header = ", ".join(f"[*#{s(h)}*]" for h in table.headers)
     cells = ",\n  ".join(", ".join(s(c) for c in row) for row in table.rows)
-    note = f"\n#text(size: 10pt, style: \"italic\")[#{s(table.note)}]" if table.note else ""
+    # a block, so that what follows (a section's heading) starts a paragraph of its own
+    note = (f"\n#block[#text(size: 10pt, style: \"italic\")[#{s(table.note)}]]"
+            if table.note else "")
     return (f"#block(breakable: false, sticky: true)[#text(weight: \"bold\")[#{s(table.caption)}]]\n"
             f"#text(size: 9.5pt)[#set par(justify: false, first-line-indent: 0pt)\n"
             f"#table(columns: ({widths}), align: ({align},), inset: 4pt,\n"
@@ -47,7 +49,7 @@ def source(report: Report, images: dict[Path, str]) -> str:
           margin: (top: 2cm, bottom: 2cm, left: 3cm, right: 1.5cm),
           numbering: "1", number-align: center + bottom)
 #set text(font: {FONTS}, size: 13pt, lang: "vi")
-#set par(justify: true, first-line-indent: 1cm, spacing: 0.8em)
+#set par(justify: true, first-line-indent: (amount: 1cm, all: true), spacing: 0.8em)
 #grid(columns: (1fr, 1.45fr), align: center + top, row-gutter: 0.5em,
   [#text(size: 12pt)[#{s(ISSUER_PARENT)}] \\ #text(size: 12pt, weight: "bold")[#{s(ISSUER)}]
    #v(-0.6em) #line(length: 30%, stroke: 0.5pt)],
@@ -62,7 +64,7 @@ def source(report: Report, images: dict[Path, str]) -> str:
 #v(0.5em)
 """]
     for section in report.sections:
-        parts.append(f"#text(weight: \"bold\")[#{s(section.heading)}]\n")
+        parts.append(f"#block(sticky: true)[#text(weight: \"bold\")[#{s(section.heading)}]]\n")
         parts += [f"#par[#{s(p)}]\n" for p in section.paragraphs]
         parts += [_table(t) for t in section.tables]
         for chart in section.charts:
@@ -76,7 +78,8 @@ def source(report: Report, images: dict[Path, str]) -> str:
    #text(size: 11pt)[{recipients}]]""")
     align = "center + top" if report.witness_title else "left + top"
     parts.append(f"""#v(1.5em)
-#block(breakable: false)[#grid(columns: (1fr, 1fr), align: ({align}, center + top),
+#block(breakable: false)[#set par(first-line-indent: 0pt)
+#grid(columns: (1fr, 1fr), align: ({align}, center + top),
   {left},
   [#text(weight: "bold")[#{s(report.signer_title)}] \\
    #text(size: 12pt, style: "italic")[(Ký, ghi rõ họ tên, đóng dấu)] #v(3cm)],
