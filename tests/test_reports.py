@@ -4,6 +4,7 @@ statistics forms is compared with the marts; both formats carry the same figures
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import re
@@ -14,7 +15,7 @@ import pytest
 from conftest import dbt
 from docx import Document
 
-from eduhub import reports, runtime, warehouse
+from eduhub import reports, runtime, settings, warehouse
 from eduhub.reports import document
 from eduhub.reports.document import SUPPRESSED, integer, percent, points
 from eduhub.reports.labels import TERMS
@@ -22,6 +23,10 @@ from eduhub.reports.labels import TERMS
 pytestmark = pytest.mark.slow
 
 ISSUED = dt.date(2027, 1, 23)
+# the columns of the schools' form, as the Sở keeps them
+FORM_COLUMNS = sorted(csv.DictReader((settings.DBT_PROJECT_DIR / "seeds"
+                                      / "statistics_form_columns.csv").open(encoding="utf-8")),
+                      key=lambda row: int(row["position"]))
 LEVELS = ("mam_non", "tieu_hoc", "thcs", "thpt", "gdtx")
 
 
@@ -115,8 +120,7 @@ def test_statistics_forms_hold_every_cell_frozen_at_the_data_date(made, unit, tm
                    data_date
             from marts.statistics_snapshots where aggregation_level = %s and unit_code = %s
               and school_year = %s and data_point = 'dau_nam'""", (level, code, year)).fetchall()
-    measures = ("schools", "classes", "managers", "teachers", "employees",
-                "teachers_university_or_above", "classrooms", "solid_classrooms")
+    measures = tuple(row["measure"] for row in FORM_COLUMNS)
     schools: dict[str, dict] = {}
     for form, school_level, _, _, _, measure, figure, _, _ in frozen:
         if form == "truong":
@@ -149,6 +153,39 @@ def test_statistics_forms_hold_every_cell_frozen_at_the_data_date(made, unit, tm
             re.sub(r"\s+", "", text), words
     assert generated.term == "dau_nam" and "_dau_nam_" in generated.pdf.name
     assert_pdf_sound(generated.pdf, tmp_path)
+
+
+def test_the_form_s_columns_are_data_the_so_keeps(made, tmp_path):
+    """A form change is a change of the seed statistics_form_columns, not of code: a column
+    renamed and one added (toilets, a figure the snapshots keep) and the report follows."""
+    url = made["url"]
+    with warehouse.connect(url) as conn:
+        kept = conn.execute("select form, position, measure, header_vi"
+                            " from reference.statistics_form_columns").fetchall()
+        try:
+            conn.execute("update reference.statistics_form_columns set header_vi = 'Số lớp học'"
+                         " where measure = 'classes'")
+            conn.execute("insert into reference.statistics_form_columns"
+                         " values ('truong', 99, 'toilets', 'Công trình vệ sinh')")
+            generated = reports.generate(url, "thong-ke", "province", tmp_path,
+                                         issued_on=ISSUED)
+        finally:
+            with conn.transaction():
+                conn.execute("delete from reference.statistics_form_columns")
+                with conn.cursor() as cur:
+                    cur.executemany("insert into reference.statistics_form_columns"
+                                    " values (%s, %s, %s, %s)", kept)
+        toilets = dict(conn.execute("""
+            select school_level, figure from marts.statistics_snapshots
+            where aggregation_level = 'tinh' and form = 'truong' and measure = 'toilets'
+              and data_point = 'dau_nam'""").fetchall())
+    header, *rows = docx_tables(generated.docx)[0]
+    assert header == ("Cấp học", *(("Số lớp học" if r["measure"] == "classes" else
+                                    r["header_vi"]) for r in FORM_COLUMNS), "Công trình vệ sinh")
+    level_names = {"mam_non": "Mầm non", "tieu_hoc": "Tiểu học", "thcs": "Trung học cơ sở",
+                   "thpt": "Trung học phổ thông", "gdtx": "Giáo dục thường xuyên"}
+    assert toilets and {row[0]: row[-1] for row in rows} == {
+        level_names[level]: integer(n) for level, n in toilets.items()}
 
 
 def test_a_statistics_report_is_of_a_frozen_data_point(made, tmp_path):

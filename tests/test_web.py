@@ -379,8 +379,8 @@ def test_sign_in_refusals_and_sessions_that_expire(site, modelled):
 
 def statistics_rows(url: str, unit_level: str, code: str) -> tuple[list[list[str]], list]:
     """Form 1 as the page should show it, and form 2's mart rows, straight from the marts."""
-    columns = ", ".join(c for c, _ in content.SCHOOL_COLUMNS)
     with warehouse.connect(url) as conn:
+        columns = ", ".join(c for c, _ in content.form_columns(conn))
         year, _term = content.latest_term(conn)
         schools = conn.execute(
             f"select school_level, {columns} from marts.statistics_schools"

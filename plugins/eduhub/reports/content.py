@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
+from psycopg import sql
+
 from eduhub import warehouse
 from eduhub.reports import charts
 from eduhub.reports.document import (
@@ -95,11 +97,14 @@ def _domain_rank(domain: str) -> int:
 
 # -- statistics ------------------------------------------------------------------------------
 
-SCHOOL_COLUMNS = (
-    ("schools", "Số trường"), ("classes", "Số lớp"), ("managers", "Cán bộ quản lý"),
-    ("teachers", "Giáo viên"), ("employees", "Nhân viên"),
-    ("teachers_university_or_above", "GV trình độ ĐH trở lên"), ("classrooms", "Phòng học"),
-    ("solid_classrooms", "Phòng học kiên cố"))
+def form_columns(conn, form: str = "truong") -> list[tuple[str, str]]:
+    """The columns of a statistics form as the Sở keeps them (seed statistics_form_columns):
+    (measure, header) in print order. A form change is a change of that table, not of code."""
+    columns = conn.execute("select measure, header_vi from reference.statistics_form_columns"
+                           " where form = %s order by position", (form,)).fetchall()
+    if not columns:
+        raise ReportError(f"biểu {form!r} không có cột nào (reference.statistics_form_columns)")
+    return [(measure, nfc(header)) for measure, header in columns]
 
 
 def statistics_tables(conn, unit: Unit, school_year: str,
@@ -107,17 +112,18 @@ def statistics_tables(conn, unit: Unit, school_year: str,
     """The unit's forms: the current figures (`data_point` None: the dashboard's), or those
     frozen at a data date of Thông tư 25/2024 (the reports'). A school's learners are counted by
     grade and sex, not by ethnicity (statistics_school_learners)."""
+    columns = form_columns(conn)
     read = _current_figures if data_point is None else _frozen_figures
-    schools, learners = read(conn, unit, school_year, data_point)
+    schools, learners = read(conn, unit, school_year, data_point, [m for m, _ in columns])
     schools.sort(key=lambda r: _level_rank(r[0]))
     learners.sort(key=lambda r: (_level_rank(r[0]), r[1] if r[1] is not None else -1, r[2],
                                  r[3] or ""))
     by_ethnicity = unit.aggregation_level != "truong"
     return [
         Table("Biểu 1. Trường, lớp, đội ngũ và phòng học theo cấp học",
-              ("Cấp học", *(h for _, h in SCHOOL_COLUMNS)),
+              ("Cấp học", *(h for _, h in columns)),
               tuple((label(SCHOOL_LEVELS, r[0]), *(integer(v) for v in r[1:])) for r in schools),
-              numeric=tuple(range(1, len(SCHOOL_COLUMNS) + 1))),
+              numeric=tuple(range(1, len(columns) + 1))),
         Table("Biểu 2. Học sinh đang học theo cấp học, khối lớp, giới tính"
               + (" và dân tộc" if by_ethnicity else ""),
               ("Cấp học", "Khối", "Giới tính", *(("Dân tộc",) if by_ethnicity else ()),
@@ -130,11 +136,13 @@ def statistics_tables(conn, unit: Unit, school_year: str,
     ]
 
 
-def _current_figures(conn, unit: Unit, school_year: str, _point=None) -> tuple[list, list]:
-    columns = ", ".join(c for c, _ in SCHOOL_COLUMNS)
-    schools = conn.execute(
-        f"select school_level, {columns} from marts.statistics_schools"
-        " where aggregation_level = %s and unit_code = %s and school_year = %s",
+def _current_figures(conn, unit: Unit, school_year: str, _point, measures: list[str]
+                     ) -> tuple[list, list]:
+    # the measures are the seed's, which its tests hold to the mart's columns
+    schools = conn.execute(sql.SQL(
+        "select school_level, {} from marts.statistics_schools"
+        " where aggregation_level = %s and unit_code = %s and school_year = %s").format(
+            sql.SQL(", ").join(map(sql.Identifier, measures))),
         (unit.aggregation_level, unit.code, school_year)).fetchall()
     learners = conn.execute(
         ("select school_level, grade, sex, null, learners, is_suppressed"
@@ -146,13 +154,13 @@ def _current_figures(conn, unit: Unit, school_year: str, _point=None) -> tuple[l
     return schools, learners
 
 
-def _frozen_figures(conn, unit: Unit, school_year: str, data_point: str) -> tuple[list, list]:
+def _frozen_figures(conn, unit: Unit, school_year: str, data_point: str,
+                    measures: list[str]) -> tuple[list, list]:
     rows = conn.execute(
         "select form, school_level, grade, sex, ethnicity, measure, figure, is_suppressed"
         " from marts.statistics_snapshots where aggregation_level = %s and unit_code = %s"
         " and school_year = %s and data_point = %s",
         (unit.aggregation_level, unit.code, school_year, data_point)).fetchall()
-    measures = [c for c, _ in SCHOOL_COLUMNS]
     by_level: dict[str, dict] = {}
     learners = []
     for form, level, grade, sex, ethnicity, measure, figure, suppressed in rows:
