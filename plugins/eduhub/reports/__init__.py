@@ -118,9 +118,11 @@ def published(url: str) -> bool:
     from eduhub import warehouse
 
     with warehouse.connect(url) as conn:
-        return conn.execute("select to_regclass('marts.quality_scorecard')").fetchone()[0] \
-            is not None and conn.execute("select exists (select from marts.quality_scorecard)"
-                                         ).fetchone()[0]
+        try:
+            content.latest_term(conn)
+        except ReportError:
+            return False
+    return True
 
 
 def publish_due(url: str, out: Path, issued_on: dt.date) -> list[Generated]:

@@ -76,11 +76,17 @@ def resolve_unit(conn, unit: str) -> Unit:
                       "hoặc mã trường")
 
 
+def exists(conn, relation: str) -> bool:
+    """Whether a relation is there: a warehouse upgraded since its last transformation lacks the
+    newest marts, and a report leaves their tables empty rather than fail."""
+    return conn.execute("select to_regclass(%s)", (relation,)).fetchone()[0] is not None
+
+
 def latest_term(conn) -> tuple[str, str]:
     """The school year and term of the published figures."""
-    published = conn.execute("select to_regclass('marts.quality_scorecard')").fetchone()[0]
-    row = published and conn.execute("select school_year, term from marts.quality_scorecard"
-                                      " order by school_year desc, term desc limit 1").fetchone()
+    row = exists(conn, "marts.quality_scorecard") and conn.execute(
+        "select school_year, term from marts.quality_scorecard"
+        " order by school_year desc, term desc limit 1").fetchone()
     if not row:
         raise ReportError("chưa có số liệu công bố (marts.quality_scorecard chưa có hoặc "
                           "trống): chạy transform_warehouse trước")
@@ -178,12 +184,10 @@ def frozen_data_point(conn, school_year: str, asked: str | None) -> tuple[str, d
     if asked is not None and asked not in DATA_POINTS:
         raise ReportError(f"thời điểm số liệu {asked!r} không có: dau_nam (30/9) hoặc "
                           "cuoi_nam (31/5)")
-    # a warehouse upgraded since its last transformation has no frozen figures yet
-    frozen = conn.execute("select to_regclass('marts.statistics_snapshots')").fetchone()[0] and \
-        conn.execute(
-            "select data_point, data_date, figures_as_of from marts.statistics_snapshots"
-            " where school_year = %s and data_point = coalesce(%s, data_point)"
-            " group by 1, 2, 3 order by data_date desc limit 1", (school_year, asked)).fetchone()
+    frozen = exists(conn, "marts.statistics_snapshots") and conn.execute(
+        "select data_point, data_date, figures_as_of from marts.statistics_snapshots"
+        " where school_year = %s and data_point = coalesce(%s, data_point)"
+        " group by 1, 2, 3 order by data_date desc limit 1", (school_year, asked)).fetchone()
     if not frozen:
         point = label(DATA_POINTS, asked).lower() if asked else "đầu năm học hoặc cuối năm học"
         raise ReportError(f"chưa có số liệu thống kê {point} {school_year} được chốt "
@@ -262,8 +266,7 @@ def quality_tables(conn, unit: Unit, school_year: str,
         (school_year, term) if unit.aggregation_level == "tinh"
         else (school_year, term, unit.code)).fetchall()
     trend: dict[tuple, dict] = {}
-    # a warehouse upgraded since its last transformation has no trend yet: none shown
-    published = conn.execute("select to_regclass('marts.quality_trend')").fetchone()[0]
+    published = exists(conn, "marts.quality_trend")
     for level, code, criterion, score, prev_year, prev_term, prev_score, change in (
             conn.execute(
                 "select aggregation_level, unit_code, criterion, score, previous_school_year,"
@@ -272,7 +275,7 @@ def quality_tables(conn, unit: Unit, school_year: str,
                 (*args, school_year, term)) if published else ()):
         trend.setdefault((level, code), {})[criterion] = (score, prev_year, prev_term,
                                                           prev_score, change)
-    kept = conn.execute("select to_regclass('marts.completeness_trend')").fetchone()[0]
+    kept = exists(conn, "marts.completeness_trend")
     completeness_trend = sorted(conn.execute(
         "select aggregation_level, unit_code, data_domain, record_completeness,"
         " previous_school_year, previous_term, previous_record_completeness,"
@@ -342,9 +345,7 @@ def level_tables(conn, unit: Unit, school_year: str, term: str) -> tuple[Table, 
     criterion (a school is of one level: its tables are empty)."""
     args = (unit.aggregation_level, unit.code, school_year, term)
     where = " where aggregation_level = %s and unit_code = %s and school_year = %s and term = %s"
-    # a warehouse upgraded since its last transformation has no such tables yet: none shown
-    published = conn.execute("select to_regclass('marts.quality_scorecard_levels')"
-                             ).fetchone()[0]
+    published = exists(conn, "marts.quality_scorecard_levels")
     completeness: dict[str, dict] = {}
     scores: dict[str, dict] = {}
     if published:
@@ -445,8 +446,7 @@ def transcripts_table(conn, unit: Unit, school_year: str, term: str) -> Table:
     """The unit's (and what it manages') digital transcripts by status, per transcript year."""
     names = unit_names(conn)
     where, args = _scope(unit)
-    # a warehouse upgraded since its last transformation has no such table yet: none shown
-    published = conn.execute("select to_regclass('marts.transcript_status')").fetchone()[0]
+    published = exists(conn, "marts.transcript_status")
     rows = sorted(conn.execute(
         "select aggregation_level, unit_code, transcript_year, is_due, transcripts, signed,"
         " created_unsigned, not_created, signed_rate from marts.transcript_status"

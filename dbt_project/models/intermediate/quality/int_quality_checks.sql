@@ -76,6 +76,8 @@ final as (
         checks.school_code,
         coalesce(schools.commune_code, checks.resident_commune_code) as commune_code,
         coalesce(schools.managing_unit, checks.resident_commune_code) as managing_unit,
+        -- checks of PCGD-XMC residents belong to no school: their level is "không theo trường"
+        coalesce(schools.school_level, 'khong_theo_truong') as school_level,
         term.school_year,
         term.term,
         checks.passed

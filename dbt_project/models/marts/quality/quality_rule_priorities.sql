@@ -8,26 +8,8 @@ checks as (
     select * from {{ ref('int_quality_checks') }}
 ),
 
-schools as (
-    select * from {{ ref('int_schools') }}
-),
-
 rules as (
     select * from {{ ref('quality_rules') }}
-),
-
--- checks of PCGD-XMC residents belong to no school: their level is "không theo trường"
-leveled as (
-    select
-        checks.managing_unit,
-        checks.school_year,
-        checks.term,
-        checks.rule_id,
-        checks.criterion,
-        checks.passed,
-        coalesce(schools.school_level, 'khong_theo_truong') as school_level
-    from checks
-    left join schools on checks.school_code = schools.school_code
 ),
 
 rolled_up as (
@@ -43,7 +25,7 @@ rolled_up as (
         criterion,
         count(*) as applicable,
         count(*) filter (where passed) as passed
-    from leveled
+    from checks
     group by grouping sets (
         (managing_unit, school_level, school_year, term, rule_id, criterion),
         (school_level, school_year, term, rule_id, criterion)

@@ -1,28 +1,11 @@
 -- The đúng-đủ-sạch-sống scorecard of each unit split by school level (cấp học): passed /
 -- applicable per commune, managing unit and the province, level, term and criterion. A
 -- level's rows of a unit add up to the unit's row of quality_scorecard. Checks of PCGD-XMC
--- residents belong to no school: their level is "không theo trường".
+-- residents belong to no school: their level is "không theo trường" (int_quality_checks).
 with
 
 checks as (
     select * from {{ ref('int_quality_checks') }}
-),
-
-schools as (
-    select * from {{ ref('int_schools') }}
-),
-
-leveled as (
-    select
-        checks.commune_code,
-        checks.managing_unit,
-        checks.school_year,
-        checks.term,
-        checks.criterion,
-        checks.passed,
-        coalesce(schools.school_level, 'khong_theo_truong') as school_level
-    from checks
-    left join schools on checks.school_code = schools.school_code
 ),
 
 rolled_up as (
@@ -34,7 +17,7 @@ rolled_up as (
         criterion,
         count(*) as applicable,
         count(*) filter (where passed) as passed
-    from leveled
+    from checks
     group by {{ level_rollup_grouping_sets(['school_level', 'school_year', 'term', 'criterion']) }}
 ),
 
