@@ -37,6 +37,9 @@ def test_numbers_and_dates_are_written_the_vietnamese_way():
     report = document.Report("thong-ke", "BÁO CÁO", "x", "80", "Toàn tỉnh", "2026-2027", "hk1",
                              ISSUED, [])
     assert report.file_stem() == "thong-ke_80_2026-2027_hk1_2027-01-23"
+    # a table without rows says so under it
+    assert document.Table("t", ("a", "b"), ()).footnote() == "Không có dòng nào."
+    assert document.Table("t", ("a",), (("1",),), note="n").footnote() == "n"
     with pytest.raises(ValueError, match="a row of 1 cells under 2 headers"):
         document.Table("t", ("a", "b"), (("1",),))
 

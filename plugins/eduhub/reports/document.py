@@ -21,6 +21,7 @@ NATIONAL_NAME = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
 MOTTO = "Độc lập - Tự do - Hạnh phúc"
 # a published cell withheld by the small-cell rule (docs/privacy.md)
 SUPPRESSED = "(ẩn)"
+EMPTY_NOTE = "Không có dòng nào."
 SUPPRESSED_NOTE = ("(ẩn): số liệu nhỏ hơn 5 hoặc ô ẩn bổ sung để không suy ra được ô nhỏ "
                    "(quy tắc bảo vệ dữ liệu cá nhân).")
 
@@ -110,6 +111,11 @@ class Table:
             if len(row) != len(self.headers):
                 raise ValueError(f"table {self.caption!r}: a row of {len(row)} cells under "
                                  f"{len(self.headers)} headers")
+
+    def footnote(self) -> str:
+        """What is written under the table: its note, and for a table without rows that it has
+        none (a header alone reads as a page cut off)."""
+        return " ".join(filter(None, ("" if self.rows else EMPTY_NOTE, self.note)))
 
     def column_widths(self) -> tuple[float, ...]:
         return self.widths or (1.7, *(1.0,) * (len(self.headers) - 1))

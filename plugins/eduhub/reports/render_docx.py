@@ -172,9 +172,9 @@ def _add_table(doc, table: Table) -> None:
     for row, values in zip(grid.rows[1:], table.rows, strict=True):
         for i, (cell, value) in enumerate(zip(row.cells, values, strict=True)):
             _cell(cell, value, right=i in table.numeric)
-    if table.note:
+    if table.footnote():
         note = doc.add_paragraph()
-        _line(note, table.note, italic=True, size=10)
+        _line(note, table.footnote(), italic=True, size=10)
 
 
 def render(report: Report, out: Path, template: Path | None = None) -> Path:

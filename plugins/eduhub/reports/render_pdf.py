@@ -34,8 +34,8 @@ def _table(table: Table) -> str:
     header = ", ".join(f"[*#{s(h)}*]" for h in table.headers)
     cells = ",\n  ".join(", ".join(s(c) for c in row) for row in table.rows)
     # a block, so that what follows (a section's heading) starts a paragraph of its own
-    note = (f"\n#block[#text(size: 10pt, style: \"italic\")[#{s(table.note)}]]"
-            if table.note else "")
+    note = (f"\n#block[#text(size: 10pt, style: \"italic\")[#{s(table.footnote())}]]"
+            if table.footnote() else "")
     return (f"#block(breakable: false, sticky: true)[#text(weight: \"bold\")[#{s(table.caption)}]]\n"
             f"#text(size: 9.5pt)[#set par(justify: false, first-line-indent: 0pt)\n"
             f"#table(columns: ({widths}), align: ({align},), inset: 4pt,\n"
