@@ -61,14 +61,9 @@ def publish_reports():
 
         context = get_current_context()
         day, url = dag_support.run_day(context), dag_support.warehouse_url()
-        if context["dag_run"].run_type == "scheduled":  # the morning check, not a publication
-            due = reports.deadline_ahead(day)
-            if due is None:
-                raise AirflowSkipException(
-                    f"no reporting deadline within {reports.DEADLINE_LEAD_DAYS} days of {day}")
-            if not reports.published(url):
-                raise AirflowSkipException(f"{due.report_name} due {due.deadline}: nothing "
-                                           "published yet to report from")
+        # the morning check, not a publication: only in a deadline's week
+        if context["dag_run"].run_type == "scheduled" and (why := reports.not_due(url, day)):
+            raise AirflowSkipException(why)
         done = reports.publish_due(url, settings.REPORTS_DIR, day)
         return {"reports": len(done), "folder": str(settings.REPORTS_DIR),
                 "files": [f"{d.docx.name} (+ .pdf)" for d in done]}

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import dbt
+from conftest import database_name, dbt
 from docx import Document
 
 from eduhub import reports, runtime, settings, warehouse
@@ -189,6 +189,19 @@ def test_the_form_s_columns_are_data_the_so_keeps(made, tmp_path):
                    "thpt": "Trung học phổ thông", "gdtx": "Giáo dục thường xuyên"}
     assert toilets and {row[0]: row[-1] for row in rows} == {
         level_names[level]: integer(n) for level, n in toilets.items()}
+
+
+def test_the_morning_check_writes_only_in_a_deadline_s_week(made, tmp_path):
+    """publish_reports' timed run: on the published warehouse it writes in the week up to a
+    deadline (18 January), not the day after nor a week and a day before; on a warehouse with
+    nothing published it writes nothing, and says why."""
+    assert reports.not_due(made["url"], dt.date(2027, 1, 11)) is None
+    assert reports.not_due(made["url"], dt.date(2027, 1, 18)) is None
+    assert "no reporting deadline" in reports.not_due(made["url"], dt.date(2027, 1, 19))
+    assert "no reporting deadline" in reports.not_due(made["url"], dt.date(2027, 1, 10))
+    empty = warehouse.create_database(database_name("eduhub_reports_empty"), made["url"],
+                                      replace=True)
+    assert "nothing published yet" in reports.not_due(empty, dt.date(2027, 1, 12))
 
 
 def test_a_statistics_report_is_of_a_frozen_data_point(made, tmp_path):

@@ -3,52 +3,34 @@
     `unit_rollup_columns()` in the select list (aggregation_level, unit_code), and
     `group by {{ unit_rollup_grouping_sets([...]) }}` with the other grouping columns. Rows of
     a unit left null (a school without a commune) are dropped by the caller's
-    `where unit_code is not null`. -#}
-{% macro unit_rollup_columns() -%}
+    `where unit_code is not null`. Both take the same `levels`: those of the roll-up, in order
+    (a mart split by school level leaves out 'truong', a school being of one level; the
+    statistics have no managing units). -#}
+{% macro unit_rollup_columns(levels=['truong', 'xa', 'don_vi_quan_ly', 'tinh']) -%}
     case
-        when grouping(school_code) = 0 then 'truong'
-        when grouping(commune_code) = 0 then 'xa'
-        when grouping(managing_unit) = 0 then 'don_vi_quan_ly'
+        {% for level in levels if level != 'tinh' -%}
+        when grouping({{ unit_key_column(level) }}) = 0 then '{{ level }}'
+        {% endfor -%}
         else 'tinh'
     end as aggregation_level,
     case
-        when grouping(school_code) = 0 then school_code
-        when grouping(commune_code) = 0 then commune_code
-        when grouping(managing_unit) = 0 then managing_unit
+        {% for level in levels if level != 'tinh' -%}
+        when grouping({{ unit_key_column(level) }}) = 0 then {{ unit_key_column(level) }}
+        {% endfor -%}
         else '80'
     end as unit_code
 {%- endmacro %}
 
-{% macro unit_rollup_grouping_sets(columns) -%}
+{% macro unit_rollup_grouping_sets(columns, levels=['truong', 'xa', 'don_vi_quan_ly', 'tinh']) -%}
     {%- set rest = columns | join(', ') -%}
     grouping sets (
-        (school_code, {{ rest }}),
-        (commune_code, {{ rest }}),
-        (managing_unit, {{ rest }}),
-        ({{ rest }})
+        {% for level in levels -%}
+        ({{ (unit_key_column(level) ~ ', ') if level != 'tinh' else '' }}{{ rest }}){{ ',' if not loop.last }}
+        {% endfor %}
     )
 {%- endmacro %}
 
-{#- The same roll-up without the schools (a school is of one level): each commune, each
-    managing unit and the province, for the marts split by school level. -#}
-{% macro level_rollup_columns() -%}
-    case
-        when grouping(commune_code) = 0 then 'xa'
-        when grouping(managing_unit) = 0 then 'don_vi_quan_ly'
-        else 'tinh'
-    end as aggregation_level,
-    case
-        when grouping(commune_code) = 0 then commune_code
-        when grouping(managing_unit) = 0 then managing_unit
-        else '80'
-    end as unit_code
-{%- endmacro %}
-
-{% macro level_rollup_grouping_sets(columns) -%}
-    {%- set rest = columns | join(', ') -%}
-    grouping sets (
-        (commune_code, {{ rest }}),
-        (managing_unit, {{ rest }}),
-        ({{ rest }})
-    )
+{#- The column that identifies a unit of a roll-up level (the province has none). -#}
+{% macro unit_key_column(level) -%}
+    {{- {'truong': 'school_code', 'xa': 'commune_code', 'don_vi_quan_ly': 'managing_unit'}[level] -}}
 {%- endmacro %}

@@ -113,16 +113,20 @@ def deadline_ahead(day: dt.date, lead_days: int = DEADLINE_LEAD_DAYS):
     return school_calendar.calendar().year_of(day).report_due_within(day, lead_days)
 
 
-def published(url: str) -> bool:
-    """Whether the warehouse has published marts to report from."""
+def not_due(url: str, day: dt.date) -> str | None:
+    """Why a timed run of `publish_reports` on `day` writes nothing (no deadline within the lead
+    days, or nothing published yet), or None when it writes the reports."""
     from eduhub import warehouse
 
+    due = deadline_ahead(day)
+    if due is None:
+        return f"no reporting deadline within {DEADLINE_LEAD_DAYS} days of {day}"
     with warehouse.connect(url) as conn:
         try:
             content.latest_term(conn)
         except ReportError:
-            return False
-    return True
+            return f"{due.report_name} due {due.deadline}: nothing published yet to report from"
+    return None
 
 
 def publish_due(url: str, out: Path, issued_on: dt.date) -> list[Generated]:

@@ -119,8 +119,10 @@ def statistics_tables(conn, unit: Unit, school_year: str,
     frozen at a data date of Thông tư 25/2024 (the reports'). A school's learners are counted by
     grade and sex, not by ethnicity (statistics_school_learners)."""
     columns = form_columns(conn)
-    read = _current_figures if data_point is None else _frozen_figures
-    schools, learners = read(conn, unit, school_year, data_point, [m for m, _ in columns])
+    measures = [m for m, _ in columns]
+    schools, learners = (
+        _current_figures(conn, unit, school_year, measures) if data_point is None
+        else _frozen_figures(conn, unit, school_year, data_point, measures))
     schools.sort(key=lambda r: _level_rank(r[0]))
     learners.sort(key=lambda r: (_level_rank(r[0]), r[1] if r[1] is not None else -1, r[2],
                                  r[3] or ""))
@@ -142,7 +144,7 @@ def statistics_tables(conn, unit: Unit, school_year: str,
     ]
 
 
-def _current_figures(conn, unit: Unit, school_year: str, _point, measures: list[str]
+def _current_figures(conn, unit: Unit, school_year: str, measures: list[str]
                      ) -> tuple[list, list]:
     # the measures are the seed's, which its tests hold to the mart's columns
     schools = conn.execute(sql.SQL(

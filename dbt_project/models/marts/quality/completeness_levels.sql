@@ -1,6 +1,8 @@
 -- Completeness of each unit split by school level (cấp học): per commune, managing unit and
 -- the province, level, term and data domain, the records expected and present and the schools
 -- expected and reporting. A level's rows of a unit add up to the unit's row of completeness.
+{#- the communes, managing units and the province: a school is of one level -#}
+{%- set levels = ['xa', 'don_vi_quan_ly', 'tinh'] %}
 with
 
 per_school as (
@@ -9,7 +11,7 @@ per_school as (
 
 rolled_up as (
     select
-        {{ level_rollup_columns() }},
+        {{ unit_rollup_columns(levels) }},
         coalesce(school_level, 'chua_xac_dinh') as school_level,
         school_year,
         term,
@@ -20,8 +22,9 @@ rolled_up as (
         sum(present_records) as present_records,
         sum(complete_records) as complete_records
     from per_school
-    group by
-        {{ level_rollup_grouping_sets(['school_level', 'school_year', 'term', 'data_domain']) }}
+    group by {{ unit_rollup_grouping_sets(
+        ['school_level', 'school_year', 'term', 'data_domain'], levels
+    ) }}
 ),
 
 final as (

@@ -2,6 +2,8 @@
 -- applicable per commune, managing unit and the province, level, term and criterion. A
 -- level's rows of a unit add up to the unit's row of quality_scorecard. Checks of PCGD-XMC
 -- residents belong to no school: their level is "không theo trường" (int_quality_checks).
+{#- the communes, managing units and the province: a school is of one level -#}
+{%- set levels = ['xa', 'don_vi_quan_ly', 'tinh'] %}
 with
 
 checks as (
@@ -10,7 +12,7 @@ checks as (
 
 rolled_up as (
     select
-        {{ level_rollup_columns() }},
+        {{ unit_rollup_columns(levels) }},
         school_level,
         school_year,
         term,
@@ -18,7 +20,9 @@ rolled_up as (
         count(*) as applicable,
         count(*) filter (where passed) as passed
     from checks
-    group by {{ level_rollup_grouping_sets(['school_level', 'school_year', 'term', 'criterion']) }}
+    group by {{ unit_rollup_grouping_sets(
+        ['school_level', 'school_year', 'term', 'criterion'], levels
+    ) }}
 ),
 
 final as (

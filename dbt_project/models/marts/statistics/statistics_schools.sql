@@ -74,16 +74,7 @@ per_school as (
 
 rolled_up as (
     select
-        case
-            when grouping(school_code) = 0 then 'truong'
-            when grouping(commune_code) = 0 then 'xa'
-            else 'tinh'
-        end as aggregation_level,
-        case
-            when grouping(school_code) = 0 then school_code
-            when grouping(commune_code) = 0 then commune_code
-            else '80'
-        end as unit_code,
+        {{ unit_rollup_columns(['truong', 'xa', 'tinh']) }},
         school_level,
         count(*) as schools,
         sum(classes) as classes,
@@ -99,11 +90,7 @@ rolled_up as (
         count(*) filter (where has_minimum_equipment) as schools_with_minimum_equipment,
         sum(teacher_housing) as teacher_housing
     from per_school
-    group by grouping sets (
-        (school_code, school_level),
-        (commune_code, school_level),
-        (school_level)
-    )
+    group by {{ unit_rollup_grouping_sets(['school_level'], ['truong', 'xa', 'tinh']) }}
 ),
 
 final as (
