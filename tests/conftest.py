@@ -58,6 +58,7 @@ DAG_SEQUENCE = Path(dag_sequence.__file__)
 # that no worker is left alone with one of them at the end. The rest follow in file order.
 LONGEST_MODULES = ("test_live_day", "test_end_to_end", "test_ingestion", "test_models",
                    "test_snapshots", "test_celery", "test_publish_gate", "test_identity_matching",
+                   "test_year_end",
                    "test_school_calendar", "test_privacy", "test_validation")
 
 
@@ -427,3 +428,26 @@ def dbt(command: list[str], env: dict[str, str], day: str | None = None,
                           env={**env, **({transform.AS_OF_DATE_ENV: day} if day else {})})
     # dbt's own account of what failed, in the test's failure
     assert proc.returncode == 0, f"{' '.join(command)}:\n{proc.stdout[-6000:]}{proc.stderr[-2000:]}"
+
+
+def suppressed_as_the_rule_says(truth: dict[tuple, int], threshold: int, margin: int = 3
+                                ) -> tuple[dict, int]:
+    """cell -> (count or None, suppressed) as published, from the real counts of cells whose
+    first `margin` keys are a group with a known total (unit, level, grade): a small cell is
+    suppressed; so is, in a group whose small cells add up to fewer than the threshold, the
+    smallest other cell (complementary suppression); a group all of whose cells are suppressed
+    is not published. Also: how many complements."""
+    groups: dict[tuple, list] = {}
+    for cell, n in truth.items():
+        groups.setdefault(cell[:margin], []).append((n, cell[margin:], cell))
+    expected, complements = {}, 0
+    for members in groups.values():
+        small = sum(n for n, _, _ in members if n < threshold)
+        others = sorted((n, rest, cell) for n, rest, cell in members if n >= threshold)
+        extra = {others[0][2]} if 0 < small < threshold and others else set()
+        complements += len(extra)
+        cells = {cell: (None, True) if n < threshold or cell in extra else (n, False)
+                 for n, _, cell in members}
+        if not all(hidden for _, hidden in cells.values()):
+            expected |= cells
+    return expected, complements

@@ -125,7 +125,8 @@ def test_the_statistics_count_each_learner_once_however_often_enrolled(modelled)
             select moet_id, data_arrived_at, school_code from intermediate.int_learners
             where enrolment_status = 'dang_hoc'""")}
         counted = {moet for (moet,) in conn.execute(
-            "select moet_id from intermediate.int_counted_learners")}
+            "select moet_id from intermediate.int_counted_learners"
+            " where enrolment_status = 'dang_hoc'")}
     expected = set(studying)
     twice = 0
     for duplicate, original in pairs:

@@ -17,7 +17,7 @@ from datetime import date
 import psycopg
 import pytest
 import yaml
-from conftest import database_logins, dbt, validate_landed
+from conftest import database_logins, dbt, suppressed_as_the_rule_says, validate_landed
 
 from eduhub import access, migrations, publish, runtime, settings, transform, validation, warehouse
 from eduhub.identity import person
@@ -121,6 +121,7 @@ UNIT_OF_ROW = {
     "marts.statistics_learners": "unit_code",
     "marts.statistics_school_learners": "unit_code",
     "marts.statistics_schools": "unit_code",
+    "marts.statistics_year_end": "unit_code",
     "marts.transcript_status": "unit_code",
     "marts.unit_directory": "unit_code",
 }
@@ -345,7 +346,8 @@ def test_sensitive_data_only_as_suppressed_counts(built):
                    coalesce(sex, 'chua_xac_dinh'), coalesce(ethnicity, 'chua_xac_dinh'),
                    count(*)
             from intermediate.int_counted_learners
-            where commune_code is not null group by 1, 2, 3, 4, 5"""))
+            where commune_code is not null and enrolment_status = 'dang_hoc'
+            group by 1, 2, 3, 4, 5"""))
         published = {(c, lvl, g, s, e): (n, sup) for c, lvl, g, s, e, n, sup in conn.execute("""
             select unit_code, school_level, grade, sex, ethnicity, learners, is_suppressed
             from marts.statistics_learners where aggregation_level = 'xa'""")}
@@ -356,28 +358,6 @@ def test_sensitive_data_only_as_suppressed_counts(built):
     assert complements > 0
 
 
-def suppressed_as_the_rule_says(truth: dict[tuple, int], threshold: int) -> tuple[dict, int]:
-    """cell -> (count or None, suppressed) as published, from the real counts of cells whose
-    first three keys are a group with a known total (unit, level, grade): a small cell is
-    suppressed; so is, in a group whose small cells add up to fewer than the threshold, the
-    smallest other cell (complementary suppression); a group all of whose cells are suppressed
-    is not published. Also: how many complements."""
-    groups: dict[tuple, list] = {}
-    for cell, n in truth.items():
-        groups.setdefault(cell[:3], []).append((n, cell[3:], cell))
-    expected, complements = {}, 0
-    for members in groups.values():
-        small = sum(n for n, _, _ in members if n < threshold)
-        others = sorted((n, rest, cell) for n, rest, cell in members if n >= threshold)
-        extra = {others[0][2]} if 0 < small < threshold and others else set()
-        complements += len(extra)
-        cells = {cell: (None, True) if n < threshold or cell in extra else (n, False)
-                 for n, _, cell in members}
-        if not all(hidden for _, hidden in cells.values()):
-            expected |= cells
-    return expected, complements
-
-
 def test_a_school_s_learners_are_published_by_grade_and_sex_with_small_cells_suppressed(built):
     """A school's own statistics (Thông tư 25/2024): its learners studying by level, grade and
     sex, never by ethnicity; the small cells and their complements within each grade hidden."""
@@ -386,7 +366,8 @@ def test_a_school_s_learners_are_published_by_grade_and_sex_with_small_cells_sup
         truth = dict(((school, lvl, g, s), n) for school, lvl, g, s, n in conn.execute("""
             select school_code, coalesce(school_level, 'chua_xac_dinh'), grade,
                    coalesce(sex, 'chua_xac_dinh'), count(*)
-            from intermediate.int_counted_learners group by 1, 2, 3, 4"""))
+            from intermediate.int_counted_learners where enrolment_status = 'dang_hoc'
+            group by 1, 2, 3, 4"""))
         published = {(school, lvl, g, s): (n, hidden) for school, lvl, g, s, n, hidden in
                      conn.execute("""
             select unit_code, school_level, grade, sex, learners, is_suppressed

@@ -27,6 +27,16 @@ TERM_START = date(2026, 9, 5)  # day 0: the synthetic province's opening day
 SCHOOL_YEAR = school_calendar.school_year(TERM_START)
 PAST_YEARS = tuple(school_calendar.school_year(date(TERM_START.year - k, 12, 1)) for k in (2, 1))
 HK1_ENTRY_DAYS = (95, 130)  # term-1 results are entered in December and January
+# The whole year's results, with each learner's outcome, are entered in the second half of May
+# (day 268 is 31 May, the end-of-year data date); a few schools enter some in June.
+YEAR_END_ENTRY_DAYS = (252, 267)
+LATE_YEAR_END_ENTRY_DAYS = (269, 285)
+LATE_YEAR_END_SHARE = 0.03
+# A learner's outcome at the end of the year (Thông tư 22/2021 for secondary, 27/2020 for
+# primary): promoted, or for the last grade of a level its completion; a summer re-test
+# (decided later); kept back in the grade.
+YEAR_END_OUTCOMES = [("len_lop", 95.0), ("kiem_tra_lai", 3.0), ("o_lai_lop", 2.0)]
+LAST_GRADES = {5, 9, 12}
 HEALTH_CHECK_DAYS = (20, 60)
 PROVINCE_SCALE = 600_000
 STAFF_PER_LEARNER = 40_000 / 600_000
@@ -678,7 +688,9 @@ class _Builder:
                 if past_grade < 1 or past_grade not in LEVELS[level][0]:
                     continue
                 stamp = f"{year[5:]}-05-25T10:00:00+07:00"
-                results.append(self.result(moet, code, year, "ca_nam", level, stamp))
+                past = self.result(moet, code, year, "ca_nam", level, stamp)
+                past["outcome"] = "len_lop"  # they study a grade higher now
+                results.append(past)
                 signed = self.record_rng(moet, year, "transcript").random() < 0.93
                 status = "da_ky_so" if signed else "chua_ky_so"
                 # a year the school never made the digital transcript of: listed, not created.
@@ -698,6 +710,9 @@ class _Builder:
                     if "_missing_subject" in x:
                         del result["scores"][x["_missing_subject"]]
                     results.append(result)
+                year_end = self.year_end_result(x)
+                if year_end:
+                    results.append(year_end)
                 transcripts.append({"moet_id": moet, "school_code": code,
                                     "school_year": SCHOOL_YEAR, "status": "chua_tao",
                                     "updated_at": _stamp(0, x["_minute"])})
@@ -705,6 +720,24 @@ class _Builder:
                 h = self.health(moet, code, grade, x["_health_day"])
                 health.append(h)
         return results, health, transcripts
+
+    def year_end_result(self, x: dict) -> dict | None:
+        """The whole year's result of a learner still studying, with the year's outcome, once
+        the school has entered it (streams of their own: the days before are unchanged)."""
+        left = [x[event] for event in ("_dropout_day", "_transfer_day") if x.get(event) is not None]
+        rng = self.record_rng(x["moet_id"], SCHOOL_YEAR, "year_end")
+        days = LATE_YEAR_END_ENTRY_DAYS if rng.random() < LATE_YEAR_END_SHARE \
+            else YEAR_END_ENTRY_DAYS
+        entry_day = rng.randrange(*days)
+        if entry_day > self.day or any(day <= entry_day for day in left):
+            return None
+        outcome = _weighted(rng, YEAR_END_OUTCOMES)
+        if outcome == "len_lop" and x["grade"] in LAST_GRADES:
+            outcome = "hoan_thanh_cap_hoc"  # primary completed, lower secondary graduated...
+        record = self.result(x["moet_id"], x["school_code"], SCHOOL_YEAR, "ca_nam", x["level"],
+                             _stamp(entry_day, x["_minute"]))
+        record["outcome"] = outcome
+        return record
 
     def result(self, moet, school_code, year, term, level, stamp) -> dict:
         rng = self.record_rng(moet, year, term)

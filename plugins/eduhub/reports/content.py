@@ -37,6 +37,7 @@ from eduhub.reports.labels import (
     SEXES,
     TERMS,
     VISIT_STATUSES,
+    YEAR_END_OUTCOMES,
     label,
 )
 
@@ -117,11 +118,12 @@ def statistics_tables(conn, unit: Unit, school_year: str,
                       data_point: str | None = None) -> list[Table]:
     """The unit's forms: the current figures (`data_point` None: the dashboard's), or those
     frozen at a data date of Thông tư 25/2024 (the reports'). A school's learners are counted by
-    grade and sex, not by ethnicity (statistics_school_learners)."""
+    grade and sex, not by ethnicity (statistics_school_learners). The end-of-year date's also
+    have Biểu 3, the year's outcomes (statistics_year_end)."""
     columns = form_columns(conn)
     measures = [m for m, _ in columns]
-    schools, learners = (
-        _current_figures(conn, unit, school_year, measures) if data_point is None
+    schools, learners, outcomes = (
+        (*_current_figures(conn, unit, school_year, measures), {}) if data_point is None
         else _frozen_figures(conn, unit, school_year, data_point, measures))
     schools.sort(key=lambda r: _level_rank(r[0]))
     learners.sort(key=lambda r: (_level_rank(r[0]), r[1] if r[1] is not None else -1, r[2],
@@ -141,7 +143,29 @@ def statistics_tables(conn, unit: Unit, school_year: str,
                      SUPPRESSED if suppressed else integer(count))
                     for level, grade, sex, ethnicity, count, suppressed in learners),
               numeric=(1, 4 if by_ethnicity else 3), note=SUPPRESSED_NOTE),
+        *((year_end_table(unit, outcomes),) if data_point == "cuoi_nam" else ()),
     ]
+
+
+def year_end_table(unit: Unit, outcomes: dict[tuple, dict[str, tuple]]) -> Table:
+    """Biểu 3: the persons of the year by their outcome, per level and grade (a school's per
+    level: its grades are too small to show). (level, grade) -> outcome -> (figure,
+    suppressed); a published group's outcome without a row had no learner."""
+    def cell(figures: dict, outcome: str) -> str:
+        figure, suppressed = figures.get(outcome, (0, False))
+        return SUPPRESSED if suppressed else integer(figure)
+
+    rows = sorted(outcomes.items(), key=lambda item: (
+        _level_rank(item[0][0]), item[0][1] if item[0][1] is not None else -1))
+    return Table(
+        "Biểu 3. Kết quả cuối năm học của học sinh theo cấp học"
+        + ("" if unit.aggregation_level == "truong" else ", khối lớp"),
+        ("Cấp học", "Khối", *YEAR_END_OUTCOMES.values()),
+        tuple((label(SCHOOL_LEVELS, level), str(grade) if grade is not None else "-",
+               *(cell(figures, outcome) for outcome in YEAR_END_OUTCOMES))
+              for (level, grade), figures in rows),
+        numeric=tuple(range(1, len(YEAR_END_OUTCOMES) + 2)), note=SUPPRESSED_NOTE,
+        widths=(1.6, 0.6, *(1.0,) * len(YEAR_END_OUTCOMES)))
 
 
 def _current_figures(conn, unit: Unit, school_year: str, measures: list[str]
@@ -163,21 +187,23 @@ def _current_figures(conn, unit: Unit, school_year: str, measures: list[str]
 
 
 def _frozen_figures(conn, unit: Unit, school_year: str, data_point: str,
-                    measures: list[str]) -> tuple[list, list]:
+                    measures: list[str]) -> tuple[list, list, dict]:
     rows = conn.execute(
         "select form, school_level, grade, sex, ethnicity, measure, figure, is_suppressed"
         " from marts.statistics_snapshots where aggregation_level = %s and unit_code = %s"
         " and school_year = %s and data_point = %s",
         (unit.aggregation_level, unit.code, school_year, data_point)).fetchall()
     by_level: dict[str, dict] = {}
-    learners = []
+    learners, outcomes = [], {}
     for form, level, grade, sex, ethnicity, measure, figure, suppressed in rows:
         if form == "truong":
             by_level.setdefault(level, {})[measure] = figure
+        elif form == "ket_qua_cuoi_nam":
+            outcomes.setdefault((level, grade), {})[measure] = (figure, suppressed)
         else:
             learners.append((level, grade, sex, ethnicity, figure, suppressed))
     schools = [(level, *(figures.get(m) for m in measures)) for level, figures in by_level.items()]
-    return schools, learners
+    return schools, learners, outcomes
 
 
 def frozen_data_point(conn, school_year: str, asked: str | None) -> tuple[str, dt.date, dt.date]:

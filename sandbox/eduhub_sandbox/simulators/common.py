@@ -56,6 +56,10 @@ QUALIFICATION_LABELS = {"trung_cap": "Trung cấp", "cao_dang": "Cao đẳng", "
 
 TERM_LABELS = {"hk1": "HK1", "hk2": "HK2", "ca_nam": "CN"}
 
+# a learner's outcome at the end of the year, as vendor B's screens word it
+OUTCOME_LABELS = {"len_lop": "Được lên lớp", "hoan_thanh_cap_hoc": "Hoàn thành chương trình cấp học",
+                  "kiem_tra_lai": "Kiểm tra lại, rèn luyện trong hè", "o_lai_lop": "Ở lại lớp"}
+
 
 ASSESSMENT_LABELS = {"hoan_thanh_tot": "Hoàn thành tốt", "hoan_thanh": "Hoàn thành",
                      "chua_hoan_thanh": "Chưa hoàn thành"}

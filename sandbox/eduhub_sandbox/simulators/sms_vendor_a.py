@@ -97,7 +97,7 @@ class VendorA:
         return {"learner_id": r["moet_id"], "school_code": r["school_code"],
                 "school_year": r["school_year"], "term": r["term"], "scores": r.get("scores"),
                 "assessment": r.get("assessment"), "conduct": r.get("conduct"),
-                "updated_at": r["updated_at"]}
+                "year_end_outcome": r.get("outcome"), "updated_at": r["updated_at"]}
 
     @staticmethod
     def health_view(h: dict) -> dict:

@@ -19,6 +19,7 @@ from eduhub_sandbox.simulators.common import (
     LEVEL_LABELS,
     MAX_PAGE_SIZE,
     NUTRITION_LABELS,
+    OUTCOME_LABELS,
     QUALIFICATION_LABELS,
     ROLE_LABELS,
     SEX_LABELS,
@@ -83,6 +84,7 @@ def _b_result(r: dict) -> dict:
             "hoc_ky": label(TERM_LABELS, r["term"]), "diem": r.get("scores"),
             "danh_gia": label(ASSESSMENT_LABELS, r.get("assessment")),
             "ren_luyen": label(CONDUCT_LABELS, r.get("conduct")),
+            "ket_qua_cuoi_nam": label(OUTCOME_LABELS, r.get("outcome")),
             "ngay_cap_nhat": vn_datetime(r["updated_at"])}
 
 

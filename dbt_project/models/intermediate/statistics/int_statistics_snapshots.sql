@@ -5,7 +5,8 @@
 -- of an earlier day still on or after the date (a backfill of the date itself) replaces them.
 -- One row per figure (long form: a form, a statistic, a measure, its value), so both forms
 -- share one table; a school's learners are counted by grade and sex only
--- (statistics_school_learners). Incremental and never rebuilt in full: the figures of a past
+-- (statistics_school_learners); the year's outcomes (statistics_year_end) only at the
+-- end-of-year date. Incremental and never rebuilt in full: the figures of a past
 -- date cannot be computed again from the sources' current versions.
 {{ config(
     materialized='incremental',
@@ -106,10 +107,29 @@ school_figures as (
     ) as measures (measure, figure)
 ),
 
+-- the year's outcomes: a figure of the end-of-year data point only
+year_end_figures as (
+    select
+        'ket_qua_cuoi_nam' as form,
+        statistic_key,
+        aggregation_level,
+        unit_code,
+        school_level,
+        grade,
+        null::text as sex,
+        null::text as ethnicity,
+        outcome as measure,
+        learners as figure,
+        is_suppressed
+    from {{ ref('statistics_year_end') }}
+),
+
 figures as (
     select * from learner_figures
     union all
     select * from school_figures
+    union all
+    select * from year_end_figures
 ),
 
 final as (
@@ -123,6 +143,7 @@ final as (
         figures.*
     from figures
     cross join data_date
+    where figures.form != 'ket_qua_cuoi_nam' or data_date.data_point = 'cuoi_nam'
 )
 
 select * from final

@@ -7,6 +7,7 @@ with
 -- each person once (int_counted_learners)
 learners as (
     select * from {{ ref('int_counted_learners') }}
+    where enrolment_status = 'dang_hoc'
 ),
 
 term as (

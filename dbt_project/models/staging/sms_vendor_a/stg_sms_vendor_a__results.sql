@@ -14,6 +14,7 @@ final as (
         payload -> 'scores' as scores,
         payload ->> 'assessment' as assessment,
         payload ->> 'conduct' as conduct,
+        payload ->> 'year_end_outcome' as year_end_outcome,
         {{ cast_or_null("payload ->> 'updated_at'", 'timestamptz') }} as source_updated_at,
         extracted_at
     from latest

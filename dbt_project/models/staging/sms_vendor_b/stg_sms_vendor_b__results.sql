@@ -25,6 +25,14 @@ final as (
             when 'Tốt' then 'tot' when 'Khá' then 'kha' when 'Đạt' then 'dat'
             when 'Chưa đạt' then 'chua_dat'
         end as conduct,
+        case normalize(payload ->> 'ket_qua_cuoi_nam', nfc)
+            when 'Được lên lớp' then 'len_lop'
+            when 'Hoàn thành chương trình cấp học' then 'hoan_thanh_cap_hoc'
+            when 'Kiểm tra lại, rèn luyện trong hè' then 'kiem_tra_lai'
+            when 'Ở lại lớp' then 'o_lai_lop'
+            -- an unknown wording kept as it is: its test names it rather than losing it
+            else normalize(payload ->> 'ket_qua_cuoi_nam', nfc)
+        end as year_end_outcome,
         {{ vn_timestamp("payload ->> 'ngay_cap_nhat'") }} as source_updated_at,
         extracted_at
     from latest
