@@ -37,7 +37,6 @@ from eduhub.reports.labels import (
     SEXES,
     TERMS,
     VISIT_STATUSES,
-    YEAR_END_OUTCOMES,
     label,
 )
 
@@ -143,14 +142,17 @@ def statistics_tables(conn, unit: Unit, school_year: str,
                      SUPPRESSED if suppressed else integer(count))
                     for level, grade, sex, ethnicity, count, suppressed in learners),
               numeric=(1, 4 if by_ethnicity else 3), note=SUPPRESSED_NOTE),
-        *((year_end_table(unit, outcomes),) if data_point == "cuoi_nam" else ()),
+        *((year_end_table(unit, form_columns(conn, "ket_qua_cuoi_nam"), outcomes),)
+          if data_point == "cuoi_nam" else ()),
     ]
 
 
-def year_end_table(unit: Unit, outcomes: dict[tuple, dict[str, tuple]]) -> Table:
-    """Biểu 3: the persons of the year by their outcome, per level and grade (a school's per
-    level: its grades are too small to show). (level, grade) -> outcome -> (figure,
-    suppressed); a published group's outcome without a row had no learner."""
+def year_end_table(unit: Unit, columns: list[tuple[str, str]],
+                   outcomes: dict[tuple, dict[str, tuple]]) -> Table:
+    """Biểu 3: the persons of the year by their outcome (the form's columns: the seed's),
+    per level and grade (a school's per level: its grades are too small to show).
+    (level, grade) -> outcome -> (figure, suppressed); a published group's outcome without a
+    row had no learner."""
     def cell(figures: dict, outcome: str) -> str:
         figure, suppressed = figures.get(outcome, (0, False))
         return SUPPRESSED if suppressed else integer(figure)
@@ -160,12 +162,12 @@ def year_end_table(unit: Unit, outcomes: dict[tuple, dict[str, tuple]]) -> Table
     return Table(
         "Biểu 3. Kết quả cuối năm học của học sinh theo cấp học"
         + ("" if unit.aggregation_level == "truong" else ", khối lớp"),
-        ("Cấp học", "Khối", *YEAR_END_OUTCOMES.values()),
+        ("Cấp học", "Khối", *(header for _, header in columns)),
         tuple((label(SCHOOL_LEVELS, level), str(grade) if grade is not None else "-",
-               *(cell(figures, outcome) for outcome in YEAR_END_OUTCOMES))
+               *(cell(figures, outcome) for outcome, _ in columns))
               for (level, grade), figures in rows),
-        numeric=tuple(range(1, len(YEAR_END_OUTCOMES) + 2)), note=SUPPRESSED_NOTE,
-        widths=(1.6, 0.6, *(1.0,) * len(YEAR_END_OUTCOMES)))
+        numeric=tuple(range(1, len(columns) + 2)), note=SUPPRESSED_NOTE,
+        widths=(1.6, 0.6, *(1.0,) * len(columns)))
 
 
 def _current_figures(conn, unit: Unit, school_year: str, measures: list[str]

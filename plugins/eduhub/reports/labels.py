@@ -28,17 +28,6 @@ TERMS = {"hk1": "Học kỳ I", "hk2": "Học kỳ II", "ca_nam": "Cả năm"}
 # the data dates of the statistics (Thông tư 25/2024; the school calendar holds the days)
 DATA_POINTS = {"dau_nam": "Đầu năm học", "cuoi_nam": "Cuối năm học"}
 
-# a learner's outcome of the year (statistics_year_end; Thông tư 22/2021, 27/2020), in the
-# order of the end-of-year form
-YEAR_END_OUTCOMES = {
-    "len_lop": "Lên lớp",
-    "hoan_thanh_cap_hoc": "Hoàn thành chương trình cấp học",
-    "kiem_tra_lai": "Kiểm tra lại, rèn luyện trong hè",
-    "o_lai_lop": "Ở lại lớp",
-    "chua_danh_gia": "Chưa có kết quả cả năm",
-    "bo_hoc": "Bỏ học trong năm",
-}
-
 AGGREGATION_LEVELS = {"truong": "Trường", "xa": "Xã/phường",
                       "don_vi_quan_ly": "Đơn vị quản lý", "tinh": "Toàn tỉnh"}
 
