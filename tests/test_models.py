@@ -172,27 +172,26 @@ def test_completeness_counts_what_the_sources_hold(modelled):
     assert province == (sum(enrolled.values()), sum(enrolled.values()), 1)
 
 
-def test_results_completeness_counts_each_required_subject(modelled):
-    """Results are complete when the term-1 result of every enrolled learner holds a score in
-    each compulsory subject of its level (Thông tư 22/2021, the seed `required_subjects`) or,
-    in primary, the term's assessment (Thông tư 27/2020): a learner missing one subject counts
-    one item missing, not a whole result present."""
-    data = modelled["data"]
+def result_items(data: dict, term: str) -> tuple[Counter, Counter, set]:
+    """Per school, the result items due (each compulsory subject of the level, the seed
+    `required_subjects`, or the primary assessment) of every enrolled learner of grades 1 to
+    12 at an API school, and those the learner's `term` result holds; and the learners with a
+    result that lacks a required subject."""
     with (settings.DBT_PROJECT_DIR / "seeds" / "required_subjects.csv").open(encoding="utf-8") as f:
         required: dict[str, set[str]] = {}
         for row in csv.DictReader(f):
             required.setdefault(row["school_level"], set()).add(row["subject"])
     assert required == {level: set(s) for level, s in generator.COMPULSORY_SUBJECTS.items()}
     schools = {s["school_code"]: s for s in data["schools"]}
-    hk1 = {(r["moet_id"], r["school_code"]): r for r in data["results"]
-           if r["term"] == "hk1" and r["school_year"] == generator.SCHOOL_YEAR}
+    results = {(r["moet_id"], r["school_code"]): r for r in data["results"]
+               if r["term"] == term and r["school_year"] == generator.SCHOOL_YEAR}
     expected, present = Counter(), Counter()
-    incomplete = set()  # learners with a result that lacks a required subject
+    incomplete = set()
     for x in data["learners"]:
         school = schools[x["school_code"]]
         if x["status"] != "dang_hoc" or x["grade"] < 1 or school["vendor"] == "file_exports":
             continue
-        result = hk1.get((x["moet_id"], x["school_code"]))
+        result = results.get((x["moet_id"], x["school_code"]))
         if school["level"] in required:
             scores = (result or {}).get("scores") or {}
             held = [isinstance(scores.get(s), int | float) for s in required[school["level"]]]
@@ -202,11 +201,26 @@ def test_results_completeness_counts_each_required_subject(modelled):
         present[school["school_code"]] += sum(held)
         if result and not all(held):
             incomplete.add(x["learner_key"])
-    with warehouse.connect(modelled["url"]) as conn:
-        rows = {code: (e, p) for code, e, p in conn.execute("""
+    return expected, present, incomplete
+
+
+def completeness_of(url: str, domain: str) -> dict[str, tuple]:
+    """Each school's (expected, present) records of a domain in marts.completeness."""
+    with warehouse.connect(url) as conn:
+        return {code: (e, p) for code, e, p in conn.execute("""
             select unit_code, expected_records, present_records from marts.completeness
-            where aggregation_level = 'truong' and data_domain = 'results'""")}
-    assert rows == {code: (expected[code], present[code]) for code in expected}
+            where aggregation_level = 'truong' and data_domain = %s""", (domain,))}
+
+
+def test_results_completeness_counts_each_required_subject(modelled):
+    """Results are complete when the term-1 result of every enrolled learner holds a score in
+    each compulsory subject of its level (Thông tư 22/2021, the seed `required_subjects`) or,
+    in primary, the term's assessment (Thông tư 27/2020): a learner missing one subject counts
+    one item missing, not a whole result present."""
+    data = modelled["data"]
+    expected, present, incomplete = result_items(data, "hk1")
+    assert completeness_of(modelled["url"], "results") == {
+        code: (expected[code], present[code]) for code in expected}
     # the learners the sandbox left a compulsory subject blank for, and only they
     injected = {d["record"] for d in modelled["manifest"]["defects"]
                 if d["defect"] == "missing_subject_score"}

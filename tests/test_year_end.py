@@ -15,6 +15,7 @@ from datetime import date
 
 import pytest
 from conftest import dags_test, database_name, dbt, suppressed_as_the_rule_says
+from test_models import completeness_of, result_items
 from test_reports import assert_in_order, docx_tables, pdf_text
 
 from eduhub import migrations, reports, runtime, transform, warehouse
@@ -52,8 +53,7 @@ def land_and_build(root, url, airflow_home, day: date) -> dict:
     # what the statistics and their report read (the report finds the year's latest term
     # and the units' names in the published marts)
     dbt(["build", "--select", "+statistics_snapshots", "+unit_directory", "+quality_scorecard",
-         "statistics_form_columns"],
-        env, day=day.isoformat())
+         "+completeness", "statistics_form_columns"], env, day=day.isoformat())
     return data
 
 
@@ -66,7 +66,8 @@ def year_end(tmp_path_factory, airflow_home, server_url):
     for name, day in DAYS.items():
         data = land_and_build(root, url, airflow_home, day)
         days[name] = {"data": data, "published": published(url, "marts.statistics_year_end"),
-                      "frozen": frozen(url), "persons": counted_persons(url)}
+                      "frozen": frozen(url), "persons": counted_persons(url),
+                      "results": completeness_of(url, "results")}
     return {"url": url, **days}
 
 
@@ -230,3 +231,16 @@ def test_the_end_of_year_report_prints_the_frozen_outcomes(year_end, unit, tmp_p
     assert table[1:] == expected
     assert_in_order(pdf_text(generated.pdf), [c for row in expected for c in row])
     assert generated.term == "cuoi_nam"
+
+
+def test_results_completeness_counts_the_whole_year_once_its_deadline_has_passed(year_end):
+    """Term 1's results are what completeness counts until the end-of-year report's deadline
+    (7 June); after it, the whole year's: every compulsory subject (or the primary assessment)
+    of every learner studying, so the learners whose school never entered their result count
+    missing."""
+    for day, term in (("first", "hk1"), ("later", "ca_nam")):
+        expected, present, _ = result_items(year_end[day]["data"], term)
+        assert year_end[day]["results"] == {
+            code: (expected[code], present[code]) for code in expected}, day
+    assert year_end["first"]["results"] != year_end["later"]["results"]
+    assert any(p < e for e, p in year_end["later"]["results"].values())

@@ -729,7 +729,8 @@ class _Builder:
         days = LATE_YEAR_END_ENTRY_DAYS if rng.random() < LATE_YEAR_END_SHARE \
             else YEAR_END_ENTRY_DAYS
         entry_day = rng.randrange(*days)
-        if entry_day > self.day or any(day <= entry_day for day in left):
+        if entry_day > self.day or any(day <= entry_day for day in left) \
+                or "missing_term_results" in x["_flags"]:  # a school that never enters them
             return None
         outcome = _weighted(rng, YEAR_END_OUTCOMES)
         if outcome == "len_lop" and x["grade"] in LAST_GRADES:

@@ -1,8 +1,10 @@
--- What each enrolled learner's term-1 result holds against what the regulations require of
--- its level: one row per learner and required subject (`required_subjects`, Thông tư
--- 22/2021: a score in every compulsory subject assessed by marks), or one row per learner
--- for the levels assessed as a whole (primary, Thông tư 27/2020: the term's assessment).
--- A missing subject counts as missing, even when the learner has a result.
+-- What each enrolled learner's result holds against what the regulations require of its
+-- level: one row per learner and required subject (`required_subjects`, Thông tư 22/2021: a
+-- score in every compulsory subject assessed by marks), or one row per learner for the
+-- levels assessed as a whole (primary, Thông tư 27/2020: the term's assessment). The result
+-- is term 1's until the end-of-year report's deadline has passed, the whole year's after (the
+-- results the last deadline made due). A missing subject counts as missing, even when the
+-- learner has a result.
 -- The schools without an API send no results (their class exports carry none).
 with
 
@@ -40,7 +42,7 @@ term_results as (
     select distinct on (results.moet_id, results.school_code) results.*
     from results
     inner join term on results.school_year = term.school_year
-    where results.term = 'hk1'
+    where results.term = case when term.due_term = 'ca_nam' then 'ca_nam' else 'hk1' end
     order by
         results.moet_id asc, results.school_code asc, results.source_updated_at desc nulls last
 ),
