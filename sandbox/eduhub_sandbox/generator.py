@@ -28,7 +28,7 @@ SCHOOL_YEAR = school_calendar.school_year(TERM_START)
 PAST_YEARS = tuple(school_calendar.school_year(date(TERM_START.year - k, 12, 1)) for k in (2, 1))
 HK1_ENTRY_DAYS = (95, 130)  # term-1 results are entered in December and January
 # The whole year's results, with each learner's outcome, are entered in the second half of May
-# (day 268 is 31 May, the end-of-year data date); a few schools enter some in June.
+# (day 268 is 31 May, the end-of-year data date); a few are entered late, in June.
 YEAR_END_ENTRY_DAYS = (252, 267)
 LATE_YEAR_END_ENTRY_DAYS = (269, 285)
 LATE_YEAR_END_SHARE = 0.03
