@@ -2,10 +2,11 @@
 end-of-year figures (Thông tư 25/2024: data as of 31 May), against the sandbox's ground truth.
 
 A province of its own, landed by the real school sync on 1 June (day 269: the whole year's
-results entered in May, a few schools late) and again on 18 June (day 286: the late results
-in). Its transformation builds what the statistics need. The sandbox makes no duplicate
-enrolment here and the day runs no matching, so each learner record is one person (the
-counting of persons is test_models').
+results entered in May, a few late) and again on 18 June (day 286: the late results in, the
+end-of-year deadline of 7 June passed, so results completeness counts the whole year's). Its
+transformation builds what the statistics, their report and completeness need. The sandbox
+makes no duplicate enrolment here and the day runs no matching, so each learner record is one
+person (the counting of persons is test_models').
 """
 
 from __future__ import annotations
