@@ -122,6 +122,7 @@ UNIT_OF_ROW = {
     "marts.statistics_school_learners": "unit_code",
     "marts.statistics_schools": "unit_code",
     "marts.statistics_year_end": "unit_code",
+    "marts.statistics_year_end_rates": "unit_code",
     "marts.transcript_status": "unit_code",
     "marts.unit_directory": "unit_code",
 }

@@ -20,7 +20,7 @@ from test_models import completeness_of, result_items
 from test_reports import assert_in_order, docx_tables, pdf_text
 
 from eduhub import migrations, reports, runtime, transform, warehouse
-from eduhub.reports.document import SUPPRESSED, integer
+from eduhub.reports.document import SUPPRESSED, integer, percent
 from eduhub_sandbox import generator
 from eduhub_sandbox.process import running_simulators
 from eduhub_sandbox.simulators import file_exports as exports
@@ -33,6 +33,8 @@ DAYS = {"first": date(2027, 6, 1), "later": date(2027, 6, 18)}
 THRESHOLD = 5
 OUTCOMES = ("len_lop", "hoan_thanh_cap_hoc", "kiem_tra_lai", "o_lai_lop", "chua_danh_gia",
             "bo_hoc")  # the form's order
+RATES = ("promotion_rate", "retest_rate", "repetition_rate", "not_evaluated_share",
+         "dropout_rate")
 LEVELS = {"mam_non": "Mầm non", "tieu_hoc": "Tiểu học", "thcs": "Trung học cơ sở",
           "thpt": "Trung học phổ thông", "gdtx": "Giáo dục thường xuyên"}
 
@@ -66,7 +68,8 @@ def year_end(tmp_path_factory, airflow_home, server_url):
     days = {}
     for name, day in DAYS.items():
         data = land_and_build(root, url, airflow_home, day)
-        days[name] = {"data": data, "published": published(url, "marts.statistics_year_end"),
+        days[name] = {"data": data, "published": published(url),
+                      "rates": published_rates(url),
                       "frozen": frozen(url), "persons": counted_persons(url),
                       "results": completeness_of(url, "results")}
     return {"url": url, **days}
@@ -83,13 +86,24 @@ def counted_persons(url: str) -> dict[tuple, int]:
             from intermediate.int_counted_learners where grade >= 1 group by 1, 2, 3""")}
 
 
-def published(url: str, relation: str) -> dict[tuple, tuple]:
+def published(url: str) -> dict[tuple, tuple]:
     with warehouse.connect(url) as conn:
         return {(level, unit, school_level, grade, outcome): (n, hidden)
-                for level, unit, school_level, grade, outcome, n, hidden in conn.execute(f"""
+                for level, unit, school_level, grade, outcome, n, hidden in conn.execute("""
                     select aggregation_level, unit_code, school_level, grade, outcome,
                            learners, is_suppressed
-                    from {relation}""")}
+                    from marts.statistics_year_end""")}
+
+
+def published_rates(url: str) -> dict[tuple, tuple]:
+    """(unit level, unit, school level, grade, indicator) -> (rate, hidden)."""
+    with warehouse.connect(url) as conn:
+        return {(*group, measure): (rate, hidden)
+                for *group, hidden, rates in conn.execute(f"""
+                    select aggregation_level, unit_code, school_level, grade, is_suppressed,
+                           array[{", ".join(RATES)}]
+                    from marts.statistics_year_end_rates""")
+                for measure, rate in zip(RATES, rates, strict=True)}
 
 
 def frozen(url: str) -> dict[tuple, tuple]:
@@ -184,12 +198,42 @@ def test_the_year_s_outcomes_equal_the_ground_truth_cell_for_cell(year_end):
     assert {outcome for _, _, outcome in persons} == set(OUTCOMES)
 
 
+def test_the_end_of_year_indicators_are_the_shares_of_the_published_outcomes(year_end):
+    """Thông tư 03/2024's end-of-year indicators per unit, level and grade, as the sandbox's
+    outcomes give them: promoted (or level completed), re-tested, kept back and not evaluated
+    over the learners studying at the end of the year; drop-outs over the learners of the
+    year. A group with a hidden cell has no rate."""
+    for day in ("first", "later"):
+        groups: dict[tuple, Counter] = {}
+        hidden = set()
+        for key, (n, suppressed) in expected_publication(
+                outcome_counts(year_end[day]["data"])).items():
+            groups.setdefault(key[:4], Counter())[key[4]] += n or 0
+            if suppressed:
+                hidden.add(key[:4])
+        expected = {}
+        for group, c in groups.items():
+            at_end = sum(c.values()) - c["bo_hoc"]
+            shares = {"promotion_rate": (c["len_lop"] + c["hoan_thanh_cap_hoc"]) / at_end,
+                      "retest_rate": c["kiem_tra_lai"] / at_end,
+                      "repetition_rate": c["o_lai_lop"] / at_end,
+                      "not_evaluated_share": c["chua_danh_gia"] / at_end,
+                      "dropout_rate": c["bo_hoc"] / sum(c.values())}
+            expected |= {(*group, m): (None, True) if group in hidden else
+                         (round(shares[m], 9), False) for m in RATES}
+        got = {k: (None if rate is None else round(float(rate), 9), suppressed)
+               for k, (rate, suppressed) in year_end[day]["rates"].items()}
+        assert got == expected, day
+        assert {suppressed for _, suppressed in got.values()} == {True, False}, day
+
+
 def test_the_end_of_year_figures_are_frozen_at_31_may_and_kept_when_later_days_land(year_end):
     """The run of 1 June froze the figures of the data date; the run of 18 June, with the late
     results landed, publishes its own outcomes (fewer not evaluated) and leaves the frozen ones
     as they were. The start-of-year figures carry no outcomes."""
     first, later = year_end["first"], year_end["later"]
-    assert first["frozen"] == {k: (*v, DATA_DATE) for k, v in first["published"].items()}
+    assert first["frozen"] == {k: (*v, DATA_DATE)
+                               for k, v in (first["published"] | first["rates"]).items()}
     assert later["published"] == expected_publication(outcome_counts(later["data"]))
     not_evaluated = [sum(n for k, n in outcome_counts(day["data"]).items()
                          if k[0] == "tinh" and k[4] == "chua_danh_gia") for day in (first, later)]
@@ -203,9 +247,9 @@ def test_the_end_of_year_figures_are_frozen_at_31_may_and_kept_when_later_days_l
 
 @pytest.mark.parametrize("unit", ["province", "school"])
 def test_the_end_of_year_report_prints_the_frozen_outcomes(year_end, unit, tmp_path):
-    """`eduhub report thong-ke --term cuoi_nam`: Biểu 3, every frozen outcome cell of the
-    province (by level and grade) or of a school (by level), read back from the DOCX and the
-    PDF; a group's outcome without a row is a 0, a hidden cell is "(ẩn)"."""
+    """`eduhub report thong-ke --term cuoi_nam`: Biểu 3, every frozen outcome and indicator
+    of the province (by level and grade) or of a school (by level), read back from the DOCX
+    and the PDF; a group's outcome without a row is a 0, a hidden cell is "(ẩn)"."""
     frozen_cells = year_end["later"]["frozen"]
     if unit == "province":
         level, code = "tinh", "80"
@@ -216,19 +260,21 @@ def test_the_end_of_year_report_prints_the_frozen_outcomes(year_end, unit, tmp_p
                                  else "province", tmp_path / "out", term="cuoi_nam",
                                  issued_on=DAYS["later"])
     rows: dict[tuple, dict] = {}
-    for (agg, unit_code, school_level, grade, outcome), (n, hidden, _) in frozen_cells.items():
+    for (agg, unit_code, school_level, grade, measure), (n, hidden, _) in frozen_cells.items():
         if (agg, unit_code) == (level, code):
-            rows.setdefault((school_level, grade), {})[outcome] = SUPPRESSED if hidden \
-                else integer(n)
+            rows.setdefault((school_level, grade), {})[measure] = SUPPRESSED if hidden \
+                else percent(n) if measure in RATES else integer(n)
     assert rows
+    columns = (*OUTCOMES, "promotion_rate", "repetition_rate", "dropout_rate")
     expected = [(LEVELS[lvl], str(grade) if grade is not None else "-",
-                 *(cells.get(outcome, "0") for outcome in OUTCOMES))
+                 *(cells.get(measure, "0") for measure in columns))
                 for (lvl, grade), cells in sorted(rows.items(), key=lambda i: (
                     list(LEVELS).index(i[0][0]), i[0][1] or 0))]
     table = docx_tables(generated.docx)[2]
     assert table[0] == ("Cấp học", "Khối", "Lên lớp", "Hoàn thành chương trình cấp học",
                         "Kiểm tra lại, rèn luyện trong hè", "Ở lại lớp",
-                        "Chưa có kết quả cả năm", "Bỏ học trong năm")
+                        "Chưa có kết quả cả năm", "Bỏ học trong năm", "Tỷ lệ lên lớp",
+                        "Tỷ lệ ở lại lớp", "Tỷ lệ bỏ học")
     assert table[1:] == expected
     assert_in_order(pdf_text(generated.pdf), [c for row in expected for c in row])
     assert generated.term == "cuoi_nam"

@@ -149,13 +149,17 @@ def statistics_tables(conn, unit: Unit, school_year: str,
 
 def year_end_table(unit: Unit, columns: list[tuple[str, str]],
                    outcomes: dict[tuple, dict[str, tuple]]) -> Table:
-    """Biểu 3: the persons of the year by their outcome (the form's columns: the seed's),
-    per level and grade (a school's per level: its grades are too small to show).
+    """Biểu 3: the persons of the year by their outcome and the indicators from them (the
+    form's columns: the seed's), per level and grade (a school's per level: its grades are
+    too small to show).
     (level, grade) -> outcome -> (figure, suppressed); a published group's outcome without a
     row had no learner."""
-    def cell(figures: dict, outcome: str) -> str:
-        figure, suppressed = figures.get(outcome, (0, False))
-        return SUPPRESSED if suppressed else integer(figure)
+    def cell(figures: dict, measure: str) -> str:
+        figure, suppressed = figures.get(measure, (0, False))
+        if suppressed:
+            return SUPPRESSED
+        # the indicators (statistics_year_end_rates) are proportions, the rest counts
+        return percent(figure) if measure.endswith(("_rate", "_share")) else integer(figure)
 
     rows = sorted(outcomes.items(), key=lambda item: (
         _level_rank(item[0][0]), item[0][1] if item[0][1] is not None else -1))

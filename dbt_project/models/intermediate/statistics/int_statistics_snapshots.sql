@@ -107,7 +107,7 @@ school_figures as (
     ) as measures (measure, figure)
 ),
 
--- the year's outcomes: a figure of the end-of-year data point only
+-- the year's outcomes and the indicators from them: figures of the end-of-year data point only
 year_end_figures as (
     select
         'ket_qua_cuoi_nam' as form,
@@ -122,6 +122,28 @@ year_end_figures as (
         learners as figure,
         is_suppressed
     from {{ ref('statistics_year_end') }}
+    union all
+    select
+        'ket_qua_cuoi_nam' as form,
+        rates.statistic_key,
+        rates.aggregation_level,
+        rates.unit_code,
+        rates.school_level,
+        rates.grade,
+        null::text as sex,
+        null::text as ethnicity,
+        measures.measure,
+        measures.figure,
+        rates.is_suppressed
+    from {{ ref('statistics_year_end_rates') }} as rates
+    cross join lateral (
+        values
+        ('promotion_rate', rates.promotion_rate),
+        ('retest_rate', rates.retest_rate),
+        ('repetition_rate', rates.repetition_rate),
+        ('not_evaluated_share', rates.not_evaluated_share),
+        ('dropout_rate', rates.dropout_rate)
+    ) as measures (measure, figure)
 ),
 
 figures as (

@@ -1,0 +1,70 @@
+-- The end-of-year indicators of Thông tư 03/2024 from the learners' outcomes
+-- (statistics_year_end), per unit, level and grade as the outcomes are published: the persons
+-- of the year, those still studying at its end, and the shares promoted (or the level
+-- completed), re-tested in the summer, kept back and not evaluated yet, of those studying at
+-- the end; the drop-out rate, of the persons of the year. A group with a hidden cell gets no
+-- rate: a rate times a published total would give the hidden count away.
+with
+
+outcomes as (
+    select * from {{ ref('statistics_year_end') }}
+),
+
+groups as (
+    select
+        school_year,
+        term,
+        aggregation_level,
+        unit_code,
+        school_level,
+        grade,
+        bool_or(is_suppressed) as is_suppressed,
+        sum(learners) as learners_in_year,
+        sum(learners) filter (where outcome != 'bo_hoc') as learners_at_year_end,
+        coalesce(sum(learners) filter (
+            where outcome in ('len_lop', 'hoan_thanh_cap_hoc')
+        ), 0) as promoted,
+        coalesce(sum(learners) filter (where outcome = 'kiem_tra_lai'), 0) as retested,
+        coalesce(sum(learners) filter (where outcome = 'o_lai_lop'), 0) as kept_back,
+        coalesce(sum(learners) filter (where outcome = 'chua_danh_gia'), 0) as not_evaluated,
+        coalesce(sum(learners) filter (where outcome = 'bo_hoc'), 0) as dropped_out
+    from outcomes
+    group by school_year, term, aggregation_level, unit_code, school_level, grade
+),
+
+final as (
+    select
+        concat_ws(':', aggregation_level, unit_code, school_level, grade) as statistic_key,
+        school_year,
+        term,
+        aggregation_level,
+        unit_code,
+        school_level,
+        grade,
+        case when not is_suppressed then learners_in_year end as learners_in_year,
+        case when not is_suppressed then learners_at_year_end end as learners_at_year_end,
+        case
+            when not is_suppressed
+                then promoted::numeric / nullif(learners_at_year_end, 0)
+        end as promotion_rate,
+        case
+            when not is_suppressed
+                then retested::numeric / nullif(learners_at_year_end, 0)
+        end as retest_rate,
+        case
+            when not is_suppressed
+                then kept_back::numeric / nullif(learners_at_year_end, 0)
+        end as repetition_rate,
+        case
+            when not is_suppressed
+                then not_evaluated::numeric / nullif(learners_at_year_end, 0)
+        end as not_evaluated_share,
+        case
+            when not is_suppressed
+                then dropped_out::numeric / nullif(learners_in_year, 0)
+        end as dropout_rate,
+        is_suppressed
+    from groups
+)
+
+select * from final
