@@ -2,22 +2,31 @@
 -- counts persons, not records). A person studying is counted once, at the school whose record
 -- arrived last (ties: the school code, then the MOET ID), with the year's outcome that school
 -- gave them (its whole-year result, statistics_year_end); a person whose every record has
--- dropped out is counted once among the year's drop-outs. Records are linked to persons by
--- the person table (pii.person_records, written by match_identities); a record not linked yet
--- counts as a person of its own.
+-- dropped out, in the year, is counted once among the year's drop-outs. Records are linked
+-- to persons by the person table (pii.person_records, written by match_identities); a record
+-- not linked yet counts as a person of its own.
 with
 
+term as (
+    select * from {{ ref('int_term_context') }}
+),
+
+-- those studying, and those who dropped out in the run's school year (a record a source
+-- still holds from a drop-out of an earlier year is not this year's)
 learners as (
-    select * from {{ ref('int_learners') }}
-    where enrolment_status in ('dang_hoc', 'bo_hoc')
+    select learners.*
+    from {{ ref('int_learners') }} as learners
+    cross join term
+    where
+        learners.enrolment_status = 'dang_hoc'
+        or (
+            learners.enrolment_status = 'bo_hoc'
+            and learners.data_arrived_at >= term.school_year_start
+        )
 ),
 
 person_records as (
     select * from {{ source('identity', 'person_records') }}
-),
-
-term as (
-    select * from {{ ref('int_term_context') }}
 ),
 
 -- the year's outcome of each record, from its whole-year result of the run's school year
