@@ -33,17 +33,13 @@ outcomes as (
 
 cells as (
     select
-        case when grouping(commune_code) = 0 then 'xa' else 'tinh' end as aggregation_level,
-        case when grouping(commune_code) = 0 then commune_code else '80' end as unit_code,
+        {{ unit_rollup_columns(['xa', 'tinh']) }},
         school_level,
         grade,
         outcome,
         count(*) as person_count
     from outcomes
-    group by grouping sets (
-        (commune_code, school_level, grade, outcome),
-        (school_level, grade, outcome)
-    )
+    group by {{ unit_rollup_grouping_sets(['school_level', 'grade', 'outcome'], ['xa', 'tinh']) }}
 ),
 
 {#- a grade's persons of the year are the margin: the outcomes are what suppression protects -#}

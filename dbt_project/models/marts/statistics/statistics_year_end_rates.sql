@@ -41,28 +41,23 @@ final as (
         unit_code,
         school_level,
         grade,
-        case when not is_suppressed then learners_in_year end as learners_in_year,
-        case when not is_suppressed then learners_at_year_end end as learners_at_year_end,
+        {#- (indicator, its numerator, its denominator): none for a group with a hidden cell #}
+        {%- for name, numerator, denominator in [
+            ('learners_in_year', 'learners_in_year', none),
+            ('learners_at_year_end', 'learners_at_year_end', none),
+            ('promotion_rate', 'promoted', 'learners_at_year_end'),
+            ('retest_rate', 'retested', 'learners_at_year_end'),
+            ('repetition_rate', 'kept_back', 'learners_at_year_end'),
+            ('not_evaluated_share', 'not_evaluated', 'learners_at_year_end'),
+            ('dropout_rate', 'dropped_out', 'learners_in_year'),
+        ] %}
+        {%- set figure = numerator ~ '::numeric / nullif(' ~ denominator ~ ', 0)'
+            if denominator else numerator %}
         case
             when not is_suppressed
-                then promoted::numeric / nullif(learners_at_year_end, 0)
-        end as promotion_rate,
-        case
-            when not is_suppressed
-                then retested::numeric / nullif(learners_at_year_end, 0)
-        end as retest_rate,
-        case
-            when not is_suppressed
-                then kept_back::numeric / nullif(learners_at_year_end, 0)
-        end as repetition_rate,
-        case
-            when not is_suppressed
-                then not_evaluated::numeric / nullif(learners_at_year_end, 0)
-        end as not_evaluated_share,
-        case
-            when not is_suppressed
-                then dropped_out::numeric / nullif(learners_in_year, 0)
-        end as dropout_rate,
+                then {{ figure }}
+        end as {{ name }},
+        {%- endfor %}
         is_suppressed
     from groups
 )
