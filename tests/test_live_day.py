@@ -451,3 +451,22 @@ def test_a_backfill_gives_each_day_its_own_figures(live, backfill):
             (r["dag_id"], r["run_id"])).fetchone()[0] for r in transforms]
     assert [d for d in days if d in BACKFILL_DAYS] == list(BACKFILL_DAYS)
     assert len(days) <= len(BACKFILL_DAYS) + len(ticks)
+
+
+def test_the_failing_day_is_not_started_near_a_slot_boundary():
+    """The scheduler creates the recovering day's run once the failing day has finished: a
+    slot boundary between the two would make it skip a day (catch-up off)."""
+    utc = pendulum.timezone("UTC")
+    latest = [pendulum.datetime(2026, 12, 6, 18, 0, tz=utc), pendulum.datetime(2026, 12, 6, 17, 30, tz=utc)]
+    margin = live_day.BOUNDARY_MARGIN
+    assert live_day.clear_of_boundary(latest, pendulum.datetime(2026, 12, 7, 17, 0, tz=utc), margin)
+    # 17:25: sync_pcgd's next slot (17:30) is five minutes away
+    assert not live_day.clear_of_boundary(latest, pendulum.datetime(2026, 12, 7, 17, 25, tz=utc),
+                                          margin)
+    assert not live_day.clear_of_boundary(latest, pendulum.datetime(2026, 12, 7, 17, 55, tz=utc),
+                                          margin)
+    # past both boundaries with the slots not yet moved on: still not clear
+    assert not live_day.clear_of_boundary(latest, pendulum.datetime(2026, 12, 7, 18, 1, tz=utc),
+                                          margin)
+    moved = [slot.add(days=1) for slot in latest]
+    assert live_day.clear_of_boundary(moved, pendulum.datetime(2026, 12, 7, 18, 1, tz=utc), margin)

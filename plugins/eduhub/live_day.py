@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from eduhub.airflow_services import FINISHED, AirflowServices
 
@@ -75,14 +75,43 @@ def run_day(services: AirflowServices, dags=DAILY_DAGS, expected=None, timeout: 
                                progress=ProgressPrinter(services, write))
 
 
+# How long the failing day may take before the scheduler creates the next one (it waits for
+# the failed run: one active run per DAG). A slot boundary inside this window would make the
+# scheduler skip a day, catch-up being off.
+BOUNDARY_MARGIN = timedelta(minutes=10)
+
+
+def clear_of_boundary(latest_slots, now: datetime, margin: timedelta) -> bool:
+    """Whether the next slot of every daily schedule (a day after its latest) is more than
+    `margin` ahead of `now`."""
+    return all(now + margin < slot + timedelta(days=1) for slot in latest_slots)
+
+
+def settled_slots(services: AirflowServices, dag_ids, margin: timedelta = BOUNDARY_MARGIN,
+                  timeout: float = 1200) -> dict:
+    """Each daily DAG's latest slot (`next_dagrun` with catch-up off), read when the next slot
+    is more than `margin` away: near a boundary, wait until it has passed and the DAG processor
+    has moved `next_dagrun` on, so that the slot read is still the latest when the runs start."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with services.metadata() as conn:
+            slots = dict(conn.execute(
+                "select dag_id, next_dagrun from dag where dag_id = any(%s)",
+                (list(dag_ids),)).fetchall())
+        now = datetime.now(UTC)
+        if len(slots) == len(set(dag_ids)) and clear_of_boundary(slots.values(), now, margin):
+            return slots
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the DAGs' next slots did not move past {now:%H:%M} UTC: {slots}")
+        time.sleep(10)
+
+
 def start_with_yesterday(services: AirflowServices, dag_ids) -> None:
     """Trigger by hand, before the DAGs are unpaused, the slot one day before each DAG's
     latest (the one the scheduler runs first when catch-up is off): it runs first, then the
     scheduler creates the latest, the next scheduled day (tests: a day that fails, then the
     one that recovers; right at any hour, midnight to the slot included)."""
-    with services.metadata() as conn:
-        slots = dict(conn.execute("select dag_id, next_dagrun from dag where dag_id = any(%s)",
-                                  (list(dag_ids),)).fetchall())
+    slots = settled_slots(services, dag_ids)
     for dag_id in dag_ids:
         services.trigger(dag_id, logical_date=(slots[dag_id] - timedelta(days=1)).isoformat())
     # the scheduler starts queued runs in the order they were due (`run_after`): a manual run
