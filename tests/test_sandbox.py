@@ -195,3 +195,30 @@ def test_manifest_is_consistent_with_counts(sandbox_dir, ground_truth):
     manifest = json.loads((sandbox_dir / "manifest.json").read_text(encoding="utf-8"))
     for entity, n in manifest["counts"].items():
         assert len(ground_truth[entity]) == n
+
+
+def test_records_a_school_deleted_vanish_with_their_school_records_and_are_declared():
+    """Before the end-of-year report some schools delete the records of learners who left
+    instead of recording the departure (`silently_removed`): from the day of the deletion the
+    learner, and every result, health check and transcript of theirs, is gone from the files,
+    and the manifest declares it with its school and day; before it, nothing is declared."""
+    def province(day):
+        built = generator.generate(scale=3000, seed=5, day=day)
+        return built.rows, [d for d in built.defects if d["defect"] == "silently_removed"]
+
+    (before, declared_before), (after, declared) = province(250), province(300)
+    assert declared_before == []
+    old = {x["learner_key"]: x for x in before["learners"]}
+    gone = set(old) - {x["learner_key"] for x in after["learners"]}
+    assert gone and {d["record"] for d in declared} == gone
+    assert all(old[d["record"]]["school_code"] == d["school_code"]
+               and old[d["record"]]["status"] == "dang_hoc"
+               and generator.SILENT_REMOVAL_DAYS[0] <= d["day"] < generator.SILENT_REMOVAL_DAYS[1]
+               for d in declared)
+    moet_gone = {old[k]["moet_id"] for k in gone}
+    for entity in ("results", "health", "transcripts"):
+        assert any(r["moet_id"] in moet_gone for r in before[entity]), entity
+        assert not any(r["moet_id"] in moet_gone for r in after[entity]), entity
+    # nothing else left: the other learners' records are all still there
+    kept = {r["moet_id"] for r in before["results"]} - moet_gone
+    assert kept <= {r["moet_id"] for r in after["results"]}

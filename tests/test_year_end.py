@@ -2,11 +2,12 @@
 end-of-year figures (Thông tư 25/2024: data as of 31 May), against the sandbox's ground truth.
 
 A province of its own, landed by the real school sync on 1 June (day 269: the whole year's
-results entered in May, a few late) and again on 18 June (day 286: the late results in, the
-end-of-year deadline of 7 June passed, so results completeness counts the whole year's). Its
-transformation builds what the statistics, their report and completeness need. The sandbox
-makes no duplicate enrolment here and the day runs no matching, so each learner record is one
-person (the counting of persons is test_models').
+results entered in May, a few late) and again on Sunday 20 June (day 288: the late results in,
+the end-of-year deadline of 7 June passed, so results completeness counts the whole year's; the
+weekly full read, which sees the records schools deleted in between). Its transformation builds
+what the statistics, their report and completeness need. The sandbox makes no duplicate
+enrolment here and the day runs no matching, so each learner record is one person (the counting
+of persons is test_models').
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 SCALE, SEED = 700, 43
 DATA_DATE = date(2027, 5, 31)
-DAYS = {"first": date(2027, 6, 1), "later": date(2027, 6, 18)}
+DAYS = {"first": date(2027, 6, 1), "later": date(2027, 6, 20)}  # a Tuesday, a Sunday
 THRESHOLD = 5
 OUTCOMES = ("len_lop", "hoan_thanh_cap_hoc", "kiem_tra_lai", "o_lai_lop", "chua_danh_gia",
             "bo_hoc")  # the form's order
@@ -39,13 +40,14 @@ LEVELS = {"mam_non": "Mầm non", "tieu_hoc": "Tiểu học", "thcs": "Trung h�
           "thpt": "Trung học phổ thông", "gdtx": "Giáo dục thường xuyên"}
 
 
-def land_and_build(root, url, airflow_home, day: date) -> dict:
+def land_and_build(root, url, airflow_home, day: date) -> tuple[dict, dict]:
     """The sandbox on `day`, landed by sync_school_management and transformed up to the frozen
-    statistics and what their report reads; returns its data."""
+    statistics and what their report reads; returns its data and its manifest."""
     out = root / day.isoformat()
     offset = (day - generator.TERM_START).days
-    generator.write(generator.generate(scale=SCALE, seed=SEED, day=offset,
-                                       defect_rates={"duplicate_enrolment": 0}), out / "data")
+    manifest = generator.write(generator.generate(
+        scale=SCALE, seed=SEED, day=offset, defect_rates={"duplicate_enrolment": 0}),
+        out / "data")
     data = generator.load(out / "data")
     exports.write_class_exports(data, out / "drops", seed=SEED, day=offset)
     with running_simulators(out / "data") as sources:
@@ -57,7 +59,7 @@ def land_and_build(root, url, airflow_home, day: date) -> dict:
     # and the units' names in the published marts)
     dbt(["build", "--select", "+statistics_snapshots", "+unit_directory", "+quality_scorecard",
          "+completeness", "statistics_form_columns"], env, day=day.isoformat())
-    return data
+    return data, manifest
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +69,12 @@ def year_end(tmp_path_factory, airflow_home, server_url):
     migrations.upgrade(url)
     days = {}
     for name, day in DAYS.items():
-        data = land_and_build(root, url, airflow_home, day)
-        days[name] = {"data": data, "published": published(url),
+        data, manifest = land_and_build(root, url, airflow_home, day)
+        days[name] = {"data": data, "manifest": manifest, "published": published(url),
                       "rates": published_rates(url),
                       "frozen": frozen(url), "persons": counted_persons(url),
-                      "results": completeness_of(url, "results")}
+                      "results": completeness_of(url, "results"),
+                      "learners": completeness_of(url, "learners")}
     return {"url": url, **days}
 
 
@@ -228,7 +231,7 @@ def test_the_end_of_year_indicators_are_the_shares_of_the_published_outcomes(yea
 
 
 def test_the_end_of_year_figures_are_frozen_at_31_may_and_kept_when_later_days_land(year_end):
-    """The run of 1 June froze the figures of the data date; the run of 18 June, with the late
+    """The run of 1 June froze the figures of the data date; the run of 20 June, with the late
     results landed, publishes its own outcomes (fewer not evaluated) and leaves the frozen ones
     as they were. The start-of-year figures carry no outcomes."""
     first, later = year_end["first"], year_end["later"]
@@ -291,3 +294,24 @@ def test_results_completeness_counts_the_whole_year_once_its_deadline_has_passed
             code: (expected[code], present[code]) for code in expected}, day
     assert year_end["first"]["results"] != year_end["later"]["results"]
     assert any(p < e for e, p in year_end["later"]["results"].values())
+
+
+def test_learners_completeness_expects_the_learners_a_school_deleted_without_a_departure(
+        year_end):
+    """Learners are expected from the roster plus recorded arrivals minus recorded departures:
+    a record a school deleted instead of recording the learner's departure (the sandbox's
+    `silently_removed`; the full read of Sunday 20 June sees it gone) is still expected there,
+    and missing, in the term it was deleted in. On 1 June, the first landing, every school holds
+    the learners it is expected to."""
+    def studying(data):
+        return Counter(x["school_code"] for x in data["learners"] if x["status"] == "dang_hoc")
+
+    first, later = year_end["first"], year_end["later"]
+    assert first["learners"] == {code: (n, n) for code, n in studying(first["data"]).items()}
+    held = {x["learner_key"] for x in first["data"]["learners"]}
+    deleted = Counter(d["school_code"] for d in later["manifest"]["defects"]
+                      if d["defect"] == "silently_removed" and d["record"] in held)
+    assert len(deleted) >= 2  # an API school's and a class export's, here
+    present = studying(later["data"])
+    assert later["learners"] == {code: (present[code] + deleted[code], present[code])
+                                 for code in present | deleted}

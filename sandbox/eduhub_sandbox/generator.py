@@ -103,7 +103,13 @@ DEFAULT_DEFECT_RATES = {
     "missing_subject_score": 0.006,
     # share of the transcripts of past school years
     "transcript_not_created": 0.02,
+    # share of the learners studying with no other defect or event
+    "silently_removed": 0.01,
 }
+# A school tidies its roster before the end-of-year report by deleting the records of learners
+# who left instead of recording their departure: gone from its system, results and all, with
+# no trace. Only a full read sees it; the learner is still expected at the school.
+SILENT_REMOVAL_DAYS = (255, 300)
 # At most one of these per learner record, so the ground truth stays unambiguous.
 LEARNER_DEFECTS = [
     "missing_personal_id", "id_century_sex_mismatch", "id_year_mismatch", "name_typo",
@@ -291,10 +297,12 @@ class _Builder:
 
         learners = self.build_learners(by_level)
         learners += self.duplicate_profiles(learners)
+        removed = {x["learner_key"] for x in learners if self.silently_removed(x)}
         staff = self.build_staff(schools, learners)
         classes = self.assign_classes(schools, learners, staff)
         rows["classes"] = classes
-        rows["learners"] = [self.learner_view(x) for x in learners if x["_enrol_day"] <= self.day]
+        rows["learners"] = [self.learner_view(x) for x in learners
+                            if x["_enrol_day"] <= self.day and x["learner_key"] not in removed]
         rows["staff"] = staff
         rows["facilities"] = self.build_facilities(schools, classes)
         rows["results"], rows["health"], rows["transcripts"] = self.build_school_records(learners)
@@ -308,7 +316,7 @@ class _Builder:
         ]
         # Defects of records that do not exist yet on this day are not in the files.
         present = {
-            "learner": {x["learner_key"] for x in rows["learners"]},
+            "learner": {x["learner_key"] for x in rows["learners"]} | removed,
             "staff": {x["staff_key"] for x in staff},
             "school": {u["unit_code"] for u in rows["units"]},
             "pcgd_resident": {r["resident_id"] for r in rows["pcgd_residents"]},
@@ -407,6 +415,23 @@ class _Builder:
     def legacy_code(self, current: str) -> str:
         """A pre-2025 code of a ward or commune merged into `current`."""
         return self.rng.choice(self.legacy_codes(current))
+
+    def silently_removed(self, x: dict) -> bool:
+        """Whether the school has deleted the record by this day (the defect
+        `silently_removed`, declared from its day on). Its own stream per record: nothing else
+        moves."""
+        if x["_flags"] or x["_enrol_day"] or "_dropout_day" in x or "_transfer_day" in x:
+            return False
+        rng = self.record_rng(x["moet_id"], "silent_removal")
+        if rng.random() >= self.rates["silently_removed"]:
+            return False
+        day = rng.randrange(*SILENT_REMOVAL_DAYS)
+        if day > self.day:
+            return False
+        x["_removed"] = True
+        self.defect("silently_removed", "learner", x["learner_key"],
+                    school_code=x["school_code"], day=day)
+        return True
 
     def build_learners(self, by_level: dict[str, list[dict]]) -> list[dict]:
         rng = self.rng
@@ -679,7 +704,7 @@ class _Builder:
     def build_school_records(self, learners):
         results, health, transcripts = [], [], []
         for x in learners:
-            if x["_enrol_day"] > self.day:
+            if x["_enrol_day"] > self.day or x.get("_removed"):
                 continue
             grade, level, code = x["grade"], x["level"], x["school_code"]
             moet = x["moet_id"]

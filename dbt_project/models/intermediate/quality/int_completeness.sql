@@ -1,6 +1,8 @@
 -- Per school and data domain, for the term the run evaluates: the records expected (the
--- denominator, as DHIS2 counts it: what is due that term; for results, each required subject
--- of each learner, int_result_subjects; for transcripts, each completed year's), the records
+-- denominator, as DHIS2 counts it: what is due that term; for learners, those studying plus
+-- those the source dropped in the term without a recorded departure; for results, each
+-- required subject of each learner, int_result_subjects; for transcripts, each completed
+-- year's), the records
 -- present, those with every required field (transcripts: signed), and whether the school
 -- reported by the deadline (some record of the domain arrived by the end of the deadline's
 -- day in Vietnam: updated in the school's system, or saved in a class file, for the schools
@@ -43,11 +45,9 @@ facilities as (
     inner join term on facilities.school_year = term.school_year
 ),
 
-learner_domain as (
+roster as (
     select
         school_code,
-        'learners' as data_domain,
-        count(*) as expected_records,
         count(*) as present_records,
         count(*) filter (
             where personal_id is not null and date_of_birth is not null and sex is not null
@@ -56,6 +56,34 @@ learner_domain as (
         bool_or({{ arrived_by_deadline('data_arrived_at') }}) as reported_by_deadline
     from learners
     group by school_code
+),
+
+-- learners a source stopped holding during the term while they were studying, with no
+-- departure recorded (int_learner_status_changes): the roster the school had plus its
+-- recorded arrivals minus its recorded departures still holds them, so they are expected
+-- and missing
+silent_removals as (
+    select
+        changes.school_code,
+        count(*) as removed_records
+    from {{ ref('int_learner_status_changes') }} as changes
+    inner join term
+        on changes.school_year = term.school_year and changes.term = term.term
+    where changes.change_kind = 'xoa_khoi_nguon' and changes.enrolment_status = 'dang_hoc'
+    group by changes.school_code
+),
+
+learner_domain as (
+    select
+        coalesce(roster.school_code, silent_removals.school_code) as school_code,
+        'learners' as data_domain,
+        coalesce(roster.present_records, 0) + coalesce(silent_removals.removed_records, 0)
+            as expected_records,
+        coalesce(roster.present_records, 0) as present_records,
+        coalesce(roster.complete_records, 0) as complete_records,
+        coalesce(roster.reported_by_deadline, false) as reported_by_deadline
+    from roster
+    full outer join silent_removals on roster.school_code = silent_removals.school_code
 ),
 
 staff_domain as (
