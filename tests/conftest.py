@@ -252,7 +252,7 @@ def modelled(tmp_path_factory, airflow_home, server_url):
         env["EDUHUB_DROP_DIR"] = str(root / "drops")
         env["EDUHUB_PSEUDONYM_KEY"] = secrets.token_urlsafe(24)  # the matching's secret
         dags_test(env, [(dag_id, MODELLED_AS_OF) for dag_id in MODELLED_SEQUENCE])
-    return {"url": url, "data": data, "manifest": manifest, "env": env}
+    return {"url": url, "data": data, "manifest": manifest, "env": env, "drops": root / "drops"}
 
 
 @pytest.fixture(scope="module")

@@ -172,6 +172,85 @@ def test_completeness_counts_what_the_sources_hold(modelled):
     assert province == (sum(enrolled.values()), sum(enrolled.values()), 1)
 
 
+FRESH_DAYS = 30  # dbt var fresh_days
+VIETNAM = timezone(timedelta(hours=7))
+
+
+def latest_updates(modelled) -> dict[tuple[str, str], datetime]:
+    """(school, domain) -> the latest update the sandbox gave it: an API school's records'
+    update times, domain by domain; a class-export school's newest class file (its saving
+    time), for the learners, all its exports carry."""
+    data = modelled["data"]
+    vendors = {s["school_code"]: s["vendor"] for s in data["schools"]}
+    stamps: dict[tuple[str, str], list[datetime]] = {}
+    for domain in ("learners", "staff", "facilities", "results", "health", "transcripts"):
+        for r in data[domain]:
+            if vendors[r["school_code"]] != "file_exports":
+                stamps.setdefault((r["school_code"], domain), []).append(
+                    datetime.fromisoformat(r["updated_at"]))
+    for path in modelled["drops"].rglob("*.xlsx"):
+        school = path.relative_to(modelled["drops"]).parts[0]
+        stamps.setdefault((school, "learners"), []).append(
+            datetime.fromtimestamp(path.stat().st_mtime, UTC))
+    return {key: max(times) for key, times in stamps.items()}
+
+
+def test_freshness_is_each_school_s_latest_update_of_each_domain(modelled):
+    """marts.data_freshness: per school and domain its channel carries, the latest update and
+    the days since, up to the run's day in Vietnam; the registry's silent units are listed,
+    every domain of their channel never updated."""
+    as_of = date.fromisoformat(AS_OF)
+    expected = {}
+    for key, stamp in latest_updates(modelled).items():
+        days = (as_of - stamp.astimezone(VIETNAM).date()).days
+        expected[key] = (stamp, days, days <= FRESH_DAYS)
+    with warehouse.connect(modelled["url"]) as conn:
+        got = {(school, domain): rest for school, domain, *rest in conn.execute("""
+            select school_code, data_domain, last_updated_at, days_since_update, is_recent
+            from marts.data_freshness""")}
+    assert {k: tuple(v) for k, v in got.items() if v[0] is not None} == expected
+    assert {recent for _, _, recent in expected.values()} == {True, False}
+    never = {k for k, v in got.items() if v[0] is None}
+    assert all(tuple(got[k]) == (None, None, False) for k in never)
+    served = {s["school_code"] for s in modelled["data"]["schools"]}
+    silent = {u["unit_code"] for u in modelled["data"]["units"]
+              if u["unit_code"] not in served and u["closed_on"] is None}
+    assert silent and silent <= {school for school, _ in never}
+
+
+def test_a_school_is_live_when_it_updated_some_domain_in_the_last_30_days(modelled):
+    """SONG_SCHOOL_RECENTLY_UPDATED fails exactly the schools whose latest update of every
+    domain is more than 30 days before the run's day."""
+    as_of = date.fromisoformat(AS_OF)
+    freshest: dict[str, int] = {}
+    for (school, _), stamp in latest_updates(modelled).items():
+        days = (as_of - stamp.astimezone(VIETNAM).date()).days
+        freshest[school] = min(freshest.get(school, days), days)
+    stale = {school for school, days in freshest.items() if days > FRESH_DAYS}
+    assert stale and stale != set(freshest)
+    assert failing(modelled["url"], "SONG_SCHOOL_RECENTLY_UPDATED") == stale
+
+
+def test_a_learner_the_class_moved_on_without_fails_class_moved_on(modelled):
+    """SONG_CLASS_MOVED_ON fails exactly the learners studying at an API school whose record
+    dates from before the school year while a classmate's was updated in it: here, the
+    sandbox's stale records (a whole class left as it was passes: a dbt unit test)."""
+    data = modelled["data"]
+    api = {s["school_code"] for s in data["schools"] if s["vendor"] != "file_exports"}
+    studying = [x for x in data["learners"]
+                if x["school_code"] in api and x["status"] == "dang_hoc"]
+
+    def this_year(x):
+        return datetime.fromisoformat(x["updated_at"]).date() >= generator.TERM_START
+
+    moved_on = {(x["school_code"], x["class_name"]) for x in studying if this_year(x)}
+    expected = {x["learner_key"] for x in studying
+                if not this_year(x) and (x["school_code"], x["class_name"]) in moved_on}
+    assert expected and expected == injected(modelled, "stale_record") & {
+        x["learner_key"] for x in studying}
+    assert learner_keys(modelled, failing(modelled["url"], "SONG_CLASS_MOVED_ON")) == expected
+
+
 def result_items(data: dict, term: str) -> tuple[Counter, Counter, set]:
     """Per school, the result items due (each compulsory subject of the level, the seed
     `required_subjects`, or the primary assessment) of every enrolled learner of grades 1 to

@@ -106,6 +106,7 @@ UNIT_OF_ROW = {
     "marts.completeness": "unit_code",
     "marts.completeness_levels": "unit_code",
     "marts.completeness_trend": "unit_code",
+    "marts.data_freshness": "coalesce(school_code, commune_code)",
     "marts.exam_readiness": "school_code",
     "marts.inspection_sample": "school_code",
     "marts.inspection_sample_draft": "school_code",

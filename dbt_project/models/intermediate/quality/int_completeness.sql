@@ -16,10 +16,6 @@ reporting_schools as (
     select * from {{ ref('int_schools') }}
 ),
 
-registry as (
-    select * from {{ ref('stg_school_registry__units') }}
-),
-
 term as (
     select * from {{ ref('int_term_context') }}
 ),
@@ -215,65 +211,34 @@ per_domain as (
     select * from transcript_domain
 ),
 
--- every school expected to report this term: the registry's units open on the term's start,
--- and any school that reports (registered or not)
+-- every school expected to report this term, with the domains its channel carries
+school_domains as (
+    select * from {{ ref('int_school_domains') }}
+),
+
 schools as (
-    select
+    select distinct
         school_code,
         school_level,
         commune_code,
-        managing_unit,
-        coalesce(registry_channel, source_system) as channel
-    from reporting_schools
-    union all
-    select
-        registry.unit_code as school_code,
-        registry.school_level,
-        registry.commune_code,
-        registry.managing_unit,
-        registry.channel
-    from registry
-    cross join term
-    where
-        registry.opened_on <= term.term_start
-        and (registry.closed_on is null or registry.closed_on >= term.term_start)
-        and not exists (
-            select 1 from reporting_schools
-            where reporting_schools.school_code = registry.unit_code
-        )
-),
-
--- the domains each channel carries: class exports hold the learner lists only
-channel_domains as (
-    select
-        channels.channel,
-        domains.data_domain
-    from (values ('sms_vendor_a'), ('sms_vendor_b')) as channels (channel)
-    cross join (
-        values ('learners'), ('staff'), ('facilities'), ('results'), ('health'),
-        ('transcripts')
-    ) as domains (data_domain)
-    union all
-    select
-        'file_exports' as channel,
-        'learners' as data_domain
+        managing_unit
+    from school_domains
 ),
 
 reporting_domain as (
     select
-        schools.school_code,
+        school_domains.school_code,
         'reporting' as data_domain,
         count(*) as expected_records,
         count(*) filter (where per_domain.present_records > 0) as present_records,
         count(*) filter (where per_domain.present_records > 0) as complete_records,
         coalesce(bool_and(per_domain.reported_by_deadline), false) as reported_by_deadline
-    from schools
-    inner join channel_domains on schools.channel = channel_domains.channel
+    from school_domains
     left join per_domain
         on
-            schools.school_code = per_domain.school_code
-            and channel_domains.data_domain = per_domain.data_domain
-    group by schools.school_code
+            school_domains.school_code = per_domain.school_code
+            and school_domains.data_domain = per_domain.data_domain
+    group by school_domains.school_code
 ),
 
 unioned as (

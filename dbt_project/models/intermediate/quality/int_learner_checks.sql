@@ -54,6 +54,18 @@ id_usage as (
     group by personal_id
 ),
 
+-- per class, whether the school updated any of its learners this school year
+class_activity as (
+    select
+        learners.school_code,
+        learners.class_name,
+        bool_or(learners.source_updated_at >= term.school_year_start) as updated_this_year
+    from learners
+    cross join term
+    where learners.enrolment_status = 'dang_hoc' and learners.class_name is not null
+    group by learners.school_code, learners.class_name
+),
+
 facts as (
     select
         learners.learner_key,
@@ -78,9 +90,14 @@ facts as (
         (
             resident_ids.personal_id is not null or resident_names.full_name is not null
         ) as in_pcgd,
-        term_results.moet_id is not null as has_term_results
+        term_results.moet_id is not null as has_term_results,
+        coalesce(class_activity.updated_this_year, false) as class_updated_this_year
     from learners
     cross join term
+    left join class_activity
+        on
+            learners.school_code = class_activity.school_code
+            and learners.class_name = class_activity.class_name
     left join resident_ids on learners.personal_id = resident_ids.personal_id
     left join resident_names
         on
@@ -213,6 +230,17 @@ checks as (
         learner_key,
         school_code,
         source_updated_at >= school_year_start
+    from facts
+    where enrolment_status = 'dang_hoc' and source_updated_at is not null
+    union all
+    -- left as it was last year while the school updated the rest of the class this year: the
+    -- class moved on without the learner (a whole class left as it was is the school's
+    -- freshness, SONG_SCHOOL_RECENTLY_UPDATED, not this learner's)
+    select
+        'SONG_CLASS_MOVED_ON',
+        learner_key,
+        school_code,
+        source_updated_at >= school_year_start or not class_updated_this_year
     from facts
     where enrolment_status = 'dang_hoc' and source_updated_at is not null
 ),
