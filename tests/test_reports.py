@@ -23,10 +23,18 @@ from eduhub.reports.labels import TERMS
 pytestmark = pytest.mark.slow
 
 ISSUED = dt.date(2027, 1, 23)
-# the columns of the schools' form, as the Sở keeps them
-FORM_COLUMNS = sorted((row for row in csv.DictReader(
-    (settings.DBT_PROJECT_DIR / "seeds" / "statistics_form_columns.csv").open(encoding="utf-8"))
-    if row["form"] == "truong"), key=lambda row: int(row["position"]))
+
+
+def seed_form_columns(form: str) -> list[dict]:
+    """The columns of a statistics form, as the Sở keeps them (the seed), in print order."""
+    with (settings.DBT_PROJECT_DIR / "seeds" / "statistics_form_columns.csv").open(
+            encoding="utf-8") as f:
+        return sorted((row for row in csv.DictReader(f) if row["form"] == form),
+                      key=lambda row: int(row["position"]))
+
+
+FORM_COLUMNS = seed_form_columns("truong")  # the schools' form
+LEARNER_COLUMNS = seed_form_columns("hoc_sinh")  # the learners' form: a column per sex
 LEVELS = ("mam_non", "tieu_hoc", "thcs", "thpt", "gdtx")
 
 
@@ -135,18 +143,24 @@ def test_statistics_forms_hold_every_cell_frozen_at_the_data_date(made, unit, tm
                    "thpt": "Trung học phổ thông", "gdtx": "Giáo dục thường xuyên"}
     expected_schools = [(level_names[lvl], *(integer(figures[m]) for m in measures))
                         for lvl, figures in sorted(schools.items(), key=lambda i: _level(i[0]))]
-    sexes = {"nam": "Nam", "nu": "Nữ"}
     by_ethnicity = unit != "school"
     assert all((r[3] is None) != by_ethnicity for r in learners)
+    # a row per level, grade (and ethnicity), a column per sex; a sex without a cell is a 0
+    sexes = [c["measure"] for c in LEARNER_COLUMNS]
+    pivot: dict[tuple, dict[str, str]] = {}
+    for school_level, grade, sex, ethnicity, figure, hidden in learners:
+        pivot.setdefault((school_level, grade, ethnicity), {})[sex] = \
+            "(ẩn)" if hidden else integer(figure)
     expected_learners = [
-        (level_names.get(r[0], r[0]), str(r[1]), sexes.get(r[2], r[2]),
-         *((r[3],) if by_ethnicity else ()), "(ẩn)" if r[5] else integer(r[4]))
-        for r in learners]
+        (level_names[lvl], str(grade), *((ethnicity,) if by_ethnicity else ()),
+         *(cells.get(sex, "0") for sex in sexes))
+        for (lvl, grade, ethnicity), cells in pivot.items()]
+    assert any("(ẩn)" in row for row in expected_learners)
     first, second = docx_tables(generated.docx)
     assert first[1:] == expected_schools
     assert sorted(second[1:]) == sorted(expected_learners)
-    assert second[0] == ("Cấp học", "Khối", "Giới tính", *(("Dân tộc",) if by_ethnicity
-                                                             else ()), "Số học sinh")
+    assert second[0] == ("Cấp học", "Khối", *(("Dân tộc",) if by_ethnicity else ()),
+                         *(c["header_vi"] for c in LEARNER_COLUMNS))
     text = pdf_text(generated.pdf)
     assert_in_order(text, [c for row in first[1:] for c in row])
     assert_in_order(text, [c for row in second[1:] for c in row])

@@ -16,11 +16,21 @@ from collections import Counter
 from datetime import date
 
 import pytest
-from conftest import dags_test, database_name, dbt, suppressed_as_the_rule_says
+from conftest import (
+    credentials,
+    dags_test,
+    dashboard,
+    dashboard_page,
+    database_logins,
+    database_name,
+    dbt,
+    suppressed_as_the_rule_says,
+    table,
+)
 from test_models import completeness_of, result_items
 from test_reports import assert_in_order, docx_tables, pdf_text
 
-from eduhub import migrations, reports, runtime, transform, warehouse
+from eduhub import access, migrations, reports, runtime, transform, warehouse
 from eduhub.reports.document import SUPPRESSED, integer, percent
 from eduhub_sandbox import generator
 from eduhub_sandbox.process import running_simulators
@@ -315,3 +325,29 @@ def test_learners_completeness_expects_the_learners_a_school_deleted_without_a_d
     present = studying(later["data"])
     assert later["learners"] == {code: (present[code] + deleted[code], present[code])
                                  for code in present | deleted}
+
+
+def test_the_dashboard_shows_the_year_s_outcomes_once_they_are_given(year_end, browser,
+                                                                      tmp_path):
+    """The dashboard's statistics page (the figures as published now) has Biểu 3 once the
+    year's outcomes are being given: the province's of 20 June, every outcome and indicator of
+    the form, hidden cells as "(ẩn)" (before May it shows Biểu 1 and 2 only: test_web)."""
+    later = year_end["later"]
+    rows: dict[tuple, dict] = {}
+    for (agg, unit, school_level, grade, measure), (n, hidden) in (
+            later["published"] | later["rates"]).items():
+        if (agg, unit) == ("tinh", "80"):
+            rows.setdefault((school_level, grade), {})[measure] = SUPPRESSED if hidden \
+                else percent(n) if measure in RATES else integer(n)
+    columns = (*OUTCOMES, "promotion_rate", "repetition_rate", "dropout_rate")
+    expected = sorted([LEVELS[lvl], str(grade), *(cells.get(m, "0") for m in columns)]
+                      for (lvl, grade), cells in rows.items())
+    assert expected and any(SUPPRESSED in row for row in expected)
+    env = runtime.environment(year_end["url"])
+    with database_logins(year_end["url"], {"reader": access.PROVINCIAL}, "eduhub_year_end_"
+                         ) as urls, dashboard(env) as base:
+        page = dashboard_page(browser, base, *credentials(urls["reader"]))
+        page.goto(base + "/thong-ke")
+        shown = table(page, "bieu-3")
+        page.screenshot(path=str(tmp_path / "thong-ke-cuoi-nam.png"), full_page=True)
+    assert sorted(shown) == expected

@@ -34,7 +34,6 @@ from eduhub.reports.labels import (
     DOMAINS,
     SCHOOL_LEVELS,
     SELECTIONS,
-    SEXES,
     TERMS,
     VISIT_STATUSES,
     label,
@@ -118,33 +117,61 @@ def statistics_tables(conn, unit: Unit, school_year: str,
     """The unit's forms: the current figures (`data_point` None: the dashboard's), or those
     frozen at a data date of Thông tư 25/2024 (the reports'). A school's learners are counted by
     grade and sex, not by ethnicity (statistics_school_learners). The end-of-year date's also
-    have Biểu 3, the year's outcomes (statistics_year_end)."""
+    have Biểu 3, the year's outcomes (statistics_year_end), and so do the current figures once
+    some learner of the year has an outcome."""
     columns = form_columns(conn)
     measures = [m for m, _ in columns]
-    schools, learners, outcomes = (
-        (*_current_figures(conn, unit, school_year, measures), {}) if data_point is None
-        else _frozen_figures(conn, unit, school_year, data_point, measures))
+    year_end = form_columns(conn, "ket_qua_cuoi_nam")
+    if data_point is None:
+        schools, learners = _current_figures(conn, unit, school_year, measures)
+        outcomes = _current_outcomes(conn, unit, school_year, [m for m, _ in year_end])
+        # the outcomes once the school year's are being given, not months of "not evaluated"
+        with_outcomes = any(not hidden and figure and measure in YEAR_END_OUTCOMES
+                            for figures in outcomes.values()
+                            for measure, (figure, hidden) in figures.items())
+    else:
+        schools, learners, outcomes = _frozen_figures(conn, unit, school_year, data_point,
+                                                      measures)
+        with_outcomes = data_point == "cuoi_nam"
     schools.sort(key=lambda r: _level_rank(r[0]))
-    learners.sort(key=lambda r: (_level_rank(r[0]), r[1] if r[1] is not None else -1, r[2],
-                                 r[3] or ""))
-    by_ethnicity = unit.aggregation_level != "truong"
     return [
         Table("Biểu 1. Trường, lớp, đội ngũ và phòng học theo cấp học",
               ("Cấp học", *(h for _, h in columns)),
               tuple((label(SCHOOL_LEVELS, r[0]), *(integer(v) for v in r[1:])) for r in schools),
               numeric=tuple(range(1, len(columns) + 1))),
-        Table("Biểu 2. Học sinh đang học theo cấp học, khối lớp, giới tính"
-              + (" và dân tộc" if by_ethnicity else ""),
-              ("Cấp học", "Khối", "Giới tính", *(("Dân tộc",) if by_ethnicity else ()),
-               "Số học sinh"),
-              tuple((label(SCHOOL_LEVELS, level), str(grade) if grade is not None else "-",
-                     label(SEXES, sex), *((nfc(ethnicity),) if by_ethnicity else ()),
-                     SUPPRESSED if suppressed else integer(count))
-                    for level, grade, sex, ethnicity, count, suppressed in learners),
-              numeric=(1, 4 if by_ethnicity else 3), note=SUPPRESSED_NOTE),
-        *((year_end_table(unit, form_columns(conn, "ket_qua_cuoi_nam"), outcomes),)
-          if data_point == "cuoi_nam" else ()),
+        learners_table(unit, form_columns(conn, "hoc_sinh"), learners),
+        *((year_end_table(unit, year_end, outcomes),) if with_outcomes else ()),
     ]
+
+
+def learners_table(unit: Unit, columns: list[tuple[str, str]], learners: list[tuple]) -> Table:
+    """Biểu 2: the learners studying per level and grade (and ethnicity, above a school), a
+    column per sex (the form's columns: the seed's). A published row's sex without a cell had
+    no learner; a cell of a sex the form has no column for is an error, never left out.
+    learners: (level, grade, sex, ethnicity, count, suppressed)."""
+    by_ethnicity = unit.aggregation_level != "truong"
+    sexes = [sex for sex, _ in columns]
+    rows: dict[tuple, dict[str, str]] = {}
+    for level, grade, sex, ethnicity, count, suppressed in learners:
+        if sex not in sexes:
+            raise ReportError(f"biểu 'hoc_sinh' không có cột cho giới tính {sex!r}"
+                              " (reference.statistics_form_columns)")
+        rows.setdefault((level, grade, ethnicity), {})[sex] = \
+            SUPPRESSED if suppressed else integer(count)
+    ordered = sorted(rows.items(), key=lambda item: (
+        _level_rank(item[0][0]), item[0][1] if item[0][1] is not None else -1,
+        item[0][2] or ""))
+    keys = 3 if by_ethnicity else 2
+    return Table(
+        "Biểu 2. Học sinh đang học theo cấp học, khối lớp, giới tính"
+        + (" và dân tộc" if by_ethnicity else ""),
+        ("Cấp học", "Khối", *(("Dân tộc",) if by_ethnicity else ()), *(h for _, h in columns)),
+        tuple((label(SCHOOL_LEVELS, level), str(grade) if grade is not None else "-",
+               *((nfc(ethnicity),) if by_ethnicity else ()),
+               *(cells.get(sex, "0") for sex in sexes))
+              for (level, grade, ethnicity), cells in ordered),
+        numeric=(1, *range(keys, keys + len(columns))), note=SUPPRESSED_NOTE,
+        widths=(1.8, 0.6, *((1.2,) if by_ethnicity else ()), *(1.0,) * len(columns)))
 
 
 def year_end_table(unit: Unit, columns: list[tuple[str, str]],
@@ -190,6 +217,34 @@ def _current_figures(conn, unit: Unit, school_year: str, measures: list[str]
         + " where aggregation_level = %s and unit_code = %s and school_year = %s",
         (unit.aggregation_level, unit.code, school_year)).fetchall()
     return schools, learners
+
+
+# the outcomes a whole-year result gives (the others: none yet, dropped out)
+YEAR_END_OUTCOMES = ("len_lop", "hoan_thanh_cap_hoc", "kiem_tra_lai", "o_lai_lop")
+
+
+def _current_outcomes(conn, unit: Unit, school_year: str, measures: list[str]
+                      ) -> dict[tuple, dict[str, tuple]]:
+    """Biểu 3's figures as published now (statistics_year_end and its rates), in the shape of
+    the frozen ones: (level, grade) -> measure -> (figure, suppressed)."""
+    outcomes: dict[tuple, dict[str, tuple]] = {}
+    if not exists(conn, "marts.statistics_year_end_rates"):
+        return outcomes
+    where = " where aggregation_level = %s and unit_code = %s and school_year = %s"
+    key = (unit.aggregation_level, unit.code, school_year)
+    for level, grade, outcome, figure, hidden in conn.execute(
+            "select school_level, grade, outcome, learners, is_suppressed"
+            " from marts.statistics_year_end" + where, key):
+        outcomes.setdefault((level, grade), {})[outcome] = (figure, hidden)
+    # the measures are the seed's, which its tests hold to the marts' columns
+    rates = [m for m in measures if m.endswith(("_rate", "_share"))]
+    if rates:
+        for level, grade, hidden, *figures in conn.execute(sql.SQL(
+                "select school_level, grade, is_suppressed, {} from marts.statistics_year_end_rates"
+                + where).format(sql.SQL(", ").join(map(sql.Identifier, rates))), key):
+            outcomes.setdefault((level, grade), {}).update(
+                {rate: (figure, hidden) for rate, figure in zip(rates, figures, strict=True)})
+    return outcomes
 
 
 def _frozen_figures(conn, unit: Unit, school_year: str, data_point: str,
