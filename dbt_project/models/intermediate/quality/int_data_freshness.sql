@@ -58,7 +58,7 @@ final as (
                 then
                     greatest(
                         term.as_of_date
-                        - (updates.last_updated_at at time zone '+07:00')::date,
+                        - (updates.last_updated_at at time zone interval '+07:00')::date,
                         0
                     )
         end as days_since_update
