@@ -415,9 +415,10 @@ def text_of(message) -> str:
 
 
 def dbt(command: list[str], env: dict[str, str], day: str | None = None,
-        dbt_vars: dict | None = None, project: Path | None = None) -> None:
+        dbt_vars: dict | None = None, project: Path | None = None) -> str:
     """A dbt command as the DAG gives it the run's day: in the environment, not as a var, so
-    that the next command with the same vars re-parses only the models that read the day."""
+    that the next command with the same vars re-parses only the models that read the day.
+    Returns what dbt printed."""
     from eduhub import settings, transform
 
     project = str(project or settings.DBT_PROJECT_DIR)
@@ -428,6 +429,7 @@ def dbt(command: list[str], env: dict[str, str], day: str | None = None,
                           env={**env, **({transform.AS_OF_DATE_ENV: day} if day else {})})
     # dbt's own account of what failed, in the test's failure
     assert proc.returncode == 0, f"{' '.join(command)}:\n{proc.stdout[-6000:]}{proc.stderr[-2000:]}"
+    return proc.stdout
 
 
 def suppressed_as_the_rule_says(truth: dict[tuple, int], threshold: int, margin: int = 3

@@ -45,7 +45,7 @@ THRESHOLD = 5
 OUTCOMES = ("len_lop", "hoan_thanh_cap_hoc", "kiem_tra_lai", "o_lai_lop", "chua_danh_gia",
             "bo_hoc")  # the form's order
 RATES = ("promotion_rate", "retest_rate", "repetition_rate", "not_evaluated_share",
-         "dropout_rate")
+         "dropout_rate", "completion_rate")
 LEVELS = {"mam_non": "Mầm non", "tieu_hoc": "Tiểu học", "thcs": "Trung học cơ sở",
           "thpt": "Trung học phổ thông", "gdtx": "Giáo dục thường xuyên"}
 
@@ -215,7 +215,8 @@ def test_the_end_of_year_indicators_are_the_shares_of_the_published_outcomes(yea
     """Thông tư 03/2024's end-of-year indicators per unit, level and grade, as the sandbox's
     outcomes give them: promoted (or level completed), re-tested, kept back and not evaluated
     over the learners studying at the end of the year; drop-outs over the learners of the
-    year. A group with a hidden cell has no rate."""
+    year; in grades 5, 9 and 12 the level completed (graduation from lower secondary) over
+    those at the end. A group with a hidden cell has no rate."""
     for day in ("first", "later"):
         groups: dict[tuple, Counter] = {}
         hidden = set()
@@ -231,13 +232,18 @@ def test_the_end_of_year_indicators_are_the_shares_of_the_published_outcomes(yea
                       "retest_rate": c["kiem_tra_lai"] / at_end,
                       "repetition_rate": c["o_lai_lop"] / at_end,
                       "not_evaluated_share": c["chua_danh_gia"] / at_end,
-                      "dropout_rate": c["bo_hoc"] / sum(c.values())}
+                      "dropout_rate": c["bo_hoc"] / sum(c.values()),
+                      # a level's last grade only (a school's by-level row has none)
+                      "completion_rate": c["hoan_thanh_cap_hoc"] / at_end
+                      if group[3] in generator.LAST_GRADES else None}
             expected |= {(*group, m): (None, True) if group in hidden else
-                         (round(shares[m], 9), False) for m in RATES}
+                         (None if shares[m] is None else round(shares[m], 9), False)
+                         for m in RATES}
         got = {k: (None if rate is None else round(float(rate), 9), suppressed)
                for k, (rate, suppressed) in year_end[day]["rates"].items()}
         assert got == expected, day
         assert {suppressed for _, suppressed in got.values()} == {True, False}, day
+        assert any(m == "completion_rate" and rate for (*_, m), (rate, _) in got.items()), day
 
 
 def test_the_end_of_year_figures_are_frozen_at_31_may_and_kept_when_later_days_land(year_end):

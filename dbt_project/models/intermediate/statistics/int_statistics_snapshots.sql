@@ -142,7 +142,8 @@ year_end_figures as (
         ('retest_rate', rates.retest_rate),
         ('repetition_rate', rates.repetition_rate),
         ('not_evaluated_share', rates.not_evaluated_share),
-        ('dropout_rate', rates.dropout_rate)
+        ('dropout_rate', rates.dropout_rate),
+        ('completion_rate', rates.completion_rate)
     ) as measures (measure, figure)
 ),
 
