@@ -19,6 +19,7 @@ from eduhub import reports, runtime, settings, warehouse
 from eduhub.reports import document
 from eduhub.reports.document import SUPPRESSED, integer, percent, points
 from eduhub.reports.labels import TERMS
+from eduhub_sandbox import generator
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +110,8 @@ def made(modelled, tmp_path_factory):
             for unit in ("province", commune)}
     done[("thong-ke", school)] = reports.generate(url, "thong-ke", school, out,
                                                   issued_on=ISSUED)
-    return {"out": out, "url": url, "commune": commune, "school": school, "done": done}
+    return {"out": out, "url": url, "commune": commune, "school": school, "done": done,
+            "data": modelled["data"]}
 
 
 def _level(code):
@@ -164,10 +166,23 @@ def test_statistics_forms_hold_every_cell_frozen_at_the_data_date(made, unit, tm
     text = pdf_text(generated.pdf)
     assert_in_order(text, [c for row in first[1:] for c in row])
     assert_in_order(text, [c for row in second[1:] for c in row])
+    # who issues it: the Sở, or for a school's own statistics the school under the commune
+    # (or the Sở) that manages it, signed by its principal and sent to them
+    if unit == "school":
+        units = {u["unit_code"]: u for u in made["data"]["units"]}
+        communes = {c.commune_code: c.name for c in generator.official_communes()}
+        manager = units[code]["managing_unit"]
+        issuer = ("SỞ GDĐT TÂY NINH" if manager == "SO" else f"UBND {communes[manager]}".upper(),
+                  generated.unit_name.upper(), "HIỆU TRƯỞNG", "Sở GDĐT (để tổng hợp)")
+        absent = ("SỞ GIÁO DỤC VÀ ĐÀO TẠO", "GIÁM ĐỐC")
+    else:
+        issuer = ("UBND TỈNH TÂY NINH", "SỞ GIÁO DỤC VÀ ĐÀO TẠO", "GIÁM ĐỐC")
+        absent = ("HIỆU TRƯỞNG",)
     for words in (generated.unit_name, f"đầu năm học {year}", "30/09/2026",
-                  "Độc lập - Tự do - Hạnh phúc", "ngày 23 tháng 01 năm 2027"):
+                  "Độc lập - Tự do - Hạnh phúc", "ngày 23 tháng 01 năm 2027", *issuer):
         assert words in docx_text(generated.docx) and re.sub(r"\s+", "", words) in \
             re.sub(r"\s+", "", text), words
+    assert not any(words in docx_text(generated.docx) for words in absent)
     assert generated.term == "dau_nam" and "_dau_nam_" in generated.pdf.name
     assert_pdf_sound(generated.pdf, tmp_path)
 

@@ -41,6 +41,9 @@ from eduhub.reports.labels import (
 
 PROVINCE_CODE = "80"
 PROVINCE_NAME = "Toàn tỉnh Tây Ninh"
+# the managing unit of the schools the Sở manages itself (upper secondary, continuing education)
+SO_CODE = "SO"
+SO_HEADER = "SỞ GDĐT TÂY NINH"
 LEVEL_ORDER = tuple(SCHOOL_LEVELS)
 
 
@@ -285,6 +288,32 @@ def frozen_data_point(conn, school_year: str, asked: str | None) -> tuple[str, d
     return frozen
 
 
+def school_issuer(conn, unit: Unit) -> dict:
+    """A school's statistics are its own report (Thông tư 25/2024: each unit reports to the one
+    that manages it): its name heads the document under its managing body's, its head signs,
+    and it goes to that body and the Sở."""
+    managed_by, body = conn.execute(
+        "select school.managed_by, manager.unit_name from marts.unit_directory as school"
+        " left join marts.unit_directory as manager on manager.aggregation_level = 'xa'"
+        " and manager.unit_code = school.managed_by"
+        " where school.aggregation_level = 'truong' and school.unit_code = %s",
+        (unit.code,)).fetchone() or (None, None)
+    by_commune = managed_by != SO_CODE and body is not None
+    return {
+        "issuer_parent": nfc(f"UBND {body}".upper()) if by_commune
+        else SO_HEADER,
+        "issuer": nfc(unit.name.upper()),
+        "issuer_abbreviation": unit.code,
+        # a school's head is its principal; a centre's (GDNN-GDTX) its director
+        "signer_title": "GIÁM ĐỐC" if unit.name.lower().startswith("trung tâm")
+        else "HIỆU TRƯỞNG",
+        # "UBND xã Tân Hội": the division type in lower case inside a sentence
+        "recipients": ((f"UBND {nfc(body[:1].lower() + body[1:])} (để báo cáo);",)
+                       if by_commune else ())
+        + ("Sở GDĐT (để tổng hợp);", "Lưu: VT."),
+    }
+
+
 def statistics_report(conn, unit: Unit, school_year: str, term: str | None,
                       issued_on: dt.date, workdir) -> Report:
     data_point, data_date, as_of = frozen_data_point(conn, school_year, term)
@@ -296,7 +325,9 @@ def statistics_report(conn, unit: Unit, school_year: str, term: str | None,
         kind="thong-ke", title="BÁO CÁO", document_code="BC",
         subtitle=f"Thống kê giáo dục {point} {school_year} - {unit.name}",
         unit_code=unit.code, unit_name=unit.name, school_year=school_year, term=data_point,
-        issued_on=issued_on, sections=[Section(
+        issued_on=issued_on, **(school_issuer(conn, unit) if unit.aggregation_level == "truong"
+                                else {}),
+        sections=[Section(
             "I. SỐ LIỆU THỐNG KÊ",
             [f"Số liệu {point} {school_year} của {unit.name}, tại thời điểm "
              f"{short_date(data_date)} theo Thông tư 25/2024/TT-BGDĐT (chốt từ kho dữ liệu "

@@ -157,10 +157,15 @@ class Report:
     # a record signed by two sides (biên bản): the other side's title, signing on the left where
     # a report lists its recipients
     witness_title: str = ""
+    # who issues it (the header's left block and the number's suffix): the Sở, or a school for
+    # its own statistics
+    issuer_parent: str = ISSUER_PARENT
+    issuer: str = ISSUER
+    issuer_abbreviation: str = ISSUER_ABBREVIATION
 
     @property
     def number_line(self) -> str:
-        return f"Số:       /{self.document_code}-{ISSUER_ABBREVIATION}"
+        return f"Số:       /{self.document_code}-{self.issuer_abbreviation}"
 
     @property
     def place_date(self) -> str:

@@ -18,7 +18,7 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
 
-from eduhub.reports.document import ISSUER, ISSUER_PARENT, MOTTO, NATIONAL_NAME, Report, Table
+from eduhub.reports.document import MOTTO, NATIONAL_NAME, Report, Table
 
 TEMPLATE = Path(__file__).parent / "templates" / "bao_cao.docx"
 # a record signed by two sides (biên bản kiểm tra): the other side signs where a report lists
@@ -200,7 +200,8 @@ def render(report: Report, out: Path, template: Path | None = None) -> Path:
             caption.alignment = WD_ALIGN_PARAGRAPH.CENTER
             _line(caption, chart.caption, italic=True, size=11)
     tpl.render({
-        "issuer_parent": ISSUER_PARENT, "issuer": ISSUER, "national_name": NATIONAL_NAME,
+        "issuer_parent": report.issuer_parent, "issuer": report.issuer,
+        "national_name": NATIONAL_NAME,
         "motto": MOTTO, "number_line": report.number_line, "place_date": report.place_date,
         "title": report.title, "subtitle": report.subtitle, "body": body,
         "recipients": list(report.recipients), "signer_title": report.signer_title,

@@ -13,7 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
-from eduhub.reports.document import ISSUER, ISSUER_PARENT, MOTTO, NATIONAL_NAME, Report, Table
+from eduhub.reports.document import MOTTO, NATIONAL_NAME, Report, Table
 
 FONT_DIRS = ("/usr/share/fonts/truetype/liberation2", "/usr/share/fonts/truetype/liberation",
              "/usr/share/fonts/truetype/msttcorefonts")
@@ -44,20 +44,22 @@ def _table(table: Table) -> str:
 
 
 def source(report: Report, images: dict[Path, str]) -> str:
-    parts = [f"""#set document(title: {s(report.subtitle)}, author: {s(ISSUER)})
+    parts = [f"""#set document(title: {s(report.subtitle)}, author: {s(report.issuer)})
 #set page(paper: "a4", flipped: {"true" if report.landscape else "false"},
           margin: (top: 2cm, bottom: 2cm, left: 3cm, right: 1.5cm),
           numbering: "1", number-align: center + bottom)
 #set text(font: {FONTS}, size: 13pt, lang: "vi")
 #set par(justify: true, first-line-indent: (amount: 1cm, all: true), spacing: 0.8em)
+#[#set par(justify: false)
 #grid(columns: (1fr, 1.45fr), align: center + top, row-gutter: 0.5em,
-  [#text(size: 12pt)[#{s(ISSUER_PARENT)}] \\ #text(size: 12pt, weight: "bold")[#{s(ISSUER)}]
+  [#text(size: 12pt)[#{s(report.issuer_parent)}] \\
+   #text(size: 12pt, weight: "bold")[#{s(report.issuer)}]
    #v(-0.6em) #line(length: 30%, stroke: 0.5pt)],
   [#text(size: 12pt, weight: "bold")[#{s(NATIONAL_NAME)}] \\
    #text(weight: "bold")[#{s(MOTTO)}] #v(-0.6em) #line(length: 45%, stroke: 0.5pt)],
   [#{s(report.number_line)}],
   [#text(style: "italic")[#{s(report.place_date)}]],
-)
+)]
 #v(1em)
 #align(center)[#text(size: 14pt, weight: "bold")[#{s(report.title)}] \\
   #text(weight: "bold")[#{s(report.subtitle)}]]
