@@ -96,10 +96,12 @@ published as (
 {%- endmacro %}
 
 {#- Step 2 of suppress_small_cells (and the whole of it for a school's own cells,
-    statistics_school_learners): `source` (cells with unit_code and is_small) to `name` (with
-    is_suppressed): the small cells, and in each margin group whose small cells add up to
-    fewer than the threshold, the smallest other cell (ties broken by the group columns). -#}
-{% macro complement_small_cells(source, name, groups, margin) -%}
+    statistics_school_learners, statistics_year_end): `source` (cells with unit_code and
+    is_small) to `name` (with is_suppressed): the small cells, and in each margin group whose
+    small cells add up to fewer than the threshold, the smallest other cell (ties broken by the
+    group columns). With `withhold_hidden_groups`, a margin group all of whose cells are hidden
+    is left out whole (a school's row of nothing but hidden cells tells nothing). -#}
+{% macro complement_small_cells(source, name, groups, margin, withhold_hidden_groups=false) -%}
     {%- set threshold = var('small_cell_threshold') -%}
     {%- set by_margin = ['unit_code'] + margin -%}
 {{ name }}_ranked as (
@@ -115,7 +117,7 @@ published as (
     from {{ source }}
 ),
 
-{{ name }} as (
+{{ name }}{{ '_marked' if withhold_hidden_groups }} as (
     select
         *,
         is_small or (
@@ -123,4 +125,17 @@ published as (
         ) as is_suppressed
     from {{ name }}_ranked
 )
+{%- if withhold_hidden_groups %},
+
+{{ name }} as (
+    select * from (
+        select
+            *,
+            bool_and(is_suppressed) over (partition by {{ by_margin | join(', ') }})
+                as group_hidden
+        from {{ name }}_marked
+    ) as marked
+    where not group_hidden
+)
+{%- endif %}
 {%- endmacro %}

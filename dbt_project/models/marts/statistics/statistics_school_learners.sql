@@ -29,17 +29,8 @@ cells as (
     group by school_code, school_level, grade, sex
 ),
 
-{{ complement_small_cells('cells', 'school_suppressed', ['school_level', 'grade', 'sex'],
-                          ['school_level', 'grade']) }},
-
-published as (
-    select
-        *,
-        bool_and(is_suppressed) over (
-            partition by unit_code, school_level, grade
-        ) as grade_hidden
-    from school_suppressed
-),
+{{ complement_small_cells('cells', 'published', ['school_level', 'grade', 'sex'],
+                          ['school_level', 'grade'], withhold_hidden_groups=true) }},
 
 final as (
     select
@@ -58,7 +49,6 @@ final as (
         published.is_suppressed
     from published
     cross join term
-    where not published.grade_hidden
 )
 
 select * from final

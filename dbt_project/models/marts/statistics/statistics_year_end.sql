@@ -62,7 +62,7 @@ school_cells as (
 ),
 
 {{ complement_small_cells('school_cells', 'school_suppressed', ['school_level', 'outcome'],
-                          ['school_level']) }},
+                          ['school_level'], withhold_hidden_groups=true) }},
 
 school_published as (
     select
@@ -73,13 +73,7 @@ school_published as (
         outcome,
         case when not is_suppressed then person_count end as learners,
         is_suppressed
-    from (
-        select
-            *,
-            bool_and(is_suppressed) over (partition by unit_code, school_level) as level_hidden
-        from school_suppressed
-    ) as school_levels
-    where not level_hidden
+    from school_suppressed
 ),
 
 all_published as (
