@@ -177,6 +177,12 @@ def learners_table(unit: Unit, columns: list[tuple[str, str]], learners: list[tu
         widths=(1.8, 0.6, *((1.2,) if by_ethnicity else ()), *(1.0,) * len(columns)))
 
 
+def is_indicator(measure: str) -> bool:
+    """A column of Biểu 3 that is an indicator of statistics_year_end_rates (a proportion,
+    printed as a percentage), not an outcome's count."""
+    return measure.endswith(("_rate", "_share"))
+
+
 def year_end_table(unit: Unit, columns: list[tuple[str, str]],
                    outcomes: dict[tuple, dict[str, tuple]]) -> Table:
     """Biểu 3: the persons of the year by their outcome and the indicators from them (the
@@ -188,8 +194,7 @@ def year_end_table(unit: Unit, columns: list[tuple[str, str]],
         figure, suppressed = figures.get(measure, (0, False))
         if suppressed:
             return SUPPRESSED
-        # the indicators (statistics_year_end_rates) are proportions, the rest counts
-        return percent(figure) if measure.endswith(("_rate", "_share")) else integer(figure)
+        return percent(figure) if is_indicator(measure) else integer(figure)
 
     rows = sorted(outcomes.items(), key=lambda item: (
         _level_rank(item[0][0]), item[0][1] if item[0][1] is not None else -1))
@@ -240,7 +245,7 @@ def _current_outcomes(conn, unit: Unit, school_year: str, measures: list[str]
             " from marts.statistics_year_end" + where, key):
         outcomes.setdefault((level, grade), {})[outcome] = (figure, hidden)
     # the measures are the seed's, which its tests hold to the marts' columns
-    rates = [m for m in measures if m.endswith(("_rate", "_share"))]
+    rates = [m for m in measures if is_indicator(m)]
     if rates:
         for level, grade, hidden, *figures in conn.execute(sql.SQL(
                 "select school_level, grade, is_suppressed, {} from marts.statistics_year_end_rates"
