@@ -3,9 +3,9 @@
 
 Runs the dbt project through astronomer-cosmos, one `dbt build` of the whole project in the
 task `dbt_build` (its log lists every model and test, and its XCom `nodes` holds each one's
-status and time), twice a day: after the school landing (PCGD-XMC lands half an hour
-earlier and is read then too), and after the identity matching publishes its persons; behind
-a **publish gate**:
+status and time; dbt's unit tests, whose inputs are fixed rows, are left to the test suite),
+twice a day: after the school landing (PCGD-XMC lands half an hour earlier and is read then
+too), and after the identity matching publishes its persons; behind a **publish gate**:
 
 1. `prepare_build`: the operators' decisions on rejected batches applied (taken on the
    dashboard's operations page: accepted partitions count from this build on), the raw

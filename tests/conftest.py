@@ -70,6 +70,52 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=rank)  # stable: a module's tests keep their order
 
 
+# The suite's cost is CPU: on 2 cores its processes keep both busy, so a module's wall time
+# depends on what runs beside it. Each module's CPU seconds (the test process, and the
+# processes it started and waited for: dbt, Airflow, the simulators) are printed at the end,
+# the heaviest first, to show where the suite's time goes (issue 20).
+CPU_DIR_ENV = "EDUHUB_TEST_CPU_DIR"
+
+
+def pytest_configure(config):
+    if not os.environ.get(CPU_DIR_ENV):  # the controller: its workers inherit the folder
+        os.environ[CPU_DIR_ENV] = tempfile.mkdtemp(prefix="eduhub-tests-cpu-")
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    import resource
+
+    own, waited = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                       resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime, waited.ru_utime + waited.ru_stime
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_cpu(request):
+    before = _cpu_seconds()
+    yield
+    own, waited = (after - start for after, start in zip(_cpu_seconds(), before, strict=True))
+    with open(Path(os.environ[CPU_DIR_ENV]) / f"{WORKER or 'main'}.tsv", "a",
+              encoding="utf-8") as out:
+        out.write(f"{request.module.__name__}\t{own:.1f}\t{waited:.1f}\n")
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    rows = [line.split("\t") for path in Path(os.environ[CPU_DIR_ENV]).glob("*.tsv")
+            for line in path.read_text(encoding="utf-8").splitlines()]
+    if not rows:
+        return
+    rows.sort(key=lambda r: -(float(r[1]) + float(r[2])))
+    terminalreporter.section("CPU seconds per module (test process + processes it waited for)")
+    for module, own, waited in rows:
+        terminalreporter.write_line(f"{float(own) + float(waited):8.1f}  {module} "
+                                    f"({own} + {waited})")
+    total = sum(float(r[1]) + float(r[2]) for r in rows)
+    terminalreporter.write_line(f"{total:8.1f}  in all")
+
+
 # Modules that read a session fixture another module builds run on that module's worker, so
 # that the fixture is built once in the whole run.
 SAME_WORKER = {"tests/test_reports.py": "tests/test_models.py",  # the `modelled` warehouse

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from conftest import dags_test, is_id_shaped
 
-from eduhub import runtime, warehouse
+from eduhub import runtime, settings, warehouse
 from eduhub_sandbox.simulators.sms_vendor_a import VendorA
 
 pytestmark = pytest.mark.slow
@@ -81,8 +82,19 @@ def test_second_run_changes_nothing(first_run, airflow_env, warehouse_url):
     assert _snapshot(warehouse_url) == first_run
 
 
-def test_dbt_build_passes(first_run, airflow_env):
+def test_dbt_build_passes_with_its_unit_tests(first_run, airflow_env):
+    """The whole project as a developer builds it: dbt's unit tests too, which the scheduled
+    build leaves out (transform.SCHEDULED_BUILD_FLAGS). They run here, once per suite."""
     runtime.run(runtime.dbt_args(["build"]), airflow_env)
+    target = settings.DBT_PROJECT_DIR / airflow_env.get("DBT_TARGET_PATH", "target")
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    unit_tests = {r["unique_id"]: r["status"] for r in results
+                  if r["unique_id"].startswith("unit_test.")}
+    declared = sum(len(m.get("unit_tests") or []) for path in
+                   (settings.DBT_PROJECT_DIR / "models").rglob("*.yml")
+                   for m in [yaml.safe_load(path.read_text(encoding="utf-8")) or {}])
+    assert len(unit_tests) == declared > 0
+    assert set(unit_tests.values()) == {"pass"}
 
 
 def test_dbt_docs_generate_describes_every_mart_column(first_run, airflow_env, tmp_path):

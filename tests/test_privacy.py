@@ -47,7 +47,7 @@ def base_url(e) -> str:
 def build_and_publish(url: str, env: dict, run_id: str, before_swap=lambda: None) -> None:
     """What transform_warehouse does: build into the staging schemas, check, swap."""
     publish.prepare(url)
-    dbt(["build", "--quiet"], env, day=DAY, dbt_vars=publish.dbt_vars())
+    dbt(["build", "--quiet", *transform.SCHEDULED_BUILD_FLAGS], env, day=DAY, dbt_vars=publish.dbt_vars())
     validation.raise_on_critical(validation.validate_publication(url, run_id, as_of=AS_OF))
     before_swap()
     assert publish.swap(url, run_id).published

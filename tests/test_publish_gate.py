@@ -28,7 +28,16 @@ from conftest import (
     table,
 )
 
-from eduhub import access, migrations, publish, runtime, settings, validation, warehouse
+from eduhub import (
+    access,
+    migrations,
+    publish,
+    runtime,
+    settings,
+    transform,
+    validation,
+    warehouse,
+)
 from eduhub.landing import land_partition
 from eduhub.pipelines import pcgd as pcgd_pipeline
 from eduhub.pipelines import school_management
@@ -78,7 +87,7 @@ def staging_learners(url: str) -> list:
 
 
 def dbt_build_to_staging_schemas(env: dict) -> None:
-    dbt(["build", "--quiet"], env, day=DAY, dbt_vars=publish.dbt_vars())
+    dbt(["build", "--quiet", *transform.SCHEDULED_BUILD_FLAGS], env, day=DAY, dbt_vars=publish.dbt_vars())
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,7 @@ def land_day(url: str, sources: dict, drop_dir, batch_id: str) -> None:
 
 
 def dbt_build(env: dict, day: int, gate: bool, target) -> None:
-    said = dbt(["build", *SELECTION, "--target-path", str(target)], env,
+    said = dbt(["build", *SELECTION, *transform.SCHEDULED_BUILD_FLAGS, "--target-path", str(target)], env,
                day=logical_date(day), dbt_vars=publish.dbt_vars() if gate else None)
     # the closing time of a deleted record has the versions' time zone (macro
     # postgres__snapshot_get_time): dbt no longer warns of the mismatch

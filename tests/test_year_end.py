@@ -68,7 +68,8 @@ def land_and_build(root, url, airflow_home, day: date) -> tuple[dict, dict]:
     # what the statistics and their report read (the report finds the year's latest term
     # and the units' names in the published marts)
     dbt(["build", "--select", "+statistics_snapshots", "+unit_directory", "+quality_scorecard",
-         "+completeness", "statistics_form_columns"], env, day=day.isoformat())
+         "+completeness", "statistics_form_columns", *transform.SCHEDULED_BUILD_FLAGS],
+        env, day=day.isoformat())
     return data, manifest
 
 
