@@ -42,6 +42,7 @@ PROFILES = (("none", 0), (f"hostile:{QUIET}", 3), (f"hostile:{NO_DELAYS}", 21))
 # The rate limit depends on the clock: far above what one client asks, so it never answers.
 UNLIMITED = 1e9
 ATTEMPTS = 4  # transient faults fail at most twice in a row
+MAX_PAGES = 1000  # a cursor that leads back would walk for ever
 
 
 class Walk:
@@ -150,12 +151,15 @@ def _vendor_b(walk: Walk, data: dict) -> None:
 
     def listing(group, path, limit, **params):
         cursor, first = None, True
-        while first or cursor:
+        for _ in range(MAX_PAGES):
+            if not (first or cursor):
+                return
             query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
             body = walk.ask(group, "GET", b + path, headers=key, params=query)
             if not body or "items" not in body:
                 return
             cursor, first = body["next_cursor"], False
+        raise AssertionError(f"{path} {params}: the cursors never reach the end")
 
     listing("b truong", "/truong", 2)
     listing("b truong", "/truong", 500, updated_since="01/09/2026")

@@ -9,7 +9,8 @@ Two kinds of faults (contract: docs/sources/faults.md):
 - persistent (hostile only), decided per record or listing from a hash of the seed and the
   data, the same on every request: a renamed field, an added field, records missing their
   natural key, and offset listings whose first pass sees a record move.
-  `persistent_faults(data, seed, profile)` lists them, so tests can assert exact outcomes.
+  `persistent_faults(data, seed, profile)` lists them, so tests can assert exact outcomes
+  (`data`: the province in memory or its store).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 # Transient fault kinds. "slow" delays a correct answer and is not a failure.
@@ -207,26 +209,44 @@ def added_value(seed: int, source: str, record: str) -> str:
     return f"HS{int(unit(seed, 'added', source, record) * 10**8):08d}"
 
 
-def _pick(items: list, share: float, seed: int, *salt: object, key=lambda x: x) -> list:
-    """Items whose hash falls under `share`; at least one when share > 0, so tests see it."""
-    if share <= 0 or not items:
+def _pick(items: Iterable, share: float, seed: int, *salt: object, key=lambda x: x) -> list:
+    """Items whose hash falls under `share`; at least one when share > 0, so tests see it.
+    One pass over `items`, which may be a stream of a province's records."""
+    if share <= 0:
         return []
-    scored = [(unit(seed, *salt, key(item)), item) for item in items]
-    chosen = [item for u, item in scored if u < share]
-    return chosen or [min(scored, key=lambda p: p[0])[1]]
+    chosen, lowest, lowest_item = [], None, None
+    for item in items:
+        u = unit(seed, *salt, key(item))
+        if u < share:
+            chosen.append(item)
+        if lowest is None or u < lowest:  # the first of equals, as min() keeps it
+            lowest, lowest_item = u, item
+    if lowest is None:
+        return []
+    return chosen or [lowest_item]
 
 
-def persistent_faults(data: dict[str, list[dict]], seed: int,
-                      prof: str | FaultProfile = "hostile") -> PersistentFaults:
+def _records(data, entity: str, fields: tuple[str, ...]) -> Iterable[dict]:
+    """The records of `entity` in file order, from data in memory or from the store (there
+    with only `fields`)."""
+    if isinstance(data, Mapping):
+        return data.get(entity, [])
+    return data.records(entity, fields)
+
+
+def persistent_faults(data, seed: int, prof: str | FaultProfile = "hostile") -> PersistentFaults:
     """Lists the persistent faults the simulators serve for this province, seed and profile.
 
-    Entries name the source, the school (or commune) and, for records, the sandbox key
-    (`learner_key`, `household_id`) plus the natural key a client would have seen.
+    `data` is the province in memory (`generator.load`) or its store (`store.ProvinceStore`):
+    the same list either way. Entries name the source, the school (or commune) and, for
+    records, the sandbox key (`learner_key`, `household_id`) plus the natural key a client
+    would have seen.
     """
     prof = profile(prof)
     if not prof.persistent:
         return PersistentFaults()
-    schools = data.get("schools", [])
+    schools = list(_records(data, "schools", ()))
+    learner_fields = ("school_code", "learner_key", "moet_id")
     renamed, added, malformed, shifting = [], [], [], []
     for source in ("sms_vendor_a", "sms_vendor_b"):
         codes = sorted(s["school_code"] for s in schools if s.get("vendor") == source)
@@ -238,27 +258,32 @@ def persistent_faults(data: dict[str, list[dict]], seed: int,
             added.append({"source": source, "entity": "learners", "school_code": code,
                           "field": ADDED_FIELDS[source]})
         served = set(codes)
-        learners = [x for x in data.get("learners", []) if x["school_code"] in served]
+        learners = (x for x in _records(data, "learners", learner_fields)
+                    if x["school_code"] in served)
         for x in _pick(learners, prof.share_malformed_records, seed, "malformed", source,
                        key=lambda x: x["learner_key"]):
             malformed.append({"source": source, "entity": "learners", "school_code": x["school_code"],
                               "record": x["learner_key"], "natural_key": x["moet_id"],
                               "field": MALFORMED_KEYS[(source, "learners")]})
-    households = data.get("pcgd_households", [])
+    households = _records(data, "pcgd_households", ("household_id", "commune_code"))
     for h in _pick(households, prof.share_malformed_records, seed, "malformed", "pcgd",
                    key=lambda h: h["household_id"]):
         malformed.append({"source": "pcgd", "entity": "households", "commune_code": h["commune_code"],
                           "record": h["household_id"], "natural_key": h["household_id"],
                           "field": "household_id"})
     # Offset paging only (vendor A): a record moves during the first pass over the listing.
-    per_school: dict[str, list[dict]] = {}
-    for x in data.get("learners", []):
-        per_school.setdefault(x["school_code"], []).append(x)
+    # Per school: its first learner in file order, and whether it has more than one.
+    first_learner: dict[str, dict] = {}
+    several: set[str] = set()
+    for x in _records(data, "learners", learner_fields):
+        if x["school_code"] in first_learner:
+            several.add(x["school_code"])
+        else:
+            first_learner[x["school_code"]] = x
     candidates = sorted(s["school_code"] for s in schools
-                        if s.get("vendor") == "sms_vendor_a"
-                        and len(per_school.get(s["school_code"], [])) > 1)
+                        if s.get("vendor") == "sms_vendor_a" and s["school_code"] in several)
     for code in _pick(candidates, prof.share_shifting_listings, seed, "shifting"):
-        first = per_school[code][0]
+        first = first_learner[code]
         shifting.append({"source": "sms_vendor_a", "entity": "learners", "school_code": code,
                          "moved_record": first["learner_key"], "moved_natural_key": first["moet_id"]})
     return PersistentFaults(renamed, added, malformed, shifting)
