@@ -1,4 +1,5 @@
-"""The simulators answer byte for byte as the in-memory simulators of commit 082d696 did.
+"""The simulators, served from the province's store (store.py), answer byte for byte as the
+in-memory simulators of commit 082d696 did.
 
 `tests/fixtures/sandbox_responses.json` holds, per fault profile and per group of requests, a
 sha256 over every answer (status, content type, Retry-After, body) the simulators gave to a
@@ -26,9 +27,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from eduhub_sandbox import generator
+from eduhub_sandbox import faults, generator, store
 from eduhub_sandbox.server import SandboxServer
 from eduhub_sandbox.simulators.common import Credentials
+from eduhub_sandbox.store import ProvinceStore
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sandbox_responses.json"
 SCALE, SEED, DAY = 1500, 7, 140
@@ -323,6 +325,51 @@ def test_served_from_data_in_memory_the_answers_are_the_recorded_ones(small_prov
     got = serve_and_walk(data, "none", 0, data=generator.load(out))
     expected = recorded["runs"]["none seed 0"]
     assert got == expected
+
+
+def test_the_store_lists_the_same_persistent_faults_as_the_data_in_memory(small_province):
+    out, data = small_province
+    province_store = ProvinceStore.for_folder(out)
+    for seed in (3, 21):
+        in_memory = faults.persistent_faults(data, seed, "hostile").as_dict()
+        assert in_memory["malformed_records"] and in_memory["shifting_listings"]
+        assert faults.persistent_faults(province_store, seed, "hostile").as_dict() == in_memory
+
+
+def _served_names(data_dir: Path, code: str) -> dict[str, str]:
+    srv = SandboxServer(data_dir, CRED)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        body = requests.get(f"{srv.base_url}/vendor-b/api/hoc-sinh", timeout=30,
+                            params={"ma_truong": code, "limit": 500},
+                            headers={"X-API-Key": CRED.api_key("sms_vendor_b")}).json()
+        return {x["ma_dinh_danh_bo"]: x["ho_ten"] for x in body["items"]}
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_the_store_is_written_with_the_files_and_rebuilt_when_they_change(tmp_path):
+    assert store.ENTITIES == generator.ENTITIES
+    generator.write(generator.generate(scale=300, seed=2, day=10), tmp_path)
+    built = tmp_path / store.STORE_NAME
+    assert built.exists()
+    first_build = built.stat().st_mtime_ns
+    learners = generator.load(tmp_path)["learners"]
+    learner = next(x for x in learners if x["school_code"] in
+                   {s["school_code"] for s in generator.load(tmp_path)["schools"]
+                    if s["vendor"] == "sms_vendor_b"})
+    assert _served_names(tmp_path, learner["school_code"])[learner["moet_id"]] == learner["full_name"]
+    assert built.stat().st_mtime_ns == first_build  # up to date: not built again
+
+    # the school renames the learner: the files change, and so does what is served
+    renamed = unicodedata.normalize("NFC", "Nguyễn Thị Ánh Tuyết")
+    with (tmp_path / "learners.jsonl").open("w", encoding="utf-8") as f:
+        for x in learners:
+            row = {**x, "full_name": renamed} if x is learner else x
+            f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+    assert _served_names(tmp_path, learner["school_code"])[learner["moet_id"]] == renamed
+    assert built.stat().st_mtime_ns != first_build
 
 
 if __name__ == "__main__":
