@@ -209,21 +209,37 @@ def added_value(seed: int, source: str, record: str) -> str:
     return f"HS{int(unit(seed, 'added', source, record) * 10**8):08d}"
 
 
+class _Picker:
+    """Picks the items whose hash falls under `share`, and at least one (the lowest hash)
+    when share > 0, so tests see it; fed one item at a time, so a province's records can
+    stream past."""
+
+    def __init__(self, share: float, seed: int, *salt: object):
+        self.share, self.seed, self.salt = share, seed, salt
+        self.chosen: list = []
+        self.lowest: float | None = None
+        self.lowest_item = None
+
+    def offer(self, item, key) -> None:
+        if self.share <= 0:
+            return
+        u = unit(self.seed, *self.salt, key)
+        if u < self.share:
+            self.chosen.append(item)
+        if self.lowest is None or u < self.lowest:  # the first of equals, as min() keeps it
+            self.lowest, self.lowest_item = u, item
+
+    def picked(self) -> list:
+        if self.lowest is None:
+            return []
+        return self.chosen or [self.lowest_item]
+
+
 def _pick(items: Iterable, share: float, seed: int, *salt: object, key=lambda x: x) -> list:
-    """Items whose hash falls under `share`; at least one when share > 0, so tests see it.
-    One pass over `items`, which may be a stream of a province's records."""
-    if share <= 0:
-        return []
-    chosen, lowest, lowest_item = [], None, None
+    picker = _Picker(share, seed, *salt)
     for item in items:
-        u = unit(seed, *salt, key(item))
-        if u < share:
-            chosen.append(item)
-        if lowest is None or u < lowest:  # the first of equals, as min() keeps it
-            lowest, lowest_item = u, item
-    if lowest is None:
-        return []
-    return chosen or [lowest_item]
+        picker.offer(item, key(item))
+    return picker.picked()
 
 
 def _records(data, entity: str, fields: tuple[str, ...]) -> Iterable[dict]:
@@ -246,22 +262,37 @@ def persistent_faults(data, seed: int, prof: str | FaultProfile = "hostile") -> 
     if not prof.persistent:
         return PersistentFaults()
     schools = list(_records(data, "schools", ()))
-    learner_fields = ("school_code", "learner_key", "moet_id")
+    sources = ("sms_vendor_a", "sms_vendor_b")
+    codes = {source: sorted(s["school_code"] for s in schools if s.get("vendor") == source)
+             for source in sources}
+    # One pass over the learners (600,000 at province scale): the keyless records of each
+    # source, and each school's first learner and whether it has more than one.
+    keyless = {source: _Picker(prof.share_malformed_records, seed, "malformed", source)
+               for source in sources}
+    sources_of: dict[str, list[str]] = {}
+    for source in sources:
+        for code in codes[source]:
+            sources_of.setdefault(code, []).append(source)
+    first_learner: dict[str, dict] = {}
+    several: set[str] = set()
+    for x in _records(data, "learners", ("school_code", "learner_key", "moet_id")):
+        code = x["school_code"]
+        for source in sources_of.get(code, ()):
+            keyless[source].offer(x, x["learner_key"])
+        if code in first_learner:
+            several.add(code)
+        else:
+            first_learner[code] = x
     renamed, added, malformed, shifting = [], [], [], []
-    for source in ("sms_vendor_a", "sms_vendor_b"):
-        codes = sorted(s["school_code"] for s in schools if s.get("vendor") == source)
-        for code in _pick(codes, prof.share_renamed_field, seed, "renamed", source):
+    for source in sources:
+        for code in _pick(codes[source], prof.share_renamed_field, seed, "renamed", source):
             name, served_as = RENAMED_FIELDS[source]
             renamed.append({"source": source, "entity": "learners", "school_code": code,
                             "field": name, "served_as": served_as})
-        for code in _pick(codes, prof.share_added_field, seed, "added", source):
+        for code in _pick(codes[source], prof.share_added_field, seed, "added", source):
             added.append({"source": source, "entity": "learners", "school_code": code,
                           "field": ADDED_FIELDS[source]})
-        served = set(codes)
-        learners = (x for x in _records(data, "learners", learner_fields)
-                    if x["school_code"] in served)
-        for x in _pick(learners, prof.share_malformed_records, seed, "malformed", source,
-                       key=lambda x: x["learner_key"]):
+        for x in keyless[source].picked():
             malformed.append({"source": source, "entity": "learners", "school_code": x["school_code"],
                               "record": x["learner_key"], "natural_key": x["moet_id"],
                               "field": MALFORMED_KEYS[(source, "learners")]})
@@ -272,14 +303,6 @@ def persistent_faults(data, seed: int, prof: str | FaultProfile = "hostile") -> 
                           "record": h["household_id"], "natural_key": h["household_id"],
                           "field": "household_id"})
     # Offset paging only (vendor A): a record moves during the first pass over the listing.
-    # Per school: its first learner in file order, and whether it has more than one.
-    first_learner: dict[str, dict] = {}
-    several: set[str] = set()
-    for x in _records(data, "learners", learner_fields):
-        if x["school_code"] in first_learner:
-            several.add(x["school_code"])
-        else:
-            first_learner[x["school_code"]] = x
     candidates = sorted(s["school_code"] for s in schools
                         if s.get("vendor") == "sms_vendor_a" and s["school_code"] in several)
     for code in _pick(candidates, prof.share_shifting_listings, seed, "shifting"):

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 STORE_NAME = "simulators.sqlite"
 # Raise when the tables or what goes into them change: older stores are then rebuilt.
-FORMAT = "1"
+FORMAT = "2"
 # The files of a generated province (generator.ENTITIES; not imported: the generator imports us).
 ENTITIES = ("communes", "schools", "classes", "learners", "staff", "facilities", "results",
             "health", "transcripts", "registry", "pcgd_households", "pcgd_residents", "units")
@@ -71,6 +71,9 @@ INDEXES = """
 CREATE INDEX school_record_in_file_order ON school_record (entity, school_code, seq);
 CREATE INDEX school_record_in_vendor_b_order
     ON school_record (entity, school_code, sort1, sort2, sort3, seq);
+-- covering: the persistent faults scan every learner and household, not their bodies
+CREATE INDEX school_record_fault_keys ON school_record (entity, seq, school_code, learner_key, moet_id);
+CREATE INDEX household_fault_keys ON household (seq, household_id, commune_code);
 CREATE INDEX person_by_personal_id ON person (personal_id, seq);
 CREATE INDEX household_by_commune ON household (commune_code, household_id, seq);
 CREATE INDEX resident_by_household ON resident (household_id, resident_id, seq);
