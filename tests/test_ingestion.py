@@ -92,9 +92,10 @@ def expected_views(data: dict, profile: str = PROFILE) -> dict[str, list]:
     """(landed table) -> every record the simulators serve, computed with their own views."""
     cred = server.Credentials("x", "y")
     hostile = faults.persistent_faults(data, FAULT_SEED, profile)
-    a = server.VendorA(data, cred, hostile, FAULT_SEED)
-    b = server.VendorB(data, cred, hostile, FAULT_SEED)
-    p = server.Pcgd(data, cred, hostile)
+    province = server.ProvinceStore.from_rows(data)  # what the simulators read, one for the three
+    a = server.VendorA(province, cred, hostile, FAULT_SEED)
+    b = server.VendorB(province, cred, hostile, FAULT_SEED)
+    p = server.Pcgd(province, cred, hostile)
     views: dict[str, list] = {"sms_vendor_a__schools": [a.school_view(s) for s in a.schools],
                               "sms_vendor_b__schools": list(b.served("truong"))}
     for entity in SOURCES["sms_vendor_a"][1]:
