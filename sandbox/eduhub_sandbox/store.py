@@ -239,6 +239,8 @@ def _built_from(path: Path) -> str | None:
 def store_path(data_dir: Path) -> Path:
     """The store of `data_dir`, up to date with its files: built or rebuilt if needed."""
     data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"no generated province at {data_dir}")
     current = fingerprint(data_dir)
     for path in (data_dir / STORE_NAME, _cache_path(data_dir)):
         if path.exists() and _built_from(path) == current:
