@@ -327,6 +327,32 @@ def test_served_from_data_in_memory_the_answers_are_the_recorded_ones(small_prov
     assert got == expected
 
 
+def test_clients_at_the_same_time_get_the_recorded_answers(small_province, recorded):
+    """Four walks at once on one server: each request thread reads the store on a connection
+    of its own."""
+    out, data = small_province
+    srv = SandboxServer(out, CRED, population_rate=UNLIMITED)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    results: list = [None] * 4
+
+    def walk(i: int) -> None:
+        try:
+            results[i] = walk_all(srv.base_url, data)
+        except Exception as exc:  # reported below, with the others
+            results[i] = exc
+
+    try:
+        walkers = [threading.Thread(target=walk, args=(i,)) for i in range(len(results))]
+        for w in walkers:
+            w.start()
+        for w in walkers:
+            w.join(timeout=300)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert results == [recorded["runs"]["none seed 0"]] * len(results)
+
+
 def test_the_store_lists_the_same_persistent_faults_as_the_data_in_memory(small_province):
     out, data = small_province
     province_store = ProvinceStore.for_folder(out)
