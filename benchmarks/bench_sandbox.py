@@ -1,6 +1,11 @@
 """Benchmark of the sandbox (issue 3): generating the province, and paging through every
 learner of both school management simulators with the platform's own clients.
 
+The simulators serve the province from its store (`simulators.sqlite`, written by
+`generator.write`; issue 20): their start and peak memory are those of a server reading a
+page's records per request. The store is also rebuilt once on its own, as a server does when
+the files changed, to time that.
+
     .venv/bin/python benchmarks/bench_sandbox.py --scale province
     .venv/bin/python benchmarks/bench_sandbox.py --scale 20000      # a quick run
 
@@ -25,7 +30,7 @@ from pathlib import Path
 from eduhub import settings
 from eduhub.sources.sms_vendor_a import VendorAClient
 from eduhub.sources.sms_vendor_b import VendorBClient
-from eduhub_sandbox import generator
+from eduhub_sandbox import generator, store
 from eduhub_sandbox.process import running_simulators
 
 VENDOR_A_CONN = settings.SMS_VENDOR_A_CONN_ID
@@ -67,24 +72,42 @@ def print_machine() -> None:
         print(f"  {name:<8} {value}")
 
 
-def generate_in_child(scale: int, seed: int, day: int, out: Path) -> tuple[float, float, dict]:
-    """Run `eduhub sandbox generate` as a child process: wall seconds, its peak RSS in MiB,
-    and the record counts it wrote (from the manifest)."""
-    if out.exists():
-        shutil.rmtree(out)
+def run_child(command: list[str], what: str) -> tuple[float, float]:
+    """Run a child process to its end: wall seconds and its peak RSS in MiB."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "eduhub.cli", "sandbox", "generate", "--scale", str(scale),
-         "--seed", str(seed), "--day", str(day), "--out", str(out)],
-        stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     # wait4 gives the rusage of this very child (ru_maxrss in KiB on Linux)
     _pid, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"eduhub sandbox generate failed (exit code {proc.returncode})")
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        raise SystemExit(f"{what} failed (exit code {code})")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def generate_in_child(scale: int, seed: int, day: int, out: Path) -> tuple[float, float, dict]:
+    """Run `eduhub sandbox generate` (files and store) as a child process: wall seconds, its
+    peak RSS in MiB, and the record counts it wrote (from the manifest)."""
+    if out.exists():
+        shutil.rmtree(out)
+    seconds, rss = run_child(
+        [sys.executable, "-m", "eduhub.cli", "sandbox", "generate", "--scale", str(scale),
+         "--seed", str(seed), "--day", str(day), "--out", str(out)], "eduhub sandbox generate")
     counts = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["counts"]
-    return seconds, usage.ru_maxrss / 1024, counts
+    return seconds, rss, counts
+
+
+def rebuild_store_in_child(out: Path) -> tuple[float, float]:
+    """Build the store of `out` again from its files, in a child process, into a scratch file
+    (the one the simulators use stays): wall seconds and peak RSS in MiB."""
+    scratch = out.parent / f"{out.name}-rebuilt.sqlite"
+    try:
+        return run_child([sys.executable, "-c",
+                          "import sys; from pathlib import Path; from eduhub_sandbox import store; "
+                          "store.build_for_folder(Path(sys.argv[1]), Path(sys.argv[2]))",
+                          str(out), str(scratch)], "building the store")
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 def base_url(endpoint) -> str:
@@ -173,11 +196,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_sandbox: scale {args.scale}, seed {args.seed}, day {args.day}")
     print_machine()
 
-    print("\n1. eduhub sandbox generate (child process)", flush=True)
+    print("\n1. eduhub sandbox generate (child process; the files, then the store)", flush=True)
     gen_seconds, gen_rss, counts = generate_in_child(args.scale, args.seed, args.day, out)
-    size = sum(p.stat().st_size for p in out.iterdir()) / 2**20
-    print(f"   {gen_seconds:.1f} s, peak RSS {gen_rss:.0f} MiB, {size:.0f} MiB written")
+    size = sum(p.stat().st_size for p in out.glob("*.jsonl")) / 2**20
+    store_size = (out / store.STORE_NAME).stat().st_size / 2**20
+    print(f"   {gen_seconds:.1f} s, peak RSS {gen_rss:.0f} MiB, {size:.0f} MiB of JSON Lines, "
+          f"store {store_size:.0f} MiB")
     print("   " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    build_seconds, build_rss = rebuild_store_in_child(out)
+    print(f"   the store alone, built again from the files: {build_seconds:.1f} s, "
+          f"peak RSS {build_rss:.0f} MiB", flush=True)
     expected = expected_learners(out)
 
     print("\n2. simulators (faults none) and paging through every learner", flush=True)
@@ -186,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     with running_simulators(out, faults="none") as sources:
         startup = time.perf_counter() - started
         servers = child_pids()
-        print(f"   simulators ready in {startup:.1f} s (load of the JSON Lines files)")
+        start_rss = max((peak_rss_mib(p) or 0 for p in servers), default=0)
+        print(f"   simulators ready in {startup:.1f} s (open of the store), peak RSS "
+              f"{start_rss:.0f} MiB")
         for vendor in ("sms_vendor_a", "sms_vendor_b"):
             records, seconds, schools, pages = page_all_learners(vendor, sources)
             rows.append((vendor, schools, records, pages, seconds))
@@ -195,11 +225,22 @@ def main(argv: list[str] | None = None) -> int:
                   f"{seconds:.1f} s, {records / seconds:,.0f} records/s ({check})", flush=True)
         server_rss = max((peak_rss_mib(p) or 0 for p in servers), default=0)
 
+    print("\n3. simulators (faults hostile: the persistent faults are drawn at the start)", flush=True)
+    started = time.perf_counter()
+    with running_simulators(out, faults="hostile", seed=args.seed):
+        hostile_startup = time.perf_counter() - started
+        hostile_rss = max((peak_rss_mib(p) or 0 for p in child_pids()), default=0)
+    print(f"   ready in {hostile_startup:.1f} s, peak RSS {hostile_rss:.0f} MiB")
+
     print("\nFigures (load average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + ")")
     print("| step | figure |\n|---|---|")
-    print(f"| generate {args.scale} learners (day {args.day}) | {gen_seconds:.1f} s, "
-          f"peak RSS {gen_rss:.0f} MiB, {size:.0f} MiB of JSON Lines |")
-    print(f"| start the simulators | {startup:.1f} s, peak RSS {server_rss:.0f} MiB |")
+    print(f"| generate {args.scale} learners (day {args.day}), files and store | {gen_seconds:.1f} s, "
+          f"peak RSS {gen_rss:.0f} MiB, {size:.0f} MiB of JSON Lines, store {store_size:.0f} MiB |")
+    print(f"| build the store alone from the files | {build_seconds:.1f} s, peak RSS {build_rss:.0f} MiB |")
+    print(f"| start the simulators (faults none) | {startup:.1f} s; peak RSS {start_rss:.0f} MiB "
+          f"when ready, {server_rss:.0f} MiB after paging every learner |")
+    print(f"| start the simulators (faults hostile) | {hostile_startup:.1f} s, peak RSS "
+          f"{hostile_rss:.0f} MiB |")
     for vendor, schools, records, pages, seconds in rows:
         print(f"| page all learners, {vendor} ({schools} schools, {pages} pages) | "
               f"{records} records in {seconds:.1f} s = {records / seconds:,.0f} records/s |")

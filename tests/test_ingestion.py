@@ -92,21 +92,17 @@ def expected_views(data: dict, profile: str = PROFILE) -> dict[str, list]:
     """(landed table) -> every record the simulators serve, computed with their own views."""
     cred = server.Credentials("x", "y")
     hostile = faults.persistent_faults(data, FAULT_SEED, profile)
-    a = server.VendorA(data, cred, hostile, FAULT_SEED)
-    b = server.VendorB(data, cred, hostile, FAULT_SEED)
-    p = server.Pcgd(data, cred, hostile)
+    province = server.ProvinceStore.from_rows(data)  # what the simulators read, one for the three
+    a = server.VendorA(province, cred, hostile, FAULT_SEED)
+    b = server.VendorB(province, cred, hostile, FAULT_SEED)
+    p = server.Pcgd(province, cred, hostile)
     views: dict[str, list] = {"sms_vendor_a__schools": [a.school_view(s) for s in a.schools],
-                              "sms_vendor_b__schools": [b._served("truong", r)
-                                                        for _, r in b.rows["truong"][""]]}
+                              "sms_vendor_b__schools": list(b.served("truong"))}
     for entity in SOURCES["sms_vendor_a"][1]:
-        views[f"sms_vendor_a__{entity}"] = [a.views[entity](r) for rows in a.rows[entity].values()
-                                            for r in rows]
+        views[f"sms_vendor_a__{entity}"] = list(a.served(entity))
     for entity in SOURCES["sms_vendor_b"][1]:
-        path = sms_vendor_b.PATHS[entity]
-        views[f"sms_vendor_b__{entity}"] = [b._served(path, r) for rows in b.rows[path].values()
-                                            for _, r in rows]
-    views["pcgd__households"] = [p.household_view(h, m) for rows in p.households.values()
-                                 for h, m, _ in rows]
+        views[f"sms_vendor_b__{entity}"] = list(b.served(sms_vendor_b.PATHS[entity]))
+    views["pcgd__households"] = list(p.served())
     return views
 
 

@@ -9,7 +9,8 @@ Two kinds of faults (contract: docs/sources/faults.md):
 - persistent (hostile only), decided per record or listing from a hash of the seed and the
   data, the same on every request: a renamed field, an added field, records missing their
   natural key, and offset listings whose first pass sees a record move.
-  `persistent_faults(data, seed, profile)` lists them, so tests can assert exact outcomes.
+  `persistent_faults(data, seed, profile)` lists them, so tests can assert exact outcomes
+  (`data`: the province in memory or its store).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 # Transient fault kinds. "slow" delays a correct answer and is not a failure.
@@ -207,58 +209,104 @@ def added_value(seed: int, source: str, record: str) -> str:
     return f"HS{int(unit(seed, 'added', source, record) * 10**8):08d}"
 
 
-def _pick(items: list, share: float, seed: int, *salt: object, key=lambda x: x) -> list:
-    """Items whose hash falls under `share`; at least one when share > 0, so tests see it."""
-    if share <= 0 or not items:
-        return []
-    scored = [(unit(seed, *salt, key(item)), item) for item in items]
-    chosen = [item for u, item in scored if u < share]
-    return chosen or [min(scored, key=lambda p: p[0])[1]]
+class _Picker:
+    """Picks the items whose hash falls under `share`, and at least one (the lowest hash)
+    when share > 0, so tests see it; fed one item at a time, so a province's records can
+    stream past."""
+
+    def __init__(self, share: float, seed: int, *salt: object):
+        self.share, self.seed, self.salt = share, seed, salt
+        self.chosen: list = []
+        self.lowest: float | None = None
+        self.lowest_item = None
+
+    def offer(self, item, key) -> None:
+        if self.share <= 0:
+            return
+        u = unit(self.seed, *self.salt, key)
+        if u < self.share:
+            self.chosen.append(item)
+        if self.lowest is None or u < self.lowest:  # the first of equals, as min() keeps it
+            self.lowest, self.lowest_item = u, item
+
+    def picked(self) -> list:
+        if self.lowest is None:
+            return []
+        return self.chosen or [self.lowest_item]
 
 
-def persistent_faults(data: dict[str, list[dict]], seed: int,
-                      prof: str | FaultProfile = "hostile") -> PersistentFaults:
+def _pick(items: Iterable, share: float, seed: int, *salt: object, key=lambda x: x) -> list:
+    picker = _Picker(share, seed, *salt)
+    for item in items:
+        picker.offer(item, key(item))
+    return picker.picked()
+
+
+def _records(data, entity: str, fields: tuple[str, ...]) -> Iterable[dict]:
+    """The records of `entity` in file order, from data in memory or from the store (there
+    with only `fields`)."""
+    if isinstance(data, Mapping):
+        return data.get(entity, [])
+    return data.records(entity, fields)
+
+
+def persistent_faults(data, seed: int, prof: str | FaultProfile = "hostile") -> PersistentFaults:
     """Lists the persistent faults the simulators serve for this province, seed and profile.
 
-    Entries name the source, the school (or commune) and, for records, the sandbox key
-    (`learner_key`, `household_id`) plus the natural key a client would have seen.
+    `data` is the province in memory (`generator.load`) or its store (`store.ProvinceStore`):
+    the same list either way. Entries name the source, the school (or commune) and, for
+    records, the sandbox key (`learner_key`, `household_id`) plus the natural key a client
+    would have seen.
     """
     prof = profile(prof)
     if not prof.persistent:
         return PersistentFaults()
-    schools = data.get("schools", [])
+    schools = list(_records(data, "schools", ()))
+    sources = ("sms_vendor_a", "sms_vendor_b")
+    codes = {source: sorted(s["school_code"] for s in schools if s.get("vendor") == source)
+             for source in sources}
+    # One pass over the learners (600,000 at province scale): the keyless records of each
+    # source, and each school's first learner and whether it has more than one.
+    keyless = {source: _Picker(prof.share_malformed_records, seed, "malformed", source)
+               for source in sources}
+    sources_of: dict[str, list[str]] = {}
+    for source in sources:
+        for code in codes[source]:
+            sources_of.setdefault(code, []).append(source)
+    first_learner: dict[str, dict] = {}
+    several: set[str] = set()
+    for x in _records(data, "learners", ("school_code", "learner_key", "moet_id")):
+        code = x["school_code"]
+        for source in sources_of.get(code, ()):
+            keyless[source].offer(x, x["learner_key"])
+        if code in first_learner:
+            several.add(code)
+        else:
+            first_learner[code] = x
     renamed, added, malformed, shifting = [], [], [], []
-    for source in ("sms_vendor_a", "sms_vendor_b"):
-        codes = sorted(s["school_code"] for s in schools if s.get("vendor") == source)
-        for code in _pick(codes, prof.share_renamed_field, seed, "renamed", source):
+    for source in sources:
+        for code in _pick(codes[source], prof.share_renamed_field, seed, "renamed", source):
             name, served_as = RENAMED_FIELDS[source]
             renamed.append({"source": source, "entity": "learners", "school_code": code,
                             "field": name, "served_as": served_as})
-        for code in _pick(codes, prof.share_added_field, seed, "added", source):
+        for code in _pick(codes[source], prof.share_added_field, seed, "added", source):
             added.append({"source": source, "entity": "learners", "school_code": code,
                           "field": ADDED_FIELDS[source]})
-        served = set(codes)
-        learners = [x for x in data.get("learners", []) if x["school_code"] in served]
-        for x in _pick(learners, prof.share_malformed_records, seed, "malformed", source,
-                       key=lambda x: x["learner_key"]):
+        for x in keyless[source].picked():
             malformed.append({"source": source, "entity": "learners", "school_code": x["school_code"],
                               "record": x["learner_key"], "natural_key": x["moet_id"],
                               "field": MALFORMED_KEYS[(source, "learners")]})
-    households = data.get("pcgd_households", [])
+    households = _records(data, "pcgd_households", ("household_id", "commune_code"))
     for h in _pick(households, prof.share_malformed_records, seed, "malformed", "pcgd",
                    key=lambda h: h["household_id"]):
         malformed.append({"source": "pcgd", "entity": "households", "commune_code": h["commune_code"],
                           "record": h["household_id"], "natural_key": h["household_id"],
                           "field": "household_id"})
     # Offset paging only (vendor A): a record moves during the first pass over the listing.
-    per_school: dict[str, list[dict]] = {}
-    for x in data.get("learners", []):
-        per_school.setdefault(x["school_code"], []).append(x)
     candidates = sorted(s["school_code"] for s in schools
-                        if s.get("vendor") == "sms_vendor_a"
-                        and len(per_school.get(s["school_code"], [])) > 1)
+                        if s.get("vendor") == "sms_vendor_a" and s["school_code"] in several)
     for code in _pick(candidates, prof.share_shifting_listings, seed, "shifting"):
-        first = per_school[code][0]
+        first = first_learner[code]
         shifting.append({"source": "sms_vendor_a", "entity": "learners", "school_code": code,
                          "moved_record": first["learner_key"], "moved_natural_key": first["moet_id"]})
     return PersistentFaults(renamed, added, malformed, shifting)

@@ -12,6 +12,9 @@ contract in docs/sources/:
 - `/pcgd/api/v1/...`: PCGD-XMC, households with their residents per commune. pcgd.md
 - `/school-registry/api/v1/...`: the Sở's registry of education units. school_registry.md
 
+The province is read from its store (store.py: an SQLite file beside the JSON Lines files,
+built once), a page's records per request: the server stays small at province scale.
+
 Faults (5xx, 429, slow answers, timeouts, malformed pages, schema drift, shifting pages)
 are injected by profile and seed (faults.py, docs/sources/faults.md). Each simulator is a
 module of `simulators/`, named as the source it stands for in `eduhub.sources`.
@@ -29,13 +32,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from eduhub_sandbox import faults as faultlib
-from eduhub_sandbox import generator
 from eduhub_sandbox.simulators.common import Credentials, HttpError, Reply
 from eduhub_sandbox.simulators.pcgd import Pcgd
 from eduhub_sandbox.simulators.population import Population
 from eduhub_sandbox.simulators.school_registry import SchoolRegistry
 from eduhub_sandbox.simulators.sms_vendor_a import VendorA
 from eduhub_sandbox.simulators.sms_vendor_b import VendorB
+from eduhub_sandbox.store import ProvinceStore
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +50,26 @@ class SandboxServer(ThreadingHTTPServer):
                  faults: str | faultlib.FaultProfile = "none", seed: int = 0,
                  data: dict[str, list[dict]] | None = None,
                  population_rate: float = 20.0, population_burst: float | None = None):
-        data = data if data is not None else generator.load(Path(data_dir))
+        # The records stay on disk (store.py); the simulators read a page's worth per request.
+        # Data given in memory (tests that change records) go into a temporary store.
+        self.store = (ProvinceStore.from_rows(data) if data is not None
+                      else ProvinceStore.for_folder(Path(data_dir)))
         self.fault_profile = faultlib.profile(faults)
         self.seed = seed
         self.injector = faultlib.FaultInjector(self.fault_profile, seed)
-        self.hostile = faultlib.persistent_faults(data, seed, self.fault_profile)
+        self.hostile = faultlib.persistent_faults(self.store, seed, self.fault_profile)
         self.apps = [
-            VendorA(data, credentials, self.hostile, seed),
-            VendorB(data, credentials, self.hostile, seed),
-            Population(data, credentials, population_rate, population_burst),
-            Pcgd(data, credentials, self.hostile),
-            SchoolRegistry(data, credentials),
+            VendorA(self.store, credentials, self.hostile, seed),
+            VendorB(self.store, credentials, self.hostile, seed),
+            Population(self.store, credentials, population_rate, population_burst),
+            Pcgd(self.store, credentials, self.hostile),
+            SchoolRegistry(self.store, credentials),
         ]
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.store.close()
 
     @property
     def base_url(self) -> str:

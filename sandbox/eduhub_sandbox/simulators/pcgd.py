@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import datetime
+from collections.abc import Iterator
 from http import HTTPStatus
 
 from eduhub_sandbox import faults as faultlib
@@ -14,12 +14,12 @@ from eduhub_sandbox.simulators.common import (
     MAX_PAGE_SIZE,
     Credentials,
     HttpError,
-    changed_since,
     int_param,
     param,
     parse_since,
     require_api_key,
 )
+from eduhub_sandbox.store import ProvinceStore
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +31,22 @@ class Pcgd:
     source = "pcgd"
     service = "pcgd"
 
-    def __init__(self, data: dict[str, list[dict]], credentials: Credentials,
+    def __init__(self, data: ProvinceStore | dict[str, list[dict]], credentials: Credentials,
                  hostile: faultlib.PersistentFaults | None = None):
+        self.store = ProvinceStore.of(data)
         self.api_key = credentials.api_key(self.service)
         self.hostile = hostile or faultlib.PersistentFaults()
-        self.communes = sorted(data.get("communes", []), key=lambda c: c["commune_code"])
-        residents: dict[str, list[dict]] = {}
-        for r in data.get("pcgd_residents", []):
-            residents.setdefault(r["household_id"], []).append(r)
-        codes = {c["commune_code"] for c in self.communes}
-        codes |= {h["commune_code"] for h in data.get("pcgd_households", [])}
-        self.households: dict[str, list[tuple[dict, list[dict], str]]] = {c: [] for c in codes}
-        for h in sorted(data.get("pcgd_households", []), key=lambda h: h["household_id"]):
-            members = sorted(residents.get(h["household_id"], []), key=lambda r: r["resident_id"])
-            # A household changed when it or one of its residents did.
-            latest = max([h["updated_at"], *(r["updated_at"] for r in members)],
-                         key=datetime.fromisoformat)
-            self.households[h["commune_code"]].append((h, members, latest))
+        self.communes = sorted(self.store.communes, key=lambda c: c["commune_code"])
+        # the communes one may ask for: those listed, and any a household names
+        self.codes = {c["commune_code"] for c in self.communes} | self.store.household_communes()
+
+    def served(self) -> Iterator[dict]:
+        """Every household as served (persistent faults included), commune by commune."""
+        for code in sorted(self.codes):
+            seqs = self.store.household_seqs(code)
+            for start in range(0, len(seqs), MAX_PAGE_SIZE):
+                for h, members in self.store.households(seqs[start:start + MAX_PAGE_SIZE]):
+                    yield self.household_view(h, members)
 
     def household_view(self, h: dict, members: list[dict]) -> dict:
         view = {"household_id": h["household_id"], "commune_code": h["commune_code"],
@@ -62,13 +61,15 @@ class Pcgd:
         return view
 
     @staticmethod
-    def page(rows: list, query: dict, view=lambda r: r) -> dict:
-        """One page of `rows`, page/page_size paging with the total and the page count."""
+    def page(rows: list, query: dict, view=lambda r: r, chunk_view=None) -> dict:
+        """One page of `rows`, page/page_size paging with the total and the page count; each
+        row of the page shaped by `view`, or the page's rows together by `chunk_view`."""
         page, size = int_param(query, "page", 1), int_param(query, "page_size", DEFAULT_PAGE_SIZE)
         if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
             raise HttpError(HTTPStatus.BAD_REQUEST, f"need page >= 1 and 1 <= page_size <= {MAX_PAGE_SIZE}")
         chunk = rows[(page - 1) * size:page * size]
-        return {"data": [view(r) for r in chunk], "page": page, "page_size": size, "total": len(rows),
+        data = chunk_view(chunk) if chunk_view else [view(r) for r in chunk]
+        return {"data": data, "page": page, "page_size": size, "total": len(rows),
                 "total_pages": math.ceil(len(rows) / size)}
 
     def handle(self, method: str, path: str, query: dict, headers, body: bytes) -> dict:
@@ -80,11 +81,12 @@ class Pcgd:
             return self.page([{"commune_code": c["commune_code"], "name": c["name"],
                                 "division_type": c["division_type"]} for c in self.communes], query)
         if len(parts) == 3 and parts[0] == "communes" and parts[2] == "households":
-            rows = self.households.get(parts[1])
-            if rows is None:
+            if parts[1] not in self.codes:
                 raise HttpError(HTTPStatus.NOT_FOUND, f"unknown commune {parts[1]}")
             since_text = param(query, "updated_since")
-            if since_text:
-                rows = changed_since(rows, parse_since(since_text), lambda t: t[2])
-            return self.page(rows, query, lambda t: self.household_view(t[0], t[1]))
+            since = parse_since(since_text) if since_text else None
+            seqs = self.store.household_seqs(parts[1], since)
+            # only the page's households (and their residents) are read
+            return self.page(seqs, query, chunk_view=lambda chunk: [
+                self.household_view(h, members) for h, members in self.store.households(chunk)])
         raise HttpError(HTTPStatus.NOT_FOUND, f"no such endpoint {path}")

@@ -12,6 +12,7 @@ import time
 from http import HTTPStatus
 
 from eduhub_sandbox.simulators.common import MAX_VERIFY_BATCH, Credentials, HttpError, nfc, require_api_key
+from eduhub_sandbox.store import ProvinceStore
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +41,17 @@ class TokenBucket:
 
 
 class Population:
-    """The population database's verification service, over registry.jsonl."""
+    """The population database's verification service, over registry.jsonl (looked up in the
+    store, one personal ID at a time)."""
 
     prefix = "/population/api/v1"
     service = "population"
     COMPARED = ("full_name", "date_of_birth", "sex")
 
-    def __init__(self, data: dict[str, list[dict]], credentials: Credentials,
+    def __init__(self, data: ProvinceStore | dict[str, list[dict]], credentials: Credentials,
                  rate_per_second: float = 20.0, burst: float | None = None):
+        self.store = ProvinceStore.of(data)
         self.api_key = credentials.api_key(self.service)
-        self.registry = {p["personal_id"]: p for p in data.get("registry", [])}
         self.bucket = TokenBucket(rate_per_second, burst)
 
     def handle(self, method: str, path: str, query: dict, headers, body: bytes) -> dict:
@@ -81,7 +83,7 @@ class Population:
 
     def verify(self, record: dict) -> dict:
         pid = record["personal_id"]
-        truth = self.registry.get(pid)
+        truth = self.store.person(pid)
         if truth is None:
             return {"personal_id": pid, "status": "not_found", "mismatched_fields": []}
         # Names compare exactly after NFC: accents tell "Hà" from "Hạ".

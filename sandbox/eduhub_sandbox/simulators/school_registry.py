@@ -7,6 +7,7 @@ from http import HTTPStatus
 
 from eduhub_sandbox.simulators.common import Credentials, HttpError, require_api_key
 from eduhub_sandbox.simulators.pcgd import Pcgd
+from eduhub_sandbox.store import ProvinceStore
 
 FIELDS = ("unit_code", "unit_name", "level", "ownership", "commune_code", "managing_unit",
           "channel", "opened_on", "closed_on", "updated_at")
@@ -17,9 +18,10 @@ class SchoolRegistry:
     source = "school_registry"
     service = "school_registry"
 
-    def __init__(self, data: dict[str, list[dict]], credentials: Credentials):
+    def __init__(self, data: ProvinceStore | dict[str, list[dict]], credentials: Credentials):
         self.api_key = credentials.api_key(self.service)
-        self.units = sorted(data.get("units", []), key=lambda u: u["unit_code"])
+        # about a thousand units at province scale: kept in memory
+        self.units = sorted(ProvinceStore.of(data).units, key=lambda u: u["unit_code"])
 
     def handle(self, method: str, path: str, query: dict, headers, body: bytes) -> dict:
         require_api_key(headers, self.api_key)

@@ -7,22 +7,23 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 
 from eduhub_sandbox import faults as faultlib
 from eduhub_sandbox.simulators.common import (
     GENDER_CODES,
+    MAX_PAGE_SIZE,
     YEAR_ENTITIES,
     Credentials,
     HttpError,
     Reply,
-    by_school,
     changed_since,
     page_params,
     param,
     parse_since,
 )
+from eduhub_sandbox.store import ProvinceStore
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +34,30 @@ class VendorA:
     prefix = "/vendor-a/api/v1"
     source = "sms_vendor_a"
 
-    def __init__(self, data: dict[str, list[dict]], credentials: Credentials,
+    def __init__(self, data: ProvinceStore | dict[str, list[dict]], credentials: Credentials,
                  hostile: faultlib.PersistentFaults | None = None, seed: int = 0):
+        self.store = ProvinceStore.of(data)
         self.credentials = credentials
         self.hostile = hostile or faultlib.PersistentFaults()
         self.seed = seed
         self.tokens: set[str] = set()
-        self.schools = [s for s in data["schools"] if s["vendor"] == "sms_vendor_a"]
-        codes = {s["school_code"] for s in self.schools}
-        self.learners_by_school = by_school(data["learners"], codes)
+        self.schools = [s for s in self.store.schools if s["vendor"] == "sms_vendor_a"]
+        self.codes = {s["school_code"] for s in self.schools}
         self.views: dict[str, Callable[[dict], dict]] = {
             "learners": self._served_learner, "classes": self.class_view, "staff": self.staff_view,
             "facilities": self.facility_view, "results": self.result_view,
             "health": self.health_view, "transcripts": self.transcript_view,
         }
-        self.rows = {"learners": self.learners_by_school}
-        for entity in self.views:
-            if entity != "learners":
-                self.rows[entity] = by_school(data.get(entity, []), codes)
         self._shift_lock = threading.Lock()
         self._shift_state: dict[str, str] = {}
+
+    def served(self, entity: str) -> Iterator[dict]:
+        """Every record of `entity` as served (persistent faults included), school by school."""
+        for code in sorted(self.codes):
+            seqs = self.store.school_seqs(entity, code)
+            for start in range(0, len(seqs), MAX_PAGE_SIZE):
+                yield from map(self.views[entity],
+                               self.store.school_records(entity, seqs[start:start + MAX_PAGE_SIZE]))
 
     @staticmethod
     def school_view(s: dict) -> dict:
@@ -153,29 +158,32 @@ class VendorA:
         parts = path.strip("/").split("/")
         if parts == ["schools"]:
             schools = changed_since(self.schools, since, lambda s: s.get("updated_at", "1970-01-01"))
-            return self._page([self.school_view(s) for s in schools], query)
+            offset, limit = page_params(query)
+            return self._page_of([self.school_view(s) for s in schools[offset:offset + limit]],
+                                 len(schools), offset, limit)
         if len(parts) == 3 and parts[0] == "schools" and parts[2] in self.views:
-            entity = parts[2]
-            rows = self.rows[entity].get(parts[1])
-            if rows is None:
-                raise HttpError(HTTPStatus.NOT_FOUND, f"unknown school {parts[1]}")
-            rows = changed_since(rows, since)
+            entity, code = parts[2], parts[1]
+            if code not in self.codes:
+                raise HttpError(HTTPStatus.NOT_FOUND, f"unknown school {code}")
             year = param(query, "school_year")
-            if year and entity in YEAR_ENTITIES:
-                rows = [r for r in rows if r.get("school_year") == year]
-            views = [self.views[entity](r) for r in rows]
-            if entity == "learners" and self.hostile.shifts(self.source, entity, parts[1]):
-                return self._shifting_page(path, query, views)
-            return self._page(views, query)
+            seqs = self.store.school_seqs(entity, code, since,
+                                          year if year and entity in YEAR_ENTITIES else None)
+            if entity == "learners" and self.hostile.shifts(self.source, entity, code):
+                return self._shifting_page(entity, path, query, seqs)
+            return self._page(entity, seqs, query)
         raise HttpError(HTTPStatus.NOT_FOUND, f"no such endpoint {path}")
 
     @staticmethod
-    def _page(rows: list[dict], query: dict) -> dict:
-        offset, limit = page_params(query)
-        return {"data": rows[offset:offset + limit], "total": len(rows), "offset": offset,
-                "limit": limit}
+    def _page_of(rows: list, total: int, offset: int, limit: int) -> dict:
+        return {"data": rows, "total": total, "offset": offset, "limit": limit}
 
-    def _shifting_page(self, path: str, query: dict, views: list[dict]) -> Reply:
+    def _page(self, entity: str, seqs: list[int], query: dict) -> dict:
+        """One page of a school's listing: only the records on it are read and shaped."""
+        offset, limit = page_params(query)
+        rows = self.store.school_records(entity, seqs[offset:offset + limit])
+        return self._page_of([self.views[entity](r) for r in rows], len(seqs), offset, limit)
+
+    def _shifting_page(self, entity: str, path: str, query: dict, seqs: list[int]) -> Reply:
         """Hostile: once the first page of a listing is delivered, its first record moves to
         the end (as if re-sorted after an update) until a pass reaches the end; later passes
         are stable. Offset paging thus sees one record twice and skips another."""
@@ -185,8 +193,8 @@ class VendorA:
         with self._shift_lock:
             state = self._shift_state.get(listing, "fresh")
         if state == "shifted":
-            views = views[1:] + views[:1]
-        reaches_end = offset + limit >= len(views)
+            seqs = seqs[1:] + seqs[:1]
+        reaches_end = offset + limit >= len(seqs)
         new_state = state
         if state == "fresh" and offset == 0 and not reaches_end:
             new_state = "shifted"
@@ -198,4 +206,4 @@ class VendorA:
                 if self._shift_state.get(listing, "fresh") == state:
                     self._shift_state[listing] = new_state
 
-        return Reply(self._page(views, query), commit if new_state != state else None)
+        return Reply(self._page(entity, seqs, query), commit if new_state != state else None)

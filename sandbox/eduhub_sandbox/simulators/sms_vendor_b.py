@@ -8,7 +8,8 @@ import bisect
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from http import HTTPStatus
 
 from eduhub_sandbox import faults as faultlib
@@ -29,7 +30,6 @@ from eduhub_sandbox.simulators.common import (
     YEAR_ENTITIES,
     Credentials,
     HttpError,
-    changed_since,
     int_param,
     label,
     param,
@@ -38,6 +38,7 @@ from eduhub_sandbox.simulators.common import (
     vn_date,
     vn_datetime,
 )
+from eduhub_sandbox.store import SORT_KEYS, ProvinceStore
 
 log = logging.getLogger(__name__)
 
@@ -110,37 +111,53 @@ class VendorB:
     service = "sms_vendor_b"
     # path -> (data stem, view, fields of the sort key; the cursor resumes after a key)
     ENTITIES: dict[str, tuple[str, Callable[[dict], dict], tuple[str, ...]]] = {
-        "truong": ("schools", _b_school, ("school_code",)),
-        "lop-hoc": ("classes", _b_class, ("class_id",)),
-        "hoc-sinh": ("learners", _b_learner, ("learner_key",)),
-        "can-bo": ("staff", _b_staff, ("staff_key",)),
-        "co-so-vat-chat": ("facilities", _b_facility, ("school_year",)),
-        "ket-qua-hoc-tap": ("results", _b_result, ("moet_id", "school_year", "term")),
-        "suc-khoe": ("health", _b_health, ("moet_id", "school_year")),
-        "hoc-ba-so": ("transcripts", _b_transcript, ("moet_id", "school_year")),
+        "truong": ("schools", _b_school, SORT_KEYS["schools"]),
+        "lop-hoc": ("classes", _b_class, SORT_KEYS["classes"]),
+        "hoc-sinh": ("learners", _b_learner, SORT_KEYS["learners"]),
+        "can-bo": ("staff", _b_staff, SORT_KEYS["staff"]),
+        "co-so-vat-chat": ("facilities", _b_facility, SORT_KEYS["facilities"]),
+        "ket-qua-hoc-tap": ("results", _b_result, SORT_KEYS["results"]),
+        "suc-khoe": ("health", _b_health, SORT_KEYS["health"]),
+        "hoc-ba-so": ("transcripts", _b_transcript, SORT_KEYS["transcripts"]),
     }
 
-    def __init__(self, data: dict[str, list[dict]], credentials: Credentials,
+    def __init__(self, data: ProvinceStore | dict[str, list[dict]], credentials: Credentials,
                  hostile: faultlib.PersistentFaults | None = None, seed: int = 0):
+        self.store = ProvinceStore.of(data)
         self.api_key = credentials.api_key(self.service)
         self.hostile = hostile or faultlib.PersistentFaults()
         self.seed = seed
-        schools = [s for s in data["schools"] if s["vendor"] == "sms_vendor_b"]
+        schools = [s for s in self.store.schools if s["vendor"] == "sms_vendor_b"]
         self.codes = {s["school_code"] for s in schools}
-        # path -> school code ("" for the school list) -> [(sort key, record)] in key order
-        self.rows: dict[str, dict[str, list[tuple[tuple, dict]]]] = {}
-        for path, (stem, _view, key_fields) in self.ENTITIES.items():
-            source_rows = schools if path == "truong" else data.get(stem, [])
-            groups: dict[str, list[tuple[tuple, dict]]] = {"": []} if path == "truong" else \
-                {c: [] for c in self.codes}
-            for i, row in enumerate(source_rows):
-                group = "" if path == "truong" else row.get("school_code")
-                if group in groups:
-                    key = tuple(str(row.get(f) or "") for f in key_fields) + (i,)
-                    groups[group].append((key, row))
-            for group in groups.values():
-                group.sort(key=lambda pair: pair[0])
-            self.rows[path] = groups
+        # The school list is small and kept in memory: [(sort key, record)] in key order; its
+        # position is the school's among vendor B's schools.
+        key_fields = self.ENTITIES["truong"][2]
+        self.schools = sorted(((tuple(str(s.get(f) or "") for f in key_fields) + (i,), s)
+                               for i, s in enumerate(schools)), key=lambda pair: pair[0])
+
+    def _keys(self, entity: str, group: str, since, year: str | None) -> list[tuple]:
+        """The sort keys of a listing's records, in order; a school's records are read from
+        the store (their key ends with their position in the file)."""
+        if entity == "truong":
+            return [key for key, s in self.schools
+                    if since is None or datetime.fromisoformat(s["updated_at"]) > since]
+        stem = self.ENTITIES[entity][0]
+        return self.store.vendor_b_keys(stem, group, since,
+                                        year if year and stem in YEAR_ENTITIES else None)
+
+    def _records(self, entity: str, keys: list[tuple]) -> list[dict]:
+        if entity == "truong":
+            by_key = dict(self.schools)
+            return [by_key[k] for k in keys]
+        return self.store.school_records(self.ENTITIES[entity][0], [k[-1] for k in keys])
+
+    def served(self, entity: str) -> Iterator[dict]:
+        """Every record of a listing as served (persistent faults included), school by school."""
+        for group in ([""] if entity == "truong" else sorted(self.codes)):
+            keys = self._keys(entity, group, None, None)
+            for start in range(0, len(keys), MAX_PAGE_SIZE):
+                for row in self._records(entity, keys[start:start + MAX_PAGE_SIZE]):
+                    yield self._served(entity, row)
 
     def _served(self, path: str, row: dict) -> dict:
         view = self.ENTITIES[path][1](row)
@@ -181,9 +198,7 @@ class VendorB:
         since_text = param(query, "updated_since")
         since = parse_since(since_text, vietnamese=True) if since_text else None
         year = param(query, "nam_hoc")
-        rows = changed_since(self.rows[entity][group], since, lambda pair: pair[1]["updated_at"])
-        if year and self.ENTITIES[entity][0] in YEAR_ENTITIES:
-            rows = [p for p in rows if p[1].get("school_year") == year]
+        keys = self._keys(entity, group, since, year)
         # The cursor is bound to its query: reusing it with other filters is an error.
         fingerprint = hashlib.sha256("|".join(
             (entity, group, since_text or "", year or "")).encode()).hexdigest()[:12]
@@ -191,11 +206,11 @@ class VendorB:
         cursor = param(query, "cursor")
         if cursor:
             after = self._decode_cursor(cursor, fingerprint)
-            start = bisect.bisect_right([p[0] for p in rows], after)
-        page = rows[start:start + limit]
-        more = start + limit < len(rows)
-        next_cursor = self._encode_cursor(page[-1][0], fingerprint) if more and page else None
-        return {"items": [self._served(entity, row) for _key, row in page],
+            start = bisect.bisect_right(keys, after)
+        page = keys[start:start + limit]
+        more = start + limit < len(keys)
+        next_cursor = self._encode_cursor(page[-1], fingerprint) if more and page else None
+        return {"items": [self._served(entity, row) for row in self._records(entity, page)],
                 "next_cursor": next_cursor, "limit": limit}
 
     @staticmethod
