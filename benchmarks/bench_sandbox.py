@@ -2,9 +2,9 @@
 learner of both school management simulators with the platform's own clients.
 
 The simulators serve the province from its store (`simulators.sqlite`, written by
-`generator.write`; issue 20): their start and peak memory are those of a server reading a
-page's records per request. The store is also rebuilt once on its own, as a server does when
-the files changed, to time that.
+`eduhub sandbox generate` after the files; issue 20): their start and peak memory are those
+of a server reading a page's records per request. The store is also rebuilt once on its own,
+as a server does when the files changed, to time that.
 
     .venv/bin/python benchmarks/bench_sandbox.py --scale province
     .venv/bin/python benchmarks/bench_sandbox.py --scale 20000      # a quick run

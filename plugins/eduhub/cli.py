@@ -64,11 +64,12 @@ def _warehouse(args) -> int:
 def _sandbox(args) -> int:
     if _without_sandbox():
         return 2
-    from eduhub_sandbox import generator
+    from eduhub_sandbox import generator, store
 
     if args.action == "generate":
         manifest = generator.write(
             generator.generate(scale=args.scale, seed=args.seed, day=args.day), Path(args.out))
+        store.build_for_folder(Path(args.out))  # what the simulators serve from: they start at once
         print(f"{manifest['counts']} written to {args.out} "
               f"({len(manifest['defects'])} injected defects in manifest.json)")
         return 0

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from eduhub import school_calendar
-from eduhub_sandbox import names, store
+from eduhub_sandbox import names
 
 PROVINCE_CODE = 80  # new Tây Ninh (Tây Ninh + Long An since 1 July 2025)
 TERM_START = date(2026, 9, 5)  # day 0: the synthetic province's opening day
@@ -874,8 +874,9 @@ def generate(scale: int = 2000, seed: int = 1, day: int = 0, communes: int | Non
 
 
 def write(province: Province, out: Path) -> dict:
-    """Write the province as JSON Lines plus the ground-truth manifest, and the simulators'
-    store of them (`simulators.sqlite`); returns the manifest."""
+    """Write the province as JSON Lines plus the ground-truth manifest; returns the manifest.
+    The simulators' store of them is built when they first serve the folder (store.py), or
+    at once by `eduhub sandbox generate`: the test suite writes many provinces it only reads."""
     out.mkdir(parents=True, exist_ok=True)
     for entity in ENTITIES:
         with (out / f"{entity}.jsonl").open("w", encoding="utf-8", newline="\n") as f:
@@ -891,8 +892,6 @@ def write(province: Province, out: Path) -> dict:
     }
     (out / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1) + "\n", encoding="utf-8")
-    # what the simulators serve from, built now so that they start at once (store.py)
-    store.build_for_folder(out)
     return manifest
 
 
