@@ -264,10 +264,22 @@ class AirflowServices:
         self.airflow("dags", command, "--treat-dag-id-as-regex", "--yes", pattern)
 
     def trigger(self, dag_id: str, logical_date: str | None = None) -> None:
-        args = ["dags", "trigger", dag_id]
+        """A manual run of `dag_id`: now through the REST API, as the UI's trigger button asks
+        for it (the CLI is a process that takes 6 s of CPU to start); for a past day (a run
+        standing for `logical_date`) through the CLI, whose run the live day is built on."""
         if logical_date:
-            args += ["--logical-date", logical_date]
-        self.airflow(*args)
+            self.airflow("dags", "trigger", dag_id, "--logical-date", logical_date)
+            return
+        import requests
+
+        api = self.config.api_url
+        # the local components' API gives everyone an admin's token (SIMPLE_AUTH_MANAGER_ALL_ADMINS)
+        token = requests.get(f"{api}/auth/token", timeout=30).json()["access_token"]
+        answer = requests.post(f"{api}/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None},
+                               headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        if answer.status_code not in (200, 201):
+            raise RuntimeError(f"Airflow refused to trigger {dag_id}: HTTP {answer.status_code} "
+                               f"{answer.text[:300]}")
 
     def dag_runs(self, dag_ids: Iterable[str] | None = None) -> list[dict]:
         """Every DAG run, oldest first: id, run id, type, state, logical date, run_after."""
