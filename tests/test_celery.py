@@ -49,6 +49,7 @@ def celery_day(server_url, live_sandbox_dir, redis_url, tmp_path_factory):
         env["EDUHUB_DROP_DIR"] = str(tmp_path_factory.mktemp("celery_drops"))
         config = airflow_services.ServicesConfig(
             airflow_home=home, api_port=airflow_services.free_port(), dag_scan_interval=10,
+            dag_reparse_interval=120,
             executor="CeleryExecutor", broker_url=redis_url,
             metadata_url=airflow_services.metadata_url(server_url, "airflow_celery",
                                                        replace=True))

@@ -118,6 +118,7 @@ def live(server_url, live_sandbox_dir, tmp_path_factory, smtp_server):
     env.update(alerts.smtp_env(host, smtp_port, "van-hanh@sogddt.example"))
     config = airflow_services.ServicesConfig(
         airflow_home=home, api_port=airflow_services.free_port(), dag_scan_interval=10,
+            dag_reparse_interval=120,
         metadata_url=airflow_services.metadata_url(server_url, "airflow_live", replace=True))
     services = airflow_services.AirflowServices(config, env)
     lines: list[str] = []
