@@ -6,9 +6,10 @@ kept as the exact JSON line of its file, beside the columns the simulators filte
 (school, school year, `updated_at` in microseconds, vendor B's sort key, household,
 personal ID). Only the small lists (schools, communes, units) are read into memory.
 
-The store of a data folder is `simulators.sqlite` in that folder, written by
-`generator.write` and rebuilt by the server when the JSON Lines files changed since (their
-sizes and modification times are kept in the store), or when this module's FORMAT did.
+The store of a data folder is `simulators.sqlite` in that folder, written by `eduhub sandbox
+generate` or else by the first server of the folder, and rebuilt by a server when the JSON
+Lines files changed since (their sizes and modification times are kept in the store), or
+when this module's FORMAT did.
 """
 
 from __future__ import annotations
