@@ -40,29 +40,47 @@
 
 {#- The natural keys of the raw table changed since the staging table's watermark: a record
     landed after it, or in a batch partition whose status changed in a transaction its
-    snapshot did not see (through the batch's range of record ids: the raw primary key). -#}
+    snapshot did not see (read through the batch's range of record ids: the raw primary
+    key; a batch that gave no record has none, and changes no key). -#}
 {% macro staging_changed_keys(relation) -%}
     {%- set source_name, entity = relation.identifier.split('__', 1) -%}
     with watermark as (
         select last_record_id, batches_snapshot from ops.staging_watermarks
         where model_relation = {{ staging_watermark_key(this) }}
+    ),
+
+    restatused as (
+        select
+            changed.batch_id,
+            changed.partition,
+            changed.first_record_id,
+            changed.last_record_id,
+            changed.landed + changed.deleted > 0 as gave_records
+        from ops.batches as changed
+        inner join watermark
+            on changed.status_changed_xid >= pg_snapshot_xmin(watermark.batches_snapshot)
+            and not pg_visible_in_snapshot(changed.status_changed_xid, watermark.batches_snapshot)
+        where changed.source = '{{ source_name }}' and changed.entity = '{{ entity }}'
     )
 
     select newer.natural_key
     from {{ relation }} as newer
     where newer.record_id > coalesce((select last_record_id from watermark), 0)
     union
-    select restatused.natural_key
-    from ops.batches as changed
-    inner join watermark
-        on changed.status_changed_xid >= pg_snapshot_xmin(watermark.batches_snapshot)
-        and not pg_visible_in_snapshot(changed.status_changed_xid, watermark.batches_snapshot)
-    inner join {{ relation }} as restatused
-        on restatused.record_id between coalesce(changed.first_record_id, 0)
-        and coalesce(changed.last_record_id, 9223372036854775807)
-        and restatused.batch_id = changed.batch_id
-        and restatused.partition = changed.partition
-    where changed.source = '{{ source_name }}' and changed.entity = '{{ entity }}'
+    select in_batch.natural_key
+    from restatused
+    inner join {{ relation }} as in_batch
+        on in_batch.record_id between restatused.first_record_id and restatused.last_record_id
+        and in_batch.batch_id = restatused.batch_id
+        and in_batch.partition = restatused.partition
+    union
+    -- a batch landed before its record ids were kept (migration 0001 added them)
+    select in_old_batch.natural_key
+    from restatused
+    inner join {{ relation }} as in_old_batch
+        on in_old_batch.batch_id = restatused.batch_id
+        and in_old_batch.partition = restatused.partition
+    where restatused.first_record_id is null and restatused.gave_records
 {%- endmacro %}
 
 {#- Pre-hook of every staging model, in the build's transaction. -#}
