@@ -5,12 +5,13 @@ data.
 
 The days, as the sync's tasks land them (called directly, as test_snapshots does): a Monday's
 first landing, the next day's changes, a day where a renamed field gets some schools' learners
-rejected by validation, an operator's acceptance of one of them (`eduhub batch accept`; no new raw record: only its
-batch status changes), a Sunday's full read (the records schools deleted meanwhile go), and a
-backfill of the Thursday that was missed (a full read of that day, landed last, which changes
-and withdraws records again). After the last build, the warehouse is copied (raw, ops,
-snapshots as they are) and its models built again from nothing; every relation of the built
-schemas must hold the same rows. Each incremental build must also take only the changed keys
+rejected by validation, an operator's acceptance of one of them (`eduhub batch accept`: no
+new raw record, only its batch status changes), a Sunday's full read (the records schools
+deleted meanwhile go), and a backfill of the Thursday that was missed (a full read of that
+day, landed last, which changes and withdraws records again). After the last build, the
+warehouse is copied (raw, ops, snapshots as they are) and its models built again from
+nothing; every relation of the built schemas must hold the same rows. Each incremental build
+must also take only the changed keys
 (dbt's rows affected), and a build with nothing new changes nothing.
 """
 
