@@ -144,7 +144,7 @@ def days(tmp_path_factory, server_url):
     migrations.upgrade(url)
     transform.ensure_raw_tables(url)
     target = root / "target"
-    seen = {}
+    seen = {"url": url}
 
     land_day(url, root, MONDAY, "monday", full=True)
     seen["first"] = build(url, MONDAY, target)
@@ -186,9 +186,22 @@ def days(tmp_path_factory, server_url):
     # the missed Thursday, backfilled: its full read lands after Sunday's
     land_day(url, root, THURSDAY, "thursday-backfill", full=True)
     seen["backfill"] = build(url, THURSDAY, target)
-    seen["incremental"] = digests(url)
+    seen["backfill_digests"] = digests(url)
     seen["again"] = build(url, THURSDAY, target)
     seen["again_digests"] = digests(url)
+
+    # a purge by retention (eduhub.pipelines.retention): every version of a learner deleted
+    # from raw, and the raw table's watermarks with them; the next build recomputes every key
+    with warehouse.connect(url) as conn:
+        purged = conn.execute("select min(learner_record_key) from "
+                              "staging.stg_sms_vendor_a__learners").fetchone()[0]
+        conn.execute("delete from raw.sms_vendor_a__learners where natural_key = %s", (purged,))
+        conn.execute("delete from ops.staging_watermarks "
+                     "where raw_table = 'raw.sms_vendor_a__learners'")
+    seen["purged"] = purged
+    seen["purge"] = build(url, THURSDAY, target)
+    seen["purge_rows"] = staging_rows(url)
+    seen["incremental"] = digests(url)
 
     # the same raw data, every model built from nothing: the warehouse copied (the idle
     # connections validation's engine keeps to it closed first)
@@ -203,7 +216,13 @@ def days(tmp_path_factory, server_url):
         conn.execute("delete from ops.staging_watermarks")
     seen["full"] = build(copy, THURSDAY, root / "target_full", "--full-refresh")
     seen["full_digests"] = digests(copy)
-    print(f"\nincremental builds: tuesday {seen['tuesday'][1]:.1f}s, acceptance "
+    print(f"\nstaging rows inserted: first {sum(seen['first'][0].values())}, tuesday "
+          f"{sum(seen['tuesday'][0].values())}, acceptance "
+          f"{sum(seen['acceptance'][0].values())}, sunday {sum(seen['sunday'][0].values())}, "
+          f"backfill {sum(seen['backfill'][0].values())}, again "
+          f"{sum(seen['again'][0].values())}, full {sum(seen['full'][0].values())}; "
+          f"deleted {seen['deleted']}; rejected {len(seen['rejected'])}")
+    print(f"incremental builds: tuesday {seen['tuesday'][1]:.1f}s, acceptance "
           f"{seen['acceptance'][1]:.1f}s, nothing new {seen['again'][1]:.1f}s; first "
           f"{seen['first'][1]:.1f}s, full rebuild {seen['full'][1]:.1f}s")
     yield seen
@@ -248,4 +267,13 @@ def test_an_acceptance_recomputes_only_the_accepted_partitions_keys(days):
 def test_a_build_with_nothing_new_changes_nothing(days):
     inserted, _ = days["again"]
     assert set(inserted.values()) == {0}
-    assert days["again_digests"] == days["incremental"]
+    assert days["again_digests"] == days["backfill_digests"]
+
+
+def test_a_purge_by_retention_recomputes_every_key_of_its_raw_table(days):
+    inserted, _ = days["purge"]
+    rows = days["purge_rows"]["stg_sms_vendor_a__learners"]
+    assert inserted == {**{m: 0 for m in inserted}, "stg_sms_vendor_a__learners": rows}
+    with warehouse.connect(days["url"]) as conn:
+        assert conn.execute("select count(*) from staging.stg_sms_vendor_a__learners "
+                            "where learner_record_key = %s", (days["purged"],)).fetchone() == (0,)

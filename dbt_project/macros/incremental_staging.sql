@@ -38,6 +38,15 @@
     '{{ relation.schema }}.{{ relation.identifier }}'
 {%- endmacro %}
 
+{#- Whether the watermark row `seen` still describes the table: written for this version of
+    the model, and by this server's transactions (a warehouse restored from a dump onto
+    another server may count its transactions from lower: its old snapshot would then hide
+    new status changes). -#}
+{%- macro staging_watermark_holds(seen) -%}
+    {{ seen }}.model_checksum = '{{ model.checksum.checksum }}'
+    and pg_snapshot_xmax({{ seen }}.batches_snapshot) <= pg_current_xact_id()
+{%- endmacro %}
+
 {#- The natural keys of the raw table changed since the staging table's watermark: a record
     landed after it, or in a batch partition whose status changed in a transaction its
     snapshot did not see (read through the batch's range of record ids: the raw primary
@@ -93,15 +102,15 @@
     select pg_advisory_xact_lock(hashtext('raw.{{ raw.identifier }}'));
     {%- if is_incremental() %}
     -- the changed keys' rows, to be inserted anew (or not: a tombstone); every row when the
-    -- table's watermark is gone or was of another version of the model
+    -- table's watermark is gone or no longer holds
     delete from {{ this }}
     where not exists (
-        select 1 from ops.staging_watermarks
-        where model_relation = {{ staging_watermark_key(this) }}
-            and model_checksum = '{{ model.checksum.checksum }}'
+        select 1 from ops.staging_watermarks as seen
+        where seen.model_relation = {{ staging_watermark_key(this) }}
+            and {{ staging_watermark_holds('seen') }}
     ) or {{ key_column }} in ({{ staging_changed_keys(raw) }});
     {%- endif %}
-    -- no watermark (or another model's): every key is recomputed (from record id 0)
+    -- no watermark (or one that no longer holds): every key is recomputed (from record id 0)
     insert into ops.staging_watermarks as seen (
         model_relation, raw_table, model_checksum, last_record_id, batches_snapshot,
         pending_batches_snapshot, built_at
@@ -112,7 +121,7 @@
         clock_timestamp()
     )
     on conflict (model_relation) do update set
-        last_record_id = case when seen.model_checksum = excluded.model_checksum
+        last_record_id = case when {{ staging_watermark_holds('seen') }}
             then seen.last_record_id else 0 end,
         model_checksum = excluded.model_checksum,
         pending_batches_snapshot = excluded.pending_batches_snapshot
