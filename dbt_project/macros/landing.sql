@@ -7,8 +7,10 @@
     not run, or crashed) or 'rejected' stays in raw, visible, but is skipped here, so the
     version before it, if any, stays current (plugins/eduhub/validation/). Written once, here:
     Python renders this macro too (eduhub.landing.current_versions_query), with
-    `validated_only` false for the versions as they landed. -#}
-{% macro latest_version(relation, validated_only=true) -%}
+    `validated_only` false for the versions as they landed. `among_keys`, a query of natural
+    keys, restricts it to them (an incremental staging build, macros/incremental_staging.sql):
+    each key's current version is still worked out over its whole history. -#}
+{% macro latest_version(relation, validated_only=true, among_keys=none) -%}
     {%- set parts = (relation.identifier or '').split('__', 1) -%}
     select *
     from (
@@ -33,6 +35,11 @@
                     and checked.entity = '{{ parts[1] }}'
                     and checked.partition = landed.partition
                     and checked.status in ('validated', 'accepted')
+            )
+            {%- endif %}
+            {%- if among_keys %}
+            {{ 'and' if validated_only and parts | length == 2 else 'where' }} landed.natural_key in (
+                {{ among_keys }}
             )
             {%- endif %}
         ) as claims

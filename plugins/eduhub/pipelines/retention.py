@@ -191,6 +191,10 @@ def purge(conninfo: str, run_id: str, as_of: date, school_years: int | None = No
                 extracted = [at for _, at in purged]
                 if purged:  # what landing compares with: what the partitions still hold
                     landing.rebuild_latest_versions(conn, table, {p for p, _ in purged})
+                    # a purge changes current versions without a new record: the staging
+                    # tables reading the table recompute every key next time (migration 0011)
+                    conn.execute("delete from ops.staging_watermarks where raw_table = %s",
+                                 (f"raw.{table}",))
                 _record(conn, run_id, f"raw.{table}", limit, years, extracted)
             done.append(Purged(f"raw.{table}", len(extracted)))
         if conn.execute("select to_regclass('ops.quarantine')").fetchone()[0]:

@@ -1,7 +1,9 @@
+{{ config(unique_key='household_id', indexes=[{'columns': ['household_id']}]) }}
+
 with
 
 latest as (
-    {{ latest_version(source('pcgd', 'households')) }}
+    {{ current_versions(source('pcgd', 'households')) }}
 ),
 
 final as (

@@ -1,7 +1,10 @@
+-- recomputed a household at a time: its residents are the household's current version
+{{ config(unique_key='household_id', indexes=[{'columns': ['household_id']}]) }}
+
 with
 
 latest as (
-    {{ latest_version(source('pcgd', 'households')) }}
+    {{ current_versions(source('pcgd', 'households')) }}
 ),
 
 residents as (

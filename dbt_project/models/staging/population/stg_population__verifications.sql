@@ -1,7 +1,9 @@
+{{ config(unique_key='fingerprint', indexes=[{'columns': ['fingerprint']}]) }}
+
 with
 
 latest as (
-    {{ latest_version(source('population', 'verifications')) }}
+    {{ current_versions(source('population', 'verifications')) }}
 ),
 
 final as (

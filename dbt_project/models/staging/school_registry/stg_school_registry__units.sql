@@ -1,7 +1,9 @@
+{{ config(unique_key='unit_code', indexes=[{'columns': ['unit_code']}]) }}
+
 with
 
 latest as (
-    {{ latest_version(source('school_registry', 'units')) }}
+    {{ current_versions(source('school_registry', 'units')) }}
 ),
 
 final as (

@@ -1,7 +1,9 @@
+{{ config(unique_key='school_code', indexes=[{'columns': ['school_code']}]) }}
+
 with
 
 latest as (
-    {{ latest_version(source('sms_vendor_a', 'schools')) }}
+    {{ current_versions(source('sms_vendor_a', 'schools')) }}
 ),
 
 final as (

@@ -1,7 +1,9 @@
+{{ config(unique_key='class_record_key', indexes=[{'columns': ['class_record_key']}]) }}
+
 with
 
 latest as (
-    {{ latest_version(source('sms_vendor_b', 'classes')) }}
+    {{ current_versions(source('sms_vendor_b', 'classes')) }}
 ),
 
 final as (

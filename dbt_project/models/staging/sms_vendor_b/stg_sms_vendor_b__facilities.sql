@@ -1,7 +1,9 @@
+{{ config(unique_key='facility_record_key', indexes=[{'columns': ['facility_record_key']}]) }}
+
 with
 
 latest as (
-    {{ latest_version(source('sms_vendor_b', 'facilities')) }}
+    {{ current_versions(source('sms_vendor_b', 'facilities')) }}
 ),
 
 final as (

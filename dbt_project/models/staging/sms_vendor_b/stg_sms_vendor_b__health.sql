@@ -1,7 +1,9 @@
+{{ config(unique_key='health_record_key', indexes=[{'columns': ['health_record_key']}]) }}
+
 with
 
 latest as (
-    {{ latest_version(source('sms_vendor_b', 'health')) }}
+    {{ current_versions(source('sms_vendor_b', 'health')) }}
 ),
 
 final as (

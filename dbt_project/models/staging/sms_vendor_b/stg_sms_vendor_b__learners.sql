@@ -1,7 +1,9 @@
+{{ config(unique_key='learner_record_key', indexes=[{'columns': ['learner_record_key']}]) }}
+
 with
 
 latest as (
-    {{ latest_version(source('sms_vendor_b', 'learners')) }}
+    {{ current_versions(source('sms_vendor_b', 'learners')) }}
 ),
 
 final as (

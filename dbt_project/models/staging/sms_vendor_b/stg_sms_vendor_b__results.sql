@@ -1,7 +1,9 @@
+{{ config(unique_key='result_record_key', indexes=[{'columns': ['result_record_key']}]) }}
+
 with
 
 latest as (
-    {{ latest_version(source('sms_vendor_b', 'results')) }}
+    {{ current_versions(source('sms_vendor_b', 'results')) }}
 ),
 
 final as (

@@ -1,7 +1,9 @@
+{{ config(unique_key='staff_record_key', indexes=[{'columns': ['staff_record_key']}]) }}
+
 with
 
 latest as (
-    {{ latest_version(source('sms_vendor_b', 'staff')) }}
+    {{ current_versions(source('sms_vendor_b', 'staff')) }}
 ),
 
 final as (

@@ -1,7 +1,9 @@
+{{ config(unique_key='transcript_record_key', indexes=[{'columns': ['transcript_record_key']}]) }}
+
 with
 
 latest as (
-    {{ latest_version(source('sms_vendor_b', 'transcripts')) }}
+    {{ current_versions(source('sms_vendor_b', 'transcripts')) }}
 ),
 
 final as (
