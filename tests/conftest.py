@@ -59,7 +59,7 @@ DAG_SEQUENCE = Path(dag_sequence.__file__)
 # that no worker is left alone with one of them at the end. The rest follow in file order.
 LONGEST_MODULES = ("test_live_day", "test_end_to_end", "test_ingestion", "test_models",
                    "test_snapshots", "test_celery", "test_publish_gate", "test_identity_matching",
-                   "test_year_end",
+                   "test_year_end", "test_incremental",
                    "test_school_calendar", "test_privacy", "test_validation")
 
 
