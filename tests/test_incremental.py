@@ -49,6 +49,8 @@ RENAMED_ONLY = ("hostile:share_5xx=0,share_429=0,share_timeout=0,share_slow=0,"
                 "share_malformed_page=0,share_added_field=0,share_malformed_records=0,"
                 "share_shifting_listings=0")
 BUILT_SCHEMAS = ("staging", "intermediate", "marts", "audit")
+# read by the matching between two builds (dbt_project.yml): a view, always current
+STAGING_VIEWS = {"stg_population__verifications"}
 SOURCES = [*school_management.SOURCES, "file_exports", "pcgd"]
 
 
@@ -101,8 +103,9 @@ def build(url: str, day: int, target, *extra: str) -> tuple[dict[str, int], floa
     took = time.monotonic() - started
     results = json.loads((target / "run_results.json").read_text())["results"]
     inserted = {r["unique_id"].split(".")[-1]: r["adapter_response"].get("rows_affected")
-                for r in results if r["unique_id"].startswith("model.eduhub.stg_")}
-    assert len(inserted) == 21
+                for r in results if r["unique_id"].startswith("model.eduhub.stg_")
+                and r["unique_id"].split(".")[-1] not in STAGING_VIEWS}
+    assert len(inserted) == 20
     return inserted, took
 
 

@@ -95,8 +95,9 @@
 
 {#- Pre-hook of every staging model, in the build's transaction. -#}
 {% macro staging_build_start() -%}
-    {#- parsing renders hooks too, before the model's sources are known -#}
-    {%- if not execute %}{{ return('') }}{% endif -%}
+    {#- parsing renders hooks too, before the model's sources are known; a staging view
+        (read between two builds) keeps no watermark -#}
+    {%- if not execute or config.get('materialized') != 'incremental' %}{{ return('') }}{% endif -%}
     {%- set raw = staging_raw_relation() -%}
     {%- set key_column = config.get('unique_key') -%}
     select pg_advisory_xact_lock(hashtext('raw.{{ raw.identifier }}'));
@@ -130,7 +131,7 @@
 {#- Post-hook of every staging model: what the build read, its watermark. -#}
 {% macro staging_build_end() -%}
     {#- parsing renders hooks too, before the model's sources are known -#}
-    {%- if not execute %}{{ return('') }}{% endif -%}
+    {%- if not execute or config.get('materialized') != 'incremental' %}{{ return('') }}{% endif -%}
     {%- set raw = staging_raw_relation() -%}
     update ops.staging_watermarks set
         last_record_id = coalesce((select max(record_id) from {{ raw }}), 0),
